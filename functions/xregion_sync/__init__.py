@@ -1,0 +1,14 @@
+"""xregion-sync: disaster-recovery copies of EC2 AMIs and RDS snapshots in a second region.
+
+    results = xregion_sync.run("config.yaml")   # one SyncResult per job
+"""
+
+__version__ = "0.1.0"
+
+from .config import load_config  # noqa: E402
+from .errors import ConfigError, SyncError  # noqa: E402
+from .result import JobError, SyncResult  # noqa: E402
+from .runner import run  # noqa: E402
+
+__all__ = ["ConfigError", "JobError", "SyncError", "SyncResult", "__version__", "load_config",
+           "run"]

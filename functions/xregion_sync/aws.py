@@ -1,0 +1,221 @@
+"""The only place that builds boto3 sessions and clients, and that turns AWS errors
+into this tool's named errors.
+
+Clients are cached per (client config, service, region) so a warm Lambda and a run
+of many jobs reuse connections; boto3 clients are thread-safe, sessions are not,
+so sessions are only touched under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotocoreConfig
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.session import get_session as get_botocore_session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from . import __version__
+from .config import ClientConfig, JobSpec
+from .errors import (
+    AccessDeniedError,
+    AwsApiError,
+    CopyQuotaExceededError,
+    CredentialsError,
+    SyncError,
+    ThrottlingError,
+)
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_SESSION_NAME = "xregion-sync"
+
+_lock = threading.Lock()
+_sessions: dict[ClientConfig, boto3.Session] = {}
+_clients: dict[tuple[ClientConfig, str, str], Any] = {}
+
+
+def client(job: JobSpec, service: str, region: str):
+    """A cached boto3 client for the job's credentials in one region."""
+    key = (job.client, service, region)
+    with _lock:
+        cached = _clients.get(key)
+        if cached is None:
+            session = _session(job.client)
+            cached = session.client(
+                service,
+                region_name=region,
+                endpoint_url=job.client.endpoint_url,
+                config=_botocore_config(job.client),
+            )
+            _clients[key] = cached
+    return cached
+
+
+def clear_cache() -> None:
+    """Forget cached sessions and clients (tests and the emulator switch AWS backends)."""
+    with _lock:
+        _sessions.clear()
+        _clients.clear()
+
+
+def _botocore_config(settings: ClientConfig) -> BotocoreConfig:
+    return BotocoreConfig(
+        retries={"mode": "standard", "max_attempts": settings.max_attempts or DEFAULT_MAX_ATTEMPTS},
+        user_agent_extra=f"xregion-sync/{__version__}",
+    )
+
+
+def _session(settings: ClientConfig) -> boto3.Session:
+    session = _sessions.get(settings)
+    if session is None:
+        session = _build_session(settings)
+        _sessions[settings] = session
+    return session
+
+
+def _build_session(settings: ClientConfig) -> boto3.Session:
+    base = boto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        aws_session_token=settings.aws_session_token,
+        profile_name=settings.profile,
+        region_name=settings.region,
+    )
+    if settings.credentials_secret_arn:
+        base = _session_from_secret(base, settings)
+    if settings.role_arn:
+        base = _assumed_role_session(base, settings)
+    return base
+
+
+def _session_from_secret(base: boto3.Session, settings: ClientConfig) -> boto3.Session:
+    """Static keys kept in Secrets Manager, read by the task itself (never in payloads)."""
+    arn = settings.credentials_secret_arn
+    region = settings.region or (arn.split(":")[3] if arn.count(":") >= 6 else None)
+    secrets = base.client("secretsmanager", region_name=region, endpoint_url=settings.endpoint_url,
+                          config=_botocore_config(settings))
+    raw = secrets.get_secret_value(SecretId=arn)["SecretString"]
+    try:
+        values = json.loads(raw)
+        key_id = values.get("aws_access_key_id") or values["aws_access_key"]
+        secret = values.get("aws_secret_access_key") or values["aws_secret_key"]
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise CredentialsError(
+            f"secret {arn} must hold JSON with 'aws_access_key_id' and 'aws_secret_access_key'"
+        ) from None
+    return boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,
+                         aws_session_token=values.get("aws_session_token"),
+                         region_name=settings.region)
+
+
+def _assumed_role_session(base: boto3.Session, settings: ClientConfig) -> boto3.Session:
+    """A session whose credentials come from sts:AssumeRole and refresh before expiry."""
+    extra_args = {"RoleSessionName": settings.role_session_name or DEFAULT_SESSION_NAME}
+    if settings.external_id:
+        extra_args["ExternalId"] = settings.external_id
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=_sts_client_creator(base, settings),
+        source_credentials=base.get_credentials(),
+        role_arn=settings.role_arn,
+        extra_args=extra_args,
+    )
+    botocore_session = get_botocore_session()
+    # boto3 has no public way to hand a session refreshable credentials.
+    botocore_session._credentials = DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+    return boto3.Session(botocore_session=botocore_session, region_name=base.region_name)
+
+
+def _sts_client_creator(base: boto3.Session, settings: ClientConfig):
+    def create(service, **kwargs):
+        kwargs.setdefault("endpoint_url", settings.endpoint_url)
+        kwargs.setdefault("region_name", settings.region or base.region_name or "us-east-1")
+        return base.client(service, **kwargs)
+
+    return create
+
+
+# ---------------------------------------------------------------- errors
+
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
+    "SlowDown", "PriorRequestNotComplete",
+})
+ACCESS_DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure",
+    "Forbidden", "OptInRequired",
+})
+CREDENTIAL_CODES = frozenset({
+    "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken",
+    "ExpiredTokenException", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+})
+QUOTA_ADVICE = {
+    # RDS answers this both for the manual snapshot quota and for too many cross-region
+    # copies in flight to one destination region (20 at the time of writing).
+    "SnapshotQuotaExceeded": "either the manual DB snapshot quota of the destination region "
+    "is used up (delete unneeded snapshots or raise 'Manual DB instance snapshots' in "
+    "Service Quotas) or too many snapshot copies to that region are in progress (wait for "
+    "them); the next run copies",
+    # EC2 answers this both for concurrent AMI copies and for the AMI count quota.
+    "ResourceLimitExceeded": "either too many AMI copies to the destination region are in "
+    "progress (wait for them to finish) or the region's AMI quota is reached (deregister "
+    "unneeded AMIs or raise the quota in Service Quotas); the next run copies",
+}
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+@contextmanager
+def aws_errors(job: str, doing: str) -> Iterator[None]:
+    """Translate boto errors raised while `doing` something for `job` into named errors."""
+    try:
+        yield
+    except SyncError:
+        raise
+    except ClientError as exc:
+        raise translate_client_error(exc, job, doing) from None
+    except (NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
+        raise CredentialsError(
+            f"job '{job}': no usable AWS credentials while {doing} ({exc}); configure the "
+            "standard AWS credential chain, a 'profile', or 'role_arn' in aws_client_config",
+            job=job,
+        ) from None
+    except (EndpointConnectionError, NoRegionError) as exc:
+        raise AwsApiError(f"job '{job}': cannot reach AWS while {doing}: {exc}", job=job) from None
+    except BotoCoreError as exc:
+        raise AwsApiError(f"job '{job}': AWS SDK error while {doing}: {exc}", job=job) from None
+
+
+def translate_client_error(exc: ClientError, job: str, doing: str) -> SyncError:
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    operation = getattr(exc, "operation_name", "")
+    said = f"job '{job}': {operation} failed while {doing}: {code}: {message}"
+    if code in THROTTLING_CODES:
+        return ThrottlingError(f"{said} (throttled after the SDK's retries)", job=job)
+    if code in ACCESS_DENIED_CODES:
+        return AccessDeniedError(f"{said}; grant the credentials permission for {operation}",
+                                 job=job)
+    if code in CREDENTIAL_CODES:
+        return CredentialsError(f"{said}; check the job's credentials", job=job)
+    if code in QUOTA_ADVICE:
+        return CopyQuotaExceededError(f"{said}. This is an AWS quota: {QUOTA_ADVICE[code]}",
+                                      job=job)
+    return AwsApiError(said, job=job)

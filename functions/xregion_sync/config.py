@@ -1,0 +1,554 @@
+"""Config: YAML text, a file or a mapping -> validated, typed job specs.
+
+Pure: no AWS calls. Every problem is a ConfigError naming the job and the field,
+and all problems of a job are collected, so a user fixes the file in one pass.
+A job with errors is still listed (it becomes a failed result); other jobs run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from botocore.session import get_session
+
+from .errors import ConfigError
+
+JOB_PREFIX = "sync_"
+CLIENT_CONFIG_KEY = "aws_client_config"
+CONFIG_LEVEL = "(config)"  # the "job" named in errors that concern the whole file
+
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_ALIASES = 200  # generous for shared defaults, far below an alias bomb
+MAX_STRING_LENGTH = 2048
+
+
+class Problem(Exception):
+    """A field-level validation failure; config turns it into a ConfigError."""
+
+
+# ---------------------------------------------------------------- YAML loading
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and alias bombs."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases_seen = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases_seen += 1
+            if self._aliases_seen > MAX_YAML_ALIASES:
+                raise ConfigError(
+                    f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); "
+                    "write the values out or use fewer shared anchors",
+                    job=CONFIG_LEVEL,
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys
+            if key in seen and key != "<<":
+                raise ConfigError(
+                    f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); YAML keeps only the last: remove one",
+                    job=CONFIG_LEVEL,
+                    field=str(key),
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_config_source(source: str | os.PathLike | Mapping) -> Mapping:
+    """Return the parsed top-level mapping of a path, a YAML string or a mapping."""
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and "\n" not in source and _looks_like_path(source)
+    ):
+        path = Path(source)
+        try:
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes", job=CONFIG_LEVEL
+                )
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}", job=CONFIG_LEVEL) from None
+    elif isinstance(source, str):
+        text = source
+    else:
+        raise ConfigError(
+            f"the config must be a path, YAML text or a mapping, not {type(source).__name__}",
+            job=CONFIG_LEVEL,
+        )
+    return parse_yaml(text)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml", ".json")) or Path(text).is_file()
+
+
+def parse_yaml(text: str) -> Mapping:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES} bytes", job=CONFIG_LEVEL)
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the config is not valid YAML: {exc}", job=CONFIG_LEVEL) from None
+    except RecursionError:
+        raise ConfigError("the config nests too deeply", job=CONFIG_LEVEL) from None
+    if data is None:
+        raise ConfigError(
+            "the config is empty: add at least one job (a top-level key starting with 'sync_')",
+            job=CONFIG_LEVEL,
+        )
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"the top level of the config must be a mapping of jobs, not a {_kind(data)}",
+            job=CONFIG_LEVEL,
+        )
+    return data
+
+
+# ---------------------------------------------------------------- field parsers
+
+
+def _kind(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Problem(f"must be a string, got a {_kind(value)}")
+    value = str(value).strip()
+    if not value:
+        raise Problem("must not be empty")
+    if len(value) > MAX_STRING_LENGTH:
+        raise Problem(f"is {len(value)} characters long; at most {MAX_STRING_LENGTH} allowed")
+    return value
+
+
+def non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Problem(f"must be a whole number of 0 or more, got {_show(value)}")
+    if value < 0:
+        raise Problem(f"must be 0 or more, got {value}")
+    if value > 10_000:
+        raise Problem(f"must be at most 10000, got {value}")
+    return value
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Problem(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def account_id(value: Any) -> str:
+    """12-digit AWS account id; the original accepted dashes (4321-4321-4321)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Problem(f"must be a 12-digit AWS account id, got a {_kind(value)}")
+    digits = str(value).replace("-", "").strip()
+    if isinstance(value, int):
+        digits = digits.zfill(12)  # YAML reads 012345678901 as an integer
+    if not re.fullmatch(r"\d{12}", digits):
+        raise Problem(f"must be a 12-digit AWS account id (dashes allowed), got {_show(value)}")
+    return digits
+
+
+def ami_owner(value: Any) -> str:
+    """An owner for DescribeImages: an account id (dashes dropped) or an alias like 'self'."""
+    owner = text(value)
+    return owner.replace("-", "") if re.fullmatch(r"[\d-]+", owner) else owner
+
+
+def ec2_filters(value: Any) -> list[dict[str, Any]]:
+    """The original's ["name=value", ...] or mappings {name, values}: EC2 Filter shapes.
+
+    Entries are kept separate, never merged: AWS ANDs two entries with the same name,
+    while one entry with two values would OR them.
+    """
+    if not isinstance(value, list):
+        raise Problem(f"must be a list of 'name=value' strings, got a {_kind(value)}")
+    filters = []
+    for index, item in enumerate(value):
+        where = f"entry {index + 1}"
+        if isinstance(item, str):
+            if item.count("=") != 1:
+                raise Problem(
+                    f"{where} {item!r} must be 'name=value' with exactly one '='; "
+                    "for a value containing '=' write {name: ..., values: [...]}"
+                )
+            name, val = (part.strip() for part in item.split("="))
+            if not name or not val:
+                raise Problem(f"{where} {item!r} needs both a name and a value")
+            filters.append({"Name": name, "Values": [val]})
+        elif isinstance(item, Mapping):
+            unknown = set(item) - {"name", "values"}
+            if unknown or "name" not in item or "values" not in item:
+                raise Problem(f"{where} must have exactly the keys 'name' and 'values'")
+            values = item["values"] if isinstance(item["values"], list) else [item["values"]]
+            try:
+                filters.append({"Name": text(item["name"]), "Values": [text(v) for v in values]})
+            except Problem as exc:
+                raise Problem(f"{where}: {exc}") from None
+            if not values:
+                raise Problem(f"{where} needs at least one value")
+        else:
+            raise Problem(f"{where} must be a 'name=value' string, got a {_kind(item)}")
+    return filters
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+# ---------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class Option:
+    """One config key of a sync type: how to parse it and its default."""
+
+    parse: Callable[[Any], Any]
+    default: Any = None
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+
+
+COMMON_OPTIONS: dict[str, Option] = {
+    "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
+    "source_region": Option(text, required=True, doc="region the source is in"),
+    "destination_region": Option(text, required=True, doc="region the copy goes to"),
+}
+
+
+# ---------------------------------------------------------------- aws_client_config
+
+CLIENT_OPTIONS: dict[str, Option] = {
+    "aws_access_key_id": Option(text, aliases=("aws_access_key",)),
+    "aws_secret_access_key": Option(text, aliases=("aws_secret_key",)),
+    "aws_session_token": Option(text),
+    "profile": Option(text),
+    "region": Option(text, doc="region for STS and Secrets Manager calls"),
+    "endpoint_url": Option(text),
+    "role_arn": Option(text),
+    "external_id": Option(text),
+    "role_session_name": Option(text),
+    "credentials_secret_arn": Option(text),
+    "aws_account_id": Option(account_id),
+    "max_attempts": Option(non_negative_int, doc="SDK attempts per call (retries + 1)"),
+}
+SECRET_CLIENT_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How to build AWS clients for a job. Only the aws layer turns it into clients."""
+
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    role_session_name: str | None = None
+    credentials_secret_arn: str | None = None
+    aws_account_id: str | None = None
+    max_attempts: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @property
+    def has_static_keys(self) -> bool:
+        return any(getattr(self, key) for key in SECRET_CLIENT_KEYS)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job: what to sync, where, and with which client settings."""
+
+    name: str
+    sync_type: str
+    source_region: str
+    destination_region: str
+    options: Mapping[str, Any]
+    client: ClientConfig = field(default_factory=ClientConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sync_type": self.sync_type,
+            "source_region": self.source_region,
+            "destination_region": self.destination_region,
+            "options": dict(self.options),
+            "client": self.client.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        return cls(
+            name=data["name"],
+            sync_type=data["sync_type"],
+            source_region=data["source_region"],
+            destination_region=data["destination_region"],
+            options=dict(data.get("options") or {}),
+            client=ClientConfig(**(data.get("client") or {})),
+        )
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    """A job as configured: its spec when valid, else the errors that stop it."""
+
+    name: str
+    sync_type: str | None
+    spec: JobSpec | None
+    errors: tuple[ConfigError, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    entries: tuple[JobEntry, ...]
+
+    @property
+    def jobs(self) -> list[JobSpec]:
+        return [entry.spec for entry in self.entries if entry.spec]
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        return [error for entry in self.entries for error in entry.errors]
+
+
+def load_config(source: str | os.PathLike | Mapping) -> Config:
+    """Parse and validate a config. Raises ConfigError only when no job can be read."""
+    data = read_config_source(source)
+    global_client, global_errors = _client_config_mapping(
+        data.get(CLIENT_CONFIG_KEY), CONFIG_LEVEL, CLIENT_CONFIG_KEY
+    )
+    entries = []
+    for key, raw_job in data.items():
+        if not (isinstance(key, str) and key.lower().startswith(JOB_PREFIX)):
+            continue
+        entries.append(_job_entry(key, raw_job, global_client, global_errors))
+    if not entries:
+        hint = _top_level_hint(data)
+        raise ConfigError(
+            "the config defines no jobs: each job is a top-level key starting with "
+            f"'{JOB_PREFIX}' (any case){hint}",
+            job=CONFIG_LEVEL,
+        )
+    return Config(tuple(entries))
+
+
+def _top_level_hint(data: Mapping) -> str:
+    near = [str(k) for k in data if isinstance(k, str) and re.match(r"(?i)s[yn][nyc]{2}[_-]?", k)]
+    return f"; did you mean to name {near[0]!r} 'sync_...'?" if near else ""
+
+
+def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list) -> JobEntry:
+    if not isinstance(raw, Mapping):
+        error = ConfigError(
+            f"job '{name}': must be a mapping of options, got a {_kind(raw)}", job=name
+        )
+        return JobEntry(name, None, None, (error,))
+
+    from .syncs import SYNC_TYPES  # the registry: config knows types only through it
+
+    errors: list[ConfigError] = [
+        ConfigError(f"job '{name}': {e.message}", job=name, field=e.field) for e in global_errors
+    ]
+
+    def problem(field_name: str, message: str) -> None:
+        errors.append(ConfigError(f"job '{name}', field '{field_name}': {message}",
+                                  job=name, field=field_name))
+
+    sync_type = raw.get("sync_type")
+    sync_type = sync_type if isinstance(sync_type, str) else None
+    sync = SYNC_TYPES.get(sync_type) if sync_type else None
+    if sync is None:
+        known = ", ".join(sorted(SYNC_TYPES))
+        problem("sync_type", f"must be one of {known}, got {_show(raw.get('sync_type'))}"
+                + _did_you_mean(str(raw.get("sync_type")), SYNC_TYPES))
+    options_spec = {**COMMON_OPTIONS, **(sync.OPTIONS if sync else {})}
+
+    values: dict[str, Any] = {}
+    by_name = _canonical_names(options_spec)
+    for key, value in raw.items():
+        if key == CLIENT_CONFIG_KEY:
+            continue
+        canonical = by_name.get(key) if isinstance(key, str) else None
+        if canonical is None:
+            if sync is not None:
+                problem(str(key), "is not an option of "
+                        f"{sync_type} jobs{_did_you_mean(str(key), [*by_name, CLIENT_CONFIG_KEY])}")
+            continue
+        if canonical in values:
+            problem(str(key), f"is given twice (as '{canonical}' and an alias); keep one")
+            continue
+        try:
+            values[canonical] = options_spec[canonical].parse(value)
+        except Problem as exc:
+            problem(str(key), str(exc))
+            values[canonical] = None
+    for option_name, option in options_spec.items():
+        if option_name not in values:
+            if option.required:
+                problem(option_name, "is required" + (f" ({option.doc})" if option.doc else ""))
+            else:
+                values[option_name] = option.default
+
+    job_client, client_errors = _client_config_mapping(
+        raw.get(CLIENT_CONFIG_KEY), name, CLIENT_CONFIG_KEY
+    )
+    errors += client_errors
+    client = {**global_client, **job_client}  # job values win, as in the original
+    client_config = _client_config(name, client, errors)
+
+    if sync is not None:
+        _check_regions(name, sync.SERVICE, values, problem)
+    if errors:
+        return JobEntry(name, sync_type, None, tuple(errors))
+    spec = JobSpec(
+        name=name,
+        sync_type=sync_type,
+        source_region=values.pop("source_region"),
+        destination_region=values.pop("destination_region"),
+        options={k: v for k, v in values.items() if k != "sync_type"},
+        client=client_config,
+    )
+    return JobEntry(name, sync_type, spec)
+
+
+def _canonical_names(spec: Mapping[str, Option]) -> dict[str, str]:
+    names = {}
+    for option_name, option in spec.items():
+        names[option_name] = option_name
+        for alias in option.aliases:
+            names[alias] = option_name
+    return names
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _client_config_mapping(raw: Any, job: str, where: str) -> tuple[dict, list[ConfigError]]:
+    """Validate one aws_client_config mapping; aliases become canonical names."""
+    if raw is None:
+        return {}, []
+    if not isinstance(raw, Mapping):
+        return {}, [ConfigError(f"job '{job}', field '{where}': must be a mapping, got a "
+                                f"{_kind(raw)}", job=job, field=where)]
+    values, errors = {}, []
+    names = _canonical_names(CLIENT_OPTIONS)
+    for key, value in raw.items():
+        field_name = f"{where}.{key}"
+        canonical = names.get(key) if isinstance(key, str) else None
+        if canonical is None:
+            errors.append(ConfigError(
+                f"job '{job}', field '{field_name}': is not a known client setting"
+                + _did_you_mean(str(key), names), job=job, field=field_name))
+        elif canonical in values:
+            errors.append(ConfigError(
+                f"job '{job}', field '{field_name}': '{canonical}' is given twice "
+                "(under its own name and an alias); keep one", job=job, field=field_name))
+        else:
+            try:
+                values[canonical] = CLIENT_OPTIONS[canonical].parse(value)
+            except Problem as exc:
+                errors.append(ConfigError(f"job '{job}', field '{field_name}': {exc}",
+                                          job=job, field=field_name))
+    return values, errors
+
+
+def _client_config(job: str, values: dict, errors: list[ConfigError]) -> ClientConfig:
+    def problem(key: str, message: str) -> None:
+        field_name = f"{CLIENT_CONFIG_KEY}.{key}"
+        errors.append(ConfigError(f"job '{job}', field '{field_name}': {message}",
+                                  job=job, field=field_name))
+
+    has_key, has_secret = "aws_access_key_id" in values, "aws_secret_access_key" in values
+    if has_key != has_secret:
+        missing = "aws_secret_access_key" if has_key else "aws_access_key_id"
+        problem(missing, "is required when the other half of the access key is given")
+    if has_key and "profile" in values:
+        problem("profile", "give either a profile or access keys, not both")
+    if "credentials_secret_arn" in values and (has_key or "profile" in values):
+        problem("credentials_secret_arn", "give either a credentials secret, a profile or "
+                "access keys, not several")
+    for key in ("external_id", "role_session_name"):
+        if key in values and "role_arn" not in values:
+            problem(key, "only applies together with 'role_arn'")
+    if "region" in values and values["region"] not in _all_regions():
+        problem("region", f"{values['region']!r} is not a known AWS region")
+    return ClientConfig(**values)
+
+
+# ---------------------------------------------------------------- regions
+
+
+@cache
+def _regions_by_partition(service: str) -> dict[str, frozenset[str]]:
+    session = get_session()
+    return {
+        partition: frozenset(session.get_available_regions(service, partition))
+        for partition in session.get_available_partitions()
+    }
+
+
+@cache
+def _all_regions() -> frozenset[str]:
+    return frozenset().union(*_regions_by_partition("ec2").values())
+
+
+def partition_of(region: str, service: str = "ec2") -> str | None:
+    for partition, regions in _regions_by_partition(service).items():
+        if region in regions:
+            return partition
+    return None
+
+
+def _check_regions(job: str, service: str, values: dict, problem) -> None:
+    partitions = {}
+    for key in ("source_region", "destination_region"):
+        region = values.get(key)
+        if not region:
+            continue
+        partition = partition_of(region, service)
+        if partition is None:
+            close = _did_you_mean(region, _all_regions())
+            problem(key, f"{region!r} is not an AWS region where {service} is available "
+                    f"(per the installed botocore){close}")
+        partitions[key] = partition
+    source, destination = values.get("source_region"), values.get("destination_region")
+    if source and destination and source == destination:
+        problem("destination_region", f"is the same as source_region ({source}); a disaster-"
+                "recovery copy must go to another region")
+    elif None not in partitions.values() and len(set(partitions.values())) > 1:
+        problem("destination_region", f"{destination} is in partition "
+                f"{partitions['destination_region']} but {source} is in "
+                f"{partitions['source_region']}; copies cannot cross partitions")

@@ -1,0 +1,57 @@
+"""Named exceptions.
+
+The class name of an exception raised in a task Lambda becomes the Step Functions
+error name, so Retry/Catch in the ASL can tell a throttle (retried with backoff)
+from a domain error (never retried). Keep these names stable: the ASL uses them.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class: an expected failure of one job, with a message a user can act on."""
+
+    def __init__(self, message: str, *, job: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.job = job
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyncError):
+    """The config is invalid for this job. Fix the config; retrying cannot help."""
+
+
+class SourceNotFoundError(SyncError):
+    """No source AMI / automated snapshot / DB instance matched the job."""
+
+
+class AmbiguousSourceError(SyncError):
+    """More than one source AMI matched the job's owner, identifier and filters."""
+
+
+class DestinationConflictError(SyncError):
+    """The destination holds a resource with the copy's name that this tool did not create."""
+
+
+class CopyQuotaExceededError(SyncError):
+    """An AWS quota stopped the copy (snapshot count, concurrent copies, AMI count)."""
+
+
+class AccessDeniedError(SyncError):
+    """The credentials may not make a call the job needs."""
+
+
+class CredentialsError(SyncError):
+    """No usable AWS credentials were found for the job."""
+
+
+class ThrottlingError(SyncError):
+    """AWS kept throttling after the SDK's own retries; safe to retry later."""
+
+
+class AwsApiError(SyncError):
+    """Any other error answered by an AWS API."""

@@ -1,0 +1,50 @@
+"""Emulated AWS (moto) for the demo and the tests: `emulated_aws()`.
+
+Inside it every boto3 call of this process goes to moto, with the fidelity fixes
+of local/fidelity.py applied. Callers seed resources inside it (see local/seed.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from unittest import mock
+
+from .. import aws
+
+EMULATOR_ENVIRONMENT = {
+    # Fake credentials, so nothing can reach a real account from inside the emulator.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Otherwise moto loads ~1,300 public AMIs and owner-less queries take seconds.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
+EMULATOR_ACCOUNT_ID = "123456789012"
+
+
+@contextmanager
+def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
+    """Run the enclosed code against emulated AWS.
+
+    copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
+    copies do, before they become available.
+    """
+    from moto import mock_aws
+
+    from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, EMULATOR_ENVIRONMENT))
+        for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+            os.environ.pop(variable, None)  # patch.dict restores the whole environment
+        stack.enter_context(mock_aws(config={
+            "stepfunctions": {"execute_state_machine": True},
+            "lambda": {"use_docker": False},
+        }))
+        teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds))
+        aws.clear_cache()
+        stack.callback(aws.clear_cache)
+        yield

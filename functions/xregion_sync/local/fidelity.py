@@ -1,0 +1,145 @@
+"""Where moto differs from AWS in ways this tool relies on, teach it AWS's behaviour.
+
+One place, shared by the demo and the tests, each behaviour pinned to the AWS
+documentation by a test in tests/test_emulator_fidelity.py. Product code is never
+bent to suit the emulator: when moto is wrong, moto is corrected here.
+
+  EC2 CopyImage   ClientToken makes the call idempotent (same token -> same AMI);
+                  TagSpecifications tag the new AMI and/or its snapshots;
+                  CopyImageTags copies the source's user tags (not aws: tags);
+                  the copy starts `pending` and becomes `available` later.
+  RDS CopyDBSnapshot  an encrypted snapshot is copied across regions only with a
+                  KmsKeyId (else InvalidParameterValue); the copy starts in
+                  status `creating` and becomes `available` later.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from moto.core.common_types import TYPE_RESPONSE  # noqa: F401  (documents the seam's moto version)
+from moto.ec2.models.amis import AmiBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.utils import convert_tag_spec
+from moto.rds import models as rds_models
+from moto.rds.exceptions import RDSClientError
+
+
+@dataclass
+class EmulatedCopyTiming:
+    """How long emulated copies stay pending/creating before they become available."""
+
+    copy_seconds: float = 0.0
+    _ready_at: dict[str, float] = field(default_factory=dict)
+
+    def started(self, resource_id: str) -> None:
+        self._ready_at[resource_id] = time.monotonic() + self.copy_seconds
+
+    def is_done(self, resource_id: str) -> bool:
+        return time.monotonic() >= self._ready_at.get(resource_id, float("inf"))
+
+
+def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
+    """Patch moto for the duration of `stack`."""
+    client_tokens: dict[tuple[str, str, str], str] = {}
+    original_copy_image = AmiBackend.copy_image
+    original_describe_images = AmiBackend.describe_images
+    original_copy_db_snapshot = rds_models.RDSBackend.copy_db_snapshot
+    original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
+
+    def copy_image(self: AmisResponse):
+        backend = self.ec2_backend
+        token = self._get_param("ClientToken")
+        key = (backend.account_id, backend.region_name, token)
+        if token and key in client_tokens:
+            return _action_result({"ImageId": client_tokens[key]})
+        self.error_on_dryrun()
+        source_region = self._get_param("SourceRegion")
+        image = original_copy_image(backend, self._get_param("SourceImageId"), source_region,
+                                    self._get_param("Name"), self._get_param("Description"))
+        if self._get_param("CopyImageTags"):
+            source = _ec2_backend(backend.account_id, source_region).amis.get(
+                self._get_param("SourceImageId"))
+            inherited = {k: v for k, v in (source.get_tags() if source else {}).items()
+                         if not k.startswith("aws:")}
+            if inherited:
+                backend.create_tags([image.id], inherited)
+        specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
+        for resource_type, tags in convert_tag_spec(specs).items():
+            targets = [image.id] if resource_type == "image" else _snapshot_ids(image)
+            if targets:
+                backend.create_tags(targets, tags)
+        image.state = "pending"
+        timing.started(image.id)
+        if token:
+            client_tokens[key] = image.id
+        return _action_result({"ImageId": image.id})
+
+    def describe_images(self, *args, **kwargs):
+        for image in self.amis.values():
+            if image.state == "pending" and timing.is_done(image.id):
+                image.state = "available"
+        return original_describe_images(self, *args, **kwargs)
+
+    def copy_db_snapshot(self, source_db_snapshot_identifier: str,
+                         target_db_snapshot_identifier: str, kms_key_id: str | None = None,
+                         tags: list | None = None, copy_tags: bool | None = False, **kwargs):
+        source = _rds_source_snapshot(self, source_db_snapshot_identifier)
+        cross_region = source is not None and source.backend.region_name != self.region_name
+        if cross_region and source.encrypted and not kms_key_id:
+            raise RDSClientError(
+                "InvalidParameterValue",
+                "Must specify new KMS key for the destination region when copying an "
+                "encrypted snapshot across regions",
+            )
+        snapshot = original_copy_db_snapshot(
+            self, source_db_snapshot_identifier, target_db_snapshot_identifier,
+            kms_key_id=kms_key_id, tags=tags, copy_tags=copy_tags, **kwargs)
+        snapshot.status = "creating"
+        timing.started(snapshot.arn)
+        return snapshot
+
+    def describe_db_snapshots(self, *args, **kwargs):
+        for snapshot in self.database_snapshots.values():
+            if snapshot.status == "creating" and timing.is_done(snapshot.arn):
+                snapshot.status = "available"
+        return original_describe_db_snapshots(self, *args, **kwargs)
+
+    stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
+    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+    stack.enter_context(
+        mock.patch.object(rds_models.RDSBackend, "copy_db_snapshot", copy_db_snapshot))
+    stack.enter_context(
+        mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
+
+
+def _action_result(body: dict[str, Any]):
+    from moto.core.responses import ActionResult
+
+    return ActionResult(body)
+
+
+def _ec2_backend(account_id: str, region: str):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region]
+
+
+def _snapshot_ids(image) -> list[str]:
+    snapshot = getattr(image, "ebs_snapshot", None)
+    return [snapshot.id] if snapshot is not None else []
+
+
+def _rds_source_snapshot(backend, identifier: str):
+    """The source snapshot of a copy, looked up in the region its ARN names."""
+    if identifier.startswith("arn:"):
+        parts = identifier.split(":")
+        region, account, name = parts[3], parts[4], ":".join(parts[6:])
+        source_backend = rds_models.rds_backends[account][region]
+    else:
+        source_backend, name = backend, identifier
+    return source_backend.database_snapshots.get(name.lower())

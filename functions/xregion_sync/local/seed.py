@@ -1,0 +1,68 @@
+"""Sample resources in emulated AWS, for the demo and the tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+DEMO_SOURCE_REGION = "us-east-1"
+DEMO_DESTINATION_REGION = "us-west-2"
+
+
+def create_ami(region: str, name: str, tags: dict[str, str] | None = None) -> str:
+    """Register an AMI (in emulated AWS) with tags; returns its id."""
+    ec2 = boto3.client("ec2", region_name=region)
+    image_id = ec2.register_image(Name=name, Description=f"{name} image",
+                                  RootDeviceName="/dev/xvda")["ImageId"]
+    if tags:
+        ec2.create_tags(Resources=[image_id],
+                        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return image_id
+
+
+def create_db_instance(region: str, db: str, *, encrypted: bool = False,
+                       tags: dict[str, str] | None = None) -> str:
+    """A DB instance; moto gives it one automated snapshot. Returns that snapshot's id."""
+    rds = boto3.client("rds", region_name=region)
+    params = {}
+    if encrypted:
+        key = boto3.client("kms", region_name=region).create_key()["KeyMetadata"]["KeyId"]
+        params = {"StorageEncrypted": True, "KmsKeyId": key}
+    rds.create_db_instance(
+        DBInstanceIdentifier=db, Engine="postgres", DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20, MasterUsername="demo", MasterUserPassword="not-a-secret-1",
+        CopyTagsToSnapshot=True, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        **params)
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=db,
+                                          SnapshotType="automated")["DBSnapshots"]
+    return snapshots[0]["DBSnapshotIdentifier"]
+
+
+def add_automated_snapshot(region: str, db: str, created: datetime,
+                           status: str = "available") -> str:
+    """Another automated snapshot of `db`, as RDS takes one a day; returns its id."""
+    from moto.rds.models import rds_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    snapshot_id = f"rds:{db}-{created:%Y-%m-%d-%H-%M}"
+    backend = rds_backends[EMULATOR_ACCOUNT_ID][region]
+    snapshot = backend.create_auto_snapshot(db, snapshot_id)
+    snapshot.created = created
+    snapshot.original_snapshot_create_time = created
+    snapshot.status = status
+    return snapshot_id
+
+
+def seed_demo() -> dict[str, str]:
+    """The demo's world: a tagged web-app AMI and a database with a week of backups."""
+    image_id = create_ami(DEMO_SOURCE_REGION, "web-app-2026-11-25",
+                          {"Sync-Identifier": "web-app", "Environment": "Production",
+                           "Team": "platform"})
+    # RDS made today's automated snapshot with the instance; add the six days before.
+    newest = create_db_instance(DEMO_SOURCE_REGION, "orders-db", tags={"Team": "payments"})
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for days_ago in range(6, 0, -1):
+        add_automated_snapshot(DEMO_SOURCE_REGION, "orders-db", now - timedelta(days=days_ago))
+    return {"image_id": image_id, "newest_snapshot": newest}

@@ -1,0 +1,68 @@
+"""SyncResult: the outcome of one job, the same from both drivers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+COPIED = "copied"
+IN_SYNC = "in_sync"
+FAILED = "failed"
+WOULD_COPY = "would_copy"  # only in dry runs
+
+
+@dataclass(frozen=True)
+class JobError:
+    """An error of one job: the exception's class name and a message a user can act on."""
+
+    type: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> JobError:
+        return cls(type(exc).__name__, str(exc) or type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    name: str
+    sync_type: str | None
+    status: str
+    created_resource: str | None = None
+    copy_state: str | None = None
+    pruned: list[str] = field(default_factory=list)
+    errors: list[JobError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    @classmethod
+    def failure(cls, name: str, sync_type: str | None, errors: list[BaseException]) -> SyncResult:
+        return cls(name, sync_type, FAILED, errors=[JobError.from_exception(e) for e in errors])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sync_type": self.sync_type,
+            "status": self.status,
+            "created_resource": self.created_resource,
+            "copy_state": self.copy_state,
+            "pruned": list(self.pruned),
+            "errors": [{"type": e.type, "message": e.message} for e in self.errors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SyncResult:
+        return cls(
+            name=data["name"],
+            sync_type=data.get("sync_type"),
+            status=data["status"],
+            created_resource=data.get("created_resource"),
+            copy_state=data.get("copy_state"),
+            pruned=list(data.get("pruned") or ()),
+            errors=[JobError(e["type"], e["message"]) for e in data.get("errors") or ()],
+        )

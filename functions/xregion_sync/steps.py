@@ -1,0 +1,92 @@
+"""The sync steps over plain dicts: one job's state in, the same state grown out.
+
+Both drivers call exactly these functions in the same order: the in-process runner
+(runner.py) and the state machine, whose task Lambdas (handlers.py) are one line
+over each. The state of a job is:
+
+  {"job": <JobSpec dict>, "run_id": str,
+   "source": {...}, "existing": {...}, "copy": {...}, "pruned": [...]}
+
+and the last step turns it into the result dict (SyncResult.to_dict()).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import JobSpec
+from .errors import ConfigError
+from .result import COPIED, IN_SYNC, SyncResult
+from .syncs import SYNC_TYPES
+from .syncs.base import select_for_pruning
+
+State = dict[str, Any]
+
+
+def new_state(job: JobSpec, run_id: str) -> State:
+    return {"job": job.to_dict(), "run_id": run_id}
+
+
+def _job_and_type(state: State):
+    job = JobSpec.from_dict(state["job"])
+    sync = SYNC_TYPES.get(job.sync_type)
+    if sync is None:
+        raise ConfigError(f"job '{job.name}', field 'sync_type': unknown type "
+                          f"{job.sync_type!r}", job=job.name, field="sync_type")
+    return job, sync
+
+
+def resolve_source(state: State) -> State:
+    job, sync = _job_and_type(state)
+    return {**state, "source": sync.resolve_source(job)}
+
+
+def check_sync_tag(state: State) -> State:
+    """Find the managed copies in the destination and decide whether a copy is needed."""
+    job, sync = _job_and_type(state)
+    existing = sync.find_existing_copy(job, state["source"])
+    return {**state, "existing": existing, "in_sync": existing["in_sync"]}
+
+
+def start_copy(state: State) -> State:
+    job, sync = _job_and_type(state)
+    copy = sync.start_copy(job, state["source"], state["existing"], state["run_id"])
+    return {**state, "copy": copy}
+
+
+def copy_tags(state: State) -> State:
+    job, sync = _job_and_type(state)
+    return {**state, "copy": sync.copy_tags(job, state["source"], state["copy"])}
+
+
+def poll_copy_status(state: State) -> State:
+    job, sync = _job_and_type(state)
+    return {**state, "copy": sync.copy_status(job, state["copy"])}
+
+
+def plan_pruning(state: State) -> list[str]:
+    """Managed copies to delete after this run's copy: retention applied, nothing else."""
+    job, sync = _job_and_type(state)
+    existing = state["existing"]
+    copy = state.get("copy") or {}
+    keep = [c["id"] for c in (copy, existing.get("copy") or {}) if c.get("id")]
+    managed = [m for m in existing["managed"] if m["id"] not in copy.get("replaced", ())]
+    return select_for_pruning(managed, sync.retention(job), keep)
+
+
+def prune_old_copies(state: State) -> State:
+    job, sync = _job_and_type(state)
+    return {**state, "pruned": sync.prune(job, plan_pruning(state))}
+
+
+def record_result(state: State) -> dict[str, Any]:
+    job = state["job"]
+    copy = state.get("copy")
+    if copy:
+        result = SyncResult(job["name"], job["sync_type"], COPIED, created_resource=copy["id"],
+                            copy_state=copy.get("state"), pruned=list(state.get("pruned") or ()))
+    else:
+        in_sync_copy = (state.get("existing") or {}).get("copy") or {}
+        result = SyncResult(job["name"], job["sync_type"], IN_SYNC,
+                            copy_state=in_sync_copy.get("state"))
+    return result.to_dict()

@@ -1,0 +1,62 @@
+"""The step interface every sync type implements, and the logic they share.
+
+A sync type is a module exposing NAME, SERVICE, OPTIONS and the six steps below.
+Steps take a JobSpec plus the plain dicts earlier steps returned and return a plain
+JSON-able dict, so the same step runs in-process and as a Lambda in the state machine.
+
+  resolve_source(job)                         -> source   {id, created, tags, ...}
+  find_existing_copy(job, source)             -> existing {in_sync, copy, managed, ...}
+  start_copy(job, source, existing, run_id)   -> copy     {id, state, tags, ...}
+  copy_tags(job, source, copy)                -> copy     (tags the copy call could not apply)
+  copy_status(job, copy)                      -> copy     (state refreshed)
+  prune(job, existing, keep_ids, dry_run)     -> [ids deleted, or that would be]
+
+A "managed" copy is one this tool (or the original aws_xregion_sync) created; it is
+described as {id, state, source_id, source_created}. Nothing else is ever deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Normalised copy states, the same words for every sync type.
+PENDING = "pending"
+AVAILABLE = "available"
+FAILED = "failed"
+GONE = "gone"
+TIMED_OUT = "timed_out"  # set by the drivers when a bounded wait ends
+
+
+def managed_copy(copy_id: str, state: str, source_id: str | None, source_created: str | None,
+                 legacy: bool = False) -> dict[str, Any]:
+    entry = {"id": copy_id, "state": state, "source_id": source_id,
+             "source_created": source_created}
+    if legacy:
+        entry["legacy"] = True
+    return entry
+
+
+def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
+                       keep_ids: Iterable[str]) -> list[str]:
+    """Ids of managed copies to delete so that `retain` previous copies remain.
+
+    `keep_ids` (the new copy, the copy in sync) are never deleted and not counted as
+    previous copies. Copies still being created are never deleted. Failed copies are
+    deleted whatever the retention: they are ours and useless. retain=None keeps all.
+    """
+    keep = set(keep_ids)
+    previous = [m for m in managed if m["id"] not in keep]
+    doomed = [m["id"] for m in previous if m["state"] == FAILED]
+    if retain is None:
+        return doomed
+    healthy = [m for m in previous if m["state"] != FAILED]
+    healthy.sort(key=lambda m: (m.get("source_created") or "", m["id"]))
+    excess = healthy[: max(0, len(healthy) - retain)]
+    return doomed + [m["id"] for m in excess if m["state"] == AVAILABLE]
+
+
+def idempotency_token(*parts: str) -> str:
+    """A stable token (64 hex chars, EC2's ClientToken limit) from the given parts."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]

@@ -1,0 +1,241 @@
+"""ec2_ami: copy exactly one AMI, with its tags, to the destination region, once.
+
+Source: DescribeImages by owner + tag:Sync-Identifier + the job's filters (ANDed).
+Managed copies: AMIs in the destination carrying this job's tracking tag. A source
+the original aws_xregion_sync copied is recognised by its Sync-<destination> tag.
+Calls: in sync 2 reads; copy 3 calls; +1 DeregisterImage per pruned copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .. import aws
+from ..config import JobSpec, Option, ami_owner, ec2_filters, non_negative_int, text
+from ..errors import AmbiguousSourceError, SourceNotFoundError
+from ..tags import (
+    TAG_JOB,
+    TAG_SOURCE_CREATED,
+    TAG_SOURCE_ID,
+    legacy_source_tag_key,
+    parse_legacy_value,
+    tag_dict,
+    tag_list,
+    tracking_tags,
+    user_tags,
+)
+from .base import AVAILABLE, FAILED, GONE, PENDING, idempotency_token, managed_copy
+
+NAME = "ec2_ami"
+SERVICE = "ec2"
+OPTIONS = {
+    "ami_owner": Option(ami_owner, default="self", aliases=("owner_id",),
+                        doc="account id or alias owning the source AMI"),
+    "sync_identifier": Option(text, doc="value of the source AMI's Sync-Identifier tag"),
+    "filters": Option(ec2_filters, default=(), doc="DescribeImages filters, ANDed"),
+    "kms_key_id": Option(text, doc="KMS key in the destination region to encrypt the copy"),
+    "max_images_to_retain": Option(non_negative_int,
+                                   doc="previous copies kept besides the newest; unset keeps all"),
+}
+SYNC_IDENTIFIER_TAG = "Sync-Identifier"
+MAX_TAGS_PER_RESOURCE = 50  # EC2's limit, tracking tags included
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_source(job: JobSpec) -> dict[str, Any]:
+    filters = []
+    if job.options.get("sync_identifier"):
+        filters.append({"Name": f"tag:{SYNC_IDENTIFIER_TAG}",
+                        "Values": [job.options["sync_identifier"]]})
+    filters += [dict(f) for f in job.options.get("filters") or ()]
+    ec2 = aws.client(job, SERVICE, job.source_region)
+    with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
+        images = _paginate_images(ec2, Owners=[job.options.get("ami_owner") or "self"],
+                                  Filters=filters)
+    if not images:
+        raise SourceNotFoundError(
+            f"No EC2 Images were found using the filter settings for identifier '{job.name}' "
+            f"in {job.source_region}; check ami_owner, sync_identifier and filters",
+            job=job.name)
+    if len(images) > 1:
+        ids = ", ".join(sorted(image["ImageId"] for image in images))
+        raise AmbiguousSourceError(
+            f"More than one EC2 Image was found with the filter settings for identifier "
+            f"'{job.name}': {ids}. Narrow sync_identifier or filters to one AMI",
+            job=job.name)
+    image = images[0]
+    if image.get("State") != AVAILABLE:
+        raise SourceNotFoundError(
+            f"job '{job.name}': source AMI {image['ImageId']} is {image.get('State')}, not "
+            "available; the next run copies it once it is available", job=job.name)
+    tags = tag_dict(image.get("Tags"))
+    legacy = parse_legacy_value(tags.get(legacy_source_tag_key(job.destination_region)))
+    return {
+        "id": image["ImageId"],
+        "name": image.get("Name") or image["ImageId"],
+        "description": image.get("Description") or "",
+        "created": image.get("CreationDate"),
+        "tags": user_tags(tags),
+        "legacy_copy_id": legacy[1] if legacy else None,
+    }
+
+
+def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
+    ec2 = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
+        images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
+                                  Filters=[{"Name": f"tag:{TAG_JOB}", "Values": [job.name]}])
+    managed = [_managed(image) for image in images]
+    of_source = [m for m in managed if m["source_id"] == source["id"]]
+    live = [m for m in of_source if m["state"] in (PENDING, AVAILABLE)]
+    if not live and source.get("legacy_copy_id"):
+        legacy = _legacy_copy(job, ec2, source)
+        if legacy:
+            live = [legacy]
+    return {
+        "in_sync": bool(live),
+        "copy": live[0] if live else None,
+        "replaces": [m["id"] for m in of_source if m["state"] == FAILED],
+        "managed": managed,
+    }
+
+
+def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
+               run_id: str) -> dict[str, Any]:
+    ec2 = aws.client(job, SERVICE, job.destination_region)
+    for failed_copy in existing.get("replaces") or ():
+        # A failed AMI keeps its name, and the new copy needs that name.
+        with aws.aws_errors(job.name, f"deregistering failed copy {failed_copy}"):
+            answer = ec2.deregister_image(ImageId=failed_copy, DeleteAssociatedSnapshots=True)
+        _warn_on_kept_snapshots(job, failed_copy, answer)
+    tracking = tracking_tags(job.name, source["id"], job.source_region,
+                             _parse_time(source["created"]))
+    inherited = list(source["tags"].items())[: MAX_TAGS_PER_RESOURCE - len(tracking)]
+    if len(inherited) < len(source["tags"]):
+        logger.warning("Source has more tags than fit on the copy; some are not copied",
+                       extra={"job": job.name, "source": source["id"]})
+    tags = {**dict(inherited), **tracking}
+    params = {
+        "SourceRegion": job.source_region,
+        "SourceImageId": source["id"],
+        "Name": source["name"],
+        "Description": source["description"] or
+        f"Copy of {source['id']} from {job.source_region} by xregion-sync",
+        # Same token within one run: a retried call returns the same AMI, never a second.
+        "ClientToken": idempotency_token(job.name, source["id"], job.destination_region, run_id),
+        # Tags travel in the copy call itself, so no copy ever exists untracked.
+        "TagSpecifications": [{"ResourceType": kind, "Tags": tag_list(tags)}
+                              for kind in ("image", "snapshot")],
+    }
+    if job.options.get("kms_key_id"):
+        params.update(Encrypted=True, KmsKeyId=job.options["kms_key_id"])
+    with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
+        image_id = ec2.copy_image(**params)["ImageId"]
+    copy = {"id": image_id, "state": PENDING, "tags": tags}
+    if existing.get("replaces"):
+        copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
+    return copy
+
+
+def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+    """Tag what the copy call did not; CopyImage applies all tags, so normally nothing."""
+    applied = copy.get("tags") or {}
+    missing = {k: v for k, v in source["tags"].items() if k not in applied}
+    if missing and len(applied) < MAX_TAGS_PER_RESOURCE:
+        room = dict(list(missing.items())[: MAX_TAGS_PER_RESOURCE - len(applied)])
+        ec2 = aws.client(job, SERVICE, job.destination_region)
+        with aws.aws_errors(job.name, f"tagging copy {copy['id']}"):
+            ec2.create_tags(Resources=[copy["id"]], Tags=tag_list(room))
+        copy = {**copy, "tags": {**applied, **room}}
+    return copy
+
+
+def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
+    ec2 = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):
+        images = _describe_image(ec2, copy["id"])
+    if not images:
+        return {**copy, "state": GONE}
+    image = images[0]
+    result = {**copy, "state": _state(image)}
+    if result["state"] == FAILED:
+        result["reason"] = (image.get("StateReason") or {}).get("Message", "")
+    return result
+
+
+def prune(job: JobSpec, doomed: list[str]) -> list[str]:
+    """Deregister managed copies (and their snapshots); ids come from select_for_pruning."""
+    ec2 = aws.client(job, SERVICE, job.destination_region)
+    for image_id in doomed:
+        with aws.aws_errors(job.name, f"deregistering old copy {image_id}"):
+            answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+        _warn_on_kept_snapshots(job, image_id, answer)
+    return doomed
+
+
+def retention(job: JobSpec) -> int | None:
+    return job.options.get("max_images_to_retain")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _warn_on_kept_snapshots(job: JobSpec, image_id: str, answer: dict[str, Any]) -> None:
+    """DeregisterImage succeeds even when deleting a snapshot fails; say so."""
+    kept = [r.get("SnapshotId") for r in answer.get("DeleteSnapshotResults") or ()
+            if r.get("ReturnCode") not in (None, "success")]
+    if kept:
+        logger.warning("Copy deregistered but some of its snapshots were not deleted",
+                       extra={"job": job.name, "image": image_id, "snapshots": kept})
+
+
+def _paginate_images(ec2, **params) -> list[dict[str, Any]]:
+    images = []
+    for page in ec2.get_paginator("describe_images").paginate(**params):
+        images += page.get("Images", [])
+    return images
+
+
+def _describe_image(ec2, image_id: str) -> list[dict[str, Any]]:
+    """DescribeImages for one id; AWS answers InvalidAMIID.NotFound for a missing one."""
+    try:
+        return ec2.describe_images(ImageIds=[image_id])["Images"]
+    except ClientError as exc:
+        if aws.error_code(exc).startswith("InvalidAMIID"):
+            return []
+        raise
+
+
+def _managed(image: dict[str, Any]) -> dict[str, Any]:
+    tags = tag_dict(image.get("Tags"))
+    return managed_copy(image["ImageId"], _state(image), tags.get(TAG_SOURCE_ID),
+                        tags.get(TAG_SOURCE_CREATED) or image.get("CreationDate"))
+
+
+def _legacy_copy(job: JobSpec, ec2, source: dict[str, Any]) -> dict[str, Any] | None:
+    """The copy the original tool recorded on the source, if it still exists."""
+    copy_id = source["legacy_copy_id"]
+    with aws.aws_errors(job.name, f"looking for the original tool's copy {copy_id}"):
+        images = _describe_image(ec2, copy_id)
+    live = [i for i in images if _state(i) in (PENDING, AVAILABLE)]
+    if not live:
+        return None
+    return managed_copy(copy_id, _state(live[0]), source["id"], None, legacy=True)
+
+
+def _state(image: dict[str, Any]) -> str:
+    state = image.get("State", "")
+    if state in (PENDING, AVAILABLE):
+        return state
+    if state in ("deregistered", "disabled"):
+        return GONE
+    return FAILED  # failed, error, invalid, transient
+
+
+def _parse_time(value: str | None) -> datetime:
+    return datetime.fromisoformat((value or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))

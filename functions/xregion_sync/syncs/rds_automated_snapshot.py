@@ -1,0 +1,254 @@
+"""rds_automated_snapshot: copy the newest automated snapshot of a DB instance.
+
+Source: the newest `available` automated snapshot of `db_instance`.
+Managed copies: manual snapshots of the same DB instance in the destination that
+carry this tool's tracking tags for the source region, or the original
+aws_xregion_sync's Sync-From-<source-region> tag (they count toward retention).
+Calls: in sync 2 reads (TagList comes with DescribeDBSnapshots); copy 3 calls;
++1 DeleteDBSnapshot per pruned copy.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .. import aws
+from ..config import JobSpec, Option, boolean, non_negative_int, text
+from ..errors import ConfigError, DestinationConflictError, SourceNotFoundError
+from ..tags import (
+    TAG_SOURCE_CREATED,
+    TAG_SOURCE_ID,
+    TAG_SOURCE_REGION,
+    iso_utc,
+    legacy_copy_tag_key,
+    parse_legacy_value,
+    tag_dict,
+    tag_list,
+    tracking_tags,
+    user_tags,
+)
+from .base import AVAILABLE, FAILED, GONE, PENDING, managed_copy
+
+NAME = "rds_automated_snapshot"
+SERVICE = "rds"
+OPTIONS = {
+    "db_instance": Option(text, required=True, doc="DB instance identifier in source_region"),
+    "max_snapshots_to_retain": Option(non_negative_int, default=2,
+                                      doc="previous copies kept besides the newest"),
+    "kms_key_id": Option(text, doc="KMS key in the destination region; required when the "
+                                   "source snapshot is encrypted"),
+    "option_group_name": Option(text, doc="option group in the destination region"),
+    "copy_tags": Option(boolean, default=True, doc="copy the source snapshot's tags"),
+}
+MAX_IDENTIFIER_LENGTH = 255
+MAX_TAGS_PER_RESOURCE = 50  # RDS's limit, tracking tags included
+
+_STATES = {"available": AVAILABLE, "creating": PENDING, "copying": PENDING,
+           "pending": PENDING, "deleting": GONE}
+
+
+def resolve_source(job: JobSpec) -> dict[str, Any]:
+    db = job.options["db_instance"]
+    rds = aws.client(job, SERVICE, job.source_region)
+    with aws.aws_errors(job.name, f"looking for automated snapshots of {db} in "
+                                  f"{job.source_region}"):
+        try:
+            snapshots = _paginate_snapshots(rds, DBInstanceIdentifier=db,
+                                            SnapshotType="automated")
+        except ClientError as exc:
+            if aws.error_code(exc) != "DBInstanceNotFound":
+                raise
+            raise SourceNotFoundError(
+                f"job '{job.name}': DB instance '{db}' was not found in {job.source_region}",
+                job=job.name) from None
+    available = [s for s in snapshots if s.get("Status") == "available"]
+    if not available:
+        raise SourceNotFoundError(
+            f"No automated snapshots for db '{db}' are available in {job.source_region} "
+            f"(job '{job.name}'): check that the DB instance exists and has automated "
+            "backups turned on", job=job.name)
+    newest = max(available, key=lambda s: s["SnapshotCreateTime"])
+    if newest.get("Encrypted") and not job.options.get("kms_key_id"):
+        raise ConfigError(
+            f"job '{job.name}', field 'kms_key_id': source snapshot "
+            f"{newest['DBSnapshotIdentifier']} is encrypted, and AWS copies an encrypted "
+            f"snapshot across regions only with a KMS key of the destination region: set "
+            f"kms_key_id to a key id, ARN or alias in {job.destination_region}",
+            job=job.name, field="kms_key_id")
+    return {
+        "id": newest["DBSnapshotIdentifier"],
+        "arn": newest["DBSnapshotArn"],
+        "created": iso_utc(newest["SnapshotCreateTime"]),
+        "tags": user_tags(tag_dict(newest.get("TagList"))),
+    }
+
+
+def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
+    rds = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
+        snapshots = _paginate_snapshots(rds, DBInstanceIdentifier=job.options["db_instance"],
+                                        SnapshotType="manual")
+    managed = [m for m in (_managed(job, s) for s in snapshots) if m]
+    # Tags hold whole seconds; a copy counts when it is of this source's second or later.
+    live = [m for m in managed if m["state"] in (PENDING, AVAILABLE)
+            and (m["source_created"] or "") >= source["created"]]
+    return {
+        "in_sync": bool(live),
+        "copy": max(live, key=lambda m: m["source_created"]) if live else None,
+        "replaces": [m["id"] for m in managed
+                     if m["state"] == FAILED and m["source_id"] == source["id"]],
+        "managed": managed,
+        # Ids in the destination that a new copy of this source must avoid.
+        "taken_ids": [s["DBSnapshotIdentifier"] for s in snapshots
+                      if s["DBSnapshotIdentifier"].startswith(copy_identifier(source["id"]))],
+    }
+
+
+def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
+               run_id: str) -> dict[str, Any]:
+    del run_id  # the deterministic target id makes retries idempotent
+    target = copy_identifier(source["id"], existing.get("taken_ids") or ())
+    tracking = tracking_tags(job.name, source["id"], job.source_region,
+                             _parse_time(source["created"]))
+    copy_source_tags = job.options.get("copy_tags", True)
+    # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
+    # the source's tags travel in Tags too: the copy gets the same tags either way.
+    inherited = source["tags"] if copy_source_tags else {}
+    inherited = dict(list(inherited.items())[: MAX_TAGS_PER_RESOURCE - len(tracking)])
+    tags = {**inherited, **tracking}
+    params = {
+        "SourceDBSnapshotIdentifier": source["arn"],
+        "TargetDBSnapshotIdentifier": target,
+        "SourceRegion": job.source_region,  # boto3 signs the PreSignedUrl from this
+        "CopyTags": copy_source_tags,
+        "Tags": tag_list(tags),  # in the copy call: no copy ever exists untracked
+    }
+    if job.options.get("kms_key_id"):
+        params["KmsKeyId"] = job.options["kms_key_id"]
+    if job.options.get("option_group_name"):
+        params["OptionGroupName"] = job.options["option_group_name"]
+    rds = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
+        try:
+            snapshot = rds.copy_db_snapshot(**params)["DBSnapshot"]
+        except ClientError as exc:
+            if aws.error_code(exc) != "DBSnapshotAlreadyExists":
+                raise
+            return _adopt_retried_copy(job, rds, target, source)
+    return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
+            "state": _state(snapshot.get("Status")), "tags": tags}
+
+
+def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+    """Tag what the copy call did not: nothing after a fresh copy (its Tags carry all),
+    the missing ones when a retried call found the copy already made."""
+    if not job.options.get("copy_tags", True):
+        return copy
+    applied = copy.get("tags") or {}
+    missing = {k: v for k, v in source["tags"].items() if k not in applied}
+    if missing:
+        rds = aws.client(job, SERVICE, job.destination_region)
+        with aws.aws_errors(job.name, f"tagging copy {copy['id']}"):
+            rds.add_tags_to_resource(ResourceName=copy["arn"], Tags=tag_list(missing))
+        copy = {**copy, "tags": {**applied, **missing}}
+    return copy
+
+
+def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
+    rds = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):
+        snapshot = _describe_snapshot(rds, copy["id"])
+    if snapshot is None:
+        return {**copy, "state": GONE}
+    return {**copy, "state": _state(snapshot.get("Status"))}
+
+
+def prune(job: JobSpec, doomed: list[str]) -> list[str]:
+    """Delete managed copies; ids come from select_for_pruning over managed copies only."""
+    rds = aws.client(job, SERVICE, job.destination_region)
+    for snapshot_id in doomed:
+        with aws.aws_errors(job.name, f"deleting old copy {snapshot_id}"):
+            rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
+    return doomed
+
+
+def retention(job: JobSpec) -> int | None:
+    return job.options.get("max_snapshots_to_retain")
+
+
+def copy_identifier(source_id: str, unusable: list[str] | tuple[str, ...] = ()) -> str:
+    """The copy's DB snapshot id: the original's rule (':' -> '-'), made a valid RDS id.
+
+    Deterministic, so a retried copy hits DBSnapshotAlreadyExists instead of making a
+    second copy. When the id is taken (a failed copy keeps its id until it is deleted,
+    or a user's own snapshot has it), the copy takes the next free '-N' suffix.
+    """
+    base = re.sub(r"[^A-Za-z0-9-]", "-", source_id)
+    base = re.sub(r"-{2,}", "-", base).strip("-")
+    if not base or not base[0].isalpha():
+        base = f"copy-{base}"
+    base = base[:MAX_IDENTIFIER_LENGTH - 4].rstrip("-")
+    candidate, n = base, 2
+    while candidate in unusable:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _paginate_snapshots(rds, **params) -> list[dict[str, Any]]:
+    snapshots = []
+    for page in rds.get_paginator("describe_db_snapshots").paginate(**params):
+        snapshots += page.get("DBSnapshots", [])
+    return snapshots
+
+
+def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:
+    try:
+        found = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    except ClientError as exc:
+        if aws.error_code(exc) == "DBSnapshotNotFound":
+            return None
+        raise
+    return found[0] if found else None
+
+
+def _managed(job: JobSpec, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+    """A managed-copy entry when the snapshot is ours (or the original tool's), else None."""
+    tags = tag_dict(snapshot.get("TagList"))
+    state = _state(snapshot.get("Status"))
+    if tags.get(TAG_SOURCE_REGION) == job.source_region and TAG_SOURCE_ID in tags:
+        return managed_copy(snapshot["DBSnapshotIdentifier"], state, tags[TAG_SOURCE_ID],
+                            tags.get(TAG_SOURCE_CREATED))
+    legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(job.source_region)))
+    if legacy:
+        created, source_id = legacy
+        return managed_copy(snapshot["DBSnapshotIdentifier"], state, source_id,
+                            iso_utc(created), legacy=True)
+    return None  # never ours: likely a user's own manual copy, never touched
+
+
+def _adopt_retried_copy(job: JobSpec, rds, target: str, source: dict[str, Any]) -> dict:
+    """The target id exists: it is our copy from a retried call, or a conflict."""
+    snapshot = _describe_snapshot(rds, target)
+    tags = tag_dict((snapshot or {}).get("TagList"))
+    if snapshot is None or tags.get(TAG_SOURCE_ID) != source["id"]:
+        raise DestinationConflictError(
+            f"job '{job.name}': a DB snapshot named '{target}' already exists in "
+            f"{job.destination_region} and was not made by xregion-sync from {source['id']}; "
+            "rename or delete it, then run again", job=job.name)
+    return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
+            "state": _state(snapshot.get("Status")), "tags": tags}
+
+
+def _state(status: str | None) -> str:
+    return _STATES.get(status or "", FAILED)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

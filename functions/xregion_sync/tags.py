@@ -1,0 +1,84 @@
+"""The tracking-tag scheme, and the original aws_xregion_sync tool's tags.
+
+Every copy this tool makes carries the tracking tags below, applied in the copy
+call itself, so a copy never exists without them. They are how a later run knows a
+copy is ours: only resources carrying them (or the original tool's marker) are
+ever pruned. IAM policies condition deletes on TAG_JOB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+TAG_PREFIX = "xregion-sync:"
+TAG_JOB = "xregion-sync:job"
+TAG_SOURCE_ID = "xregion-sync:source-id"
+TAG_SOURCE_REGION = "xregion-sync:source-region"
+TAG_SOURCE_CREATED = "xregion-sync:source-created"
+
+_LEGACY_TIME_FORMAT = "%Y%m%d%H%M%S%z"
+_LEGACY_VALUE = re.compile(r"^\s*(\d{14}[+-]\d{4})\s*/\s*(\S+)\s*$")
+
+
+def tracking_tags(job: str, source_id: str, source_region: str, source_created: datetime) -> dict:
+    return {
+        TAG_JOB: job,
+        TAG_SOURCE_ID: source_id,
+        TAG_SOURCE_REGION: source_region,
+        TAG_SOURCE_CREATED: iso_utc(source_created),
+    }
+
+
+def is_tracking_key(key: str) -> bool:
+    return key.startswith(TAG_PREFIX)
+
+
+def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags a copy inherits: not AWS-reserved (aws:) and not this tool's own tracking tags."""
+    return {k: v for k, v in tags.items() if not k.startswith("aws:") and not is_tracking_key(k)}
+
+
+def tag_dict(tag_list: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    """[{'Key': k, 'Value': v}, ...] (the shape EC2 and RDS return) -> {k: v}."""
+    return {tag["Key"]: tag.get("Value", "") for tag in tag_list or ()}
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso_utc(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- the original tool's tags
+
+
+def legacy_source_tag_key(destination_region: str) -> str:
+    """Tag the original put on a SOURCE resource: Sync-<destination-region>."""
+    return f"Sync-{destination_region}"
+
+
+def legacy_copy_tag_key(source_region: str) -> str:
+    """Tag the original put on a destination RDS snapshot: Sync-From-<source-region>."""
+    return f"Sync-From-{source_region}"
+
+
+def parse_legacy_value(value: str | None) -> tuple[datetime, str] | None:
+    """'<YYYYmmddHHMMSS+0000> / <resource id>' -> (timestamp, id); None when malformed."""
+    match = _LEGACY_VALUE.match(value or "")
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1), _LEGACY_TIME_FORMAT), match.group(2)
+    except ValueError:
+        return None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -45,6 +46,35 @@ DEFAULT_SESSION_NAME = "xregion-sync"
 _lock = threading.Lock()
 _sessions: dict[ClientConfig, boto3.Session] = {}
 _clients: dict[tuple[ClientConfig, str, str], Any] = {}
+_call_observers: list[Callable[[ApiCall], None]] = []
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API call made by this tool (SDK retries of it not counted again)."""
+
+    service: str
+    operation: str
+    region: str
+    params: dict
+
+
+@contextmanager
+def observe_calls(callback: Callable[[ApiCall], None]) -> Iterator[None]:
+    """Call `callback` for every API call any client built here makes (tests, benchmark)."""
+    _call_observers.append(callback)
+    try:
+        yield
+    finally:
+        _call_observers.remove(callback)
+
+
+def _notify_observers(model, params, context, **_kwargs) -> None:
+    if _call_observers:
+        call = ApiCall(model.service_model.service_name, model.name,
+                       context.get("client_region", ""), dict(params))
+        for callback in list(_call_observers):
+            callback(call)
 
 
 def client(job: JobSpec, service: str, region: str):
@@ -60,6 +90,7 @@ def client(job: JobSpec, service: str, region: str):
                 endpoint_url=job.client.endpoint_url,
                 config=_botocore_config(job.client),
             )
+            cached.meta.events.register("before-call.*.*", _notify_observers)
             _clients[key] = cached
     return cached
 

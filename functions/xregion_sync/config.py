@@ -235,10 +235,26 @@ class Option:
     doc: str = ""
 
 
+def positive_int(value: Any) -> int:
+    if non_negative_int(value) < 1:
+        raise Problem(f"must be 1 or more, got {value}")
+    return value
+
+
+# Settings that may also stand at the top level, as defaults for every job.
+WAIT_OPTIONS: dict[str, Option] = {
+    "wait_for_completion": Option(boolean, default=False,
+                                  doc="wait for the copy to finish and report its final state"),
+    "poll_interval_seconds": Option(positive_int, default=60, doc="seconds between polls"),
+    "max_wait_seconds": Option(non_negative_int, default=3600,
+                               doc="stop waiting after this long; the result says timed_out"),
+}
+
 COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
     "source_region": Option(text, required=True, doc="region the source is in"),
     "destination_region": Option(text, required=True, doc="region the copy goes to"),
+    **WAIT_OPTIONS,
 }
 
 
@@ -348,11 +364,19 @@ def load_config(source: str | os.PathLike | Mapping) -> Config:
     global_client, global_errors = _client_config_mapping(
         data.get(CLIENT_CONFIG_KEY), CONFIG_LEVEL, CLIENT_CONFIG_KEY
     )
+    global_defaults = {}
+    for key, option in WAIT_OPTIONS.items():
+        if key in data:
+            try:
+                global_defaults[key] = option.parse(data[key])
+            except Problem as exc:
+                global_errors.append(ConfigError(f"field '{key}': {exc}", job=CONFIG_LEVEL,
+                                                 field=key))
     entries = []
     for key, raw_job in data.items():
         if not (isinstance(key, str) and key.lower().startswith(JOB_PREFIX)):
             continue
-        entries.append(_job_entry(key, raw_job, global_client, global_errors))
+        entries.append(_job_entry(key, raw_job, global_client, global_errors, global_defaults))
     if not entries:
         hint = _top_level_hint(data)
         raise ConfigError(
@@ -368,7 +392,8 @@ def _top_level_hint(data: Mapping) -> str:
     return f"; did you mean to name {near[0]!r} 'sync_...'?" if near else ""
 
 
-def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list) -> JobEntry:
+def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
+               global_defaults: dict) -> JobEntry:
     if not isinstance(raw, Mapping):
         error = ConfigError(
             f"job '{name}': must be a mapping of options, got a {_kind(raw)}", job=name
@@ -414,7 +439,9 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list) ->
             problem(str(key), str(exc))
             values[canonical] = None
     for option_name, option in options_spec.items():
-        if option_name not in values:
+        if option_name not in values and option_name in global_defaults:
+            values[option_name] = global_defaults[option_name]
+        elif option_name not in values:
             if option.required:
                 problem(option_name, "is required" + (f" ({option.doc})" if option.doc else ""))
             else:
@@ -427,8 +454,7 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list) ->
     client = {**global_client, **job_client}  # job values win, as in the original
     client_config = _client_config(name, client, errors)
 
-    if sync is not None:
-        _check_regions(name, sync.SERVICE, values, problem)
+    _check_regions(name, sync.SERVICE if sync else "ec2", values, problem)
     if errors:
         return JobEntry(name, sync_type, None, tuple(errors))
     spec = JobSpec(
@@ -436,7 +462,7 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list) ->
         sync_type=sync_type,
         source_region=values.pop("source_region"),
         destination_region=values.pop("destination_region"),
-        options={k: v for k, v in values.items() if k != "sync_type"},
+        options={k: v for k, v in values.items() if k != "sync_type" and v is not None},
         client=client_config,
     )
     return JobEntry(name, sync_type, spec)

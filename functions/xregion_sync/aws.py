@@ -8,6 +8,7 @@ so sessions are only touched under a lock.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -56,7 +57,7 @@ class ApiCall:
     service: str
     operation: str
     region: str
-    params: dict
+    params: dict  # the API parameters as the tool passed them (before serialization)
 
 
 @contextmanager
@@ -72,7 +73,7 @@ def observe_calls(callback: Callable[[ApiCall], None]) -> Iterator[None]:
 def _notify_observers(model, params, context, **_kwargs) -> None:
     if _call_observers:
         call = ApiCall(model.service_model.service_name, model.name,
-                       context.get("client_region", ""), dict(params))
+                       context.get("client_region", ""), copy.deepcopy(params))
         for callback in list(_call_observers):
             callback(call)
 
@@ -90,7 +91,9 @@ def client(job: JobSpec, service: str, region: str):
                 endpoint_url=job.client.endpoint_url,
                 config=_botocore_config(job.client),
             )
-            cached.meta.events.register("before-call.*.*", _notify_observers)
+            # Fired once per call with the caller's parameters (before-call would give
+            # the serialized body, where e.g. RDS's SourceRegion is already gone).
+            cached.meta.events.register("before-parameter-build.*.*", _notify_observers)
             _clients[key] = cached
     return cached
 

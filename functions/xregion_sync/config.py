@@ -26,7 +26,10 @@ CLIENT_CONFIG_KEY = "aws_client_config"
 CONFIG_LEVEL = "(config)"  # the "job" named in errors that concern the whole file
 
 MAX_CONFIG_BYTES = 1024 * 1024
-MAX_YAML_ALIASES = 200  # generous for shared defaults, far below an alias bomb
+MAX_YAML_ALIASES = 200  # generous for shared defaults
+# Few aliases can still repeat a billion values (each level aliasing the one below), so
+# what counts is how many YAML nodes the aliases repeat in total.
+MAX_YAML_ALIAS_NODES = 10_000
 MAX_STRING_LENGTH = 2048
 
 
@@ -43,17 +46,45 @@ class _StrictLoader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
         self._aliases_seen = 0
+        self._alias_nodes = 0
+        self._node_sizes: dict[int, int] = {}  # of complete nodes only
 
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self._aliases_seen += 1
-            if self._aliases_seen > MAX_YAML_ALIASES:
-                raise ConfigError(
-                    f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); "
-                    "write the values out or use fewer shared anchors",
-                    job=CONFIG_LEVEL,
-                )
-        return super().compose_node(parent, index)
+        if not self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._node_sizes[id(node)] = self._expanded_size(node)
+            return node
+        self._aliases_seen += 1
+        if self._aliases_seen > MAX_YAML_ALIASES:
+            raise ConfigError(
+                f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); "
+                "write the values out or use fewer shared anchors",
+                job=CONFIG_LEVEL,
+            )
+        node = super().compose_node(parent, index)
+        if id(node) not in self._node_sizes:
+            anchor = next(name for name, anchored in self.anchors.items() if anchored is node)
+            raise ConfigError(f"the YAML alias *{anchor} is used inside its own anchor "
+                              f"&{anchor}; write the values out", job=CONFIG_LEVEL)
+        self._alias_nodes += self._node_sizes[id(node)]
+        if self._alias_nodes > MAX_YAML_ALIAS_NODES:
+            raise ConfigError(
+                f"the YAML's aliases (*name) repeat more than {MAX_YAML_ALIAS_NODES} values "
+                "in total (an alias bomb?); write the values out",
+                job=CONFIG_LEVEL,
+            )
+        return node
+
+    def _expanded_size(self, node) -> int:
+        """How many nodes `node` stands for with every alias in it expanded (children are
+        complete, so their sizes are known)."""
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        return 1 + sum(self._node_sizes.get(id(child), 1) for child in children)
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}

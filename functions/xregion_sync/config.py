@@ -89,12 +89,14 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merges shared settings; it has no constructor
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
             except TypeError:
                 continue  # the base class reports unhashable keys
-            if key in seen and key != "<<":
+            if key in seen:
                 raise ConfigError(
                     f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
                     f"{key_node.start_mark.line + 1}); YAML keeps only the last: remove one",

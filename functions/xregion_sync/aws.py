@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,16 +81,26 @@ def _notify_observers(model, params, context, **_kwargs) -> None:
 
 def client(job: JobSpec, service: str, region: str):
     """A cached boto3 client for the job's credentials in one region."""
-    key = (job.client, service, region)
+    return client_for(job.client, service, region)
+
+
+def tool_client(service: str, region: str | None = None):
+    """A client with the tool's own credentials (the Lambda role), e.g. to read its config."""
+    return client_for(ClientConfig(), service, region or os.environ.get("AWS_REGION")
+                      or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+
+
+def client_for(settings: ClientConfig, service: str, region: str):
+    key = (settings, service, region)
     with _lock:
         cached = _clients.get(key)
         if cached is None:
-            session = _session(job.client)
+            session = _session(settings)
             cached = session.client(
                 service,
                 region_name=region,
-                endpoint_url=job.client.endpoint_url,
-                config=_botocore_config(job.client),
+                endpoint_url=settings.endpoint_url,
+                config=_botocore_config(settings),
             )
             # Fired once per call with the caller's parameters (before-call would give
             # the serialized body, where e.g. RDS's SourceRegion is already gone).

@@ -347,23 +347,29 @@ class JobSpec:
     client: ClientConfig = field(default_factory=ClientConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """A compact JSON-able form: options at their defaults are left out, because
+        a state machine passes this for every job and payloads are limited."""
+        defaults = option_defaults(self.sync_type)
+        data = {
             "name": self.name,
             "sync_type": self.sync_type,
             "source_region": self.source_region,
             "destination_region": self.destination_region,
-            "options": dict(self.options),
-            "client": self.client.to_dict(),
+            "options": {k: v for k, v in self.options.items() if defaults.get(k) != v},
         }
+        if self.client.to_dict():
+            data["client"] = self.client.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        defaults = option_defaults(data["sync_type"])
         return cls(
             name=data["name"],
             sync_type=data["sync_type"],
             source_region=data["source_region"],
             destination_region=data["destination_region"],
-            options=dict(data.get("options") or {}),
+            options={**defaults, **(data.get("options") or {})},
             client=ClientConfig(**(data.get("client") or {})),
         )
 
@@ -389,6 +395,14 @@ class Config:
     @property
     def errors(self) -> list[ConfigError]:
         return [error for entry in self.entries for error in entry.errors]
+
+
+def option_defaults(sync_type: str) -> dict[str, Any]:
+    from .syncs import SYNC_TYPES
+
+    sync = SYNC_TYPES.get(sync_type)
+    options = {**COMMON_OPTIONS, **(sync.OPTIONS if sync else {})}
+    return {name: o.default for name, o in options.items() if o.default not in (None, ())}
 
 
 def load_config(source: str | os.PathLike | Mapping) -> Config:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from . import steps
 from .config import JobEntry, load_config
 from .errors import SyncError
 from .result import WOULD_COPY, SyncResult
+from .syncs.base import PENDING
 
 DEFAULT_MAX_WORKERS = 8
 
@@ -46,6 +48,9 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
             return _planned(state)
         if not state["in_sync"]:
             state = steps.copy_tags(steps.start_copy(state))
+            while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
+                time.sleep(state["wait"]["interval_seconds"])
+                state = steps.poll_copy_status(state)
             state = steps.prune_old_copies(state)
         return SyncResult.from_dict(steps.record_result(state))
     except SyncError as exc:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 from .config import JobSpec
 from .errors import ConfigError
-from .result import COPIED, IN_SYNC, SyncResult
+from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult
 from .syncs import SYNC_TYPES
-from .syncs.base import select_for_pruning
+from .syncs.base import FAILED as COPY_FAILED
+from .syncs.base import PENDING, TIMED_OUT, select_for_pruning
 
 State = dict[str, Any]
 
@@ -51,7 +54,16 @@ def check_sync_tag(state: State) -> State:
 def start_copy(state: State) -> State:
     job, sync = _job_and_type(state)
     copy = sync.start_copy(job, state["source"], state["existing"], state["run_id"])
-    return {**state, "copy": copy}
+    return {**state, "copy": copy, "wait": wait_plan(job)}
+
+
+def wait_plan(job: JobSpec) -> dict[str, Any]:
+    """Whether and how to wait for the copy: a bounded number of polls, no clock needed."""
+    if not job.options.get("wait_for_completion"):
+        return {"enabled": False}
+    interval = job.options["poll_interval_seconds"]
+    return {"enabled": True, "interval_seconds": interval, "polls": 0,
+            "max_polls": max(1, math.ceil(job.options["max_wait_seconds"] / interval))}
 
 
 def copy_tags(state: State) -> State:
@@ -60,8 +72,13 @@ def copy_tags(state: State) -> State:
 
 
 def poll_copy_status(state: State) -> State:
+    """Refresh the copy's state after a wait; `timed_out` once the last poll is spent."""
     job, sync = _job_and_type(state)
-    return {**state, "copy": sync.copy_status(job, state["copy"])}
+    copy = sync.copy_status(job, state["copy"])
+    wait = {**state["wait"], "polls": state["wait"]["polls"] + 1}
+    if copy["state"] == PENDING and wait["polls"] >= wait["max_polls"]:
+        copy = {**copy, "state": TIMED_OUT}
+    return {**state, "copy": copy, "wait": wait}
 
 
 def plan_pruning(state: State) -> list[str]:
@@ -75,6 +92,9 @@ def plan_pruning(state: State) -> list[str]:
 
 
 def prune_old_copies(state: State) -> State:
+    """Apply retention; never when this run's copy failed: the old copies are the DR."""
+    if (state.get("copy") or {}).get("state") == COPY_FAILED:
+        return {**state, "pruned": []}
     job, sync = _job_and_type(state)
     return {**state, "pruned": sync.prune(job, plan_pruning(state))}
 
@@ -82,7 +102,13 @@ def prune_old_copies(state: State) -> State:
 def record_result(state: State) -> dict[str, Any]:
     job = state["job"]
     copy = state.get("copy")
-    if copy:
+    if copy and copy.get("state") == COPY_FAILED:
+        reason = copy.get("reason") or "AWS reported the copy as failed"
+        error = JobError("CopyFailedError", f"job '{job['name']}': copy {copy['id']} failed: "
+                         f"{reason}; the next run replaces it")
+        result = SyncResult(job["name"], job["sync_type"], FAILED, created_resource=copy["id"],
+                            copy_state=COPY_FAILED, errors=[error])
+    elif copy:
         result = SyncResult(job["name"], job["sync_type"], COPIED, created_resource=copy["id"],
                             copy_state=copy.get("state"), pruned=list(state.get("pruned") or ()))
     else:

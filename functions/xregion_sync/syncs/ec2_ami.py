@@ -36,7 +36,7 @@ OPTIONS = {
     "ami_owner": Option(ami_owner, default="self", aliases=("owner_id",),
                         doc="account id or alias owning the source AMI"),
     "sync_identifier": Option(text, doc="value of the source AMI's Sync-Identifier tag"),
-    "filters": Option(ec2_filters, default=(), doc="DescribeImages filters, ANDed"),
+    "filters": Option(ec2_filters, doc="DescribeImages filters, ANDed"),
     "kms_key_id": Option(text, doc="KMS key in the destination region to encrypt the copy"),
     "max_images_to_retain": Option(non_negative_int,
                                    doc="previous copies kept besides the newest; unset keeps all"),

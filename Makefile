@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# SAM CLI pins old boto3/cfn-lint: it lives in its own virtualenv, never in $(VENV).
+SAM_VENV ?= .tools/sam
+SAM_VERSION ?= 1.170.0
+SAM := $(SAM_VENV)/bin/sam
+# `sam build` needs an interpreter named python3.13 (the Lambda runtime) on PATH.
+PY313_DIR ?= $(dir $(shell command -v python3.13 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1))
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: install demo test lint sam-validate sam-build bench schema clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/xregion-sync demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install sam-validate sam-build
+	$(BIN)/ruff check functions tests bench
+
+$(SAM):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
+
+# --lint (cfn-lint) and the plain translator catch different mistakes: run both.
+sam-validate: $(SAM)
+	$(SAM) validate --lint
+	$(SAM) validate --region us-east-1
+
+sam-build: $(SAM)
+	PATH="$(PY313_DIR):$$PATH" $(SAM) build
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+schema: install
+	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache

@@ -1,0 +1,115 @@
+"""The `xregion-sync` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.resources import files
+
+from . import __version__
+from .config import load_config
+from .errors import ConfigError
+from .result import SyncResult
+from .runner import run
+
+ENGINES = ("inprocess", "stepfunctions-local")
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xregion-sync",
+        description="Keep disaster-recovery copies of EC2 AMIs and RDS snapshots in a "
+                    "second AWS region.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check a config without calling AWS")
+    validate.add_argument("config", help="path of the YAML config")
+    validate.set_defaults(command=cmd_validate)
+
+    run_cmd = commands.add_parser("run", help="run every job of a config once")
+    run_cmd.add_argument("config", help="path of the YAML config")
+    run_cmd.add_argument("--json", action="store_true", help="print the results as JSON")
+    run_cmd.add_argument("--dry-run", action="store_true",
+                         help="only read: show what would be copied and pruned")
+    run_cmd.add_argument("--engine", choices=ENGINES, default="inprocess",
+                         help="inprocess (default) or the real state machine on emulated AWS")
+    run_cmd.set_defaults(command=cmd_run)
+
+    demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
+    demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    demo.set_defaults(command=cmd_demo)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for error in config.errors:
+        print(f"error: {error}")
+    valid = len(config.jobs)
+    print(f"{valid} of {len(config.entries)} jobs valid")
+    return EXIT_FAILED if config.errors else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.engine == "stepfunctions-local":
+        from .local.stepfunctions import run_on_local_state_machine
+
+        results = run_on_local_state_machine(args.config)
+    else:
+        results = run(args.config, dry_run=args.dry_run)
+    _print_results(results, as_json=args.json)
+    return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .local.demo import run_demo
+
+    return run_demo(as_json=args.json)
+
+
+def demo_config_text() -> str:
+    return files("xregion_sync").joinpath("samples/demo.yaml").read_text(encoding="utf-8")
+
+
+def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(format_table(results))
+
+
+def format_table(results: list[SyncResult]) -> str:
+    rows = [("JOB", "TYPE", "STATUS", "RESOURCE", "MESSAGE")]
+    for r in results:
+        resource = r.created_resource or ""
+        if r.copy_state:
+            resource = f"{resource} ({r.copy_state})".strip()
+        message = "; ".join(e.message for e in r.errors)
+        if r.pruned:
+            message = (message + "; " if message else "") + "pruned " + ", ".join(r.pruned)
+        rows.append((r.name, r.sync_type or "?", r.status, resource, message))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        + "  " + row[4]
+        for row in rows
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

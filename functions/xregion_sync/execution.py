@@ -1,0 +1,155 @@
+"""The state machine's bookends: load the config at the start of an execution, and
+turn the per-job results into the execution's output at the end.
+
+Load Config reads the config from the execution input ({"config": {...}}), from
+{"config_uri": "ssm:<name>" | "s3://bucket/key"}, or, for an empty input (the
+schedule), from the stack's own SSM parameter. Static access keys are refused:
+execution input, output and history are readable in the console.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import aws, steps
+from .config import CONFIG_LEVEL, load_config, parse_yaml
+from .errors import ConfigError
+from .result import COPIED, FAILED, IN_SYNC, SyncResult
+
+CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
+MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
+DEFAULT_MAX_CONCURRENCY = 10
+MAX_CONFIG_OBJECT_BYTES = 1024 * 1024
+INPUT_KEYS = ("config", "config_uri")
+STATIC_KEYS_MESSAGE = (
+    "static access keys are not accepted by the state machine, because execution input, "
+    "output and history would show them: use 'role_arn' (a role the task Lambdas assume) "
+    "or 'credentials_secret_arn' (a Secrets Manager secret the task Lambdas read)")
+
+
+def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
+    """Execution input -> {run_id, max_concurrency, jobs: [Map items]}."""
+    entries = load_config(_config_source(event or {})).entries
+    items = []
+    for entry in entries:
+        errors = list(entry.errors)
+        if entry.spec and entry.spec.client.has_static_keys:
+            errors.append(ConfigError(f"job '{entry.name}', field 'aws_client_config': "
+                                      f"{STATIC_KEYS_MESSAGE}", job=entry.name))
+        if errors:
+            failed = SyncResult.failure(entry.name, entry.sync_type, errors).to_dict()
+            items.append({"job": None, "result": failed})
+        else:
+            items.append({"job": entry.spec.to_dict(), "result": None})
+    return {"run_id": execution_name, "max_concurrency": _max_concurrency(), "jobs": items}
+
+
+def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A failed result from a step's caught error ({"Error", "Cause"} in state["error"])."""
+    error = state.get("error") or {}
+    name, message = error.get("Error", "Error"), error.get("Cause") or ""
+    try:
+        cause = json.loads(message)
+        if isinstance(cause, dict):
+            name = cause.get("errorType") or name
+            message = cause.get("errorMessage") or message
+    except ValueError:
+        pass  # a Step Functions error (States.Timeout, ...) with a plain-text cause
+    job = state.get("job") or {}
+    if not message or name == "States.Timeout":
+        message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
+    result = SyncResult.from_dict(steps.record_result(state)) if state.get("copy") else None
+    return {
+        "name": job.get("name"), "sync_type": job.get("sync_type"), "status": FAILED,
+        "created_resource": result.created_resource if result else None,
+        "copy_state": result.copy_state if result else None,
+        "pruned": list(state.get("pruned") or ()),
+        "errors": [{"type": name, "message": message}],
+    }
+
+
+def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    statuses = [r.get("status") for r in results]
+    return {
+        "results": list(results),
+        "summary": {"total": len(results), "copied": statuses.count(COPIED),
+                    "in_sync": statuses.count(IN_SYNC), "failed": statuses.count(FAILED)},
+    }
+
+
+# ---------------------------------------------------------------- config sources
+
+
+def _config_source(event: Mapping[str, Any]) -> Mapping | str:
+    if _is_schedule(event):
+        return _read_uri(f"ssm:{_stack_parameter()}")
+    unknown = sorted(set(event) - set(INPUT_KEYS))
+    if unknown or len([k for k in INPUT_KEYS if k in event]) > 1:
+        raise ConfigError(
+            f"execution input: expected {{}} or one of {INPUT_KEYS}, got keys {sorted(event)}",
+            job=CONFIG_LEVEL)
+    if "config" in event:
+        config = event["config"]
+        if isinstance(config, str):
+            return parse_yaml(config)
+        if not isinstance(config, Mapping):
+            raise ConfigError("execution input: 'config' must be a mapping of jobs",
+                              job=CONFIG_LEVEL, field="config")
+        return config
+    return _read_uri(event["config_uri"])
+
+
+def _is_schedule(event: Mapping[str, Any]) -> bool:
+    """Empty input, or the event EventBridge sends when no Input is set."""
+    return not event or event.get("source") == "aws.events" or "detail-type" in event
+
+
+def _stack_parameter() -> str:
+    name = os.environ.get(CONFIG_PARAMETER_ENV)
+    if not name:
+        raise ConfigError(f"no config given and {CONFIG_PARAMETER_ENV} is not set: pass "
+                          "{'config': ...} or {'config_uri': ...}", job=CONFIG_LEVEL)
+    return name
+
+
+def _read_uri(uri: Any) -> Mapping:
+    if not isinstance(uri, str) or not uri.startswith(("ssm:", "s3://")):
+        raise ConfigError(f"execution input: config_uri must be 'ssm:<parameter name>' or "
+                          f"'s3://<bucket>/<key>', got {uri!r}", job=CONFIG_LEVEL,
+                          field="config_uri")
+    with aws.aws_errors(CONFIG_LEVEL, f"reading the config from {uri}"):
+        try:
+            text = _read_ssm(uri[4:]) if uri.startswith("ssm:") else _read_s3(uri)
+        except aws.ClientError as exc:
+            if aws.error_code(exc) in ("ParameterNotFound", "NoSuchKey", "NoSuchBucket"):
+                raise ConfigError(f"the config at {uri} does not exist ({aws.error_code(exc)})"
+                                  "; store it with `xregion-sync push-config`",
+                                  job=CONFIG_LEVEL, field="config_uri") from None
+            raise
+    return parse_yaml(text)
+
+
+def _read_ssm(name: str) -> str:
+    answer = aws.tool_client("ssm").get_parameter(Name=name, WithDecryption=True)
+    return answer["Parameter"]["Value"]
+
+
+def _read_s3(uri: str) -> str:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    body = aws.tool_client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    data = body.read(MAX_CONFIG_OBJECT_BYTES + 1)
+    if len(data) > MAX_CONFIG_OBJECT_BYTES:
+        raise ConfigError(f"the config at {uri} is larger than {MAX_CONFIG_OBJECT_BYTES} bytes",
+                          job=CONFIG_LEVEL, field="config_uri")
+    return data.decode("utf-8", errors="replace")
+
+
+def _max_concurrency() -> int:
+    try:
+        return max(0, int(os.environ.get(MAX_CONCURRENCY_ENV, DEFAULT_MAX_CONCURRENCY)))
+    except ValueError:
+        return DEFAULT_MAX_CONCURRENCY
+

@@ -1,0 +1,55 @@
+"""Structured JSON logs for the task Lambdas: one JSON object per line, with the
+execution id and the job name on every line (CloudWatch Logs Insights can filter
+on them). Standard library only, to keep cold starts short.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "xregion_sync_log_context", default=None)
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "xregion-sync"),
+            **(_context.get() or {}),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure() -> None:
+    """Send this package's logs as JSON lines to stdout (Lambda ships them to CloudWatch)."""
+    logger = logging.getLogger("xregion_sync")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO")))
+
+
+def set_context(**fields: Any) -> contextvars.Token:
+    """Add fields (execution id, job) to every log line until reset_context(token)."""
+    return _context.set({k: v for k, v in fields.items() if v is not None})
+
+
+def reset_context(token: contextvars.Token) -> None:
+    _context.reset(token)

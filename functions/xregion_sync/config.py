@@ -134,7 +134,12 @@ def read_config_source(source: str | os.PathLike | Mapping) -> Mapping:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml", ".json")) or Path(text).is_file()
+    if text.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # one-line YAML too long for a file name, or with a NUL
+        return False
 
 
 def parse_yaml(text: str) -> Mapping:

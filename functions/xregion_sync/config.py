@@ -467,14 +467,17 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
     sync = SYNC_TYPES.get(sync_type) if sync_type else None
     if sync is None:
         known = ", ".join(sorted(SYNC_TYPES))
-        problem("sync_type", f"must be one of {known}, got {_show(raw.get('sync_type'))}"
-                + _did_you_mean(str(raw.get("sync_type")), SYNC_TYPES))
+        if "sync_type" not in raw:
+            problem("sync_type", f"is required: one of {known}")
+        else:
+            problem("sync_type", f"must be one of {known}, got {_show(raw.get('sync_type'))}"
+                    + _did_you_mean(str(raw.get("sync_type")), SYNC_TYPES))
     options_spec = {**COMMON_OPTIONS, **(sync.OPTIONS if sync else {})}
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"sync_type": sync_type}  # checked against the registry above
     by_name = _canonical_names(options_spec)
     for key, value in raw.items():
-        if key == CLIENT_CONFIG_KEY:
+        if key in (CLIENT_CONFIG_KEY, "sync_type"):
             continue
         canonical = by_name.get(key) if isinstance(key, str) else None
         if canonical is None:

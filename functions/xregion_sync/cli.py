@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib.resources import files
@@ -20,6 +22,9 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The task handlers log JSON lines for CloudWatch; on a terminal only problems matter.
+    logging.getLogger("xregion_sync").setLevel(os.environ.get("XREGION_SYNC_LOG_LEVEL",
+                                                              "WARNING"))
     try:
         return args.command(args)
     except ConfigError as exc:

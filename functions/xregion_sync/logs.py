@@ -43,7 +43,8 @@ def configure() -> None:
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
-    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", os.environ.get("LOG_LEVEL", "INFO")))
+    if logger.level == logging.NOTSET:  # a caller (the CLI) may have chosen a level already
+        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
 
 
 def set_context(**fields: Any) -> contextvars.Token:

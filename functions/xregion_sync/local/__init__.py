@@ -1,7 +1,9 @@
 """Emulated AWS (moto) for the demo and the tests: `emulated_aws()`.
 
 Inside it every boto3 call of this process goes to moto, with the fidelity fixes
-of local/fidelity.py applied. Callers seed resources inside it (see local/seed.py).
+of local/fidelity.py applied, and Lambda invokes run the real handlers in-process,
+so `execute_state_machine()` runs the real ASL. Callers seed resources inside it
+(see local/seed.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 from .. import aws
+from .stepfunctions import LocalExecution, execute_state_machine
+
+__all__ = ["LocalExecution", "emulated_aws", "execute_state_machine"]
 
 EMULATOR_ENVIRONMENT = {
     # Fake credentials, so nothing can reach a real account from inside the emulator.
@@ -24,6 +29,14 @@ EMULATOR_ENVIRONMENT = {
 }
 EMULATOR_ACCOUNT_ID = "123456789012"
 
+_active: list[int] = []  # ids of the emulators entered, innermost last
+
+
+def current_emulator_id() -> int:
+    if not _active:
+        raise RuntimeError("use this inside `with emulated_aws():`")
+    return _active[-1]
+
 
 @contextmanager
 def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
@@ -35,6 +48,7 @@ def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
     from moto import mock_aws
 
     from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
+    from .stepfunctions import forget_deployments, install_lambda_dispatch
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ, EMULATOR_ENVIRONMENT))
@@ -45,6 +59,11 @@ def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
             "lambda": {"use_docker": False},
         }))
         teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds))
+        install_lambda_dispatch(stack)
         aws.clear_cache()
         stack.callback(aws.clear_cache)
+        emulator_id = id(stack)
+        _active.append(emulator_id)
+        stack.callback(_active.remove, emulator_id)
+        stack.callback(forget_deployments, emulator_id)
         yield

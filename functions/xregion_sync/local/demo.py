@@ -1,30 +1,44 @@
-"""`xregion-sync demo`: the sample config, twice, on seeded emulated AWS."""
+"""`xregion-sync demo`: the sample config through the real state machine, twice, on
+emulated AWS seeded with an AMI and a database with a week of automated snapshots."""
 
 from __future__ import annotations
 
 import json
 
 from ..cli import demo_config_text, format_table
-from ..runner import run
-from . import emulated_aws
-from .seed import seed_demo
+from ..config import read_config_source
+from . import emulated_aws, execute_state_machine
+from .seed import DEMO_DESTINATION_REGION, DEMO_SOURCE_REGION, seed_demo
+
+RUNS = (f"First execution: copies to {DEMO_DESTINATION_REGION}",
+        "Second execution: already in sync, nothing copied")
 
 
 def run_demo(*, as_json: bool = False) -> int:
-    config = demo_config_text()
-    outputs = []
+    config_text = demo_config_text()
+    config = read_config_source(config_text)
+    outputs, failed = [], False
     with emulated_aws():
         seeded = seed_demo()
         if not as_json:
-            print("Emulated AWS seeded: AMI", seeded["image_id"], "and DB instance orders-db "
-                  "with a week of automated snapshots, in us-east-1.\n")
-            print("Config (samples/demo.yaml):\n" + config)
-        for title in ("First run: copies to us-west-2", "Second run: already in sync"):
-            results = run(config)
-            outputs.append([r.to_dict() for r in results])
+            print(f"Emulated AWS (moto), seeded in {DEMO_SOURCE_REGION}: AMI "
+                  f"{seeded['image_id']} and DB instance orders-db with a week of automated "
+                  f"snapshots.\nConfig (samples/demo.yaml):\n\n{config_text}")
+        for title in RUNS:
+            execution = execute_state_machine({"config": config})
+            results = execution.results()
+            failed = failed or execution.status != "SUCCEEDED"
+            outputs.append({"status": execution.status, "output": execution.output})
             if not as_json:
-                print(f"== {title}\n{format_table(results)}\n")
+                _print_execution(title, execution, results)
     if as_json:
         print(json.dumps(outputs, indent=2))
-    failed = any(r["status"] == "failed" for output in outputs for r in output)
     return 1 if failed else 0
+
+
+def _print_execution(title, execution, results) -> None:
+    print(f"== {title}\nExecution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
+    print(format_table(results))
+    for index, states in sorted(execution.states_by_iteration().items()):
+        print(f"  {results[index].name}: " + " -> ".join(states))
+    print()

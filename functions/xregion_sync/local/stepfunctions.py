@@ -1,0 +1,263 @@
+"""The real state machine (statemachine/ + template.yaml) on emulated AWS.
+
+moto's Step Functions interpreter executes the ASL; its Lambda invokes are
+dispatched in-process to the real handlers (moto.md: the LambdaSimpleBackend.invoke
+seam). Only timings differ from a deployment: Retry intervals are shortened so a
+local run never sleeps long.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import time
+import traceback
+import uuid
+import zipfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+
+from ..result import SyncResult
+from .template import LOCAL_STACK_NAME, read_template
+
+REGION = "us-east-1"
+ROLE_NAME = "xregion-sync-local-tasks"
+EXECUTION_DEADLINE_SECONDS = 900
+LOCAL_RETRY_TIMING = {"IntervalSeconds": 1, "BackoffRate": 1.0, "MaxDelaySeconds": 1}
+
+
+@dataclass
+class LocalExecution:
+    """The outcome of one execution on the local state machine."""
+
+    arn: str
+    status: str
+    output: Any
+    history: list[dict[str, Any]]
+    error: str | None = None
+    cause: str | None = None
+    input: Any = None
+
+    def results(self) -> list[SyncResult]:
+        """The per-job results, from the output or (failed execution) the Fail state's input."""
+        document = self.output if self.output is not None else self.final_document()
+        return [SyncResult.from_dict(r) for r in (document or {}).get("results", [])]
+
+    def final_document(self) -> Any:
+        """The {results, summary} document the state before the Fail state passed on."""
+        for event in reversed(self.history):
+            details = event.get("stateEnteredEventDetails") or {}
+            if event["type"] == "FailStateEntered" and details.get("input"):
+                return json.loads(details["input"])
+        return None
+
+    def states_entered(self) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history
+                if "stateEnteredEventDetails" in e]
+
+    def states_by_iteration(self) -> dict[int, list[str]]:
+        """The states each Map iteration (each job, in config order) passed through,
+        found by following every event's previousEventId back to its iteration."""
+        by_id = {e["id"]: e for e in self.history}
+        iteration_of: dict[int, int | None] = {}
+
+        def iteration(event_id: int) -> int | None:
+            chain = []
+            while event_id in by_id and event_id not in iteration_of:
+                event = by_id[event_id]
+                if event["type"] == "MapIterationStarted":
+                    iteration_of[event_id] = event["mapIterationStartedEventDetails"]["index"]
+                    break
+                if event["type"].startswith("MapState"):  # after the Map: no iteration
+                    iteration_of[event_id] = None
+                    break
+                chain.append(event_id)
+                event_id = event.get("previousEventId", 0)
+            found = iteration_of.get(event_id)
+            for link in chain:
+                iteration_of[link] = found
+            return found
+
+        states: dict[int, list[str]] = {}
+        for event in self.history:
+            if "stateEnteredEventDetails" in event:
+                index = iteration(event["id"])
+                if index is not None:
+                    states.setdefault(index, []).append(event["stateEnteredEventDetails"]["name"])
+        return states
+
+
+@dataclass
+class _Deployment:
+    state_machine_arn: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+_deployments: dict[int, _Deployment] = {}
+
+
+def install_lambda_dispatch(stack: ExitStack) -> None:
+    """Route moto's Lambda invokes to the handlers named in the functions' Handler."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        function = self.get_function(function_name, qualifier)
+        module_name, _, attribute = function.handler.rpartition(".")
+        handler = getattr(importlib.import_module(module_name), attribute)
+        context = _LambdaContext(function.function_name)
+        try:
+            result = handler(json.loads(body or "{}"), context)
+        except Exception as exc:  # the Python runtime's answer for an unhandled error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                      "stackTrace": traceback.format_tb(exc.__traceback__)}
+        return json.dumps(result).encode()
+
+    stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+
+
+def deploy() -> str:
+    """Create the functions and the state machine in emulated AWS (once per emulator)."""
+    from . import current_emulator_id
+
+    key = current_emulator_id()
+    if key in _deployments:
+        return _deployments[key].state_machine_arn
+    template = read_template()
+    role_arn = boto3.client("iam", region_name=REGION).create_role(
+        RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                                 "Statement": []})
+    )["Role"]["Arn"]
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    arns, environment = {}, {}
+    for function in template.functions.values():
+        variables = {k: str(template.resolve(v)) for k, v in function.environment.items()}
+        environment.update(variables)
+        arns[function.logical_id] = lambda_client.create_function(
+            FunctionName=function.logical_id, Runtime="python3.13", Role=role_arn,
+            Handler=function.handler, Code={"ZipFile": _placeholder_zip()},
+            Environment={"Variables": variables}, Timeout=60,
+        )["FunctionArn"]
+    definition = _local_definition(template, arns)
+    arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=LOCAL_STACK_NAME, definition=json.dumps(definition), roleArn=role_arn,
+    )["stateMachineArn"]
+    _deployments[key] = _Deployment(arn, environment)
+    return arn
+
+
+def forget_deployments(emulator_id: int) -> None:
+    _deployments.pop(emulator_id, None)
+
+
+def execute_state_machine(execution_input: Any = None, *, name: str | None = None,
+                          deadline_seconds: float = EXECUTION_DEADLINE_SECONDS) -> LocalExecution:
+    """Start one execution with `execution_input` and wait for its end. Use inside
+    emulated_aws(); the state machine is deployed on first use."""
+    from . import current_emulator_id
+
+    arn = deploy()
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    environment = _deployments[current_emulator_id()].environment
+    with mock.patch.dict(os.environ, environment):
+        execution_arn = sfn.start_execution(
+            stateMachineArn=arn, name=name or f"local-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(execution_input if execution_input is not None else {}),
+        )["executionArn"]
+        description = _wait_for_end(sfn, execution_arn, deadline_seconds)
+    history = _history(sfn, execution_arn)
+    return LocalExecution(
+        arn=execution_arn,
+        status=description["status"],
+        output=json.loads(description["output"]) if description.get("output") else None,
+        history=history,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        input=execution_input,
+    )
+
+
+def run_on_local_state_machine(config) -> list[SyncResult]:
+    """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
+    on emulated AWS seeded with the demo's resources."""
+    from ..config import read_config_source
+    from . import emulated_aws
+    from .seed import seed_demo
+
+    config_mapping = read_config_source(config)
+    with emulated_aws():
+        seed_demo()
+        return execute_state_machine({"config": config_mapping}).results()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _local_definition(template, function_arns: dict[str, str]) -> dict[str, Any]:
+    text = template.definition_path.read_text(encoding="utf-8")
+    for placeholder, value in template.substitutions.items():
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            value = function_arns[value["Fn::GetAtt"][0]]
+        text = text.replace("${%s}" % placeholder, str(template.resolve(value)))
+    definition = json.loads(text)
+    _shorten_retries(definition)
+    return definition
+
+
+def _shorten_retries(node: Any) -> None:
+    if isinstance(node, dict):
+        for retrier in node.get("Retry", []):
+            retrier.update(LOCAL_RETRY_TIMING)
+        for value in node.values():
+            _shorten_retries(value)
+    elif isinstance(node, list):
+        for value in node:
+            _shorten_retries(value)
+
+
+def _wait_for_end(sfn, execution_arn: str, deadline_seconds: float) -> dict[str, Any]:
+    deadline = time.monotonic() + deadline_seconds
+    pause = 0.02
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return description
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still RUNNING after "
+                               f"{deadline_seconds} s")
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
+
+
+def _history(sfn, execution_arn: str) -> list[dict[str, Any]]:
+    events = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
+
+
+def _placeholder_zip() -> bytes:
+    """Lambda needs a code package to create a function; the handlers run in-process."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "handlers are dispatched in-process by xregion_sync.local")
+    return buffer.getvalue()
+
+
+class _LambdaContext:
+    """The attributes of the Lambda context object the handlers read."""
+
+    def __init__(self, function_name: str):
+        self.function_name = function_name
+        self.aws_request_id = uuid.uuid4().hex
+        self.memory_limit_in_mb = 256
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000

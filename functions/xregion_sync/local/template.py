@@ -1,0 +1,88 @@
+"""Read template.yaml: the task functions, their handlers and environment, and the
+state machine's definition with its substitutions. The local state machine is wired
+from this, so it cannot drift from what `sam deploy` deploys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
+LOCAL_STACK_NAME = "xregion-sync-local"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub, ...) as Fn:: mappings."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str
+    environment: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StackTemplate:
+    raw: dict[str, Any]
+    functions: dict[str, FunctionSpec]
+    definition_path: Path
+    substitutions: dict[str, Any]  # ASL placeholder -> CloudFormation value (e.g. GetAtt)
+
+    def parameter_default(self, name: str) -> Any:
+        return self.raw.get("Parameters", {}).get(name, {}).get("Default")
+
+    def resolve(self, value: Any) -> Any:
+        """The local value of a simple CloudFormation expression (Ref, Sub)."""
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            resource = self.raw.get("Resources", {}).get(name)
+            if resource and resource["Type"] == "AWS::SSM::Parameter":
+                return self.resolve(resource["Properties"]["Name"])
+            return str(self.parameter_default(name) if resource is None else name)
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return re.sub(r"\$\{AWS::StackName\}", LOCAL_STACK_NAME, value["Fn::Sub"])
+        return value
+
+
+@cache
+def read_template(path: Path = TEMPLATE_PATH) -> StackTemplate:
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
+    global_env = raw.get("Globals", {}).get("Function", {}).get("Environment", {})
+    functions, machine = {}, None
+    for logical_id, resource in raw["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            environment = {**global_env.get("Variables", {}),
+                           **properties.get("Environment", {}).get("Variables", {})}
+            functions[logical_id] = FunctionSpec(logical_id, properties["Handler"], environment)
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            machine = properties
+    if machine is None:
+        raise ValueError(f"{path} defines no AWS::Serverless::StateMachine")
+    return StackTemplate(raw, functions, path.parent / machine["DefinitionUri"],
+                         dict(machine.get("DefinitionSubstitutions", {})))

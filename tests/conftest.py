@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from unittest import mock
 
 import pytest
+from botocore import loaders
 
 from xregion_sync import aws
 from xregion_sync.local import emulated_aws
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
+
+
+class _PathList(list):
+    """Search paths that boto3 appends to on every new session, kept without repeats."""
+
+    def append(self, path) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parse_aws_models_once():
+    """One botocore loader for the whole test session: every emulated test starts from
+    fresh boto3 sessions, and each would parse the large EC2/RDS models again."""
+    loader = loaders.create_loader()
+    loader._search_paths = _PathList(loader.search_paths)
+    with mock.patch("botocore.session.create_loader", return_value=loader):
+        yield
 
 
 @pytest.fixture

@@ -63,6 +63,15 @@ def test_user_tags_drops_aws_and_tracking_tags():
                                      "AWS-looking-but-user": "kept"}
 
 
+def test_user_tags_drops_the_original_tools_tags_but_not_look_alikes():
+    given = {"Sync-us-west-2": "20140501061000+0000 / ami-1",
+             "Sync-From-us-east-1": "20140501061000+0000 / rds:db-1",
+             "Sync-us-gov-west-1": "20140501061000+0000 / ami-2",
+             "Sync-Identifier": "web", "Sync-Me": "yes"}
+
+    assert tags.user_tags(given) == {"Sync-Identifier": "web", "Sync-Me": "yes"}
+
+
 def test_tracking_tags_name_job_source_region_and_creation_in_utc():
     created = datetime(2024, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))
 

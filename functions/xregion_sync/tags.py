@@ -19,6 +19,7 @@ TAG_SOURCE_REGION = "xregion-sync:source-region"
 TAG_SOURCE_CREATED = "xregion-sync:source-created"
 
 _LEGACY_TIME_FORMAT = "%Y%m%d%H%M%S%z"
+_LEGACY_KEY = re.compile(r"^Sync-(From-)?[a-z]{2}(-[a-z]+)+-\d+$")  # Sync-[From-]<region>
 _LEGACY_VALUE = re.compile(r"^\s*(\d{14}[+-]\d{4})\s*/\s*(\S+)\s*$")
 
 
@@ -36,8 +37,10 @@ def is_tracking_key(key: str) -> bool:
 
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """Tags a copy inherits: not AWS-reserved (aws:) and not this tool's own tracking tags."""
-    return {k: v for k, v in tags.items() if not k.startswith("aws:") and not is_tracking_key(k)}
+    """Tags a copy inherits: not AWS-reserved (aws:), not this tool's own tracking tags, and
+    not the original tool's (on a copy they would point at the wrong resource)."""
+    return {k: v for k, v in tags.items() if not k.startswith("aws:")
+            and not is_tracking_key(k) and not _LEGACY_KEY.match(k)}
 
 
 def tag_dict(tag_list: Iterable[Mapping[str, str]] | None) -> dict[str, str]:

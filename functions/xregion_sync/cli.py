@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="inprocess (default) or the real state machine on emulated AWS")
     run_cmd.set_defaults(command=cmd_run)
 
+    push = commands.add_parser("push-config",
+                               help="validate a config and store it as a stack's scheduled config")
+    push.add_argument("config", help="path of the YAML config")
+    push.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
+    push.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    push.add_argument("--profile", help="AWS profile to use")
+    push.set_defaults(command=cmd_push_config)
+
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
     demo.set_defaults(command=cmd_demo)
@@ -79,6 +87,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = run(args.config, dry_run=args.dry_run)
     _print_results(results, as_json=args.json)
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+
+
+def cmd_push_config(args: argparse.Namespace) -> int:
+    from .deploy import push_config
+
+    parameter, problems = push_config(args.config, stack=args.stack, region=args.region,
+                                      profile=args.profile)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print("nothing was stored", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"stored in SSM parameter {parameter}; the schedule runs it from the next execution")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -1,0 +1,175 @@
+"""The `xregion-sync` command: exit codes, output, and no tracebacks for expected errors."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from xregion_sync import cli
+from xregion_sync.deploy import config_parameter_name
+from xregion_sync.local import execute_state_machine
+from xregion_sync.local.seed import seed_demo
+
+VALID = """
+sync_web_app:
+  sync_type: ec2_ami
+  source_region: us-east-1
+  destination_region: us-west-2
+  sync_identifier: web-app
+sync_orders_db:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-west-2
+  db_instance: orders-db
+"""
+ONE_BAD_JOB = VALID + """
+sync_broken:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-easst-2
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    def write(text: str, name: str = "config.yaml"):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_validate_accepts_a_valid_config(capsys, config_file):
+    code, out, _ = run_cli(capsys, "validate", config_file(VALID))
+    assert code == 0
+    assert "2 of 2 jobs valid" in out
+
+
+def test_validate_lists_every_error_with_job_and_field(capsys, config_file):
+    code, out, _ = run_cli(capsys, "validate", config_file(ONE_BAD_JOB))
+    assert code == 1
+    assert "job 'sync_broken', field 'destination_region'" in out
+    assert "job 'sync_broken', field 'db_instance': is required" in out
+    assert "did you mean 'us-east-2'" in out
+    assert "2 of 3 jobs valid" in out
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "the config is empty"),
+    ("- a\n- b\n", "must be a mapping of jobs"),
+    ("sync_a: [unclosed\n", "not valid YAML"),
+    ("aws_client_config: {}\n", "defines no jobs"),
+])
+def test_unreadable_configs_are_one_clear_error(capsys, config_file, text, expected):
+    code, _, err = run_cli(capsys, "validate", config_file(text))
+    assert code == 1
+    assert expected in err
+
+
+def test_missing_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "nope.yaml"))
+    assert code == 1
+    assert "cannot read config file" in err
+
+
+def test_run_prints_a_table_and_fails_when_a_job_fails(capsys, config_file, emulated):
+    # GIVEN the demo world, and a config with a broken job beside two good ones
+    seed_demo()
+    # WHEN it runs
+    code, out, _ = run_cli(capsys, "run", config_file(ONE_BAD_JOB))
+    # THEN the table has a row per job and the exit code reports the failure
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].split() == ["JOB", "TYPE", "STATUS", "RESOURCE", "MESSAGE"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert " copied " in rows["sync_web_app"] and " copied " in rows["sync_orders_db"]
+    assert " failed " in rows["sync_broken"] and "us-easst-2" in rows["sync_broken"]
+
+
+def test_run_json_is_the_result_contract(capsys, config_file, emulated):
+    seed_demo()
+    code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert [r["name"] for r in results] == ["sync_web_app", "sync_orders_db"]
+    assert all(set(r) == {"name", "sync_type", "status", "created_resource", "copy_state",
+                          "pruned", "errors"} for r in results)
+    assert {r["status"] for r in results} == {"copied"}
+
+
+def test_dry_run_only_reads(capsys, config_file, api_calls):
+    seed_demo()
+    code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json", "--dry-run")
+    assert code == 0
+    assert {r["status"] for r in json.loads(out)} == {"would_copy"}
+    assert api_calls.count() > 0
+    assert all(op.startswith("Describe") for op in api_calls.operations())
+
+
+def test_run_on_the_local_state_machine_matches_in_process(capsys, config_file):
+    code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json",
+                           "--engine", "stepfunctions-local")
+    assert code == 0
+    results = json.loads(out)
+    assert [(r["name"], r["status"]) for r in results] == [
+        ("sync_web_app", "copied"), ("sync_orders_db", "copied")]
+
+
+def test_demo_runs_the_state_machine_twice(capsys):
+    code, out, _ = run_cli(capsys, "demo", "--json")
+    assert code == 0
+    first, second = json.loads(out)
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert first["output"]["summary"] == {"total": 2, "copied": 2, "in_sync": 0, "failed": 0}
+    assert second["output"]["summary"] == {"total": 2, "copied": 0, "in_sync": 2, "failed": 0}
+
+
+def test_demo_table_shows_the_states_each_job_passed(capsys):
+    code, out, _ = run_cli(capsys, "demo")
+    assert code == 0
+    assert ("sync_web_app: Config Valid? -> Resolve Source -> Check Sync Tag -> "
+            "Already In Sync? -> Start Copy") in out
+    assert "sync_orders_db: Config Valid? -> Resolve Source -> Check Sync Tag -> " \
+           "Already In Sync? -> Record Result" in out
+
+
+def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated):
+    # GIVEN a valid config pushed to the local stack's parameter
+    seed_demo()
+    code, out, _ = run_cli(capsys, "push-config", config_file(VALID), "--stack",
+                           "xregion-sync-local", "--region", "us-east-1")
+    assert code == 0
+    stored = boto3.client("ssm", region_name="us-east-1").get_parameter(
+        Name=config_parameter_name("xregion-sync-local"))["Parameter"]["Value"]
+    assert stored == VALID
+    # WHEN the schedule starts the state machine with empty input
+    execution = execute_state_machine({})
+    # THEN it ran the pushed config
+    assert execution.status == "SUCCEEDED"
+    assert [r.name for r in execution.results()] == ["sync_web_app", "sync_orders_db"]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("aws_client_config: {aws_access_key: AKIAFAKE, aws_secret_key: fake}\n", "role_arn"),
+    ("sync_x: {sync_type: ec2_amy}\n", "ec2_ami"),
+])
+def test_push_config_refuses_bad_configs_and_stores_nothing(capsys, config_file, emulated,
+                                                            extra, expected):
+    code, _, err = run_cli(capsys, "push-config", config_file(VALID + extra), "--stack", "s",
+                           "--region", "us-east-1")
+    assert code == 1
+    assert expected in err and "nothing was stored" in err
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    assert ssm.describe_parameters()["Parameters"] == []
+
+

@@ -64,8 +64,9 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> No
         if self._get_param("CopyImageTags"):
             source = _ec2_backend(backend.account_id, source_region).amis.get(
                 self._get_param("SourceImageId"))
-            inherited = {k: v for k, v in (source.get_tags() if source else {}).items()
-                         if not k.startswith("aws:")}
+            # moto's get_tags() is a list of {"key", "value", ...} dicts
+            inherited = {tag["key"]: tag["value"] for tag in (source.get_tags() if source else [])
+                         if not tag["key"].startswith("aws:")}
             if inherited:
                 backend.create_tags([image.id], inherited)
         specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
+from conftest import DESTINATION, SOURCE
 from xregion_sync import load_config, run
 from xregion_sync.config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES
 from xregion_sync.errors import ConfigError
 from xregion_sync.local.seed import create_ami
-
-from conftest import DESTINATION, SOURCE
 
 README = Path("/work/shared/seed/aws_xregion_sync-README.txt")
 JOB = "sync_job"

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from conftest import DESTINATION, SOURCE
 from freezegun import freeze_time
 from moto.rds.models import rds_backends
-
-from conftest import DESTINATION, SOURCE
 from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming

@@ -118,7 +118,9 @@ def clear_cache() -> None:
 
 def _botocore_config(settings: ClientConfig) -> BotocoreConfig:
     return BotocoreConfig(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts or DEFAULT_MAX_ATTEMPTS},
+        # total_max_attempts counts the first attempt too, as the max_attempts option does
+        retries={"mode": "standard",
+                 "total_max_attempts": settings.max_attempts or DEFAULT_MAX_ATTEMPTS},
         user_agent_extra=f"xregion-sync/{__version__}",
     )
 

@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 SAM_VENV ?= .tools/sam
 SAM_VERSION ?= 1.170.0
 SAM := $(SAM_VENV)/bin/sam
-# `sam build` needs an interpreter named python3.13 (the Lambda runtime) on PATH.
-PY313_DIR ?= $(dir $(shell command -v python3.13 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1))
+# `sam build` needs an interpreter named python3.13 (the Lambda runtime) on PATH. A pyenv
+# shim is not enough (it hangs or fails without PYENV_VERSION): prefer a real one.
+PY313 ?= $(shell ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
+PY313 := $(or $(PY313),$(shell command -v python3.13 2>/dev/null))
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: install demo test lint sam-validate sam-build bench schema clean
@@ -39,7 +41,8 @@ sam-validate: $(SAM)
 	$(SAM) validate --region us-east-1
 
 sam-build: $(SAM)
-	PATH="$(PY313_DIR):$$PATH" $(SAM) build
+	@test -n "$(PY313)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }
+	PATH="$(dir $(PY313)):$$PATH" $(SAM) build < /dev/null
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
+
 from xregion_sync import aws, load_config
 from xregion_sync.config import ClientConfig, JobSpec
 from xregion_sync.errors import (

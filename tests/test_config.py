@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DESTINATION, SOURCE
+
 from xregion_sync import load_config, run
 from xregion_sync.config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES
 from xregion_sync.errors import ConfigError

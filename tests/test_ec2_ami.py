@@ -8,6 +8,7 @@ import boto3
 import pytest
 from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
+
 from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming

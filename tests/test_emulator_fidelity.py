@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
+
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
 from xregion_sync.local.seed import create_ami, create_db_instance
 from xregion_sync.tags import tag_dict

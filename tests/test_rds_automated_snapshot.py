@@ -9,6 +9,7 @@ import pytest
 from conftest import DESTINATION, SOURCE
 from freezegun import freeze_time
 from moto.rds.models import rds_backends
+
 from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming

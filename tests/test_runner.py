@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
+
 from xregion_sync import SyncResult, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.seed import create_ami, create_db_instance

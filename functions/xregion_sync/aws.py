@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotocoreConfig
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
-from botocore.session import get_session as get_botocore_session
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -30,6 +29,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
+from botocore.session import get_session as get_botocore_session
 
 from . import __version__
 from .config import ClientConfig, JobSpec

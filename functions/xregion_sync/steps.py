@@ -12,9 +12,8 @@ and the last step turns it into the result dict (SyncResult.to_dict()).
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 from .config import JobSpec
 from .errors import ConfigError

@@ -201,10 +201,12 @@ def run_on_local_state_machine(config) -> list[SyncResult]:
 
 def _local_definition(template, function_arns: dict[str, str]) -> dict[str, Any]:
     text = template.definition_path.read_text(encoding="utf-8")
-    for placeholder, value in template.substitutions.items():
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            value = function_arns[value["Fn::GetAtt"][0]]
-        text = text.replace("${%s}" % placeholder, str(template.resolve(value)))
+    for placeholder, expression in template.substitutions.items():
+        if isinstance(expression, dict) and "Fn::GetAtt" in expression:
+            value = function_arns[expression["Fn::GetAtt"][0]]
+        else:
+            value = template.resolve(expression)
+        text = text.replace(f"${{{placeholder}}}", str(value))
     definition = json.loads(text)
     _shorten_retries(definition)
     return definition

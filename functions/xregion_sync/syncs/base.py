@@ -53,7 +53,7 @@ def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
         return doomed
     healthy = [m for m in previous if m["state"] != FAILED]
     healthy.sort(key=lambda m: (m.get("source_created") or "", m["id"]))
-    excess = healthy[: max(0, len(healthy) - retain - 1)]
+    excess = healthy[: max(0, len(healthy) - retain)]
     return doomed + [m["id"] for m in excess if m["state"] == AVAILABLE]
 
 

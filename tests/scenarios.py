@@ -1,0 +1,353 @@
+"""The scenario suite both drivers run (test_drivers_agree.py) and whose AWS calls the
+IAM test records (test_iam_policies.py).
+
+A scenario seeds fresh emulated AWS, runs one or more syncs through the driver it is
+given, and returns what it saw (per-job result dicts, plus facts about the world
+where a scenario promises something about it). AMI ids are random, so everything a
+scenario returns is compared with `mask_ids`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+import boto3
+from freezegun import freeze_time
+from moto.ec2.models import ec2_backends
+from moto.rds.models import rds_backends
+
+import xregion_sync
+from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
+from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
+from xregion_sync.syncs import ec2_ami
+
+SOURCE = "us-east-1"
+DESTINATION = "us-west-2"
+AMI_JOB = "sync_web_app"
+DB_JOB = "sync_orders_db"
+DB = "orders-db"
+FIRST_BACKUP = datetime(2026, 11, 19, 6, 10, tzinfo=UTC)
+AMI_CREATED = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1}
+
+Driver = Callable[[dict], list[dict]]
+
+
+# ---------------------------------------------------------------- the two drivers
+
+
+def run_in_process(config: dict) -> list[dict]:
+    return [result.to_dict() for result in xregion_sync.run(config)]
+
+
+def run_on_state_machine(config: dict) -> list[dict]:
+    return [result.to_dict() for result in execute_state_machine({"config": config}).results()]
+
+
+DRIVERS: dict[str, Driver] = {"runner": run_in_process, "state_machine": run_on_state_machine}
+
+
+# ---------------------------------------------------------------- the world
+
+
+def ami_job(**options) -> dict:
+    return {AMI_JOB: {"sync_type": "ec2_ami", "source_region": SOURCE,
+                      "destination_region": DESTINATION, "sync_identifier": "web-app",
+                      **options}}
+
+
+def db_job(**options) -> dict:
+    return {DB_JOB: {"sync_type": "rds_automated_snapshot", "source_region": SOURCE,
+                     "destination_region": DESTINATION, "db_instance": DB, **options}}
+
+
+def amis(region: str) -> dict:
+    return ec2_backends[EMULATOR_ACCOUNT_ID][region].amis
+
+
+def source_ami(name: str = "web-app-2026-11-25", **tags: str) -> str:
+    image_id = create_ami(SOURCE, name, {"Sync-Identifier": "web-app",
+                                         "Environment": "Production", **tags})
+    amis(SOURCE)[image_id].creation_date = AMI_CREATED.replace(tzinfo=None)
+    return image_id
+
+
+def source_db(**kwargs) -> str:
+    """orders-db, whose first automated snapshot RDS takes at FIRST_BACKUP."""
+    with freeze_time(FIRST_BACKUP):
+        return create_db_instance(SOURCE, DB, tags={"Team": "payments"}, **kwargs)
+
+
+def backup(days: int) -> str:
+    return add_automated_snapshot(SOURCE, DB, FIRST_BACKUP + timedelta(days=days))
+
+
+def destination_image_ids() -> list[str]:
+    return sorted(amis(DESTINATION))
+
+
+def destination_snapshot_ids() -> list[str]:
+    rds = boto3.client("rds", region_name=DESTINATION)
+    return sorted(s["DBSnapshotIdentifier"] for s in
+                  rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"])
+
+
+def copy_snapshot_by_hand(snapshot_id: str, target: str, tags: dict[str, str]) -> None:
+    boto3.client("rds", region_name=DESTINATION).copy_db_snapshot(
+        SourceDBSnapshotIdentifier=f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:snapshot:"
+                                   f"{snapshot_id}",
+        TargetDBSnapshotIdentifier=target, SourceRegion=SOURCE,
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    backend = rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION]
+    backend.database_snapshots[target.lower()].status = "available"
+
+
+@contextmanager
+def copies_fail(reason: str = "Snapshot copy failed: internal error") -> Iterator[None]:
+    """Every AMI copy started in the block ends up `failed`, as AWS may report."""
+    original = ec2_ami.start_copy
+
+    def start_copy(*args, **kwargs):
+        copy = original(*args, **kwargs)
+        image = amis(DESTINATION)[copy["id"]]
+        image.state, image.state_reason = "failed", {"Code": "Client.Error", "Message": reason}
+        return copy
+
+    with mock.patch.object(ec2_ami, "start_copy", start_copy):
+        yield
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def first_sync(drive: Driver) -> Any:
+    source_ami()
+    source_db()
+    return drive({**ami_job(), **db_job()})
+
+
+def second_run_in_sync(drive: Driver) -> Any:
+    source_ami()
+    source_db()
+    config = {**ami_job(), **db_job()}
+    return [drive(config), drive(config)]
+
+
+def deregistered_copy_is_made_again(drive: Driver) -> Any:
+    source_ami()
+    first = drive(ami_job())
+    boto3.client("ec2", region_name=DESTINATION).deregister_image(
+        ImageId=first[0]["created_resource"])
+    return [first, drive(ami_job()), destination_image_ids()]
+
+
+def ambiguous_ami(drive: Driver) -> Any:
+    source_ami("web-app-a")
+    source_ami("web-app-b")
+    return drive(ami_job())
+
+
+def no_ami(drive: Driver) -> Any:
+    source_ami()
+    return drive(ami_job(sync_identifier="api"))
+
+
+def missing_db_instance(drive: Driver) -> Any:
+    return drive(db_job())
+
+
+def no_automated_snapshots(drive: Driver) -> Any:
+    snapshot_id = source_db()
+    rds_backends[EMULATOR_ACCOUNT_ID][SOURCE].database_snapshots[snapshot_id].status = "creating"
+    return drive(db_job())
+
+
+def daily_runs(drive: Driver, days: int, first_backup: str | None = None, **options) -> Any:
+    """First backup synced, then each day a newer backup and another run."""
+    if first_backup is None:
+        source_db()
+    runs = [drive(db_job(**options))]
+    for day in range(1, days + 1):
+        backup(day)
+        runs.append(drive(db_job(**options)))
+    return [*runs, destination_snapshot_ids()]
+
+
+def newer_backup_default_retention(drive: Driver) -> Any:
+    return daily_runs(drive, 3)
+
+
+def newer_backup_retention_zero(drive: Driver) -> Any:
+    return daily_runs(drive, 1, max_snapshots_to_retain=0)
+
+
+def unmanaged_snapshot_untouched(drive: Driver) -> Any:
+    first = source_db()
+    copy_snapshot_by_hand(first, "my-own-orders-db-copy", {"Owner": "dba"})
+    return daily_runs(drive, 1, first_backup=first, max_snapshots_to_retain=0)
+
+
+def legacy_tags_honoured(drive: Driver) -> Any:
+    """Copies the original aws_xregion_sync made are recognised: nothing is copied."""
+    legacy_ami = create_ami(DESTINATION, "web-app-2026-11-25")
+    source_ami(**{f"Sync-{DESTINATION}": f"20261125050000+0000 / {legacy_ami}"})
+    first = source_db()
+    copy_snapshot_by_hand(first, first.replace(":", "-"), {
+        f"Sync-From-{SOURCE}": f"{FIRST_BACKUP:%Y%m%d%H%M%S}+0000 / {first}"})
+    return [drive({**ami_job(), **db_job()}), destination_image_ids(),
+            destination_snapshot_ids()]
+
+
+def config_error_beside_valid_job(drive: Driver) -> Any:
+    source_ami()
+    return drive({"sync_broken": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                                  "filters": "Environment=Production"}, **ami_job()})
+
+
+def encrypted_source_without_kms_key(drive: Driver) -> Any:
+    source_db(encrypted=True)
+    return [drive(db_job()), destination_snapshot_ids()]
+
+
+def wait_until_available(drive: Driver) -> Any:
+    source_ami()
+    source_db()
+    return drive({**ami_job(**WAIT, max_wait_seconds=10), **db_job(**WAIT, max_wait_seconds=10)})
+
+
+def wait_times_out(drive: Driver) -> Any:
+    source_ami()
+    return drive(ami_job(**WAIT, max_wait_seconds=1))
+
+
+def failed_copy_is_replaced(drive: Driver) -> Any:
+    source_ami()
+    config = ami_job(**WAIT, max_wait_seconds=5)
+    with copies_fail():
+        first = drive(config)
+    return [first, drive(config), destination_image_ids()]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    run: Callable[[Driver], Any]
+    expected: Any
+    copy_seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.run.__name__
+
+
+def result(name: str, status: str, created: str | None = None, copy_state: str | None = None,
+           pruned: list[str] | None = None, errors: list[tuple[str, str]] = (),
+           sync_type: str | None = None) -> dict:
+    sync_type = sync_type or ("ec2_ami" if name == AMI_JOB else "rds_automated_snapshot")
+    return {"name": name, "sync_type": sync_type, "status": status, "created_resource": created,
+            "copy_state": copy_state, "pruned": list(pruned or ()),
+            "errors": [{"type": t, "message": m} for t, m in errors]}
+
+
+def snapshot_copy(days: int) -> str:
+    return f"rds-{DB}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}"
+
+
+def snapshot_source(days: int) -> str:
+    return f"rds:{DB}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}"
+
+
+AMI_COPIED = result(AMI_JOB, "copied", "<ami-1>", "pending")
+DB_COPIED = result(DB_JOB, "copied", snapshot_copy(0), "pending")
+NO_BACKUPS = result(DB_JOB, "failed", errors=[(
+    "SourceNotFoundError", f"No automated snapshots for db '{DB}' are available in {SOURCE} "
+    f"(job '{DB_JOB}'): check that the DB instance exists and has automated backups turned on")])
+
+SCENARIOS = [
+    Scenario(first_sync, [AMI_COPIED, DB_COPIED]),
+    Scenario(second_run_in_sync, [
+        [AMI_COPIED, DB_COPIED],
+        [result(AMI_JOB, "in_sync", copy_state="available"),
+         result(DB_JOB, "in_sync", copy_state="available")]]),
+    Scenario(deregistered_copy_is_made_again, [
+        [AMI_COPIED], [result(AMI_JOB, "copied", "<ami-2>", "pending")], ["<ami-2>"]]),
+    Scenario(ambiguous_ami, [result(AMI_JOB, "failed", errors=[(
+        "AmbiguousSourceError", "More than one EC2 Image was found with the filter settings "
+        f"for identifier '{AMI_JOB}': <ami-1>, <ami-2>. Narrow sync_identifier or filters "
+        "to one AMI")])]),
+    Scenario(no_ami, [result(AMI_JOB, "failed", errors=[(
+        "SourceNotFoundError", "No EC2 Images were found using the filter settings for "
+        f"identifier '{AMI_JOB}' in {SOURCE}; check ami_owner, sync_identifier and filters")])]),
+    # DescribeDBSnapshots answers an empty list for an unknown instance (its only
+    # documented error is DBSnapshotNotFound), so both cases get the one message.
+    Scenario(missing_db_instance, [NO_BACKUPS]),
+    Scenario(no_automated_snapshots, [NO_BACKUPS]),
+    Scenario(newer_backup_default_retention, [
+        [DB_COPIED],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
+        [result(DB_JOB, "copied", snapshot_copy(2), "pending")],
+        [result(DB_JOB, "copied", snapshot_copy(3), "pending", pruned=[snapshot_copy(0)])],
+        [snapshot_copy(1), snapshot_copy(2), snapshot_copy(3)]]),
+    Scenario(newer_backup_retention_zero, [
+        [DB_COPIED],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending", pruned=[snapshot_copy(0)])],
+        [snapshot_copy(1)]]),
+    Scenario(unmanaged_snapshot_untouched, [
+        [DB_COPIED],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending", pruned=[snapshot_copy(0)])],
+        ["my-own-orders-db-copy", snapshot_copy(1)]]),
+    Scenario(legacy_tags_honoured, [
+        [result(AMI_JOB, "in_sync", copy_state="available"),
+         result(DB_JOB, "in_sync", copy_state="available")],
+        ["<ami-1>"], [snapshot_copy(0)]]),
+    Scenario(config_error_beside_valid_job, [
+        result("sync_broken", "failed", sync_type="ec2_ami", errors=[
+            ("ConfigError", "job 'sync_broken', field 'filters': must be a list of "
+                            "'name=value' strings, got a string"),
+            ("ConfigError", "job 'sync_broken', field 'destination_region': is required "
+                            "(region the copy goes to)")]),
+        AMI_COPIED]),
+    Scenario(encrypted_source_without_kms_key, [
+        [result(DB_JOB, "failed", errors=[(
+            "ConfigError", f"job '{DB_JOB}', field 'kms_key_id': source snapshot "
+            f"{snapshot_source(0)} is encrypted, and AWS copies an encrypted snapshot across "
+            "regions only with a KMS key of the destination region: set kms_key_id to a key "
+            f"id, ARN or alias in {DESTINATION}")])],
+        []]),
+    Scenario(wait_until_available, [
+        result(AMI_JOB, "copied", "<ami-1>", "available"),
+        result(DB_JOB, "copied", snapshot_copy(0), "available")], copy_seconds=1.5),
+    Scenario(wait_times_out, [result(AMI_JOB, "copied", "<ami-1>", "timed_out")],
+             copy_seconds=30),
+    Scenario(failed_copy_is_replaced, [
+        [result(AMI_JOB, "failed", "<ami-1>", "failed", errors=[(
+            "CopyFailedError", f"job '{AMI_JOB}': copy <ami-1> failed: Snapshot copy failed: "
+            "internal error; the next run replaces it")])],
+        [result(AMI_JOB, "copied", "<ami-2>", "available")],
+        ["<ami-2>"]]),
+]
+
+
+def mask_ids(value: Any) -> Any:
+    """AMI ids -> <ami-N>, numbered in order of first appearance in `value`: the
+    emulator makes random ids, and only which results share an id matters."""
+    found: dict[str, str] = {}
+
+    def mask(match: re.Match) -> str:
+        return found.setdefault(match.group(), f"<ami-{len(found) + 1}>")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return re.sub(r"ami-[0-9a-f]{8,17}", mask, node)
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, dict):
+            return {key: walk(item) for key, item in node.items()}
+        return node
+
+    return walk(value)

@@ -8,6 +8,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
                   the copy starts `pending` and becomes `available` later.
+  Step Functions  a Lambda service error on a Task (throttling, service exception)
+                  is the error `Lambda.<exception name>`, which Retry can match.
   RDS CopyDBSnapshot  an encrypted snapshot is copied across regions only with a
                   KmsKeyId (else InvalidParameterValue); the copy starts in
                   status `creating` and becomes `available` later.
@@ -110,6 +112,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> No
                 snapshot.status = "available"
         return original_describe_db_snapshots(self, *args, **kwargs)
 
+    _name_lambda_service_errors(stack)
     stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
     stack.enter_context(
@@ -144,3 +147,37 @@ def _rds_source_snapshot(backend, identifier: str):
     else:
         source_backend, name = backend, identifier
     return source_backend.database_snapshots.get(name.lower())
+
+
+def _name_lambda_service_errors(stack: ExitStack) -> None:
+    """moto names every Lambda invoke ClientError 'Exception'; AWS names it Lambda.<Code>
+    (e.g. Lambda.TooManyRequestsException), as its service-integration tasks already do."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import (
+        HistoryEventType,
+        LambdaFunctionFailedEventDetails,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTaskLambda._from_error
+
+    def from_error(self, env, ex):
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        name = f"Lambda.{ex.response['Error'].get('Code', 'Exception')}"
+        details = LambdaFunctionFailedEventDetails(error=name,
+                                                   cause=ex.response["Error"].get("Message", ""))
+        return FailureEvent(env=env, error_name=CustomErrorName(name),
+                            event_type=HistoryEventType.LambdaFunctionFailed,
+                            event_details=EventDetails(lambdaFunctionFailedEventDetails=details))
+
+    stack.enter_context(mock.patch.object(StateTaskLambda, "_from_error", from_error))

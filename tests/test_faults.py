@@ -1,0 +1,196 @@
+"""Fault injection: throttling, crashes, quota errors and failed copies, in both drivers.
+
+After every fault: each job ends with the right result, no source is copied twice, and
+nothing the tool did not create is deleted. Totals go to the suite's summary line."""
+
+from __future__ import annotations
+
+import pytest
+
+import xregion_sync
+from faults import (
+    aws_faults,
+    destination_copies,
+    duplicate_copies,
+    every_nth,
+    first_calls,
+    foreign_deletions,
+    inventory,
+    lambda_faults,
+    record,
+)
+from xregion_sync.local import execute_state_machine
+from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.syncs import SYNC_TYPES
+
+SOURCE, DESTINATION = "us-east-1", "us-west-2"
+JOBS_PER_TYPE = 3
+
+
+def seed_jobs(n: int = JOBS_PER_TYPE, **wait) -> dict:
+    """n AMIs and n DB instances in the source region, and a config with a job for each."""
+    config = {}
+    for i in range(n):
+        create_ami(SOURCE, f"app-{i}", {"Sync-Identifier": f"app-{i}", "Team": "t"})
+        create_db_instance(SOURCE, f"db-{i}")
+        common = {"source_region": SOURCE, "destination_region": DESTINATION, **wait}
+        config[f"sync_ami_{i}"] = {"sync_type": "ec2_ami", "sync_identifier": f"app-{i}",
+                                   **common}
+        config[f"sync_db_{i}"] = {"sync_type": "rds_automated_snapshot",
+                                  "db_instance": f"db-{i}", **common}
+    return config
+
+
+def run_in_process(config) -> list[dict]:
+    return [r.to_dict() for r in xregion_sync.run(config)]
+
+
+def run_state_machine(config) -> list[dict]:
+    return [r.to_dict() for r in execute_state_machine({"config": config}).results()]
+
+
+DRIVERS = {"inprocess": run_in_process, "stepfunctions": run_state_machine}
+
+
+@pytest.fixture(params=list(DRIVERS))
+def driver(request, emulated):
+    return DRIVERS[request.param]
+
+
+def check_world(results: list[dict], expected: dict[str, str], before: dict) -> None:
+    """Statuses as expected, no duplicate copy, nothing foreign deleted; then record."""
+    statuses = {r["name"]: r["status"] for r in results}
+    duplicates = duplicate_copies(DESTINATION)
+    foreign = foreign_deletions(before, inventory((SOURCE, DESTINATION)))
+    correct = sum(statuses.get(name) == status for name, status in expected.items())
+    record(len(expected), correct, duplicates, len(foreign))
+    assert statuses == expected
+    assert duplicates == 0
+    assert foreign == []
+
+
+def test_throttled_calls_still_give_every_job_its_result(driver):
+    # GIVEN every third EC2 and RDS call answered with a throttling error
+    config = seed_jobs()
+    before = inventory((SOURCE, DESTINATION))
+    codes = {"DescribeImages": "RequestLimitExceeded", "CopyImage": "RequestLimitExceeded",
+             "DescribeDBSnapshots": "Throttling", "CopyDBSnapshot": "Throttling"}
+    with aws_faults(every_nth(3, codes)) as injected:
+        # WHEN the jobs run twice
+        first = driver(config)
+        second = driver(config)
+    # THEN faults were really injected, and every job copied once, then was in sync
+    assert sum(injected.values()) >= 4
+    check_world(first, dict.fromkeys(config, "copied"), before)
+    check_world(second, dict.fromkeys(config, "in_sync"), before)
+
+
+def test_lambda_throttling_is_retried_by_the_state_machine(emulated):
+    # GIVEN the Lambda service throttling every other invoke of every task
+    config = seed_jobs(2)
+    before = inventory((SOURCE, DESTINATION))
+    with lambda_faults(lambda _fn, n: "TooManyRequestsException" if n % 2 else None) \
+            as injected:
+        execution = execute_state_machine({"config": config})
+    # THEN Retry on Lambda.TooManyRequestsException carried every job through
+    assert sum(injected.values()) >= 8
+    assert execution.status == "SUCCEEDED"
+    results = [r.to_dict() for r in execution.results()]
+    check_world(results, dict.fromkeys(config, "copied"), before)
+
+
+def test_lost_answer_after_the_copy_call_is_retried_without_a_second_copy(emulated):
+    # GIVEN Start Copy does its work but the Lambda service then fails (the answer is lost)
+    config = seed_jobs(2)
+    before = inventory((SOURCE, DESTINATION))
+    lost = lambda fn, n: "ServiceException" if fn == "StartCopyFunction" and n <= 4 else None  # noqa: E731
+    with lambda_faults(lost) as injected:
+        execution = execute_state_machine({"config": config})
+    # THEN the state machine retried Start Copy; the retry found the first copy
+    assert injected[("StartCopyFunction", "ServiceException")] == 4
+    assert execution.status == "SUCCEEDED"
+    check_world([r.to_dict() for r in execution.results()], dict.fromkeys(config, "copied"),
+                before)
+    assert all(len(ids) == 1 for ids in destination_copies(DESTINATION).values())
+
+
+def test_crash_after_the_copy_call_then_rerun_finds_the_copy(driver, monkeypatch):
+    # GIVEN a step that dies right after the copy call returned
+    config = seed_jobs(1)
+    before = inventory((SOURCE, DESTINATION))
+    for sync in SYNC_TYPES.values():
+        real_start_copy = sync.start_copy
+
+        def crash_after(*args, _real=real_start_copy, **kwargs):
+            _real(*args, **kwargs)
+            raise RuntimeError("simulated crash after the copy call")
+
+        monkeypatch.setattr(sync, "start_copy", crash_after)
+    crashed = driver(config)
+    assert {r["status"] for r in crashed} == {"failed"}
+    assert all("simulated crash" in r["errors"][0]["message"] for r in crashed)
+    # WHEN the job is run again without the fault
+    monkeypatch.undo()
+    rerun = driver(config)
+    # THEN the copy made before the crash is found and reported; none is made again
+    assert all(r["copy_state"] in ("pending", "available") for r in rerun)
+    check_world(rerun, dict.fromkeys(config, "in_sync"), before)
+
+
+@pytest.mark.parametrize("operation, code", [
+    ("CopyDBSnapshot", "SnapshotQuotaExceeded"),
+    ("CopyImage", "ResourceLimitExceeded"),
+])
+def test_copy_quota_fails_one_job_with_advice_and_the_next_run_copies(driver, operation, code):
+    # GIVEN the first copy call of one type hits an AWS quota
+    config = seed_jobs(2)
+    before = inventory((SOURCE, DESTINATION))
+    with aws_faults(first_calls(1, operation, code)):
+        first = driver(config)
+    # THEN exactly that job failed, saying it is a quota and what to do; the rest copied
+    failed = [r for r in first if r["status"] == "failed"]
+    assert len(failed) == 1
+    assert failed[0]["errors"][0]["type"] == "CopyQuotaExceededError"
+    message = failed[0]["errors"][0]["message"]
+    assert "quota" in message and "next run copies" in message
+    assert sum(r["status"] == "copied" for r in first) == len(config) - 1
+    # AND the next run copies the job that failed, and only that one
+    second = driver(config)
+    expected = {r["name"]: "copied" if r["status"] == "failed" else "in_sync" for r in first}
+    check_world(second, expected, before)
+
+
+def test_failed_copy_is_reported_then_replaced(emulated, monkeypatch):
+    # GIVEN AWS fails the AMI copy while the job waits for it
+    from moto.ec2.models import ec2_backends
+
+    from xregion_sync.local import EMULATOR_ACCOUNT_ID
+
+    config = seed_jobs(1, wait_for_completion=True, poll_interval_seconds=1,
+                       max_wait_seconds=5)
+    config = {k: v for k, v in config.items() if k.startswith("sync_ami")}
+    before = inventory((SOURCE, DESTINATION))
+    ec2_sync = SYNC_TYPES["ec2_ami"]
+    real_start_copy = ec2_sync.start_copy
+
+    def copy_that_fails(*args, **kwargs):
+        copy = real_start_copy(*args, **kwargs)
+        image = ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis[copy["id"]]
+        image.state = "failed"
+        image.state_reason = {"Code": "Server.InternalError", "Message": "copy failed"}
+        return copy
+
+    monkeypatch.setattr(ec2_sync, "start_copy", copy_that_fails)
+    first = run_state_machine(config)
+    # THEN the job reports the failed copy
+    (result,) = first
+    assert (result["status"], result["copy_state"]) == ("failed", "failed")
+    assert "failed" in result["errors"][0]["message"]
+    failed_copy = result["created_resource"]
+    # WHEN the next run comes
+    monkeypatch.undo()
+    second = run_in_process(config)
+    # THEN the failed copy is replaced (deregistered) by a new one
+    assert second[0]["created_resource"] not in (None, failed_copy)
+    check_world(second, {"sync_ami_0": "copied"}, before)
+    assert failed_copy not in inventory((DESTINATION,))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+import json
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -70,3 +73,52 @@ def api_calls(emulated):
     recorder = CallRecorder()
     with aws.observe_calls(recorder):
         yield recorder
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault suite's one line: faults injected, jobs correct, duplicates, foreign deletes."""
+    from faults import STATS
+
+    if STATS.injected or STATS.jobs:
+        terminalreporter.write_line(f"fault injection: {STATS.line()}")
+
+
+DEMO_NOW = "2026-11-25T06:10:00Z"  # events/ hold ids and dates of the demo seeded then
+
+
+@pytest.fixture
+def demo_world(emulated):
+    """Emulated AWS seeded with the demo's resources (samples/demo.yaml's AMI and
+    orders-db) at DEMO_NOW, so snapshot ids and dates match the files in events/."""
+    from freezegun import freeze_time
+
+    from xregion_sync.local.seed import seed_demo
+
+    with freeze_time(DEMO_NOW):
+        return seed_demo()
+
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(name: str):
+    """events/<name>.json, parsed."""
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object the handlers read."""
+
+    function_name: str = "xregion-sync-test"
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    memory_limit_in_mb: int = 256
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

@@ -1,0 +1,158 @@
+"""The task Lambdas as Lambda runs them: an event and a context in, a JSON-able dict
+out, each handler's output the next one's event (the files in events/), JSON logs
+naming the execution and the job, and named errors for the ASL's Retry and Catch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from conftest import load_event
+from xregion_sync import handlers, logs
+from xregion_sync.errors import SourceNotFoundError
+
+# The per-job chain of one copy (sync_orders_db), in the order the ASL runs it.
+CHAIN = ["resolve-source", "check-sync-tag", "start-copy", "copy-tags", "prune-old-copies",
+         "record-result"]
+
+
+def handler_for(event_name: str):
+    return getattr(handlers, event_name.replace("-", "_"))
+
+
+def map_item(plan: dict, index: int) -> dict:
+    """What the Map's ItemSelector makes of Load Config's output for one job."""
+    item = plan["jobs"][index]
+    return {"job": item["job"], "result": item["result"], "run_id": plan["run_id"]}
+
+
+class CurrentStdout:
+    """sys.stdout as it is when written to: the log handler was made at import time,
+    with the stdout of then, and capsys swaps sys.stdout only while a test runs."""
+
+    def write(self, text: str) -> None:
+        sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def task_logs(capsys):
+    """The JSON lines the task Lambdas print to stdout, at INFO (the CLI may have set
+    WARNING on the package logger)."""
+    logger = logging.getLogger("xregion_sync")
+    (json_handler,) = [h for h in logger.handlers if isinstance(h.formatter, logs.JsonFormatter)]
+    level, stream = logger.level, json_handler.setStream(CurrentStdout())
+    logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logger.setLevel(level)
+    json_handler.setStream(stream)
+
+
+def test_load_config_plans_one_map_item_per_job(demo_world, lambda_context):
+    plan = handlers.load_config(load_event("load-config"), lambda_context)
+
+    assert plan["run_id"] == "nightly-2026-11-26"
+    assert plan["max_concurrency"] == 10
+    assert [item["job"]["name"] for item in plan["jobs"]] == ["sync_web_app", "sync_orders_db"]
+    assert map_item(plan, 1) == load_event("resolve-source")
+
+
+@pytest.mark.parametrize(("event", "next_event"), list(zip(CHAIN, CHAIN[1:], strict=False)))
+def test_each_handlers_output_is_the_next_handlers_event(demo_world, lambda_context, event,
+                                                         next_event):
+    # GIVEN the demo world in the state the earlier steps left it
+    for earlier in CHAIN[:CHAIN.index(event)]:
+        handler_for(earlier)(load_event(earlier), lambda_context)
+
+    output = handler_for(event)(load_event(event), lambda_context)
+
+    assert output == load_event(next_event)
+    json.dumps(output)  # what Lambda returns must be JSON
+
+
+@pytest.mark.parametrize(("event", "index"), [("record-failure", 0), ("record-result", 1)])
+def test_the_recorded_results_are_what_summarize_receives(lambda_context, event, index):
+    output = handler_for(event)(load_event(event), lambda_context)
+
+    assert output == load_event("summarize")["results"][index]
+
+
+def test_summarize_counts_the_results(lambda_context):
+    summary = handlers.summarize(load_event("summarize"), lambda_context)
+
+    assert summary == {"results": load_event("summarize")["results"],
+                       "summary": {"total": 2, "copied": 1, "in_sync": 0, "failed": 1}}
+
+
+def test_poll_copy_status_refreshes_the_copy_and_counts_the_poll(demo_world, lambda_context):
+    handlers.start_copy(load_event("start-copy"), lambda_context)
+    event = load_event("poll-copy-status")
+
+    output = handlers.poll_copy_status(event, lambda_context)
+
+    assert output["copy"] == {**event["copy"], "state": "available"}
+    assert output["wait"] == {**event["wait"], "polls": 1}
+
+
+def test_every_log_line_of_a_job_step_names_execution_and_job(demo_world, lambda_context,
+                                                              task_logs):
+    handlers.resolve_source(load_event("resolve-source"), lambda_context)
+
+    lines = task_logs()
+    assert [line["message"] for line in lines] == ["Step started", "Step finished"]
+    for line in lines:
+        assert (line["execution"], line["job"], line["step"], line["request_id"]) == (
+            "nightly-2026-11-26", "sync_orders_db", "resolve_source",
+            lambda_context.aws_request_id)
+
+
+def test_a_named_error_propagates_with_its_class_name(emulated, lambda_context, task_logs):
+    # GIVEN no orders-db in the emulated account
+    with pytest.raises(SourceNotFoundError, match="orders-db"):
+        handlers.resolve_source(load_event("resolve-source"), lambda_context)
+
+    failed = task_logs()[-1]
+    assert (failed["message"], failed["error"], failed["job"]) == (
+        "Step failed", "SourceNotFoundError", "sync_orders_db")
+    assert failed["execution"] == "nightly-2026-11-26"
+
+
+def test_record_failure_reads_the_lambda_error_in_the_cause(lambda_context):
+    event = load_event("record-failure")
+    cause = json.loads(event["error"]["Cause"])
+
+    result = handlers.record_failure(event, lambda_context)
+
+    assert result == {"name": "sync_web_app", "sync_type": "ec2_ami", "status": "failed",
+                      "created_resource": None, "copy_state": None, "pruned": [],
+                      "errors": [{"type": "AmbiguousSourceError",
+                                  "message": cause["errorMessage"]}]}
+
+
+def test_record_failure_explains_a_plain_text_timeout(lambda_context):
+    event = {**load_event("record-failure"),
+             "error": {"Error": "States.Timeout", "Cause": "Task timed out after 120 seconds"}}
+
+    result = handlers.record_failure(event, lambda_context)
+
+    assert result["status"] == "failed"
+    assert result["errors"] == [{"type": "States.Timeout", "message": (
+        "job 'sync_web_app': States.Timeout: Task timed out after 120 seconds")}]
+
+
+def test_record_failure_keeps_the_copy_a_failed_later_step_made(lambda_context):
+    # GIVEN Prune Old Copies failed after the copy was started
+    event = {**load_event("prune-old-copies"),
+             "error": {"Error": "AccessDeniedError", "Cause": json.dumps(
+                 {"errorType": "AccessDeniedError", "errorMessage": "denied"})}}
+
+    result = handlers.record_failure(event, lambda_context)
+
+    assert (result["created_resource"], result["copy_state"]) == (
+        "rds-orders-db-2026-11-25-06-10", "pending")
+    assert result["errors"] == [{"type": "AccessDeniedError", "message": "denied"}]

@@ -162,9 +162,9 @@ def test_cli_validate_never_prints_a_traceback(tmp_path_factory, text):
 def test_malformed_execution_inputs_are_config_errors(event):
     # Load Config's answer to any input: a plan, or a ConfigError; never an AWS call for
     # inputs that name no readable place.
-    if isinstance(event.get("config_uri"), str) and event["config_uri"].startswith(("ssm:", "s3://")) \
-            and len(event) == 1:
-        return  # a well-formed URI: reading it is an AWS call (covered by the state machine tests)
+    uri = event.get("config_uri")
+    if len(event) == 1 and isinstance(uri, str) and uri.startswith(("ssm:", "s3://")):
+        return  # a well-formed URI: reading it is an AWS call (the state machine tests cover it)
     with no_aws_calls():
         try:
             plan = execution.plan_execution(event, "exec")

@@ -6,8 +6,6 @@ nothing the tool did not create is deleted. Totals go to the suite's summary lin
 from __future__ import annotations
 
 import pytest
-
-import xregion_sync
 from faults import (
     aws_faults,
     destination_copies,
@@ -19,6 +17,8 @@ from faults import (
     lambda_faults,
     record,
 )
+
+import xregion_sync
 from xregion_sync.local import execute_state_machine
 from xregion_sync.local.seed import create_ami, create_db_instance
 from xregion_sync.syncs import SYNC_TYPES

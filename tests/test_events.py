@@ -1,0 +1,72 @@
+"""Every file in events/ is valid JSON and runs: the per-Lambda events through their
+handlers on the seeded demo world, the execution inputs through the state machine."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from conftest import EVENTS_DIR, load_event
+from xregion_sync import handlers
+from xregion_sync.cli import demo_config_text
+from xregion_sync.local import execute_state_machine
+from xregion_sync.local.template import read_template
+
+EVENT_FILES = sorted(path.stem for path in EVENTS_DIR.glob("*.json"))
+EXECUTION_INPUTS = [name for name in EVENT_FILES if name.startswith("execution-")]
+LAMBDA_EVENTS = [name for name in EVENT_FILES if name not in EXECUTION_INPUTS]
+# Events whose handler needs the copy an earlier step made.
+NEEDS_COPY = {"poll-copy-status"}
+
+
+def store_config(uri: str) -> None:
+    """Put the demo config where an execution input's config_uri points."""
+    if uri.startswith("ssm:"):
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name=uri[len("ssm:"):], Value=demo_config_text(), Type="String", Overwrite=True)
+    else:
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=demo_config_text().encode())
+
+
+def stack_parameter_uri() -> str:
+    return "ssm:" + read_template().resolve({"Ref": "ConfigParameter"})
+
+
+def test_the_events_are_the_expected_set():
+    assert set(EXECUTION_INPUTS) == {"execution-inline-config", "execution-config-uri-ssm",
+                                     "execution-config-uri-s3", "execution-schedule"}
+    assert {f"{name.replace('-', '_')}" for name in LAMBDA_EVENTS} == {
+        function.handler.rpartition(".")[2] for function in read_template().functions.values()}
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_event_file_is_a_json_object(name):
+    assert isinstance(json.loads((EVENTS_DIR / f"{name}.json").read_text()), dict)
+
+
+@pytest.mark.parametrize("name", LAMBDA_EVENTS)
+def test_lambda_event_runs_through_its_handler(demo_world, lambda_context, name):
+    if name in NEEDS_COPY:
+        handlers.start_copy(load_event("start-copy"), lambda_context)
+
+    output = getattr(handlers, name.replace("-", "_"))(load_event(name), lambda_context)
+
+    assert isinstance(output, dict)
+    assert json.loads(json.dumps(output)) == output
+
+
+@pytest.mark.parametrize("name", EXECUTION_INPUTS)
+def test_execution_input_runs_the_demo_on_the_state_machine(demo_world, name):
+    execution_input = load_event(name)
+    if "config" not in execution_input:
+        store_config(execution_input.get("config_uri") or stack_parameter_uri())
+
+    execution = execute_state_machine(execution_input)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["summary"] == {"total": 2, "copied": 2, "in_sync": 0, "failed": 0}

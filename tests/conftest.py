@@ -122,3 +122,29 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def policy_statements(resource: dict) -> list[tuple[dict, str | None]]:
+    """The IAM statements of a SAM resource's Policies, each with the template Condition
+    it is granted under (Fn::If branches taken as granted; AWS::NoValue dropped)."""
+    found: list[tuple[dict, str | None]] = []
+
+    def walk(node, condition: str | None) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, condition)
+        elif isinstance(node, dict) and "Fn::If" in node:
+            name, granted, _otherwise = node["Fn::If"]
+            walk(granted, name)
+        elif isinstance(node, dict) and "Statement" in node:
+            walk(node["Statement"], condition)
+        elif isinstance(node, dict) and "Effect" in node:
+            found.append((node, condition))
+
+    walk(resource.get("Properties", {}).get("Policies", []), None)
+    return found
+
+
+def actions(statement: dict) -> list[str]:
+    action = statement.get("Action", [])
+    return [action] if isinstance(action, str) else list(action)

@@ -1,0 +1,218 @@
+"""The ASL and the SAM template, checked offline: statelint and cfn-lint (each shown
+able to fail), substitutions wired to real functions, handlers importable, and the
+IAM statements' shape (partition, no wildcard actions, deletes only on tagged copies)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import actions, policy_statements
+from xregion_sync.local.template import TEMPLATE_PATH, read_template
+
+BIN = Path(sys.executable).parent
+TEMPLATE = read_template()
+ASL_PATH = TEMPLATE.definition_path
+ASL_TEXT = ASL_PATH.read_text(encoding="utf-8")
+ASL = json.loads(ASL_TEXT)
+PLACEHOLDERS = sorted(set(re.findall(r"\$\{([^}]+)\}", ASL_TEXT)))
+RESOURCES = TEMPLATE.raw["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+DELETE_ACTIONS = {"ec2:DeregisterImage", "ec2:DeleteSnapshot", "rds:DeleteDBSnapshot"}
+TRACKING_TAG_CONDITION_KEY = "aws:ResourceTag/xregion-sync:job"
+
+
+def broken(mutate) -> dict:
+    definition = copy.deepcopy(ASL)
+    mutate(definition)
+    return definition
+
+
+def summarize_goes_nowhere(definition: dict) -> None:
+    definition["States"]["Summarize"]["Next"] = "Summarise"
+
+
+def summarize_has_a_bad_type(definition: dict) -> None:
+    definition["States"]["Summarize"]["Type"] = "Taks"
+
+
+def run_tool(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *map(str, args[1:])], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+# ---------------------------------------------------------------- statelint
+
+
+def test_statelint_accepts_the_asl():
+    linted = run_tool("statelint", "--ignore=URI", ASL_PATH)
+
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_statelint_rejects_a_next_to_a_missing_state(tmp_path):
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps(broken(summarize_goes_nowhere)))
+
+    linted = run_tool("statelint", "--ignore=URI", path)
+
+    assert linted.returncode != 0
+    assert "Summarise" in linted.stdout + linted.stderr
+
+
+# ---------------------------------------------------------------- cfn-lint (rule E3601)
+
+
+def cfn_lint_definition(definition: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    """cfn-lint does not read a Serverless StateMachine's DefinitionUri: wrap the ASL in
+    a throwaway AWS::StepFunctions::StateMachine, one String parameter per ${Name}."""
+    wrapper = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": {name: {"Type": "String"} for name in PLACEHOLDERS},
+        "Resources": {"StateMachine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+            "RoleArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/sfn"},
+            "Definition": definition,
+            "DefinitionSubstitutions": {name: {"Ref": name} for name in PLACEHOLDERS}}}},
+    }
+    path = tmp_path / "wrapped.json"
+    path.write_text(json.dumps(wrapper, indent=1))
+    return run_tool("cfn-lint", path)
+
+
+def test_cfn_lint_accepts_the_asl(tmp_path):
+    linted = cfn_lint_definition(ASL, tmp_path)
+
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_cfn_lint_rejects_a_bad_state_type(tmp_path):
+    linted = cfn_lint_definition(broken(summarize_has_a_bad_type), tmp_path)
+
+    assert linted.returncode != 0
+    assert "E3601" in linted.stdout and "Taks" in linted.stdout
+
+
+# ---------------------------------------------------------------- substitutions and handlers
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used():
+    assert PLACEHOLDERS == sorted(TEMPLATE.substitutions)
+
+
+@pytest.mark.parametrize("key", sorted(TEMPLATE.substitutions))
+def test_substitution_is_the_arn_of_a_function_named_by_it(key):
+    assert key.endswith("Arn")
+    logical_id = key.removesuffix("Arn")
+    assert logical_id in FUNCTIONS
+    assert TEMPLATE.substitutions[key] == {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def test_every_function_is_a_state_of_the_machine():
+    assert sorted(f"{logical_id}Arn" for logical_id in FUNCTIONS) == PLACEHOLDERS
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_handler_imports_and_is_callable(logical_id):
+    module_name, _, attribute = FUNCTIONS[logical_id]["Properties"]["Handler"].rpartition(".")
+
+    handler = getattr(importlib.import_module(module_name), attribute)
+
+    assert callable(handler)
+
+
+def test_function_globals():
+    function = TEMPLATE.raw["Globals"]["Function"]
+
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    assert function["CodeUri"] == "functions/"
+
+
+# ---------------------------------------------------------------- ASL shape
+
+
+def map_states() -> dict:
+    return ASL["States"]["Sync Jobs"]["ItemProcessor"]["States"]
+
+
+def all_tasks() -> dict:
+    states = {**ASL["States"], **map_states()}
+    return {name: state for name, state in states.items() if state["Type"] == "Task"}
+
+
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException",
+                         "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+
+
+@pytest.mark.parametrize("name", sorted(all_tasks()))
+def test_task_has_timeout_retry_and_catch(name):
+    task = all_tasks()[name]
+    retried = {error for retrier in task.get("Retry", []) for error in retrier["ErrorEquals"]}
+
+    assert 0 < task["TimeoutSeconds"] <= 900
+    assert LAMBDA_SERVICE_ERRORS <= retried
+    # bugs and domain errors are never retried: only named transient errors
+    assert not retried & {"States.ALL", "States.TaskFailed"}
+    catches = {(tuple(c["ErrorEquals"]), c["Next"]) for c in task.get("Catch", [])}
+    if name in ("Record Failure", "Summarize"):
+        assert not catches  # nothing left to record the failure
+    elif name == "Load Config":
+        assert catches == {(("States.ALL",), "Config Not Loaded")}
+    else:
+        assert catches == {(("States.ALL",), "Record Failure")}
+
+
+# ---------------------------------------------------------------- IAM statements
+
+
+def all_statements() -> list[tuple[str, dict]]:
+    return [(logical_id, statement) for logical_id, resource in RESOURCES.items()
+            for statement, _condition in policy_statements(resource)]
+
+
+def strings(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return []
+
+
+def test_no_arn_is_hard_coded_to_one_partition():
+    arns = [s for s in strings(TEMPLATE.raw) if "arn:" in s]
+
+    assert arns, "the template names no ARN at all?"
+    assert not [s for s in arns if "arn:aws:" in s or "arn:aws-" in s]
+    assert all("arn:${AWS::Partition}:" in s for s in arns)
+    assert "arn:aws:" not in TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+def test_no_action_is_a_service_wide_wildcard():
+    granted = [(owner, action) for owner, statement in all_statements()
+               for action in actions(statement)]
+
+    assert granted
+    assert [(o, a) for o, a in granted if a == "*" or a.endswith(":*")] == []
+
+
+def test_deletes_only_apply_to_resources_carrying_the_tracking_tag():
+    deleting = [(owner, statement) for owner, statement in all_statements()
+                if DELETE_ACTIONS & set(actions(statement))]
+
+    assert {a for _, s in deleting for a in actions(s)} >= DELETE_ACTIONS
+    for owner, statement in deleting:
+        conditions = statement.get("Condition", {})
+        keys = {key for operator in conditions.values() for key in operator}
+        assert TRACKING_TAG_CONDITION_KEY in keys, (owner, statement)
+        assert conditions.get("Null", {}).get(TRACKING_TAG_CONDITION_KEY) == "false" or (
+            conditions.get("StringEquals", {}).get(TRACKING_TAG_CONDITION_KEY)), statement

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,13 @@ from xregion_sync.config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES
 from xregion_sync.errors import ConfigError
 from xregion_sync.local.seed import create_ami
 
-README = Path("/work/shared/seed/aws_xregion_sync-README.txt")
+# The example config of the original aws_xregion_sync README, verbatim.
+ORIGINAL_EXAMPLE = Path(__file__).with_name("data") / "original_readme_example.yaml"
 JOB = "sync_job"
 
 
 def original_readme_config() -> str:
-    """The example config of the original README: the ``` block that starts with '{'."""
-    blocks = re.findall(r"```\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    return next(block for block in blocks if block.lstrip().startswith("{"))
+    return ORIGINAL_EXAMPLE.read_text()
 
 
 def ec2_job(**options) -> dict:

@@ -357,3 +357,22 @@ def test_a_failed_copy_is_replaced_under_a_suffixed_id(emulated):
     assert second.created_resource == f"{first.created_resource}-2"
     assert second.pruned == [first.created_resource]
     assert list(destination_snapshots()) == [second.created_resource]
+
+
+def test_a_job_never_prunes_another_jobs_copies_of_the_same_database(api_calls):
+    # GIVEN two jobs copying the same DB to the same region, one keeping no previous copy
+    create_db_instance("us-east-1", "shared-db")
+    common = {"sync_type": "rds_automated_snapshot", "source_region": "us-east-1",
+              "destination_region": "us-west-2", "db_instance": "shared-db"}
+    keeper = {"sync_keeper": {**common, "max_snapshots_to_retain": 5}}
+    pruner = {"sync_pruner": {**common, "max_snapshots_to_retain": 0}}
+    run(keeper)  # the keeper copies today's snapshot
+    # WHEN a newer source snapshot appears and the pruner copies it
+    add_automated_snapshot("us-east-1", "shared-db", datetime.now(UTC) + timedelta(hours=1))
+    (result,) = run(pruner)
+    # THEN the pruner copied it and deleted nothing of the keeper's
+    assert result.status == "copied"
+    assert result.pruned == []
+    assert api_calls.named("DeleteDBSnapshot") == []
+    # AND the keeper sees the newer copy as in sync (no duplicate copy of the same source)
+    assert run(keeper)[0].status == "in_sync"

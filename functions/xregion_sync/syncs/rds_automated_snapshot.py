@@ -20,6 +20,7 @@ from .. import aws
 from ..config import JobSpec, Option, boolean, non_negative_int, text
 from ..errors import ConfigError, DestinationConflictError, SourceNotFoundError
 from ..tags import (
+    TAG_JOB,
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
     TAG_SOURCE_REGION,
@@ -92,10 +93,13 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         snapshots = _paginate_snapshots(rds, DBInstanceIdentifier=job.options["db_instance"],
                                         SnapshotType="manual")
-    managed = [m for m in (_managed(job, s) for s in snapshots) if m]
+    tracked = [t for t in (_tracked(job, s) for s in snapshots) if t]
+    # Any tracked copy of this source proves it is copied, whichever job made it; but a
+    # job prunes only its own copies (and the original tool's), never another job's.
+    managed = [copy for copy, owner in tracked if owner in (job.name, None)]
     # Tags hold whole seconds; a copy counts when it is of this source's second or later.
-    live = [m for m in managed if m["state"] in (PENDING, AVAILABLE)
-            and (m["source_created"] or "") >= source["created"]]
+    live = [copy for copy, _ in tracked if copy["state"] in (PENDING, AVAILABLE)
+            and (copy["source_created"] or "") >= source["created"]]
     return {
         "in_sync": bool(live),
         "copy": max(live, key=lambda m: m["source_created"]) if live else None,
@@ -218,18 +222,19 @@ def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _managed(job: JobSpec, snapshot: dict[str, Any]) -> dict[str, Any] | None:
-    """A managed-copy entry when the snapshot is ours (or the original tool's), else None."""
+def _tracked(job: JobSpec, snapshot: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
+    """(managed-copy entry, the job that made it; None for the original tool) when the
+    snapshot is a tracked copy from the job's source region, else None."""
     tags = tag_dict(snapshot.get("TagList"))
     state = _state(snapshot.get("Status"))
     if tags.get(TAG_SOURCE_REGION) == job.source_region and TAG_SOURCE_ID in tags:
-        return managed_copy(snapshot["DBSnapshotIdentifier"], state, tags[TAG_SOURCE_ID],
-                            tags.get(TAG_SOURCE_CREATED))
+        return (managed_copy(snapshot["DBSnapshotIdentifier"], state, tags[TAG_SOURCE_ID],
+                             tags.get(TAG_SOURCE_CREATED)), tags.get(TAG_JOB, ""))
     legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(job.source_region)))
     if legacy:
         created, source_id = legacy
-        return managed_copy(snapshot["DBSnapshotIdentifier"], state, source_id,
-                            iso_utc(created), legacy=True)
+        return (managed_copy(snapshot["DBSnapshotIdentifier"], state, source_id,
+                             iso_utc(created), legacy=True), None)
     return None  # never ours: likely a user's own manual copy, never touched
 
 

@@ -319,7 +319,8 @@ SECRET_CLIENT_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session
 class ClientConfig:
     """How to build AWS clients for a job. Only the aws layer turns it into clients."""
 
-    aws_access_key_id: str | None = None
+    # Keys stay out of repr(), so a logged or printed spec never shows them.
+    aws_access_key_id: str | None = field(default=None, repr=False)
     aws_secret_access_key: str | None = field(default=None, repr=False)
     aws_session_token: str | None = field(default=None, repr=False)
     profile: str | None = None

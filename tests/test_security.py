@@ -8,9 +8,9 @@ import logging
 
 import boto3
 import pytest
+from conftest import actions, policy_statements
 
 import xregion_sync
-from conftest import actions, policy_statements
 from xregion_sync.local import execute_state_machine
 from xregion_sync.local.seed import create_ami, create_db_instance
 from xregion_sync.local.template import read_template

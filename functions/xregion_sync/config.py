@@ -475,33 +475,8 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
                     + _did_you_mean(str(raw.get("sync_type")), SYNC_TYPES))
     options_spec = {**COMMON_OPTIONS, **(sync.OPTIONS if sync else {})}
 
-    values: dict[str, Any] = {"sync_type": sync_type}  # checked against the registry above
-    by_name = _canonical_names(options_spec)
-    for key, value in raw.items():
-        if key in (CLIENT_CONFIG_KEY, "sync_type"):
-            continue
-        canonical = by_name.get(key) if isinstance(key, str) else None
-        if canonical is None:
-            if sync is not None:
-                problem(str(key), "is not an option of "
-                        f"{sync_type} jobs{_did_you_mean(str(key), [*by_name, CLIENT_CONFIG_KEY])}")
-            continue
-        if canonical in values:
-            problem(str(key), f"is given twice (as '{canonical}' and an alias); keep one")
-            continue
-        try:
-            values[canonical] = options_spec[canonical].parse(value)
-        except Problem as exc:
-            problem(str(key), str(exc))
-            values[canonical] = None
-    for option_name, option in options_spec.items():
-        if option_name not in values and option_name in global_defaults:
-            values[option_name] = global_defaults[option_name]
-        elif option_name not in values:
-            if option.required:
-                problem(option_name, "is required" + (f" ({option.doc})" if option.doc else ""))
-            else:
-                values[option_name] = option.default
+    values = {"sync_type": sync_type,  # checked against the registry above
+              **_option_values(raw, sync, options_spec, global_defaults, problem)}
 
     job_client, client_errors = _client_config_mapping(
         raw.get(CLIENT_CONFIG_KEY), name, CLIENT_CONFIG_KEY
@@ -522,6 +497,40 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
         client=client_config,
     )
     return JobEntry(name, sync_type, spec)
+
+
+def _option_values(raw: Mapping, sync, options_spec: dict[str, Option],
+                   global_defaults: dict, problem: Callable[[str, str], None]) -> dict:
+    """Parse a job's options: aliases resolved, top-level defaults and defaults applied."""
+    values: dict[str, Any] = {}
+    by_name = _canonical_names(options_spec)
+    for key, value in raw.items():
+        if key in (CLIENT_CONFIG_KEY, "sync_type"):
+            continue
+        canonical = by_name.get(key) if isinstance(key, str) else None
+        if canonical is None:
+            if sync is not None:
+                problem(str(key), f"is not an option of {sync.NAME} jobs"
+                        + _did_you_mean(str(key), [*by_name, CLIENT_CONFIG_KEY]))
+            continue
+        if canonical in values:
+            problem(str(key), f"is given twice (as '{canonical}' and an alias); keep one")
+            continue
+        try:
+            values[canonical] = options_spec[canonical].parse(value)
+        except Problem as exc:
+            problem(str(key), str(exc))
+            values[canonical] = None
+    for option_name, option in options_spec.items():
+        if option_name in values or option_name == "sync_type":
+            continue
+        if option_name in global_defaults:
+            values[option_name] = global_defaults[option_name]
+        elif option.required:
+            problem(option_name, "is required" + (f" ({option.doc})" if option.doc else ""))
+        else:
+            values[option_name] = option.default
+    return values
 
 
 def _canonical_names(spec: Mapping[str, Option]) -> dict[str, str]:

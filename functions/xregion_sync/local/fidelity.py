@@ -47,11 +47,15 @@ class EmulatedCopyTiming:
 
 def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
     """Patch moto for the duration of `stack`."""
+    _teach_ec2_copy_image(stack, timing)
+    _teach_rds_copy_db_snapshot(stack, timing)
+    _name_lambda_service_errors(stack)
+
+
+def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
     client_tokens: dict[tuple[str, str, str], str] = {}
     original_copy_image = AmiBackend.copy_image
     original_describe_images = AmiBackend.describe_images
-    original_copy_db_snapshot = rds_models.RDSBackend.copy_db_snapshot
-    original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
 
     def copy_image(self: AmisResponse):
         backend = self.ec2_backend
@@ -88,6 +92,14 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> No
                 image.state = "available"
         return original_describe_images(self, *args, **kwargs)
 
+    stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
+    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+
+
+def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
+    original_copy_db_snapshot = rds_models.RDSBackend.copy_db_snapshot
+    original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
+
     def copy_db_snapshot(self, source_db_snapshot_identifier: str,
                          target_db_snapshot_identifier: str, kms_key_id: str | None = None,
                          tags: list | None = None, copy_tags: bool | None = False, **kwargs):
@@ -112,9 +124,6 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> No
                 snapshot.status = "available"
         return original_describe_db_snapshots(self, *args, **kwargs)
 
-    _name_lambda_service_errors(stack)
-    stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
-    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "copy_db_snapshot", copy_db_snapshot))
     stack.enter_context(

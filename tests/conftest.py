@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 import json
 import uuid
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -148,3 +149,23 @@ def policy_statements(resource: dict) -> list[tuple[dict, str | None]]:
 def actions(statement: dict) -> list[str]:
     action = statement.get("Action", [])
     return [action] if isinstance(action, str) else list(action)
+
+
+@contextmanager
+def wrapped_lambda_dispatch(wrapper):
+    """Wrap the emulator's in-process Lambda dispatch (use inside emulated AWS):
+    wrapper(dispatch, function_name, body, response_headers) -> the response bytes,
+    where dispatch(body) runs the real handler."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    dispatch = LambdaSimpleBackend.invoke
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        def run(new_body=body):
+            return dispatch(self, function_name, qualifier, new_body, headers, response_headers)
+
+        name = self.get_function(function_name, qualifier).function_name
+        return wrapper(run, name, body, response_headers)
+
+    with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
+        yield

@@ -1,0 +1,278 @@
+"""The state machine as Step Functions runs it (the real ASL on emulated AWS): its
+output document, failing executions, config inputs, secrets kept out of the history,
+transitions per job, Retry and Catch, and payload sizes at 500 jobs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import boto3
+import pytest
+import yaml
+
+from conftest import wrapped_lambda_dispatch
+from scenarios import (
+    AMI_JOB,
+    DB_JOB,
+    DESTINATION,
+    SOURCE,
+    ami_job,
+    db_job,
+    destination_image_ids,
+    destination_snapshot_ids,
+    source_ami,
+    source_db,
+)
+from xregion_sync.errors import ThrottlingError
+from xregion_sync.local import execute_state_machine
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
+
+DEMO = {**ami_job(), **db_job()}
+RESULT_KEYS = {"name", "sync_type", "status", "created_resource", "copy_state", "pruned",
+               "errors"}
+STACK_CONFIG_PARAMETER = "/xregion-sync/xregion-sync-local/config"
+MAX_STATE_PAYLOAD_BYTES = 262_144  # Step Functions' limit for a state's input or output
+ACCESS_KEY_ID = "AKIAXREGIONTESTKEY42"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYxregionSECRET"
+
+
+@pytest.fixture
+def world(emulated):
+    source_ami()
+    source_db()
+
+
+def run(execution_input):
+    return execute_state_machine(execution_input)
+
+
+def payloads(event: dict) -> list[str]:
+    """The state/Lambda inputs and outputs an event records."""
+    return [value for details in event.values() if isinstance(details, dict)
+            for key, value in details.items() if key in ("input", "output")]
+
+
+# ---------------------------------------------------------------- the output document
+
+
+def test_output_is_the_results_and_the_summary(world):
+    execution = run({"config": DEMO})
+
+    assert execution.status == "SUCCEEDED"
+    assert set(execution.output) == {"results", "summary"}
+    assert execution.output["summary"] == {"total": 2, "copied": 2, "in_sync": 0, "failed": 0}
+    assert [set(r) for r in execution.output["results"]] == [RESULT_KEYS, RESULT_KEYS]
+    assert [r["name"] for r in execution.output["results"]] == [AMI_JOB, DB_JOB]
+
+
+def test_a_failed_job_fails_the_execution_and_names_the_job(world):
+    config = {**DEMO, "sync_api": ami_job(sync_identifier="api")[AMI_JOB]}
+
+    execution = run({"config": config})
+
+    assert (execution.status, execution.error) == ("FAILED", "JobsFailed")
+    assert execution.cause.startswith("1 of 3 jobs failed: ")
+    (failed,) = json.loads(execution.cause.removeprefix("1 of 3 jobs failed: "))
+    assert failed["name"] == "sync_api"
+    assert "No EC2 Images were found" in failed["errors"][0]["message"]
+    document = execution.final_document()
+    assert set(document) == {"results", "summary"}
+    assert document["summary"] == {"total": 3, "copied": 2, "in_sync": 0, "failed": 1}
+    assert [r["status"] for r in document["results"]] == ["copied", "copied", "failed"]
+    assert document["results"][2] == failed
+
+
+# ---------------------------------------------------------------- where the config comes from
+
+
+def test_an_empty_input_runs_the_stacks_config_parameter(world):
+    boto3.client("ssm", region_name=SOURCE).put_parameter(
+        Name=STACK_CONFIG_PARAMETER, Value=yaml.safe_dump(DEMO), Type="String")
+
+    execution = run({})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["summary"]["copied"] == 2
+
+
+@pytest.mark.parametrize(("execution_input", "says"), [
+    ({"config": DEMO, "dry_run": True}, "got keys ['config', 'dry_run']"),
+    ({"config": DEMO, "config_uri": "ssm:/x"}, "got keys ['config', 'config_uri']"),
+    ({"config_uri": "https://example.com/config.yaml"},
+     "config_uri must be 'ssm:<parameter name>' or 's3://<bucket>/<key>', got "
+     "'https://example.com/config.yaml'"),
+    ({"config_uri": "ssm:/xregion-sync/nowhere/config"},
+     "the config at ssm:/xregion-sync/nowhere/config does not exist (ParameterNotFound)"),
+    ({"config_uri": "s3://no-such-bucket/config.yaml"}, "does not exist (NoSuchBucket)"),
+    ({}, f"the config at ssm:{STACK_CONFIG_PARAMETER} does not exist"),
+    ({"config": "sync_web: [unclosed"}, "the config is not valid YAML"),
+    ({"config": {"jobs": {"web": {}}}}, "the config defines no jobs"),
+], ids=["unknown-key", "two-sources", "uri-scheme", "missing-parameter", "missing-bucket",
+        "no-stack-config", "bad-yaml", "no-jobs"])
+def test_a_config_that_cannot_be_loaded_fails_at_config_not_loaded(emulated, execution_input,
+                                                                    says):
+    execution = run(execution_input)
+
+    assert (execution.status, execution.error) == ("FAILED", "ConfigError")
+    assert execution.states_entered()[-1] == "Config Not Loaded"
+    cause = json.loads(execution.cause)
+    assert cause["errorType"] == "ConfigError"
+    assert says in cause["errorMessage"]
+
+
+# ---------------------------------------------------------------- no secrets in the history
+
+
+def with_static_keys(config: dict, job: str) -> dict:
+    keys = {"aws_access_key": ACCESS_KEY_ID, "aws_secret_access_key": SECRET_ACCESS_KEY}
+    return {**config, job: {**config[job], "aws_client_config": keys}}
+
+
+def events_showing_secrets(execution) -> list[tuple[str, str | None]]:
+    shown = []
+    for event in execution.history:
+        text = json.dumps(event, default=str)
+        if ACCESS_KEY_ID in text or SECRET_ACCESS_KEY in text:
+            entered = (event.get("stateEnteredEventDetails") or {}).get("name")
+            shown.append((event["type"], entered))
+    return shown
+
+
+# The execution input is, unavoidably, the first state's input and what its Lambda is
+# invoked with; past Load Config no event may carry a key.
+INPUT_EVENTS = [("ExecutionStarted", None), ("TaskStateEntered", "Load Config"),
+                ("LambdaFunctionScheduled", None)]
+
+
+def test_static_keys_fail_their_job_and_stay_out_of_the_history(world, capsys):
+    execution = run({"config": with_static_keys(DEMO, DB_JOB)})
+
+    results = {r.name: r for r in execution.results()}
+    assert results[AMI_JOB].status == "copied"
+    (error,) = results[DB_JOB].errors
+    assert error.type == "ConfigError"
+    assert "role_arn" in error.message and "credentials_secret_arn" in error.message
+    assert destination_snapshot_ids() == []
+    assert events_showing_secrets(execution) == INPUT_EVENTS
+    assert ACCESS_KEY_ID not in capsys.readouterr().out
+
+
+def test_static_keys_in_a_config_that_cannot_load_stay_out_of_the_fail_state(emulated):
+    config = with_static_keys({"aws_client_config": {"region": SOURCE},
+                               "jobs": {"sync_orders_db": {}}}, "aws_client_config")
+
+    execution = run({"config": config})
+
+    assert execution.states_entered()[-1] == "Config Not Loaded"
+    assert events_showing_secrets(execution) == INPUT_EVENTS
+
+
+# ---------------------------------------------------------------- transitions per job
+
+
+def test_state_transitions_per_job(world):
+    copying = run({"config": DEMO}).states_by_iteration()
+    in_sync = run({"config": DEMO}).states_by_iteration()
+
+    print("\ntransitions per job: copy path", {i: len(s) for i, s in copying.items()},
+          "no-op path", {i: len(s) for i, s in in_sync.items()})
+    assert all(states[-1] == "Record Result" for states in [*copying.values(),
+                                                            *in_sync.values()])
+    assert all("Start Copy" in states and len(states) <= 10 for states in copying.values())
+    assert all("Start Copy" not in states and len(states) <= 6 for states in in_sync.values())
+
+
+# ---------------------------------------------------------------- Retry and Catch
+
+
+def lambda_attempts(execution, state: str) -> int:
+    """How many times the Lambda of `state` was invoked (Retry re-invokes)."""
+    count, current = 0, None
+    for event in execution.history:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+        if event["type"] == "LambdaFunctionScheduled" and current == state:
+            count += 1
+    return count
+
+
+def test_a_lambda_service_error_is_retried(world):
+    answered: Counter = Counter()
+
+    def too_many_requests_once(dispatch, function_name, body, response_headers):
+        answered[function_name] += 1
+        if function_name == "StartCopyFunction" and answered[function_name] == 1:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": "Lambda.TooManyRequestsException",
+                               "errorMessage": "Rate exceeded"}).encode()
+        return dispatch()
+
+    with wrapped_lambda_dispatch(too_many_requests_once):
+        execution = run({"config": ami_job()})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert answered["StartCopyFunction"] == 2
+    assert destination_image_ids() == [execution.output["results"][0]["created_resource"]]
+
+
+@pytest.mark.parametrize(("sync", "config", "copies"), [
+    (ec2_ami, ami_job(), destination_image_ids),
+    (rds_automated_snapshot, db_job(), destination_snapshot_ids),
+], ids=["ec2_ami", "rds_automated_snapshot"])
+def test_a_start_copy_retried_after_the_copy_was_made_makes_no_second_copy(
+        world, monkeypatch, sync, config, copies):
+    original, calls = sync.start_copy, []
+
+    def throttled_after_copying(*args, **kwargs):
+        copy = original(*args, **kwargs)
+        calls.append(copy["id"])
+        if len(calls) == 1:
+            raise ThrottlingError("throttled after the SDK's retries")
+        return copy
+
+    monkeypatch.setattr(sync, "start_copy", throttled_after_copying)
+
+    execution = run({"config": config})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert lambda_attempts(execution, "Start Copy") == 2
+    (result,) = execution.output["results"]
+    assert calls == [result["created_resource"]] * 2
+    assert copies() == [result["created_resource"]]
+
+
+def test_a_domain_error_is_caught_not_retried(emulated, monkeypatch):
+    source_ami("web-app-a")
+    source_ami("web-app-b")
+    original, calls = ec2_ami.resolve_source, []
+    monkeypatch.setattr(ec2_ami, "resolve_source",
+                        lambda job: calls.append(job.name) or original(job))
+
+    execution = run({"config": ami_job()})
+
+    assert calls == [AMI_JOB]
+    assert lambda_attempts(execution, "Resolve Source") == 1
+    assert execution.states_by_iteration()[0][-2:] == ["Resolve Source", "Record Failure"]
+    (result,) = execution.results()
+    assert [e.type for e in result.errors] == ["AmbiguousSourceError"]
+
+
+# ---------------------------------------------------------------- payload sizes
+
+
+def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
+    # Jobs whose sources do not exist: each fails fast, with a full error message.
+    config = {**{f"sync_image_{n:03d}": ami_job(sync_identifier=f"image-{n:03d}")[AMI_JOB]
+                 for n in range(250)},
+              **{f"sync_database_{n:03d}": db_job(db_instance=f"database-{n:03d}")[DB_JOB]
+                 for n in range(250)}}
+
+    execution = run({"config": config})
+
+    sizes = [len(payload.encode()) for event in execution.history for payload in
+             payloads(event)]
+    print(f"\n500 jobs: largest state payload {max(sizes)} bytes, "
+          f"cause {len(execution.cause)} characters")
+    assert len(execution.results()) == 500
+    assert max(sizes) < MAX_STATE_PAYLOAD_BYTES

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     measured = []
     with quiet_logs():
+        _progress("warm-up (botocore models, moto backends; not reported) ...")
+        measure_size(1, log=lambda _: None)
         for n in sizes:
             _progress(f"N={n} ...")
             measured.append(measure_size(n, log=_progress))

@@ -141,6 +141,7 @@ def _paths(per_job: dict[int, list[dict[str, Any]]]) -> list[PathCount]:
 
 
 def _payloads(events: list[dict[str, Any]]) -> list[Payload]:
+    by_id = {e["id"]: e for e in events}
     payloads = []
     for event in events:
         for key, details in event.items():
@@ -148,6 +149,17 @@ def _payloads(events: list[dict[str, Any]]) -> list[Payload]:
                 continue
             for name in PAYLOAD_FIELDS:
                 if isinstance(details.get(name), str):
-                    where = " ".join(filter(None, (event["type"], details.get("name"), name)))
+                    state = details.get("name") or _state_of(event, by_id)
+                    where = " ".join(filter(None, (event["type"], state, name)))
                     payloads.append(Payload(len(details[name].encode("utf-8")), where))
     return payloads
+
+
+def _state_of(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str | None:
+    """The state a Task's Lambda event belongs to: the last state entered before it."""
+    while event is not None:
+        details = event.get("stateEnteredEventDetails")
+        if details:
+            return details["name"]
+        event = by_id.get(event.get("previousEventId", 0))
+    return None

@@ -162,7 +162,8 @@ def wall_times(sizes: list[dict[str, Any]], meta: dict[str, Any]) -> None:
              "(moto) in one process on this machine, no AWS latency",
              "state machine 'total' includes fetching the execution history from moto "
              "(get_execution_history); 'execution' is ExecutionStarted..ExecutionSucceeded",
-             "prune scenario: 3 setup runs + 2 measured runs of N jobs (runner)"]
+             "prune scenario: 3 setup runs + 2 measured runs of N jobs (runner)",
+             "measured after a warm-up run (botocore model loading excluded)"]
     notes += meta.get("skipped", [])
     print_table("4. Wall time (seconds)", ["N", "runner copy", "runner in sync",
                                            "SFN copy total", "SFN copy execution",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HANDLER_MODULE = "xregion_sync.handlers"
-BOTO_PACKAGES = ("boto3", "botocore")  # each also gets the modules it pulls in (urllib3, ...)
+BOTO_PACKAGES = ("boto3", "botocore")
 BEYOND = "beyond boto3/botocore"
 TOP_MODULES = 6
 LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
@@ -26,8 +26,9 @@ class ImportSample:
 
 def measure(repeats: int = 5) -> dict:
     """Median (and range) over `repeats` fresh interpreters."""
-    baseline = _startup_modules()
-    samples = [_sample(baseline) for _ in range(repeats)]
+    startup = _modules("pass")
+    boto_closure = _modules("import boto3, botocore.session") - startup
+    samples = [_sample(startup, boto_closure) for _ in range(repeats)]
     groups = (*BOTO_PACKAGES, BEYOND)
     return {
         "module": HANDLER_MODULE,
@@ -36,6 +37,7 @@ def measure(repeats: int = 5) -> dict:
         | {"total": statistics.median(s.total_ms for s in samples)},
         "range_ms": {g: (min(s.by_group_ms[g] for s in samples),
                          max(s.by_group_ms[g] for s in samples)) for g in groups},
+        "beyond_by_package_ms": _by_package(samples),
         # the slowest modules beyond boto3/botocore, by their median own time
         "slowest_beyond_ms": dict(sorted(
             ((m, statistics.median(s.beyond_ms.get(m, 0.0) for s in samples))
@@ -57,40 +59,41 @@ def _importtime(code: str) -> list[tuple[int, int, str]]:
     return rows
 
 
-def _startup_modules() -> set[str]:
-    """Modules the interpreter imports before any code runs (site, encodings, ...)."""
-    return {module for _, _, module in _importtime("pass")}
+def _modules(code: str) -> set[str]:
+    """Modules a fresh interpreter has imported after running `code`."""
+    return {module for _, _, module in _importtime(code)}
 
 
-def _sample(startup: set[str]) -> ImportSample:
-    """Each module's own time goes to the innermost boto3/botocore module that imported
-    it (directly or not), else to BEYOND."""
+def _sample(startup: set[str], boto_closure: set[str]) -> ImportSample:
+    """Each module's own time, grouped: boto3's modules; botocore's and every other module
+    that `import boto3` loads anyway (urllib3, dateutil, most of the stdlib it needs);
+    and the rest, which is what this package adds on top (order-independent)."""
     rows = [row for row in _importtime(f"import {HANDLER_MODULE}") if row[2] not in startup]
-    # -X importtime prints a module after those it imported (one indent deeper): rebuild
-    # the tree as (self µs, module, children).
-    stack: list[tuple[int, tuple]] = []  # (depth, node)
-    for self_us, depth, module in rows:
-        children = []
-        while stack and stack[-1][0] > depth:
-            children.insert(0, stack.pop()[1])
-        stack.append((depth, (self_us, module, children)))
     by_group = dict.fromkeys((*BOTO_PACKAGES, BEYOND), 0.0)
     beyond: dict[str, float] = {}
-
-    def add(node: tuple, inherited: str) -> None:
-        self_us, module, children = node
-        group = _group(module) or inherited
+    for self_us, _, module in rows:
+        group = _group(module) or ("botocore" if module in boto_closure else BEYOND)
         by_group[group] += self_us / 1000
         if group == BEYOND:
             beyond[module] = self_us / 1000
-        for child in children:
-            add(child, group)
-
-    for _, root in stack:
-        add(root, BEYOND)
     return ImportSample(sum(by_group.values()), by_group, beyond)
 
 
 def _group(module: str) -> str | None:
     top = module.split(".", maxsplit=1)[0]
     return top if top in BOTO_PACKAGES else None
+
+
+def _by_package(samples: list[ImportSample]) -> dict[str, float]:
+    """Median time beyond boto3/botocore per top-level package (the stdlib's one by one)."""
+    packages: dict[str, list[float]] = {}
+    for sample in samples:
+        totals: dict[str, float] = {}
+        for module, ms in sample.beyond_ms.items():
+            package = module.split(".", maxsplit=1)[0]
+            totals[package] = totals.get(package, 0.0) + ms
+        for package, ms in totals.items():
+            packages.setdefault(package, []).append(ms)
+    medians = {p: statistics.median(v + [0.0] * (len(samples) - len(v)))
+               for p, v in packages.items()}
+    return dict(sorted(medians.items(), key=lambda item: -item[1])[:TOP_MODULES])

@@ -25,6 +25,7 @@ from moto.rds.models import rds_backends
 import xregion_sync
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
 from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
+from xregion_sync.errors import ThrottlingError
 from xregion_sync.syncs import ec2_ami
 
 SOURCE = "us-east-1"
@@ -123,6 +124,23 @@ def copies_fail(reason: str = "Snapshot copy failed: internal error") -> Iterato
         yield
 
 
+@contextmanager
+def start_copy_throttled_once(sync) -> Iterator[list[str]]:
+    """The first Start Copy of `sync` (a sync type module) makes its copy, then fails
+    as a throttled Lambda would; yields the copy ids each attempt returned."""
+    original, attempts = sync.start_copy, []
+
+    def start_copy(*args, **kwargs):
+        copy = original(*args, **kwargs)
+        attempts.append(copy["id"])
+        if len(attempts) == 1:
+            raise ThrottlingError("throttled after the SDK's retries")
+        return copy
+
+    with mock.patch.object(sync, "start_copy", start_copy):
+        yield attempts
+
+
 # ---------------------------------------------------------------- scenarios
 
 
@@ -191,6 +209,15 @@ def unmanaged_snapshot_untouched(drive: Driver) -> Any:
     first = source_db()
     copy_snapshot_by_hand(first, "my-own-orders-db-copy", {"Owner": "dba"})
     return daily_runs(drive, 1, first_backup=first, max_snapshots_to_retain=0)
+
+
+def newer_ami_prunes_the_old_copy(drive: Driver) -> Any:
+    """A new build of the AMI replaces the old one in the source: copied, old copy pruned."""
+    old = source_ami("web-app-2026-11-24")
+    first = drive(ami_job(max_images_to_retain=0))
+    boto3.client("ec2", region_name=SOURCE).deregister_image(ImageId=old)
+    source_ami("web-app-2026-11-25")
+    return [first, drive(ami_job(max_images_to_retain=0)), destination_image_ids()]
 
 
 def legacy_tags_honoured(drive: Driver) -> Any:
@@ -301,6 +328,10 @@ SCENARIOS = [
         [DB_COPIED],
         [result(DB_JOB, "copied", snapshot_copy(1), "pending", pruned=[snapshot_copy(0)])],
         ["my-own-orders-db-copy", snapshot_copy(1)]]),
+    Scenario(newer_ami_prunes_the_old_copy, [
+        [AMI_COPIED],
+        [result(AMI_JOB, "copied", "<ami-2>", "pending", pruned=["<ami-1>"])],
+        ["<ami-2>"]]),
     Scenario(legacy_tags_honoured, [
         [result(AMI_JOB, "in_sync", copy_state="available"),
          result(DB_JOB, "in_sync", copy_state="available")],

@@ -23,8 +23,8 @@ from scenarios import (
     destination_snapshot_ids,
     source_ami,
     source_db,
+    start_copy_throttled_once,
 )
-from xregion_sync.errors import ThrottlingError
 from xregion_sync.local import execute_state_machine
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
@@ -221,24 +221,14 @@ def test_a_lambda_service_error_is_retried(world):
     (rds_automated_snapshot, db_job(), destination_snapshot_ids),
 ], ids=["ec2_ami", "rds_automated_snapshot"])
 def test_a_start_copy_retried_after_the_copy_was_made_makes_no_second_copy(
-        world, monkeypatch, sync, config, copies):
-    original, calls = sync.start_copy, []
-
-    def throttled_after_copying(*args, **kwargs):
-        copy = original(*args, **kwargs)
-        calls.append(copy["id"])
-        if len(calls) == 1:
-            raise ThrottlingError("throttled after the SDK's retries")
-        return copy
-
-    monkeypatch.setattr(sync, "start_copy", throttled_after_copying)
-
-    execution = run({"config": config})
+        world, sync, config, copies):
+    with start_copy_throttled_once(sync) as attempts:
+        execution = run({"config": config})
 
     assert execution.status == "SUCCEEDED", execution.cause
     assert lambda_attempts(execution, "Start Copy") == 2
     (result,) = execution.output["results"]
-    assert calls == [result["created_resource"]] * 2
+    assert attempts == [result["created_resource"]] * 2
     assert copies() == [result["created_resource"]]
 
 

@@ -57,6 +57,15 @@ def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
     return doomed + [m["id"] for m in excess if m["state"] == AVAILABLE]
 
 
+MAX_TAGS_PER_RESOURCE = 50  # EC2's and RDS's limit, tracking tags included
+
+
+def missing_tags(wanted: Mapping[str, str], applied: Mapping[str, str]) -> dict[str, str]:
+    """The wanted tags a copy does not carry yet, as many as still fit on it."""
+    room = max(0, MAX_TAGS_PER_RESOURCE - len(applied))
+    return dict([(k, v) for k, v in wanted.items() if k not in applied][:room])
+
+
 def idempotency_token(*parts: str) -> str:
     """A stable token (64 hex chars, EC2's ClientToken limit) from the given parts."""
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]

@@ -28,7 +28,15 @@ from ..tags import (
     tracking_tags,
     user_tags,
 )
-from .base import AVAILABLE, FAILED, GONE, PENDING, idempotency_token, managed_copy
+from .base import (
+    AVAILABLE,
+    FAILED,
+    GONE,
+    PENDING,
+    idempotency_token,
+    managed_copy,
+    missing_tags,
+)
 
 NAME = "ec2_ami"
 SERVICE = "ec2"
@@ -42,7 +50,6 @@ OPTIONS = {
                                    doc="previous copies kept besides the newest; unset keeps all"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
-MAX_TAGS_PER_RESOURCE = 50  # EC2's limit, tracking tags included
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +122,11 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
         _warn_on_kept_snapshots(job, failed_copy, answer)
     tracking = tracking_tags(job.name, source["id"], job.source_region,
                              _parse_time(source["created"]))
-    inherited = list(source["tags"].items())[: MAX_TAGS_PER_RESOURCE - len(tracking)]
+    inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
                        extra={"job": job.name, "source": source["id"]})
-    tags = {**dict(inherited), **tracking}
+    tags = {**inherited, **tracking}
     params = {
         "SourceRegion": job.source_region,
         "SourceImageId": source["id"],
@@ -145,13 +152,12 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
     """Tag what the copy call did not; CopyImage applies all tags, so normally nothing."""
     applied = copy.get("tags") or {}
-    missing = {k: v for k, v in source["tags"].items() if k not in applied}
-    if missing and len(applied) < MAX_TAGS_PER_RESOURCE:
-        room = dict(list(missing.items())[: MAX_TAGS_PER_RESOURCE - len(applied)])
+    missing = missing_tags(source["tags"], applied)
+    if missing:
         ec2 = aws.client(job, SERVICE, job.destination_region)
         with aws.aws_errors(job.name, f"tagging copy {copy['id']}"):
-            ec2.create_tags(Resources=[copy["id"]], Tags=tag_list(room))
-        copy = {**copy, "tags": {**applied, **room}}
+            ec2.create_tags(Resources=[copy["id"]], Tags=tag_list(missing))
+        copy = {**copy, "tags": {**applied, **missing}}
     return copy
 
 

@@ -32,7 +32,14 @@ from ..tags import (
     tracking_tags,
     user_tags,
 )
-from .base import AVAILABLE, FAILED, GONE, PENDING, managed_copy
+from .base import (
+    AVAILABLE,
+    FAILED,
+    GONE,
+    PENDING,
+    managed_copy,
+    missing_tags,
+)
 
 NAME = "rds_automated_snapshot"
 SERVICE = "rds"
@@ -46,7 +53,6 @@ OPTIONS = {
     "copy_tags": Option(boolean, default=True, doc="copy the source snapshot's tags"),
 }
 MAX_IDENTIFIER_LENGTH = 255
-MAX_TAGS_PER_RESOURCE = 50  # RDS's limit, tracking tags included
 
 _STATES = {"available": AVAILABLE, "creating": PENDING, "copying": PENDING,
            "pending": PENDING, "deleting": GONE}
@@ -121,8 +127,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
-    inherited = source["tags"] if copy_source_tags else {}
-    inherited = dict(list(inherited.items())[: MAX_TAGS_PER_RESOURCE - len(tracking)])
+    inherited = missing_tags(source["tags"] if copy_source_tags else {}, tracking)
     tags = {**inherited, **tracking}
     params = {
         "SourceDBSnapshotIdentifier": source["arn"],
@@ -153,7 +158,7 @@ def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dic
     if not job.options.get("copy_tags", True):
         return copy
     applied = copy.get("tags") or {}
-    missing = {k: v for k, v in source["tags"].items() if k not in applied}
+    missing = missing_tags(source["tags"], applied)
     if missing:
         rds = aws.client(job, SERVICE, job.destination_region)
         with aws.aws_errors(job.name, f"tagging copy {copy['id']}"):

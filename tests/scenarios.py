@@ -23,9 +23,9 @@ from moto.ec2.models import ec2_backends
 from moto.rds.models import rds_backends
 
 import xregion_sync
+from xregion_sync.errors import ThrottlingError
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
 from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
-from xregion_sync.errors import ThrottlingError
 from xregion_sync.syncs import ec2_ami
 
 SOURCE = "us-east-1"

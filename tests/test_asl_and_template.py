@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import actions, policy_statements
+
 from xregion_sync.local.template import TEMPLATE_PATH, read_template
 
 BIN = Path(sys.executable).parent

@@ -7,8 +7,8 @@ import json
 
 import boto3
 import pytest
-
 from conftest import EVENTS_DIR, load_event
+
 from xregion_sync import handlers
 from xregion_sync.cli import demo_config_text
 from xregion_sync.local import execute_state_machine

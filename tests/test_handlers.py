@@ -9,8 +9,8 @@ import logging
 import sys
 
 import pytest
-
 from conftest import load_event
+
 from xregion_sync import handlers, logs
 from xregion_sync.errors import SourceNotFoundError
 

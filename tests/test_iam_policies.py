@@ -13,7 +13,6 @@ from collections import defaultdict
 import boto3
 import pytest
 import yaml
-
 from conftest import actions, policy_statements, wrapped_lambda_dispatch
 from scenarios import (
     SCENARIOS,
@@ -25,6 +24,7 @@ from scenarios import (
     source_db,
     start_copy_throttled_once,
 )
+
 from xregion_sync import aws
 from xregion_sync.local import emulated_aws, execute_state_machine
 from xregion_sync.local.template import read_template
@@ -45,9 +45,8 @@ IMPLIED["StartCopyFunction"].update({
     "ec2:CreateTags": "CopyImage with TagSpecifications",
     "ec2:DeleteSnapshot": "DeregisterImage with DeleteAssociatedSnapshots (a failed copy)",
     "rds:AddTagsToResource": "CopyDBSnapshot with Tags",
-    **{action: KMS_VIA_EC2_AND_RDS for action in (
-        "kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*",
-        "kms:GenerateDataKey*")},
+    **dict.fromkeys(("kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*",
+                     "kms:GenerateDataKey*"), KMS_VIA_EC2_AND_RDS),
 })
 IMPLIED["PruneOldCopiesFunction"].update({
     "ec2:DeleteSnapshot": "DeregisterImage with DeleteAssociatedSnapshots",

@@ -10,12 +10,10 @@ from collections import Counter
 import boto3
 import pytest
 import yaml
-
 from conftest import wrapped_lambda_dispatch
 from scenarios import (
     AMI_JOB,
     DB_JOB,
-    DESTINATION,
     SOURCE,
     ami_job,
     db_job,
@@ -25,6 +23,7 @@ from scenarios import (
     source_db,
     start_copy_throttled_once,
 )
+
 from xregion_sync.local import execute_state_machine
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 

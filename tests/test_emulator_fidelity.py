@@ -18,7 +18,7 @@ from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
 from xregion_sync.local.seed import create_ami, create_db_instance
 from xregion_sync.tags import tag_dict
 
-COPY_SECONDS = 0.3
+COPY_SECONDS = 2.0  # long enough that a loaded machine still sees "pending" first
 
 
 def ec2() -> object:

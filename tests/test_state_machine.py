@@ -71,8 +71,10 @@ def test_a_failed_job_fails_the_execution_and_names_the_job(world):
     execution = run({"config": config})
 
     assert (execution.status, execution.error) == ("FAILED", "JobsFailed")
-    assert execution.cause.startswith("1 of 3 jobs failed: ")
-    (failed,) = json.loads(execution.cause.removeprefix("1 of 3 jobs failed: "))
+    prefix = ("1 of 3 jobs failed. The first of them "
+              "(every result is in the input of this state): ")
+    assert execution.cause.startswith(prefix)
+    (failed,) = json.loads(execution.cause.removeprefix(prefix))
     assert failed["name"] == "sync_api"
     assert "No EC2 Images were found" in failed["errors"][0]["message"]
     document = execution.final_document()
@@ -250,6 +252,9 @@ def test_a_domain_error_is_caught_not_retried(emulated, monkeypatch):
 # ---------------------------------------------------------------- payload sizes
 
 
+MAX_CAUSE_CHARACTERS = 32_768
+
+
 def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
     # Jobs whose sources do not exist: each fails fast, with a full error message.
     config = {**{f"sync_image_{n:03d}": ami_job(sync_identifier=f"image-{n:03d}")[AMI_JOB]
@@ -265,3 +270,7 @@ def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
           f"cause {len(execution.cause)} characters")
     assert len(execution.results()) == 500
     assert max(sizes) < MAX_STATE_PAYLOAD_BYTES
+    # AWS caps a Fail state's cause at 32,768 characters: it lists the first few failures.
+    assert execution.cause.startswith("500 of 500 jobs failed.")
+    assert len(execution.cause) <= MAX_CAUSE_CHARACTERS
+    assert len(json.loads(execution.cause.split(": ", 1)[1])) == 5

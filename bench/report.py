@@ -188,9 +188,9 @@ def import_time(measured: dict[str, Any]) -> None:
              "slowest beyond boto3/botocore (own ms): " + ", ".join(
                  f"{m} {ms:.1f}" for m, ms in measured["slowest_beyond_ms"].items())]
     if median[BEYOND] > IMPORT_TARGET_MS:
-        notes.append("MISS: every handler imports the whole package: xregion_sync/__init__ "
-                     "imports config (PyYAML, difflib, botocore.session) and runner "
-                     "(concurrent.futures), though only Load Config parses YAML")
+        notes.append("MISS: see the packages above; every handler imports the whole package "
+                     "(xregion_sync/__init__ imports config, which imports PyYAML), though "
+                     "only Load Config parses YAML")
     print_table("5. Cold import time of the Lambda handler module (ms)",
                 ["part", "median", "range", "target", ""], rows, notes)
 

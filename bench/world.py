@@ -6,7 +6,6 @@ copies behind for the prune path."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,8 +32,7 @@ def split(n: int) -> tuple[int, int]:
 @contextmanager
 def emulated_world(n: int) -> Iterator[World]:
     """A fresh emulated AWS with the sources of N jobs."""
-    with (emulated_aws(), mock.patch.dict(os.environ, _Moto.ENVIRONMENT),
-          _Moto.fast_ec2_tags(), _Moto.one_request_at_a_time()):
+    with emulated_aws(), mock.patch.dict(os.environ, _Moto.ENVIRONMENT):
         yield World.seed(n)
 
 
@@ -104,45 +102,6 @@ class _Moto:
     # with several automated snapshots each. (Real AWS: automated snapshots do not count
     # toward the manual-snapshot quota.)
     ENVIRONMENT = {"MOTO_RDS_SNAPSHOT_LIMIT": "1000000"}
-
-    @staticmethod
-    @contextmanager
-    def fast_ec2_tags() -> Iterator[None]:
-        """moto reads one resource's tags by scanning every tag of the region with regular
-        expressions, so a DescribeImages with a tag filter costs O(AMIs x tags) and N jobs
-        O(N^3): the runner's first run of 1,000 jobs did not end in 5 minutes. Look the
-        resource's tags up by id instead: the same answer, in O(its tags)."""
-        from moto.ec2.models.core import TaggedEC2Resource
-        from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
-
-        def get_tags(self) -> list[dict[str, str]]:
-            kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
-            return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
-                    for key, value in self.ec2_backend.tags.get(self.id, {}).items()]
-
-        with mock.patch.object(TaggedEC2Resource, "get_tags", get_tags):
-            yield
-
-    @staticmethod
-    @contextmanager
-    def one_request_at_a_time() -> Iterator[None]:
-        """moto's backends are not thread-safe: with the runner's threads (and the Map's
-        iterations) at N=100, DescribeDBSnapshots failed now and then with 'OrderedDict
-        mutated during iteration' while another job's CopyDBSnapshot added to the dict.
-        Serve one request at a time (re-entrant: a Lambda invoke runs the handler, whose
-        own calls come back in on the same thread). moto is CPU-bound under the GIL, so
-        little parallelism is lost."""
-        from moto.core.botocore_stubber import BotocoreStubber
-
-        lock = threading.RLock()
-        process_request = BotocoreStubber.process_request
-
-        def serialized(self, request):
-            with lock:
-                return process_request(self, request)
-
-        with mock.patch.object(BotocoreStubber, "process_request", serialized):
-            yield
 
     @staticmethod
     def _ec2():

@@ -7,7 +7,6 @@ A job with errors is still listed (it becomes a failed result); other jobs run.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,7 +15,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from botocore.session import get_session
 
 from .errors import ConfigError
@@ -38,73 +36,6 @@ class Problem(Exception):
 
 
 # ---------------------------------------------------------------- YAML loading
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and alias bombs."""
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._aliases_seen = 0
-        self._alias_nodes = 0
-        self._node_sizes: dict[int, int] = {}  # of complete nodes only
-
-    def compose_node(self, parent, index):
-        if not self.check_event(yaml.AliasEvent):
-            node = super().compose_node(parent, index)
-            self._node_sizes[id(node)] = self._expanded_size(node)
-            return node
-        self._aliases_seen += 1
-        if self._aliases_seen > MAX_YAML_ALIASES:
-            raise ConfigError(
-                f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); "
-                "write the values out or use fewer shared anchors",
-                job=CONFIG_LEVEL,
-            )
-        node = super().compose_node(parent, index)
-        if id(node) not in self._node_sizes:
-            anchor = next(name for name, anchored in self.anchors.items() if anchored is node)
-            raise ConfigError(f"the YAML alias *{anchor} is used inside its own anchor "
-                              f"&{anchor}; write the values out", job=CONFIG_LEVEL)
-        self._alias_nodes += self._node_sizes[id(node)]
-        if self._alias_nodes > MAX_YAML_ALIAS_NODES:
-            raise ConfigError(
-                f"the YAML's aliases (*name) repeat more than {MAX_YAML_ALIAS_NODES} values "
-                "in total (an alias bomb?); write the values out",
-                job=CONFIG_LEVEL,
-            )
-        return node
-
-    def _expanded_size(self, node) -> int:
-        """How many nodes `node` stands for with every alias in it expanded (children are
-        complete, so their sizes are known)."""
-        if isinstance(node, yaml.SequenceNode):
-            children = node.value
-        elif isinstance(node, yaml.MappingNode):
-            children = [part for pair in node.value for part in pair]
-        else:
-            children = []
-        return 1 + sum(self._node_sizes.get(id(child), 1) for child in children)
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults` merges shared settings; it has no constructor
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                continue  # the base class reports unhashable keys
-            if key in seen:
-                raise ConfigError(
-                    f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
-                    f"{key_node.start_mark.line + 1}); YAML keeps only the last: remove one",
-                    job=CONFIG_LEVEL,
-                    field=str(key),
-                )
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
 
 
 def read_config_source(source: str | os.PathLike | Mapping) -> Mapping:
@@ -145,9 +76,11 @@ def _looks_like_path(text: str) -> bool:
 def parse_yaml(text: str) -> Mapping:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES} bytes", job=CONFIG_LEVEL)
+    from .yaml_loader import StrictLoader, YAMLError, yaml
+
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
+        data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except YAMLError as exc:
         raise ConfigError(f"the config is not valid YAML: {exc}", job=CONFIG_LEVEL) from None
     except RecursionError:
         raise ConfigError("the config nests too deeply", job=CONFIG_LEVEL) from None
@@ -543,6 +476,8 @@ def _canonical_names(spec: Mapping[str, Option]) -> dict[str, str]:
 
 
 def _did_you_mean(word: str, choices) -> str:
+    import difflib  # only when there is a mistake to explain: keeps Lambda cold starts short
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 

@@ -47,9 +47,48 @@ class EmulatedCopyTiming:
 
 def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
     """Patch moto for the duration of `stack`."""
+    _serve_one_request_at_a_time(stack)
+    _look_up_ec2_tags_by_resource(stack)
     _teach_ec2_copy_image(stack, timing)
     _teach_rds_copy_db_snapshot(stack, timing)
     _name_lambda_service_errors(stack)
+
+
+def _serve_one_request_at_a_time(stack: ExitStack) -> None:
+    """AWS serves concurrent requests consistently; moto's backends are not thread-safe
+    (with the runner's threads or the Map's iterations, DescribeDBSnapshots failed now and
+    then with 'OrderedDict mutated during iteration' while another job's CopyDBSnapshot
+    added to it). Serve one request at a time; re-entrant, because a Lambda invoke runs
+    the handler, whose own calls come back in on the same thread. moto is CPU-bound under
+    the GIL, so little parallelism is lost."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    process_request = BotocoreStubber.process_request
+
+    def serialized(self, request):
+        with lock:
+            return process_request(self, request)
+
+    stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", serialized))
+
+
+def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
+    """Speed, not behaviour: moto reads one resource's tags by scanning every tag of the
+    region with regular expressions, so a tag-filtered DescribeImages costs O(AMIs x tags)
+    and N jobs O(N^3) (1,000 jobs did not finish in 5 minutes). Look the tags up by
+    resource id: the same answer, in O(its tags)."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    def get_tags(self) -> list[dict[str, str]]:
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
+        return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
+                for key, value in self.ec2_backend.tags.get(self.id, {}).items()]
+
+    stack.enter_context(mock.patch.object(TaggedEC2Resource, "get_tags", get_tags))
 
 
 def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:

@@ -1,0 +1,83 @@
+"""PyYAML's SafeLoader made strict: duplicate keys and alias bombs are ConfigErrors.
+
+Its own module so that only the code that reads YAML (Load Config, the CLI) pays for
+importing PyYAML; the other task Lambdas never parse YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES, MAX_YAML_ALIASES
+from .errors import ConfigError
+
+YAMLError = yaml.YAMLError
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and alias bombs."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases_seen = 0
+        self._alias_nodes = 0
+        self._node_sizes: dict[int, int] = {}  # of complete nodes only
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._node_sizes[id(node)] = self._expanded_size(node)
+            return node
+        self._aliases_seen += 1
+        if self._aliases_seen > MAX_YAML_ALIASES:
+            raise ConfigError(
+                f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name); "
+                "write the values out or use fewer shared anchors",
+                job=CONFIG_LEVEL,
+            )
+        node = super().compose_node(parent, index)
+        if id(node) not in self._node_sizes:
+            anchor = next(name for name, anchored in self.anchors.items() if anchored is node)
+            raise ConfigError(f"the YAML alias *{anchor} is used inside its own anchor "
+                              f"&{anchor}; write the values out", job=CONFIG_LEVEL)
+        self._alias_nodes += self._node_sizes[id(node)]
+        if self._alias_nodes > MAX_YAML_ALIAS_NODES:
+            raise ConfigError(
+                f"the YAML's aliases (*name) repeat more than {MAX_YAML_ALIAS_NODES} values "
+                "in total (an alias bomb?); write the values out",
+                job=CONFIG_LEVEL,
+            )
+        return node
+
+    def _expanded_size(self, node) -> int:
+        """How many nodes `node` stands for with every alias in it expanded (children are
+        complete, so their sizes are known)."""
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        return 1 + sum(self._node_sizes.get(id(child), 1) for child in children)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merges shared settings; it has no constructor
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # the base class reports unhashable keys
+            if key in seen:
+                raise ConfigError(
+                    f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); YAML keeps only the last: remove one",
+                    job=CONFIG_LEVEL,
+                    field=str(key),
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)

@@ -44,9 +44,15 @@ def resolve_source(state: State) -> State:
 
 
 def check_sync_tag(state: State) -> State:
-    """Find the managed copies in the destination and decide whether a copy is needed."""
+    """Find the managed copies in the destination and decide whether a copy is needed.
+
+    Retention is applied here, to what exists before this run's copy, and only the ids
+    it dooms travel on: the state then stays small however many copies are kept."""
     job, sync = _job_and_type(state)
-    existing = sync.find_existing_copy(job, state["source"])
+    existing = dict(sync.find_existing_copy(job, state["source"]))
+    in_sync_copy = (existing.get("copy") or {}).get("id")
+    existing["prune_candidates"] = select_for_pruning(
+        existing.pop("managed"), sync.retention(job), [in_sync_copy] if in_sync_copy else [])
     return {**state, "existing": existing, "in_sync": existing["in_sync"]}
 
 
@@ -81,13 +87,11 @@ def poll_copy_status(state: State) -> State:
 
 
 def plan_pruning(state: State) -> list[str]:
-    """Managed copies to delete after this run's copy: retention applied, nothing else."""
-    job, sync = _job_and_type(state)
-    existing = state["existing"]
+    """Managed copies to delete after this run's copy: the candidates Check Sync Tag chose,
+    less those Start Copy already removed (a failed copy it replaced)."""
     copy = state.get("copy") or {}
-    keep = [c["id"] for c in (copy, existing.get("copy") or {}) if c.get("id")]
-    managed = [m for m in existing["managed"] if m["id"] not in copy.get("replaced", ())]
-    return select_for_pruning(managed, sync.retention(job), keep)
+    gone = {copy.get("id"), *copy.get("replaced", ())}
+    return [i for i in state["existing"]["prune_candidates"] if i not in gone]
 
 
 def prune_old_copies(state: State) -> State:

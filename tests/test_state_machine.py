@@ -24,6 +24,8 @@ from scenarios import (
     start_copy_throttled_once,
 )
 
+from xregion_sync.errors import ConfigError
+from xregion_sync.execution import plan_execution
 from xregion_sync.local import execute_state_machine
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
@@ -274,3 +276,14 @@ def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
     assert execution.cause.startswith("500 of 500 jobs failed.")
     assert len(execution.cause) <= MAX_CAUSE_CHARACTERS
     assert len(json.loads(execution.cause.split(": ", 1)[1])) == 5
+
+
+def test_a_config_too_big_for_one_execution_is_refused_with_advice():
+    # GIVEN more jobs than one execution can carry between its states (256 KiB)
+    config = {f"sync_database_{n:05d}": db_job(db_instance=f"database-{n:05d}")[DB_JOB]
+              for n in range(2000)}
+    # WHEN Load Config plans the execution, THEN it says what to do instead of failing later
+    with pytest.raises(ConfigError) as refused:
+        plan_execution({"config": config}, "too-big")
+    assert "2000 jobs" in refused.value.message
+    assert "split the jobs over several configs" in refused.value.message

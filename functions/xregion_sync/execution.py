@@ -23,6 +23,9 @@ CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
 DEFAULT_MAX_CONCURRENCY = 10
 MAX_CONFIG_OBJECT_BYTES = 1024 * 1024
+# Step Functions passes at most 256 KiB between states; Load Config's plan (every job's
+# spec) must fit with room to spare.
+MAX_PLAN_BYTES = 240 * 1024
 INPUT_KEYS = ("config", "config_uri")
 STATIC_KEYS_MESSAGE = (
     "static access keys are not accepted by the state machine, because execution input, "
@@ -44,7 +47,14 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
             items.append({"job": None, "result": failed})
         else:
             items.append({"job": entry.spec.to_dict(), "result": None})
-    return {"run_id": execution_name, "max_concurrency": _max_concurrency(), "jobs": items}
+    plan = {"run_id": execution_name, "max_concurrency": _max_concurrency(), "jobs": items}
+    size = len(json.dumps(plan, separators=(",", ":")).encode())
+    if size > MAX_PLAN_BYTES:
+        raise ConfigError(
+            f"the config's {len(items)} jobs make a plan of {size} bytes, and Step Functions "
+            f"passes at most 256 KiB between states: split the jobs over several configs and "
+            "start one execution for each ({\"config_uri\": ...})", job=CONFIG_LEVEL)
+    return plan
 
 
 def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:

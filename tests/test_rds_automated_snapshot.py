@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from conftest import DESTINATION, SOURCE
+from faults import aws_faults, first_calls
 from freezegun import freeze_time
 from moto.rds.models import rds_backends
 
@@ -265,6 +266,33 @@ def test_the_original_tools_copies_count_toward_retention_oldest_pruned_first(ap
     assert [c.params["DBSnapshotIdentifier"] for c in api_calls.named("DeleteDBSnapshot")] == (
         legacies[:2])
     assert set(destination_snapshots()) == {legacies[2], result.created_resource}
+
+
+def test_original_tools_copies_the_iam_policy_may_not_delete_are_kept(api_calls):
+    # GIVEN the deployed IAM policy, which denies deleting snapshots without xregion-sync:job
+    source_db()
+    backup(1)
+    legacy = legacy_copy(0)
+    with aws_faults(first_calls(1, "DeleteDBSnapshot", "AccessDenied")):
+        # WHEN the job copies the newest backup keeping no previous copy
+        result = sync(max_snapshots_to_retain=0)
+    # THEN the copy succeeded, and the original tool's copy is kept, not reported pruned
+    assert (result.status, result.pruned) == ("copied", [])
+    assert legacy in destination_snapshots()
+
+
+def test_access_denied_on_the_tools_own_copy_fails_the_job(api_calls):
+    # GIVEN our own copy of yesterday, and a policy that wrongly denies deleting it
+    source_db()
+    first = sync()
+    backup(1)
+    with aws_faults(first_calls(1, "DeleteDBSnapshot", "AccessDenied")):
+        result = sync(max_snapshots_to_retain=0)
+    # THEN that is an error the user must see, and the copy is still there
+    assert result.status == "failed"
+    assert result.errors[0].type == "AccessDeniedError"
+    assert result.created_resource == "rds-mydb-2014-05-02-06-10"  # the copy was made
+    assert first.created_resource in destination_snapshots()
 
 
 # ---------------------------------------------------------------- errors

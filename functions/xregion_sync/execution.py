@@ -57,6 +57,13 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     return plan
 
 
+def caught(exc: BaseException) -> dict[str, Any]:
+    """What a Catch with ResultPath $.error adds to the state for a task's exception:
+    the Lambda runtime's error name and its JSON cause."""
+    cause = {"errorType": type(exc).__name__, "errorMessage": str(exc) or type(exc).__name__}
+    return {"error": {"Error": cause["errorType"], "Cause": json.dumps(cause)}}
+
+
 def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
     """A failed result from a step's caught error ({"Error", "Cause"} in state["error"])."""
     error = state.get("error") or {}

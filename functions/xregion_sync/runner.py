@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from . import steps
+from . import execution, steps
 from .config import JobEntry, load_config
 from .errors import SyncError
 from .result import WOULD_COPY, SyncResult
@@ -41,23 +41,24 @@ def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
 def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
     if entry.errors:
         return SyncResult.failure(entry.name, entry.sync_type, list(entry.errors))
+    state = steps.new_state(entry.spec, run_id)
     try:
-        state = steps.new_state(entry.spec, run_id)
         state = steps.check_sync_tag(steps.resolve_source(state))
         if dry_run:
             return _planned(state)
         if not state["in_sync"]:
-            state = steps.copy_tags(steps.start_copy(state))
+            state = steps.start_copy(state)
+            state = steps.copy_tags(state)
             while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
                 time.sleep(state["wait"]["interval_seconds"])
                 state = steps.poll_copy_status(state)
             state = steps.prune_old_copies(state)
         return SyncResult.from_dict(steps.record_result(state))
-    except SyncError as exc:
-        return SyncResult.failure(entry.name, entry.sync_type, [exc])
-    except Exception as exc:  # a bug must not hide the other jobs' results
-        logger.exception("Unexpected error", extra={"job": entry.name})
-        return SyncResult.failure(entry.name, entry.sync_type, [exc])
+    except Exception as exc:  # one job's failure, even a bug, must not hide the others
+        if not isinstance(exc, SyncError):
+            logger.exception("Unexpected error", extra={"job": entry.name})
+        # The same failure result the state machine's Catch -> Record Failure makes.
+        return SyncResult.from_dict(execution.record_failure({**state, **execution.caught(exc)}))
 
 
 def _planned(state: steps.State) -> SyncResult:

@@ -10,6 +10,7 @@ Calls: in sync 2 reads (TagList comes with DescribeDBSnapshots); copy 3 calls;
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +54,8 @@ OPTIONS = {
     "copy_tags": Option(boolean, default=True, doc="copy the source snapshot's tags"),
 }
 MAX_IDENTIFIER_LENGTH = 255
+
+logger = logging.getLogger(__name__)
 
 _STATES = {"available": AVAILABLE, "creating": PENDING, "copying": PENDING,
            "pending": PENDING, "deleting": GONE}
@@ -179,10 +182,20 @@ def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
 def prune(job: JobSpec, doomed: list[str]) -> list[str]:
     """Delete managed copies; ids come from select_for_pruning over managed copies only."""
     rds = aws.client(job, SERVICE, job.destination_region)
+    deleted = []
     for snapshot_id in doomed:
         with aws.aws_errors(job.name, f"deleting old copy {snapshot_id}"):
-            rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
-    return doomed
+            try:
+                rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
+            except ClientError as exc:
+                if not _denied_for_lack_of_tracking_tag(rds, exc, snapshot_id):
+                    raise
+                logger.warning("Kept a copy of the original aws_xregion_sync: IAM lets the "
+                               "tool delete only snapshots with its tracking tag",
+                               extra={"job": job.name, "snapshot": snapshot_id})
+                continue
+        deleted.append(snapshot_id)
+    return deleted
 
 
 def retention(job: JobSpec) -> int | None:
@@ -215,6 +228,15 @@ def _paginate_snapshots(rds, **params) -> list[dict[str, Any]]:
     for page in rds.get_paginator("describe_db_snapshots").paginate(**params):
         snapshots += page.get("DBSnapshots", [])
     return snapshots
+
+
+def _denied_for_lack_of_tracking_tag(rds, exc: ClientError, snapshot_id: str) -> bool:
+    """AccessDenied on a copy the original tool made (no xregion-sync:job tag): the
+    template's tag condition, doing its job. On one of our own copies it is an error."""
+    if aws.error_code(exc) not in aws.ACCESS_DENIED_CODES:
+        return False
+    snapshot = _describe_snapshot(rds, snapshot_id)
+    return snapshot is not None and TAG_JOB not in tag_dict(snapshot.get("TagList"))
 
 
 def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:

@@ -173,3 +173,10 @@ def test_push_config_refuses_bad_configs_and_stores_nothing(capsys, config_file,
     assert ssm.describe_parameters()["Parameters"] == []
 
 
+
+
+def test_dry_run_is_refused_on_the_state_machine_engine(capsys, config_file):
+    code, _, err = run_cli(capsys, "run", config_file(VALID), "--dry-run",
+                           "--engine", "stepfunctions-local")
+    assert code == 1
+    assert "--dry-run needs the in-process engine" in err

@@ -80,6 +80,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "stepfunctions-local":
+        if args.dry_run:
+            print("error: --dry-run needs the in-process engine (the state machine always "
+                  "acts)", file=sys.stderr)
+            return EXIT_FAILED
         from .local.stepfunctions import run_on_local_state_machine
 
         results = run_on_local_state_machine(args.config)

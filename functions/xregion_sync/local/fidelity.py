@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-from moto.core.common_types import TYPE_RESPONSE  # noqa: F401  (documents the seam's moto version)
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec

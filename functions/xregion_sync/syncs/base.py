@@ -1,6 +1,7 @@
 """The step interface every sync type implements, and the logic they share.
 
-A sync type is a module exposing NAME, SERVICE, OPTIONS and the six steps below.
+A sync type is a module exposing NAME, SERVICE (for the region check), OPTIONS (its
+config keys), retention(job) (previous copies to keep, None for all) and the six steps:
 Steps take a JobSpec plus the plain dicts earlier steps returned and return a plain
 JSON-able dict, so the same step runs in-process and as a Lambda in the state machine.
 
@@ -9,10 +10,12 @@ JSON-able dict, so the same step runs in-process and as a Lambda in the state ma
   start_copy(job, source, existing, run_id)   -> copy     {id, state, tags, ...}
   copy_tags(job, source, copy)                -> copy     (tags the copy call could not apply)
   copy_status(job, copy)                      -> copy     (state refreshed)
-  prune(job, existing, keep_ids, dry_run)     -> [ids deleted, or that would be]
+  prune(job, doomed_ids)                      -> [ids deleted]
 
 A "managed" copy is one this tool (or the original aws_xregion_sync) created; it is
-described as {id, state, source_id, source_created}. Nothing else is ever deleted.
+described as {id, state, source_id, source_created}. steps.check_sync_tag turns the
+managed list into the ids retention dooms (select_for_pruning below); nothing else is
+ever deleted.
 """
 
 from __future__ import annotations

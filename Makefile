@@ -12,7 +12,7 @@ PY313 ?= $(shell ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null 
 PY313 := $(or $(PY313),$(shell command -v python3.13 2>/dev/null))
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install demo test lint sam-validate sam-build bench schema clean
+.PHONY: install demo test test-py313 lint sam-validate sam-build bench schema clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,14 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The Lambda runtime is python3.13: the suite runs there too (CI runs both).
+test-py313:
+	@test -n "$(PY313)" || { echo "test-py313 needs python3.13 on PATH or under pyenv"; exit 1; }
+	test -x .venv313/bin/python || $(PY313) -m venv .venv313
+	.venv313/bin/pip install -q --upgrade pip
+	.venv313/bin/pip install -q -e '.[dev]'
+	.venv313/bin/python -m pytest -p no:cacheprovider
 
 lint: install sam-validate sam-build
 	$(BIN)/ruff check functions tests bench
@@ -51,4 +59,4 @@ schema: install
 	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache

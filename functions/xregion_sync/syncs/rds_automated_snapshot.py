@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +26,7 @@ from ..tags import (
     TAG_SOURCE_REGION,
     iso_utc,
     legacy_copy_tag_key,
+    parse_iso_utc,
     parse_legacy_value,
     tag_dict,
     tag_list,
@@ -126,7 +126,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     del run_id  # the deterministic target id makes retries idempotent
     target = copy_identifier(source["id"], existing.get("taken_ids") or ())
     tracking = tracking_tags(job.name, source["id"], job.source_region,
-                             _parse_time(source["created"]))
+                             parse_iso_utc(source["created"]))
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
@@ -280,7 +280,3 @@ def _adopt_retried_copy(job: JobSpec, rds, target: str, source: dict[str, Any]) 
 
 def _state(status: str | None) -> str:
     return _STATES.get(status or "", FAILED)
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

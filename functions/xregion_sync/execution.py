@@ -48,7 +48,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
         else:
             items.append({"job": entry.spec.to_dict(), "result": None})
     plan = {"run_id": execution_name, "max_concurrency": _max_concurrency(), "jobs": items}
-    size = len(json.dumps(plan, separators=(",", ":")).encode())
+    size = len(json.dumps(plan).encode())  # as the Lambda runtime serializes it
     if size > MAX_PLAN_BYTES:
         raise ConfigError(
             f"the config's {len(items)} jobs make a plan of {size} bytes, and Step Functions "

@@ -391,3 +391,27 @@ def test_an_in_sync_run_does_not_prune(api_calls):
     assert (result.status, result.pruned) == ("in_sync", [])
     assert old in amis(DESTINATION)
     assert api_calls.count() == 2
+
+
+def test_a_new_source_with_an_old_sources_name_is_copied_under_a_second_name(api_calls):
+    # GIVEN a copy of the AMI named 'web', and then the source replaced by a new AMI that
+    # reuses the name (the old one deregistered first, as AMI names are unique per region)
+    ec2 = boto3.client("ec2", region_name=SOURCE)
+    old = create_ami(SOURCE, "web", {"Sync-Identifier": "web"})
+    config = {"sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                           "destination_region": DESTINATION, "sync_identifier": "web"}}
+    first = run(config)[0]
+    ec2.deregister_image(ImageId=old)
+    new = create_ami(SOURCE, "web", {"Sync-Identifier": "web"})
+    api_calls.clear()
+    # WHEN the job runs, the destination still holding the first copy named 'web'
+    (result,) = run(config)
+    # THEN the new source is copied under its name plus its id; the first copy stays
+    assert result.status == "copied"
+    names = [c.params["Name"] for c in api_calls.named("CopyImage")]
+    assert names == ["web", f"web {new}"]
+    tokens = {c.params["ClientToken"] for c in api_calls.named("CopyImage")}
+    assert len(tokens) == 2
+    copies = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        ImageIds=[first.created_resource, result.created_resource])["Images"]
+    assert sorted(i["Name"] for i in copies) == ["web", f"web {new}"]

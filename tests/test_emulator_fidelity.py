@@ -6,6 +6,7 @@ emulator does, which the sync tests then rely on.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import boto3
@@ -29,9 +30,14 @@ def rds() -> object:
     return boto3.client("rds", region_name=DESTINATION)
 
 
+_copy_names = itertools.count(1)
+
+
 def copy_image(source: str, **params) -> str:
-    return ec2().copy_image(SourceRegion=SOURCE, SourceImageId=source, Name="web-app",
-                            **params)["ImageId"]
+    """CopyImage; each call names its copy anew (AMI names are unique per region) unless
+    a retry, which repeats the Name of the call it retries."""
+    params.setdefault("Name", f"web-app-{next(_copy_names)}")
+    return ec2().copy_image(SourceRegion=SOURCE, SourceImageId=source, **params)["ImageId"]
 
 
 def image(image_id: str) -> dict:
@@ -71,14 +77,26 @@ def test_copy_image_client_token_makes_the_call_idempotent(emulated):
     with the same token returns the result of the first call and creates nothing)."""
     source = create_ami(SOURCE, "web-app")
 
-    first = copy_image(source, ClientToken="token-1")
-    retried = copy_image(source, ClientToken="token-1")
+    first = copy_image(source, ClientToken="token-1", Name="web-app-copy")
+    retried = copy_image(source, ClientToken="token-1", Name="web-app-copy")
     other = copy_image(source, ClientToken="token-2")
     untokened = [copy_image(source), copy_image(source)]
 
     assert retried == first
     assert len({first, other, *untokened}) == 4
     assert len(ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis) == 4
+
+
+def test_copy_image_refuses_a_name_in_use_in_the_region(emulated):
+    """EC2 API Reference, error codes: InvalidAMIName.Duplicate, "The specified AMI name is
+    already in use by another AMI" (AMI names are unique per account and region)."""
+    source = create_ami(SOURCE, "web-app")
+    copy_image(source, Name="web-app")
+
+    with pytest.raises(ClientError) as refused:
+        copy_image(source, Name="web-app")
+
+    assert refused.value.response["Error"]["Code"] == "InvalidAMIName.Duplicate"
 
 
 def test_copy_image_tag_specifications_tag_the_ami_and_its_snapshots(emulated):

@@ -5,6 +5,8 @@ documentation by a test in tests/test_emulator_fidelity.py. Product code is neve
 bent to suit the emulator: when moto is wrong, moto is corrected here.
 
   EC2 CopyImage   ClientToken makes the call idempotent (same token -> same AMI);
+                  a Name already used by an AMI of the account in the region is
+                  refused (InvalidAMIName.Duplicate);
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
                   the copy starts `pending` and becomes `available` later.
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.amis import AmiBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec
@@ -102,6 +105,11 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
         if token and key in client_tokens:
             return _action_result({"ImageId": client_tokens[key]})
         self.error_on_dryrun()
+        name = self._get_param("Name")
+        taken = [image.id for image in backend.amis.values() if image.name == name]
+        if taken:
+            raise EC2ClientError("InvalidAMIName.Duplicate",
+                                 f"AMI name {name} is already in use by AMI {taken[0]}")
         source_region = self._get_param("SourceRegion")
         image = original_copy_image(backend, self._get_param("SourceImageId"), source_region,
                                     self._get_param("Name"), self._get_param("Description"))

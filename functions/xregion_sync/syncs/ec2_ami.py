@@ -50,6 +50,7 @@ OPTIONS = {
                                    doc="previous copies kept besides the newest; unset keeps all"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
+MAX_AMI_NAME_LENGTH = 128
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +131,8 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     params = {
         "SourceRegion": job.source_region,
         "SourceImageId": source["id"],
-        "Name": source["name"],
         "Description": source["description"] or
         f"Copy of {source['id']} from {job.source_region} by xregion-sync",
-        # Same token within one run: a retried call returns the same AMI, never a second.
-        "ClientToken": idempotency_token(job.name, source["id"], job.destination_region, run_id),
         # Tags travel in the copy call itself, so no copy ever exists untracked.
         "TagSpecifications": [{"ResourceType": kind, "Tags": tag_list(tags)}
                               for kind in ("image", "snapshot")],
@@ -142,11 +140,30 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     if job.options.get("kms_key_id"):
         params.update(Encrypted=True, KmsKeyId=job.options["kms_key_id"])
     with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
-        image_id = ec2.copy_image(**params)["ImageId"]
+        image_id = _copy_image_named(ec2, params, job, source, run_id)
     copy = {"id": image_id, "state": PENDING, "tags": tags}
     if existing.get("replaces"):
         copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
     return copy
+
+
+def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, Any],
+                      run_id: str) -> str:
+    """CopyImage under the source's name, as the original tool did; if an older copy in
+    the destination holds that name (AMI names are unique per region), under the name
+    plus the source id. Each name has its own ClientToken, the same within one run, so a
+    retried call returns the same AMI and never makes a second."""
+
+    def copy_as(name: str) -> str:
+        token = idempotency_token(job.name, source["id"], job.destination_region, run_id, name)
+        return ec2.copy_image(**params, Name=name, ClientToken=token)["ImageId"]
+
+    try:
+        return copy_as(source["name"])
+    except ClientError as exc:
+        if aws.error_code(exc) != "InvalidAMIName.Duplicate":
+            raise
+    return copy_as(f"{source['name']} {source['id']}"[:MAX_AMI_NAME_LENGTH])
 
 
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:

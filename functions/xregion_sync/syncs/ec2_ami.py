@@ -21,7 +21,9 @@ from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
+    iso_utc,
     legacy_source_tag_key,
+    parse_iso_utc,
     parse_legacy_value,
     tag_dict,
     tag_list,
@@ -87,7 +89,7 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
         "id": image["ImageId"],
         "name": image.get("Name") or image["ImageId"],
         "description": image.get("Description") or "",
-        "created": image.get("CreationDate"),
+        "created": _creation_time(image),
         "tags": user_tags(tags),
         "legacy_copy_id": legacy[1] if legacy else None,
     }
@@ -122,7 +124,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
             answer = ec2.deregister_image(ImageId=failed_copy, DeleteAssociatedSnapshots=True)
         _warn_on_kept_snapshots(job, failed_copy, answer)
     tracking = tracking_tags(job.name, source["id"], job.source_region,
-                             _parse_time(source["created"]))
+                             parse_iso_utc(source["created"]))
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
@@ -237,7 +239,7 @@ def _describe_image(ec2, image_id: str) -> list[dict[str, Any]]:
 def _managed(image: dict[str, Any]) -> dict[str, Any]:
     tags = tag_dict(image.get("Tags"))
     return managed_copy(image["ImageId"], _state(image), tags.get(TAG_SOURCE_ID),
-                        tags.get(TAG_SOURCE_CREATED) or image.get("CreationDate"))
+                        tags.get(TAG_SOURCE_CREATED) or _creation_time(image))
 
 
 def _legacy_copy(job: JobSpec, ec2, source: dict[str, Any]) -> dict[str, Any] | None:
@@ -260,5 +262,8 @@ def _state(image: dict[str, Any]) -> str:
     return FAILED  # failed, error, invalid, transient
 
 
-def _parse_time(value: str | None) -> datetime:
-    return datetime.fromisoformat((value or "1970-01-01T00:00:00Z").replace("Z", "+00:00"))
+def _creation_time(image: dict[str, Any]) -> str:
+    """EC2's CreationDate ('2026-11-26T06:10:00.000Z') in the one format the state and
+    the tracking tags use, so copies of both sync types sort and compare alike."""
+    created = image.get("CreationDate") or "1970-01-01T00:00:00Z"
+    return iso_utc(datetime.fromisoformat(created.replace("Z", "+00:00")))

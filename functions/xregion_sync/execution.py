@@ -14,10 +14,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import aws, steps
+from . import aws
 from .config import CONFIG_LEVEL, load_config, parse_yaml
 from .errors import ConfigError
-from .result import COPIED, FAILED, IN_SYNC, SyncResult
+from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
@@ -78,14 +78,11 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
     job = state.get("job") or {}
     if not message or name == "States.Timeout":
         message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
-    result = SyncResult.from_dict(steps.record_result(state)) if state.get("copy") else None
-    return {
-        "name": job.get("name"), "sync_type": job.get("sync_type"), "status": FAILED,
-        "created_resource": result.created_resource if result else None,
-        "copy_state": result.copy_state if result else None,
-        "pruned": list(state.get("pruned") or ()),
-        "errors": [{"type": name, "message": message}],
-    }
+    copy = state.get("copy") or {}  # a copy made before the failure is still reported
+    return SyncResult(job.get("name"), job.get("sync_type"), FAILED,
+                      created_resource=copy.get("id"), copy_state=copy.get("state"),
+                      pruned=list(state.get("pruned") or ()),
+                      errors=[JobError(name, message)]).to_dict()
 
 
 def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:

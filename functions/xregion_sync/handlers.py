@@ -8,12 +8,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import execution, logs, steps
-
-if TYPE_CHECKING:
-    from awslambdaric.lambda_context import LambdaContext  # noqa: F401
 
 logs.configure()
 logger = logging.getLogger("xregion_sync.handlers")
@@ -25,9 +22,9 @@ def task(step: Callable[[Any], Any]) -> Handler:
 
     @functools.wraps(step)
     def handler(event: dict[str, Any], context: Any) -> Any:
-        job = (event.get("job") or {}) if isinstance(event, dict) else {}
-        token = logs.set_context(execution=event.get("run_id") if isinstance(event, dict)
-                                 else None, job=job.get("name"), step=step.__name__,
+        fields = event if isinstance(event, dict) else {}  # an event may be any JSON value
+        token = logs.set_context(execution=fields.get("run_id"),
+                                 job=(fields.get("job") or {}).get("name"), step=step.__name__,
                                  request_id=getattr(context, "aws_request_id", None))
         try:
             logger.info("Step started")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import xregion_sync
@@ -73,18 +73,17 @@ def test_one_bad_field_fails_that_job_naming_job_and_field(sync_type, field, dat
     # GIVEN a valid job with one field made bad (or removed, for required ones)
     job = dict(VALID_JOBS[sync_type])
     if field not in bad_values or data.draw(st.booleans(), "remove instead"):
-        if field not in job or field in ("sync_identifier", "filters",
-                                         "max_images_to_retain"):
-            return  # optional fields may be absent
+        # optional fields may be absent: only a required one can be removed
+        assume(field in job and field not in ("sync_identifier", "filters",
+                                              "max_images_to_retain"))
         del job[field]
     else:
         job[field] = data.draw(bad_values[field], "bad value")
     config = {"sync_bad": job, "sync_good": VALID_JOBS[sync_type]}
     # WHEN it is validated and run, with AWS calls forbidden for the bad job
     entries = {e.name: e for e in load_config(config).entries}
-    if not entries["sync_bad"].errors:
-        return  # the drawn value happened to be valid (e.g. a filter list of valid strings)
     # THEN the bad job has errors naming it and a field; the good one has none
+    assert entries["sync_bad"].errors, f"accepted {field}={job.get(field)!r}"
     assert entries["sync_good"].errors == ()
     for error in entries["sync_bad"].errors:
         assert_names_job_and_field(error, "sync_bad")
@@ -163,8 +162,8 @@ def test_malformed_execution_inputs_are_config_errors(event):
     # Load Config's answer to any input: a plan, or a ConfigError; never an AWS call for
     # inputs that name no readable place.
     uri = event.get("config_uri")
-    if len(event) == 1 and isinstance(uri, str) and uri.startswith(("ssm:", "s3://")):
-        return  # a well-formed URI: reading it is an AWS call (the state machine tests cover it)
+    # a well-formed URI means an AWS read (the state machine tests cover those)
+    assume(not (len(event) == 1 and isinstance(uri, str) and uri.startswith(("ssm:", "s3://"))))
     with no_aws_calls():
         try:
             plan = execution.plan_execution(event, "exec")

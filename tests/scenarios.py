@@ -187,13 +187,15 @@ def no_automated_snapshots(drive: Driver) -> Any:
 
 
 def daily_runs(drive: Driver, days: int, first_backup: str | None = None, **options) -> Any:
-    """First backup synced, then each day a newer backup and another run."""
+    """First backup synced, then each day a newer backup and another run, then one more
+    run with no newer backup (in sync: the last copy is now available)."""
     if first_backup is None:
         source_db()
     runs = [drive(db_job(**options))]
     for day in range(1, days + 1):
         backup(day)
         runs.append(drive(db_job(**options)))
+    runs.append(drive(db_job(**options)))
     return [*runs, destination_snapshot_ids()]
 
 
@@ -212,12 +214,16 @@ def unmanaged_snapshot_untouched(drive: Driver) -> Any:
 
 
 def newer_ami_prunes_the_old_copy(drive: Driver) -> Any:
-    """A new build of the AMI replaces the old one in the source: copied, old copy pruned."""
+    """A new build of the AMI replaces the old one in the source: copied; the old copy is
+    pruned by the next run, once the new copy is available."""
     old = source_ami("web-app-2026-11-24")
     first = drive(ami_job(max_images_to_retain=0))
     boto3.client("ec2", region_name=SOURCE).deregister_image(ImageId=old)
     source_ami("web-app-2026-11-25")
-    return [first, drive(ami_job(max_images_to_retain=0)), destination_image_ids()]
+    second = drive(ami_job(max_images_to_retain=0))
+    kept_meanwhile = len(destination_image_ids())
+    return [first, second, kept_meanwhile, drive(ami_job(max_images_to_retain=0)),
+            destination_image_ids()]
 
 
 def legacy_tags_honoured(drive: Driver) -> Any:
@@ -314,23 +320,30 @@ SCENARIOS = [
     # documented error is DBSnapshotNotFound), so both cases get the one message.
     Scenario(missing_db_instance, [NO_BACKUPS]),
     Scenario(no_automated_snapshots, [NO_BACKUPS]),
+    # A pending copy is not yet a recovery point: while it is pending, the newest available
+    # copy is kept besides the retained ones; the next run (in sync) prunes.
     Scenario(newer_backup_default_retention, [
         [DB_COPIED],
         [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
         [result(DB_JOB, "copied", snapshot_copy(2), "pending")],
-        [result(DB_JOB, "copied", snapshot_copy(3), "pending", pruned=[snapshot_copy(0)])],
+        [result(DB_JOB, "copied", snapshot_copy(3), "pending")],
+        [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],
         [snapshot_copy(1), snapshot_copy(2), snapshot_copy(3)]]),
     Scenario(newer_backup_retention_zero, [
         [DB_COPIED],
-        [result(DB_JOB, "copied", snapshot_copy(1), "pending", pruned=[snapshot_copy(0)])],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
+        [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],
         [snapshot_copy(1)]]),
     Scenario(unmanaged_snapshot_untouched, [
         [DB_COPIED],
-        [result(DB_JOB, "copied", snapshot_copy(1), "pending", pruned=[snapshot_copy(0)])],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
+        [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],
         ["my-own-orders-db-copy", snapshot_copy(1)]]),
     Scenario(newer_ami_prunes_the_old_copy, [
         [AMI_COPIED],
-        [result(AMI_JOB, "copied", "<ami-2>", "pending", pruned=["<ami-1>"])],
+        [result(AMI_JOB, "copied", "<ami-2>", "pending")],
+        2,
+        [result(AMI_JOB, "in_sync", copy_state="available", pruned=["<ami-1>"])],
         ["<ami-2>"]]),
     Scenario(legacy_tags_honoured, [
         [result(AMI_JOB, "in_sync", copy_state="available"),

@@ -13,6 +13,7 @@ from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming
 from xregion_sync.local.seed import create_ami
+from xregion_sync.syncs import ec2_ami
 from xregion_sync.tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -327,6 +328,9 @@ def deregistered(api_calls) -> list[tuple[str, bool]]:
             for c in api_calls.named("DeregisterImage")]
 
 
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+
+
 @pytest.mark.parametrize(("retain", "pruned_days"), [(0, [3, 2, 1]), (1, [3, 2]), (2, [3]),
                                                      (3, [])])
 def test_retention_prunes_the_oldest_managed_copies(api_calls, retain, pruned_days):
@@ -334,8 +338,8 @@ def test_retention_prunes_the_oldest_managed_copies(api_calls, retain, pruned_da
     by_age = {days: previous_copy(days_ago=days) for days in (1, 2, 3)}
     source_ami()
 
-    # WHEN a new source is copied with max_images_to_retain
-    result = sync(max_images_to_retain=retain)
+    # WHEN a new source is copied with max_images_to_retain, waiting until it is available
+    result = sync(max_images_to_retain=retain, **WAIT_FOR_COPY)
 
     # THEN the oldest go, snapshots included; `retain` previous copies and the new one stay
     doomed = [by_age[days] for days in pruned_days]
@@ -363,10 +367,43 @@ def test_retention_never_prunes_a_copy_still_pending(api_calls):
     finished = previous_copy(days_ago=1)
     source_ami()
 
-    result = sync(max_images_to_retain=0)
+    result = sync(max_images_to_retain=0, **WAIT_FOR_COPY)
 
     assert result.pruned == [finished]
     assert still_copying in amis(DESTINATION)
+
+
+def test_while_the_new_copy_is_pending_the_newest_available_copy_is_kept(api_calls):
+    # GIVEN three available copies from earlier runs
+    by_age = {days: previous_copy(days_ago=days) for days in (1, 2, 3)}
+    source_ami()
+
+    # WHEN a new source is copied with retention 0 and the run does not wait for the copy
+    result = sync(max_images_to_retain=0)
+
+    # THEN the newest available copy stays as the recovery point until the new one is
+    # available (a pending copy may still fail); only the older ones go
+    assert result.copy_state == "pending"
+    assert result.pruned == [by_age[3], by_age[2]]
+    assert by_age[1] in amis(DESTINATION)
+
+
+def test_a_failed_new_copy_prunes_nothing(api_calls, monkeypatch):
+    old = previous_copy(days_ago=1)
+    source_ami()
+    original = ec2_ami.copy_status
+
+    def copy_failed(job, copy):
+        amis(DESTINATION)[copy["id"]].state = "failed"
+        return original(job, copy)
+
+    monkeypatch.setattr(ec2_ami, "copy_status", copy_failed)
+
+    result = sync(max_images_to_retain=0, **WAIT_FOR_COPY)
+
+    assert (result.status, result.pruned) == ("failed", [])
+    assert old in amis(DESTINATION)
+    assert api_calls.named("DeregisterImage") == []
 
 
 def test_without_retention_every_copy_is_kept(api_calls):
@@ -380,16 +417,31 @@ def test_without_retention_every_copy_is_kept(api_calls):
     assert set(kept) < set(amis(DESTINATION))
 
 
-def test_an_in_sync_run_does_not_prune(api_calls):
+def test_an_in_sync_run_applies_a_lowered_retention(api_calls):
+    # GIVEN a copy in sync (available by now) and an older copy kept by the old retention
     old = previous_copy(days_ago=5)
     source_ami()
     sync()
     api_calls.clear()
 
+    # WHEN the job runs again with retention lowered to 0
     result = sync(max_images_to_retain=0)
 
+    # THEN the old copy goes: 2 reads and the one deregistration
+    assert (result.status, result.pruned) == ("in_sync", [old])
+    assert old not in amis(DESTINATION)
+    assert api_calls.count() == 3
+
+
+def test_an_in_sync_run_with_nothing_to_prune_makes_two_reads(api_calls):
+    previous_copy(days_ago=5)
+    source_ami()
+    sync(max_images_to_retain=1)
+    api_calls.clear()
+
+    result = sync(max_images_to_retain=1)
+
     assert (result.status, result.pruned) == ("in_sync", [])
-    assert old in amis(DESTINATION)
     assert api_calls.count() == 2
 
 

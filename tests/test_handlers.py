@@ -85,8 +85,11 @@ def test_the_recorded_results_are_what_summarize_receives(lambda_context, event,
 def test_summarize_counts_the_results(lambda_context):
     summary = handlers.summarize(load_event("summarize"), lambda_context)
 
-    assert summary == {"results": load_event("summarize")["results"],
-                       "summary": {"total": 2, "copied": 1, "in_sync": 0, "failed": 1}}
+    assert summary["results"] == load_event("summarize")["results"]
+    assert summary["summary"] == {"total": 2, "copied": 1, "in_sync": 0, "failed": 1}
+    # the Jobs Failed state's cause: the count, then the failed results
+    assert summary["failure_cause"].startswith("1 of 2 jobs failed.")
+    assert "sync_web_app" in summary["failure_cause"]
 
 
 def test_poll_copy_status_refreshes_the_copy_and_counts_the_poll(demo_world, lambda_context):

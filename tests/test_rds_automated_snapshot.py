@@ -83,6 +83,16 @@ def legacy_copy(days: int) -> str:
         f"Sync-From-{SOURCE}": f"{created:%Y%m%d%H%M%S}+0000 / {snapshot_id}"})
 
 
+# Old copies are pruned once the new copy is available: these runs wait for it (the
+# emulator's copies are available at the first poll; the runner's sleep is skipped).
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep_between_polls(monkeypatch):
+    monkeypatch.setattr("xregion_sync.runner.time.sleep", lambda _seconds: None)
+
+
 def sync_daily(days: int, **options) -> list:
     """The first backup synced, then a new backup and a run each day for `days` days."""
     results = [sync(**options)]
@@ -197,7 +207,7 @@ def test_a_newer_backup_is_copied_again(emulated):
 def test_retention_keeps_the_newest_copies(emulated, options, days, kept):
     source_db()
 
-    results = sync_daily(days, **options)
+    results = sync_daily(days, **options, **WAIT_FOR_COPY)
 
     copies = [r.created_resource for r in results]
     assert all(r.status == "copied" for r in results)
@@ -216,7 +226,7 @@ def test_unmanaged_manual_snapshots_are_never_deleted(emulated):
                           {TAG_SOURCE_ID: FIRST_SNAPSHOT, TAG_SOURCE_REGION: "eu-west-1"})}
 
     # WHEN the job copies two newer backups keeping no previous copy
-    results = sync_daily(2, max_snapshots_to_retain=0)
+    results = sync_daily(2, max_snapshots_to_retain=0, **WAIT_FOR_COPY)
 
     # THEN only the job's own older copies were deleted
     assert users <= set(destination_snapshots())
@@ -258,7 +268,7 @@ def test_the_original_tools_copies_count_toward_retention_oldest_pruned_first(ap
     legacies = [legacy_copy(day) for day in (0, 1, 2)]
 
     # WHEN the job copies the newest keeping one previous copy
-    result = sync(max_snapshots_to_retain=1)
+    result = sync(max_snapshots_to_retain=1, **WAIT_FOR_COPY)
 
     # THEN the two oldest of the original's copies go, oldest first
     assert result.created_resource == "rds-mydb-2014-05-04-06-10"
@@ -275,7 +285,7 @@ def test_original_tools_copies_the_iam_policy_may_not_delete_are_kept(api_calls)
     legacy = legacy_copy(0)
     with aws_faults(first_calls(1, "DeleteDBSnapshot", "AccessDenied")):
         # WHEN the job copies the newest backup keeping no previous copy
-        result = sync(max_snapshots_to_retain=0)
+        result = sync(max_snapshots_to_retain=0, **WAIT_FOR_COPY)
     # THEN the copy succeeded, and the original tool's copy is kept, not reported pruned
     assert (result.status, result.pruned) == ("copied", [])
     assert legacy in destination_snapshots()
@@ -287,7 +297,7 @@ def test_access_denied_on_the_tools_own_copy_fails_the_job(api_calls):
     first = sync()
     backup(1)
     with aws_faults(first_calls(1, "DeleteDBSnapshot", "AccessDenied")):
-        result = sync(max_snapshots_to_retain=0)
+        result = sync(max_snapshots_to_retain=0, **WAIT_FOR_COPY)
     # THEN that is an error the user must see, and the copy is still there
     assert result.status == "failed"
     assert result.errors[0].type == "AccessDeniedError"

@@ -80,7 +80,7 @@ def test_a_failed_job_fails_the_execution_and_names_the_job(world):
     assert failed["name"] == "sync_api"
     assert "No EC2 Images were found" in failed["errors"][0]["message"]
     document = execution.final_document()
-    assert set(document) == {"results", "summary"}
+    assert set(document) == {"results", "summary", "failure_cause"}
     assert document["summary"] == {"total": 3, "copied": 2, "in_sync": 0, "failed": 1}
     assert [r["status"] for r in document["results"]] == ["copied", "copied", "failed"]
     assert document["results"][2] == failed

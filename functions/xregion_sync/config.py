@@ -144,6 +144,15 @@ def account_id(value: Any) -> str:
     return digits
 
 
+def iam_role_arn(value: Any) -> str:
+    """An IAM role ARN (arn:<partition>:iam::<account>:role/<path/name>)."""
+    arn = text(value)
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", arn):
+        raise Problem(f"must be an IAM role ARN like arn:aws:iam::111122223333:role/name, "
+                      f"got {_show(value)}")
+    return arn
+
+
 def ami_owner(value: Any) -> str:
     """An owner for DescribeImages: an account id (dashes dropped) or an alias like 'self'."""
     owner = text(value)
@@ -321,6 +330,7 @@ class JobEntry:
     sync_type: str | None
     spec: JobSpec | None
     errors: tuple[ConfigError, ...] = ()
+    notes: tuple[str, ...] = ()  # advice on a valid job that may still find nothing
 
 
 @dataclass(frozen=True)
@@ -419,6 +429,8 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
     client_config = _client_config(name, client, errors)
 
     _check_regions(name, sync.SERVICE if sync else "ec2", values, problem)
+    if sync is not None and hasattr(sync, "check_options"):
+        sync.check_options(values, problem)
     if errors:
         return JobEntry(name, sync_type, None, tuple(errors))
     spec = JobSpec(
@@ -429,7 +441,8 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
         options={k: v for k, v in values.items() if k != "sync_type" and v is not None},
         client=client_config,
     )
-    return JobEntry(name, sync_type, spec)
+    notes = tuple(sync.advice(spec)) if hasattr(sync, "advice") else ()
+    return JobEntry(name, sync_type, spec, notes=notes)
 
 
 def _option_values(raw: Mapping, sync, options_spec: dict[str, Option],

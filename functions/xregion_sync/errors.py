@@ -41,6 +41,10 @@ class CopyQuotaExceededError(SyncError):
     """An AWS quota stopped the copy (snapshot count, concurrent copies, AMI count)."""
 
 
+class OrphanedSnapshotsError(SyncError):
+    """A copy was deregistered but some of its snapshots could not be deleted."""
+
+
 class AccessDeniedError(SyncError):
     """The credentials may not make a call the job needs."""
 

@@ -10,6 +10,7 @@ execution input, output and history are readable in the console.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from . import aws
 from .config import CONFIG_LEVEL, load_config, parse_yaml
 from .errors import ConfigError
-from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult
+from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
@@ -27,6 +28,9 @@ MAX_CONFIG_OBJECT_BYTES = 1024 * 1024
 # spec) must fit with room to spare.
 MAX_PLAN_BYTES = 240 * 1024
 INPUT_KEYS = ("config", "config_uri")
+MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
+FAILED_RESULTS_IN_CAUSE = 5
+logger = logging.getLogger(__name__)
 STATIC_KEYS_MESSAGE = (
     "static access keys are not accepted by the state machine, because execution input, "
     "output and history would show them: use 'role_arn' (a role the task Lambdas assume) "
@@ -79,6 +83,9 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
     if not message or name == "States.Timeout":
         message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
     copy = state.get("copy") or {}  # a copy made before the failure is still reported
+    if capped_message(message) != message:
+        logger.warning("Job failed; its result carries a shortened message",
+                       extra={"job": job.get("name"), "error": name, "reason": message})
     return SyncResult(job.get("name"), job.get("sync_type"), FAILED,
                       created_resource=copy.get("id"), copy_state=copy.get("state"),
                       pruned=list(state.get("pruned") or ()),
@@ -86,12 +93,29 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The execution's document; with failed jobs also the Jobs Failed state's cause."""
     statuses = [r.get("status") for r in results]
-    return {
+    document = {
         "results": list(results),
         "summary": {"total": len(results), "copied": statuses.count(COPIED),
                     "in_sync": statuses.count(IN_SYNC), "failed": statuses.count(FAILED)},
     }
+    if document["summary"]["failed"]:
+        document["failure_cause"] = failure_cause(results)
+    return document
+
+
+def failure_cause(results: list[Mapping[str, Any]]) -> str:
+    """The Fail state's cause: the count and the first few failed results, within AWS's
+    32,768-character cap on a cause (the ASL only points at it: no filter expressions)."""
+    failed = [r for r in results if r.get("status") == FAILED]
+    shown = failed[:FAILED_RESULTS_IN_CAUSE]
+    while True:
+        cause = (f"{len(failed)} of {len(results)} jobs failed. The first of them (every "
+                 f"result is in the input of this state): {json.dumps(shown)}")
+        if len(cause) <= MAX_FAIL_CAUSE_CHARS or not shown:
+            return cause[:MAX_FAIL_CAUSE_CHARS]
+        shown = shown[:-1]
 
 
 # ---------------------------------------------------------------- config sources

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,23 @@ IN_SYNC = "in_sync"
 FAILED = "failed"
 WOULD_COPY = "would_copy"  # only in dry runs
 
+# Results travel between states (256 KiB in all): a message is cut to this length there,
+# and its full text stays in the task's log.
+MAX_ERROR_MESSAGE_CHARS = 1000
+# EC2 appends an encoded authorization message (~2 KB) to UnauthorizedOperation; it is
+# useful only to `aws sts decode-authorization-message`, so results point to the log.
+_ENCODED_AUTHORIZATION = re.compile(r"(Encoded authorization failure message:)\s*[\w+/=-]{40,}")
+
+
+def capped_message(message: str) -> str:
+    """The message as a result carries it: no encoded blob, at most the cap."""
+    message = _ENCODED_AUTHORIZATION.sub(
+        r"\1 (in the task log; decode it with `aws sts decode-authorization-message`)", message)
+    if len(message) <= MAX_ERROR_MESSAGE_CHARS:
+        return message
+    cut = len(message) - MAX_ERROR_MESSAGE_CHARS
+    return f"{message[:MAX_ERROR_MESSAGE_CHARS]}... ({cut} more characters in the task log)"
+
 
 @dataclass(frozen=True)
 class JobError:
@@ -17,6 +35,9 @@ class JobError:
 
     type: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", capped_message(self.message))
 
     def __str__(self) -> str:
         return self.message

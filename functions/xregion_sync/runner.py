@@ -16,7 +16,7 @@ from . import execution, steps
 from .config import JobEntry, load_config
 from .errors import SyncError
 from .result import WOULD_COPY, SyncResult
-from .syncs.base import PENDING
+from .syncs.base import AVAILABLE, PENDING
 
 DEFAULT_MAX_WORKERS = 8
 
@@ -52,6 +52,7 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
             while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
                 time.sleep(state["wait"]["interval_seconds"])
                 state = steps.poll_copy_status(state)
+        if not state["in_sync"] or state["prune_due"]:
             state = steps.prune_old_copies(state)
         return SyncResult.from_dict(steps.record_result(state))
     except Exception as exc:  # one job's failure, even a bug, must not hide the others
@@ -62,10 +63,11 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
 
 
 def _planned(state: steps.State) -> SyncResult:
-    """What a real run would do: read-only, nothing copied or deleted."""
+    """What a real run would do: read-only, nothing copied or deleted. `pruned` lists the
+    copies retention removes once the new copy is available."""
     result = SyncResult.from_dict(steps.record_result(state))
     if state["in_sync"]:
         return result
-    would_copy = {**state, "copy": {"id": "(new copy)"}}
+    would_copy = {**state, "copy": {"id": "(new copy)", "state": AVAILABLE}}
     return SyncResult(result.name, result.sync_type, WOULD_COPY,
                       pruned=steps.plan_pruning(would_copy))

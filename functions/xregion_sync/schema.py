@@ -31,6 +31,7 @@ _FRAGMENTS = {
     config.positive_int: {"type": "integer", "minimum": 1},
     config.account_id: _ACCOUNT,
     config.ami_owner: {"type": ["string", "integer"]},
+    config.iam_role_arn: {"type": "string", "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"},
     config.ec2_filters: {"type": "array", "items": _FILTER},
 }
 _REGION_KEYS = ("source_region", "destination_region", "region")

@@ -19,8 +19,8 @@ from .config import JobSpec
 from .errors import ConfigError
 from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult
 from .syncs import SYNC_TYPES
+from .syncs.base import AVAILABLE, PENDING, TIMED_OUT, select_for_pruning
 from .syncs.base import FAILED as COPY_FAILED
-from .syncs.base import PENDING, TIMED_OUT, select_for_pruning
 
 State = dict[str, Any]
 
@@ -46,14 +46,33 @@ def resolve_source(state: State) -> State:
 def check_sync_tag(state: State) -> State:
     """Find the managed copies in the destination and decide whether a copy is needed.
 
-    Retention is applied here, to what exists before this run's copy, and only the ids
-    it dooms travel on: the state then stays small however many copies are kept."""
+    Retention is planned here, from what exists before this run's copy, and only the ids
+    it dooms travel on (the state stays small however many copies are kept), in two
+    plans: `prune_candidates` once this run's copy (or the copy in sync) is available,
+    and `prune_meanwhile` while it is not, which keeps the newest available copy as the
+    recovery point. A copy still pending may yet fail: it never counts as one."""
     job, sync = _job_and_type(state)
     existing = dict(sync.find_existing_copy(job, state["source"]))
-    in_sync_copy = (existing.get("copy") or {}).get("id")
+    in_sync_copy = existing.get("copy") or {}
+    managed = existing.pop("managed")
+    retain = sync.retention(job)
+    available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
+        "id")]
+    newest_available = max(available, key=_age_order)["id"] if available else None
     existing["prune_candidates"] = select_for_pruning(
-        existing.pop("managed"), sync.retention(job), [in_sync_copy] if in_sync_copy else [])
-    return {**state, "existing": existing, "in_sync": existing["in_sync"]}
+        managed, retain, [in_sync_copy["id"]] if in_sync_copy else [])
+    existing["prune_meanwhile"] = select_for_pruning(
+        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available) if i])
+    legacy = {m["id"] for m in managed if m.get("legacy")}
+    existing["untracked_candidates"] = [i for i in existing["prune_candidates"] if i in legacy]
+    state = {**state, "existing": existing, "in_sync": existing["in_sync"]}
+    # The in-sync path goes through Prune Old Copies only when there is something to do:
+    # a lowered retention, or last run's copy now available.
+    return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state))}
+
+
+def _age_order(managed_copy: dict[str, Any]) -> tuple[str, str]:
+    return (managed_copy.get("source_created") or "", managed_copy["id"])
 
 
 def start_copy(state: State) -> State:
@@ -86,20 +105,32 @@ def poll_copy_status(state: State) -> State:
     return {**state, "copy": copy, "wait": wait}
 
 
+def recovery_point(state: State) -> dict[str, Any]:
+    """The copy this run counts on: the one it made, else the one found in sync."""
+    return state.get("copy") or (state.get("existing") or {}).get("copy") or {}
+
+
 def plan_pruning(state: State) -> list[str]:
-    """Managed copies to delete after this run's copy: the candidates Check Sync Tag chose,
-    less those Start Copy already removed (a failed copy it replaced)."""
-    copy = state.get("copy") or {}
+    """Managed copies to delete now: the plan for an available recovery point, or the one
+    that keeps the newest available older copy while it is not; less the copies Start
+    Copy already removed (a failed copy it replaced)."""
+    existing = state["existing"]
+    copy = recovery_point(state)
+    ready = copy.get("state") == AVAILABLE
+    plan = existing["prune_candidates"] if ready else existing.get("prune_meanwhile", [])
     gone = {copy.get("id"), *copy.get("replaced", ())}
-    return [i for i in state["existing"]["prune_candidates"] if i not in gone]
+    return [i for i in plan if i not in gone]
 
 
 def prune_old_copies(state: State) -> State:
-    """Apply retention; never when this run's copy failed: the old copies are the DR."""
-    if (state.get("copy") or {}).get("state") == COPY_FAILED:
+    """Apply retention (see check_sync_tag); the original tool's copies are passed as
+    untracked, since the deployed IAM policy may refuse to delete them. Never after this
+    run's copy failed: the job fails, and the old copies stay as they are."""
+    if recovery_point(state).get("state") == COPY_FAILED:
         return {**state, "pruned": []}
     job, sync = _job_and_type(state)
-    return {**state, "pruned": sync.prune(job, plan_pruning(state))}
+    untracked = state["existing"].get("untracked_candidates") or ()
+    return {**state, "pruned": sync.prune(job, plan_pruning(state), untracked)}
 
 
 def record_result(state: State) -> dict[str, Any]:
@@ -117,5 +148,6 @@ def record_result(state: State) -> dict[str, Any]:
     else:
         in_sync_copy = (state.get("existing") or {}).get("copy") or {}
         result = SyncResult(job["name"], job["sync_type"], IN_SYNC,
-                            copy_state=in_sync_copy.get("state"))
+                            copy_state=in_sync_copy.get("state"),
+                            pruned=list(state.get("pruned") or ()))
     return result.to_dict()

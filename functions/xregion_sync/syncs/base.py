@@ -10,12 +10,13 @@ JSON-able dict, so the same step runs in-process and as a Lambda in the state ma
   start_copy(job, source, existing, run_id)   -> copy     {id, state, tags, ...}
   copy_tags(job, source, copy)                -> copy     (tags the copy call could not apply)
   copy_status(job, copy)                      -> copy     (state refreshed)
-  prune(job, doomed_ids)                      -> [ids deleted]
+  prune(job, doomed_ids, untracked_ids)       -> [ids deleted] (already gone counts)
 
 A "managed" copy is one this tool (or the original aws_xregion_sync) created; it is
-described as {id, state, source_id, source_created}. steps.check_sync_tag turns the
-managed list into the ids retention dooms (select_for_pruning below); nothing else is
-ever deleted.
+described as {id, state, source_id, source_created[, legacy]} (legacy: the original
+tool's, without this tool's tracking tag, passed to prune as untracked_ids).
+steps.check_sync_tag turns the managed list into the ids retention dooms
+(select_for_pruning below); nothing else is ever deleted.
 """
 
 from __future__ import annotations
@@ -43,21 +44,21 @@ def managed_copy(copy_id: str, state: str, source_id: str | None, source_created
 
 def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
                        keep_ids: Iterable[str]) -> list[str]:
-    """Ids of managed copies to delete so that `retain` previous copies remain.
+    """Ids of managed copies to delete so that `retain` previous available copies remain.
 
-    `keep_ids` (the new copy, the copy in sync) are never deleted and not counted as
-    previous copies. Copies still being created are never deleted. Failed copies are
-    deleted whatever the retention: they are ours and useless. retain=None keeps all.
+    `keep_ids` (the recovery point) are never deleted and not counted as previous copies.
+    Copies still being created are neither deleted nor counted: they may yet fail.
+    Failed copies are deleted whatever the retention: they are ours and useless.
+    retain=None keeps all.
     """
     keep = set(keep_ids)
     previous = [m for m in managed if m["id"] not in keep]
     doomed = [m["id"] for m in previous if m["state"] == FAILED]
     if retain is None:
         return doomed
-    healthy = [m for m in previous if m["state"] != FAILED]
-    healthy.sort(key=lambda m: (m.get("source_created") or "", m["id"]))
-    excess = healthy[: max(0, len(healthy) - retain)]
-    return doomed + [m["id"] for m in excess if m["state"] == AVAILABLE]
+    available = [m for m in previous if m["state"] == AVAILABLE]
+    available.sort(key=lambda m: (m.get("source_created") or "", m["id"]))
+    return doomed + [m["id"] for m in available[: max(0, len(available) - retain)]]
 
 
 MAX_TAGS_PER_RESOURCE = 50  # EC2's and RDS's limit, tracking tags included

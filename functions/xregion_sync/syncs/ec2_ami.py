@@ -9,14 +9,26 @@ Calls: in sync 2 reads; copy 3 calls; +1 DeregisterImage per pruned copy.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..config import JobSpec, Option, ami_owner, ec2_filters, non_negative_int, text
-from ..errors import AmbiguousSourceError, SourceNotFoundError
+from ..config import (
+    ClientConfig,
+    JobSpec,
+    Option,
+    ami_owner,
+    ec2_filters,
+    iam_role_arn,
+    non_negative_int,
+    text,
+)
+from ..errors import AmbiguousSourceError, OrphanedSnapshotsError, SourceNotFoundError
 from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -50,8 +62,13 @@ OPTIONS = {
     "kms_key_id": Option(text, doc="KMS key in the destination region to encrypt the copy"),
     "max_images_to_retain": Option(non_negative_int,
                                    doc="previous copies kept besides the newest; unset keeps all"),
+    "source_role_arn": Option(iam_role_arn,
+                              doc="role in the AMI owner's account to find the source AMI by "
+                                  "its tags (AWS shows an AMI's tags only to its owner)"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
+# DeregisterImage on an AMI a first attempt already deregistered: done, not failed.
+AMI_GONE_CODES = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 MAX_AMI_NAME_LENGTH = 128
 
 logger = logging.getLogger(__name__)
@@ -63,14 +80,15 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
         filters.append({"Name": f"tag:{SYNC_IDENTIFIER_TAG}",
                         "Values": [job.options["sync_identifier"]]})
     filters += [dict(f) for f in job.options.get("filters") or ()]
-    ec2 = aws.client(job, SERVICE, job.source_region)
+    owner = job.options.get("ami_owner") or "self"
+    ec2 = aws.client_for(_source_client(job), SERVICE, job.source_region)
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
-        images = _paginate_images(ec2, Owners=[job.options.get("ami_owner") or "self"],
-                                  Filters=filters)
+        images = _paginate_images(ec2, Owners=[owner], Filters=filters)
     if not images:
         raise SourceNotFoundError(
             f"No EC2 Images were found using the filter settings for identifier '{job.name}' "
-            f"in {job.source_region}; check ami_owner, sync_identifier and filters",
+            f"in {job.source_region}; check ami_owner, sync_identifier and filters"
+            + (f"; {hint}" if (hint := _other_account_advice(job, filters)) else ""),
             job=job.name)
     if len(images) > 1:
         ids = ", ".join(sorted(image["ImageId"] for image in images))
@@ -95,6 +113,20 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
     }
 
 
+def advice(job: JobSpec) -> list[str]:
+    """What `validate` says about a valid job that may still find nothing on AWS."""
+    hint = _other_account_advice(job, _tag_filters(job))
+    return [f"job '{job.name}', field 'source_role_arn': {hint}"] if hint else []
+
+
+def check_options(options: dict[str, Any], problem) -> None:
+    """Rules between options: the source role must be in the AMI owner's account."""
+    owner, role = options.get("ami_owner"), options.get("source_role_arn")
+    if role and owner and re.fullmatch(r"\d{12}", owner) and role.split(":")[4] != owner:
+        problem("source_role_arn", f"must be a role in the AMI owner's account {owner} (the "
+                f"account that can see the AMI's tags), got a role in {role.split(':')[4]}")
+
+
 def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     ec2 = aws.client(job, SERVICE, job.destination_region)
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
@@ -102,7 +134,9 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
                                   Filters=[{"Name": f"tag:{TAG_JOB}", "Values": [job.name]}])
     managed = [_managed(image) for image in images]
     of_source = [m for m in managed if m["source_id"] == source["id"]]
-    live = [m for m in of_source if m["state"] in (PENDING, AVAILABLE)]
+    # An available copy is the recovery point; a pending one may still fail.
+    live = [m for m in of_source if m["state"] == AVAILABLE] + [
+        m for m in of_source if m["state"] == PENDING]
     if not live and source.get("legacy_copy_id"):
         legacy = _legacy_copy(job, ec2, source)
         if legacy:
@@ -118,11 +152,8 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
 def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
                run_id: str) -> dict[str, Any]:
     ec2 = aws.client(job, SERVICE, job.destination_region)
-    for failed_copy in existing.get("replaces") or ():
-        # A failed AMI keeps its name, and the new copy needs that name.
-        with aws.aws_errors(job.name, f"deregistering failed copy {failed_copy}"):
-            answer = ec2.deregister_image(ImageId=failed_copy, DeleteAssociatedSnapshots=True)
-        _warn_on_kept_snapshots(job, failed_copy, answer)
+    # A failed AMI keeps its name, and the new copy needs that name.
+    _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
     tracking = tracking_tags(job.name, source["id"], job.source_region,
                              parse_iso_utc(source["created"]))
     inherited = missing_tags(source["tags"], tracking)
@@ -193,14 +224,13 @@ def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def prune(job: JobSpec, doomed: list[str]) -> list[str]:
-    """Deregister managed copies (and their snapshots); ids come from select_for_pruning."""
-    ec2 = aws.client(job, SERVICE, job.destination_region)
-    for image_id in doomed:
-        with aws.aws_errors(job.name, f"deregistering old copy {image_id}"):
-            answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
-        _warn_on_kept_snapshots(job, image_id, answer)
-    return doomed
+def prune(job: JobSpec, doomed: list[str], untracked: Collection[str] = ()) -> list[str]:
+    """Deregister managed copies (and their snapshots); ids come from select_for_pruning.
+    The original tool's AMI copies are never among them (`untracked` stays empty)."""
+    del untracked
+    _deregister_copies(job, aws.client(job, SERVICE, job.destination_region), doomed,
+                       "old copy")
+    return list(doomed)
 
 
 def retention(job: JobSpec) -> int | None:
@@ -210,13 +240,81 @@ def retention(job: JobSpec) -> int | None:
 # ---------------------------------------------------------------- helpers
 
 
-def _warn_on_kept_snapshots(job: JobSpec, image_id: str, answer: dict[str, Any]) -> None:
-    """DeregisterImage succeeds even when deleting a snapshot fails; say so."""
-    kept = [r.get("SnapshotId") for r in answer.get("DeleteSnapshotResults") or ()
-            if r.get("ReturnCode") not in (None, "success")]
-    if kept:
-        logger.warning("Copy deregistered but some of its snapshots were not deleted",
-                       extra={"job": job.name, "image": image_id, "snapshots": kept})
+def _deregister_copies(job: JobSpec, ec2, image_ids: Iterable[str], what: str) -> None:
+    """Deregister AMIs with their snapshots. An AMI already gone counts as done (a retried
+    step finds what its first attempt deleted). DeregisterImage succeeds even when it
+    could not delete a snapshot: those are deleted here, or the job fails naming them,
+    because a snapshot left behind is billed for ever and no later run finds it."""
+    left: list[str] = []
+    for image_id in image_ids:
+        with aws.aws_errors(job.name, f"deregistering {what} {image_id}"):
+            try:
+                answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+            except ClientError as exc:
+                if aws.error_code(exc) not in AMI_GONE_CODES:
+                    raise
+                continue
+        left += _delete_kept_snapshots(job, ec2, image_id, answer)
+    if left:
+        region = job.destination_region
+        raise OrphanedSnapshotsError(
+            f"job '{job.name}': {what}(s) deregistered in {region}, but snapshot(s) "
+            f"{', '.join(left)} could not be deleted and are still billed. Delete them "
+            f"(aws ec2 delete-snapshot --region {region} --snapshot-id ...) and check that "
+            f"the tool may call ec2:DeleteSnapshot on arn:aws:ec2:{region}::snapshot/*",
+            job=job.name)
+
+
+def _delete_kept_snapshots(job: JobSpec, ec2, image_id: str, answer: dict[str, Any]) -> list:
+    """Snapshots DeregisterImage reported as not deleted: 'skipped' ones back another AMI
+    too and are kept; the others are deleted directly. Returns '<id> (<code>)' for each
+    that is still there."""
+    left = []
+    for result in answer.get("DeleteSnapshotResults") or ():
+        snapshot_id, code = result.get("SnapshotId"), result.get("ReturnCode")
+        if code in (None, "success"):
+            continue
+        if code == "skipped":
+            logger.warning("Kept a snapshot of a deregistered copy: another AMI uses it",
+                           extra={"job": job.name, "image": image_id, "snapshot": snapshot_id})
+            continue
+        try:
+            ec2.delete_snapshot(SnapshotId=snapshot_id)
+        except ClientError as exc:
+            if aws.error_code(exc) != "InvalidSnapshot.NotFound":
+                logger.warning("Could not delete a snapshot of a deregistered copy", extra={
+                    "job": job.name, "image": image_id, "snapshot": snapshot_id,
+                    "return_code": code, "error": aws.error_code(exc)})
+                left.append(f"{snapshot_id} ({code}, then {aws.error_code(exc)})")
+    return left
+
+
+def _source_client(job: JobSpec) -> ClientConfig:
+    """The job's credentials, or the AMI owner's role when the job names one."""
+    role = job.options.get("source_role_arn")
+    if not role:
+        return job.client
+    return replace(job.client, role_arn=role, external_id=None)
+
+
+def _tag_filters(job: JobSpec) -> list[dict[str, Any]]:
+    filters = [{"Name": f"tag:{SYNC_IDENTIFIER_TAG}"}] if job.options.get("sync_identifier") \
+        else []
+    return filters + [f for f in job.options.get("filters") or () if f["Name"].startswith("tag")]
+
+
+def _other_account_advice(job: JobSpec, filters: list[dict[str, Any]]) -> str:
+    """AWS shows an AMI's tags only to the account that owns it: selecting another
+    account's AMI by tag needs a role in that account."""
+    owner = job.options.get("ami_owner") or "self"
+    selects_by_tag = any(f["Name"].startswith("tag") for f in filters)
+    if not selects_by_tag or job.options.get("source_role_arn") or not re.fullmatch(
+            r"\d{12}", owner):
+        return ""
+    return (f"if account {owner} is not the account this job runs in, AWS shows that "
+            f"account's AMI tags only to {owner} itself, so no AMI matches a tag: set "
+            f"source_role_arn to a role in {owner} that may call ec2:DescribeImages (and add "
+            "it to the stack's JobRoleArns)")
 
 
 def _paginate_images(ec2, **params) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -111,6 +112,7 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
             and (copy["source_created"] or "") >= source["created"]]
     return {
         "in_sync": bool(live),
+        # The newest copy is the recovery point once available; until then nothing is pruned.
         "copy": max(live, key=lambda m: m["source_created"]) if live else None,
         "replaces": [m["id"] for m in managed
                      if m["state"] == FAILED and m["source_id"] == source["id"]],
@@ -179,8 +181,13 @@ def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
     return {**copy, "state": _state(snapshot.get("Status"))}
 
 
-def prune(job: JobSpec, doomed: list[str]) -> list[str]:
-    """Delete managed copies; ids come from select_for_pruning over managed copies only."""
+def prune(job: JobSpec, doomed: list[str], untracked: Collection[str] = ()) -> list[str]:
+    """Delete managed copies; ids come from select_for_pruning over managed copies only.
+
+    `untracked` are the original tool's copies: they lack the tracking tag the deployed
+    IAM policy requires for a delete, so an AccessDenied on one of them keeps it (with a
+    warning) instead of failing the job; on any other copy it is an error. A copy a
+    first attempt already deleted counts as deleted."""
     rds = aws.client(job, SERVICE, job.destination_region)
     deleted = []
     for snapshot_id in doomed:
@@ -188,12 +195,14 @@ def prune(job: JobSpec, doomed: list[str]) -> list[str]:
             try:
                 rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
             except ClientError as exc:
-                if not _denied_for_lack_of_tracking_tag(rds, exc, snapshot_id):
+                code = aws.error_code(exc)
+                if code in aws.ACCESS_DENIED_CODES and snapshot_id in untracked:
+                    logger.warning("Kept a copy of the original aws_xregion_sync: IAM lets "
+                                   "the tool delete only snapshots with its tracking tag",
+                                   extra={"job": job.name, "snapshot": snapshot_id})
+                    continue
+                if code != "DBSnapshotNotFound":
                     raise
-                logger.warning("Kept a copy of the original aws_xregion_sync: IAM lets the "
-                               "tool delete only snapshots with its tracking tag",
-                               extra={"job": job.name, "snapshot": snapshot_id})
-                continue
         deleted.append(snapshot_id)
     return deleted
 
@@ -228,15 +237,6 @@ def _paginate_snapshots(rds, **params) -> list[dict[str, Any]]:
     for page in rds.get_paginator("describe_db_snapshots").paginate(**params):
         snapshots += page.get("DBSnapshots", [])
     return snapshots
-
-
-def _denied_for_lack_of_tracking_tag(rds, exc: ClientError, snapshot_id: str) -> bool:
-    """AccessDenied on a copy the original tool made (no xregion-sync:job tag): the
-    template's tag condition, doing its job. On one of our own copies it is an error."""
-    if aws.error_code(exc) not in aws.ACCESS_DENIED_CODES:
-        return False
-    snapshot = _describe_snapshot(rds, snapshot_id)
-    return snapshot is not None and TAG_JOB not in tag_dict(snapshot.get("TagList"))
 
 
 def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:

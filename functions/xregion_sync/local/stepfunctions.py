@@ -64,8 +64,15 @@ class LocalExecution:
                 if "stateEnteredEventDetails" in e]
 
     def states_by_iteration(self) -> dict[int, list[str]]:
-        """The states each Map iteration (each job, in config order) passed through,
-        found by following every event's previousEventId back to its iteration."""
+        """The states each Map iteration (each job, in config order) passed through."""
+        return {index: [e["stateEnteredEventDetails"]["name"] for e in events
+                        if "stateEnteredEventDetails" in e]
+                for index, events in self.events_by_iteration().items()}
+
+    def events_by_iteration(self) -> dict[int, list[dict[str, Any]]]:
+        """The history events of each Map iteration (each job, in config order), found by
+        following every event's previousEventId back to its iteration. An inline Map's
+        iterations are events of this one execution's history (and its 25,000-event quota)."""
         by_id = {e["id"]: e for e in self.history}
         iteration_of: dict[int, int | None] = {}
 
@@ -86,13 +93,12 @@ class LocalExecution:
                 iteration_of[link] = found
             return found
 
-        states: dict[int, list[str]] = {}
+        events: dict[int, list[dict[str, Any]]] = {}
         for event in self.history:
-            if "stateEnteredEventDetails" in event:
-                index = iteration(event["id"])
-                if index is not None:
-                    states.setdefault(index, []).append(event["stateEnteredEventDetails"]["name"])
-        return states
+            index = iteration(event["id"])
+            if index is not None:
+                events.setdefault(index, []).append(event)
+        return events
 
 
 @dataclass

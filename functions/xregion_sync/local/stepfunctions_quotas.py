@@ -148,9 +148,11 @@ def _cut_failure(details: dict[str, Any] | None, quotas: AwsQuotas):
 
 
 def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
-    """moto's check refuses a payload of exactly 262,144 bytes (`<`) and reads a constant;
-    AWS allows up to 262,144. One check, reading the table, at every place moto checks, plus
-    the payload a Lambda Task schedules ("input data when scheduling a task")."""
+    """moto's check refuses a payload of exactly 262,144 bytes (`<`), measures a string
+    output without its JSON quotes and escapes, and reads a constant; AWS allows up to
+    262,144 bytes of the JSON text the state passes on. One check, reading the table, at
+    every place moto checks, plus the payload a Lambda Task schedules ("input data when
+    scheduling a task")."""
     from moto.stepfunctions.parser.asl.component.state import state
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -158,7 +160,7 @@ def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
     )
 
     def within_payload_quota(value: Any) -> bool:
-        text = value if isinstance(value, str) else to_json_str(value)
+        text = to_json_str(value, separators=(",", ":"))  # as the history records it
         return len(text.encode("utf-8")) <= quotas.payload_bytes
 
     for module in (state, state_task_lambda, state_task_service):

@@ -253,23 +253,38 @@ def copy_image(source: str, name: str) -> str:
 COPYING_SECONDS = 1.0  # long enough that the copies below are still in progress
 
 
-@pytest.mark.quotas(rds_copies_in_progress=2, copy_seconds=COPYING_SECONDS)
-def test_rds_refuses_a_cross_region_copy_beyond_the_copies_in_progress_quota(quotas):
-    """RDS User Guide, "Copying a DB snapshot", Limitations: "You can have up to 20 snapshot
-    copy requests in progress to a single destination Region per account." A copy in
-    progress is one still `creating`; a finished copy frees its slot."""
-    source = create_db_instance(SOURCE, "orders-db")
-    copy_db_snapshot(source, "copy-1")
-    copy_db_snapshot(source, "copy-2")
+@pytest.mark.parametrize("copy, refusal", [
+    # RDS User Guide, "Copying a DB snapshot", Limitations: "You can have up to 20 snapshot
+    # copy requests in progress to a single destination Region per account."
+    pytest.param(lambda: (create_db_instance(SOURCE, "orders-db"), copy_db_snapshot),
+                 ("SnapshotQuotaExceeded", "Cannot copy more than 2 snapshots across regions"),
+                 marks=pytest.mark.quotas(rds_copies_in_progress=2,
+                                          copy_seconds=COPYING_SECONDS),
+                 id="rds-copy-db-snapshot"),
+    # EBS User Guide, "Copy an Amazon EBS snapshot": "There is a limit of 20 concurrent
+    # snapshot copy requests per destination Region. If you exceed this quota, you receive a
+    # ResourceLimitExceeded error." "How Amazon EC2 AMI copy works": each backing snapshot
+    # of an AMI is copied, so a pending AMI copy holds one slot per backing snapshot.
+    pytest.param(lambda: (create_ami(SOURCE, "web-app"), copy_image),
+                 ("ResourceLimitExceeded", "Too many snapshot copies in progress. The limit "
+                                           "is 2 for this destination region."),
+                 marks=pytest.mark.quotas(ebs_copies_in_progress=2,
+                                          copy_seconds=COPYING_SECONDS),
+                 id="ec2-copy-image"),
+])
+def test_a_copy_beyond_the_copies_in_progress_quota_is_refused_until_one_finishes(
+        quotas, copy, refusal):
+    """A copy in progress is one still creating/pending; a finished copy frees its slot."""
+    source, copy_of = copy()
+    copy_of(source, "copy-1")
+    copy_of(source, "copy-2")
 
     with pytest.raises(ClientError) as refused:
-        copy_db_snapshot(source, "copy-3")
+        copy_of(source, "copy-3")
     time.sleep(COPYING_SECONDS)
-    after_the_first_finished = copy_db_snapshot(source, "copy-3")
+    copy_of(source, "copy-3")  # after the first two finished
 
-    assert error_of(refused) == ("SnapshotQuotaExceeded",
-                                 "Cannot copy more than 2 snapshots across regions")
-    assert after_the_first_finished["DBSnapshotIdentifier"] == "copy-3"
+    assert error_of(refused) == refusal
 
 
 @pytest.mark.quotas(rds_manual_snapshots=2)
@@ -291,25 +306,6 @@ def test_rds_refuses_a_copy_beyond_the_manual_snapshot_quota(quotas):
     assert error_of(refused_copy) == ("SnapshotQuotaExceeded",
                                       "Cannot create more than 2 manual snapshots")
     assert error_of(refused_snapshot)[0] == "SnapshotQuotaExceeded"
-
-
-@pytest.mark.quotas(ebs_copies_in_progress=2, copy_seconds=COPYING_SECONDS)
-def test_ec2_refuses_an_ami_copy_beyond_the_snapshot_copies_in_progress_quota(quotas):
-    """EBS User Guide, "Copy an Amazon EBS snapshot": "There is a limit of 20 concurrent
-    snapshot copy requests per destination Region. If you exceed this quota, you receive a
-    ResourceLimitExceeded error." "How Amazon EC2 AMI copy works": each backing snapshot of
-    an AMI is copied, so a pending AMI copy holds one slot per backing snapshot."""
-    source = create_ami(SOURCE, "web-app")
-    copy_image(source, "copy-1")
-    copy_image(source, "copy-2")
-
-    with pytest.raises(ClientError) as refused:
-        copy_image(source, "copy-3")
-    time.sleep(COPYING_SECONDS)
-
-    assert error_of(refused)[0] == "ResourceLimitExceeded"
-    assert "Too many snapshot copies in progress" in error_of(refused)[1]
-    assert copy_image(source, "copy-3").startswith("ami-")
 
 
 def test_finished_copies_hold_no_slot_so_copy_seconds_zero_never_hits_a_copy_quota(emulated):

@@ -13,6 +13,7 @@ from .measure import RUNNER, STATE_MACHINE
 API_CALL_TARGETS = {"in sync": 2, "copy": 3}  # copy + k pruned: 3 + k
 TRANSITION_TARGETS = {IN_SYNC: 6, COPY: 10}
 IMPORT_TARGET_MS = 50
+PROJECTED_SIZES = (100, 1000)  # the default sizes: a --quick run still says whether they fit
 
 
 def verdict(value: float | None, target: float | None) -> str:
@@ -124,6 +125,14 @@ def history(sizes: list[dict[str, Any]]) -> None:
             if measured["status"] != "SUCCEEDED":
                 verdicts.append(f"N={size['n']} {run}: the execution {measured['status']} "
                                 f"({measured['error']}) after {measured['events']:,} events")
+    largest = max(sizes, key=lambda size: size["n"], default=None)
+    for n in (n for n in PROJECTED_SIZES if largest and n > largest["n"]):
+        for row in largest["transitions"]:
+            needed = largest["overhead"][row["run"]]["events"] + n * row["events"][1]
+            verdict_text = "fits" if needed <= HISTORY_LIMIT_EVENTS else "FAILS on AWS"
+            verdicts.append(f"N={n} {row['path']} (projected from N={largest['n']}): "
+                            f"{needed:,} events {'<=' if needed <= HISTORY_LIMIT_EVENTS else '>'}"
+                            f" {HISTORY_LIMIT_EVENTS:,}: {verdict_text}")
     notes = [f"quota {HISTORY_LIMIT_EVENTS:,} events per execution history (Standard "
              "workflow); event 25,000, unless ExecutionSucceeded, is ExecutionFailed "
              "(States.Runtime)",

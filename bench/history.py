@@ -1,5 +1,5 @@
-"""What an execution's Step Functions history says: states entered and Lambda
-invocations per Map iteration (= per job), the per-execution overhead, and the
+"""What an execution's Step Functions history says: states entered, Lambda invocations
+and history events per Map iteration (= per job), the per-execution overhead, and the
 largest state payload."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from xregion_sync.local import LocalExecution
+from xregion_sync.local.quotas import AWS_QUOTAS
 
 PAYLOAD_FIELDS = ("input", "output", "parameters")
-PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions' limit on any state input/output
+PAYLOAD_LIMIT_BYTES = AWS_QUOTAS.payload_bytes  # Step Functions' limit on any state input/output
+HISTORY_LIMIT_EVENTS = AWS_QUOTAS.history_events  # per execution (the inline Map's jobs share it)
 
 # The per-job path, told by the states a Map iteration entered.
 IN_SYNC, COPY, COPY_POLLING, FAILED = "in sync", "copy", "copy+polling", "failed"
@@ -31,15 +33,19 @@ class PathCount:
     jobs: int
     transitions: tuple[int, int]  # (min, max) StateEntered events per job
     lambdas: tuple[int, int]  # (min, max) LambdaFunctionScheduled events per job
+    events: tuple[int, int]  # (min, max) history events per job
     states: tuple[str, ...]  # the states of one such job, in order
 
 
 @dataclass(frozen=True)
 class ExecutionProfile:
     status: str
+    error: str | None
+    events: int  # the whole history
     paths: list[PathCount]
     overhead_states: list[str]  # entered outside any Map iteration
     overhead_lambdas: int
+    overhead_events: int
     largest_payload: Payload
     largest_job_payload: Payload  # the largest inside a Map iteration
 
@@ -59,12 +65,20 @@ def profile(execution: LocalExecution) -> ExecutionProfile:
     job_payloads = [p for job in per_job.values() for p in _payloads(job)]
     return ExecutionProfile(
         status=execution.status,
+        error=execution.error,
+        events=len(events),
         paths=_paths(per_job),
         overhead_states=_states(outside),
         overhead_lambdas=_lambdas(outside),
+        overhead_events=len(outside),
         largest_payload=max(_payloads(events), key=lambda p: p.bytes),
         largest_job_payload=max(job_payloads, key=lambda p: p.bytes, default=Payload(0, "-")),
     )
+
+
+def jobs_that_fit(events_per_job: int, overhead_events: int) -> int:
+    """How many jobs of one path one execution's history holds (the Map is INLINE)."""
+    return (HISTORY_LIMIT_EVENTS - overhead_events) // events_per_job
 
 
 def path_of(states: list[str]) -> str:
@@ -134,9 +148,11 @@ def _paths(per_job: dict[int, list[dict[str, Any]]]) -> list[PathCount]:
     for name, jobs in grouped.items():
         transitions = [len(_states(job)) for job in jobs]
         lambdas = [_lambdas(job) for job in jobs]
+        events = [len(job) for job in jobs]
         typical = Counter(tuple(_states(job)) for job in jobs).most_common(1)[0][0]
         paths.append(PathCount(name, len(jobs), (min(transitions), max(transitions)),
-                               (min(lambdas), max(lambdas)), typical))
+                               (min(lambdas), max(lambdas)), (min(events), max(events)),
+                               typical))
     return paths
 
 

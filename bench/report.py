@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import costs
-from .history import COPY, IN_SYNC, PAYLOAD_LIMIT_BYTES
+from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES, jobs_that_fit
 from .importtime import BEYOND
 from .measure import RUNNER, STATE_MACHINE
 
 API_CALL_TARGETS = {"in sync": 2, "copy": 3}  # copy + k pruned: 3 + k
 TRANSITION_TARGETS = {IN_SYNC: 6, COPY: 10}
 IMPORT_TARGET_MS = 50
+PROJECTED_SIZES = (100, 1000)  # the default sizes: a --quick run still says whether they fit
 
 
 def verdict(value: float | None, target: float | None) -> str:
@@ -47,6 +48,7 @@ def print_report(results: dict[str, Any]) -> None:
     print(f"xregion-sync benchmark: {results['meta']['description']}")
     api_calls(sizes)
     transitions(sizes)
+    history(sizes)
     cost(sizes)
     payloads(sizes)
     wall_times(sizes, results["meta"])
@@ -101,6 +103,46 @@ def transitions(sizes: list[dict[str, Any]]) -> None:
                 "LambdaFunctionScheduled per Map iteration)",
                 ["N", "execution", "path", "jobs", "transitions/job", "target", "",
                  "Lambdas/job"], rows, notes)
+
+
+def history(sizes: list[dict[str, Any]]) -> None:
+    """History events against the 25,000-event quota: the Map is INLINE, so every job's
+    events are in the execution's one history."""
+    rows, verdicts = [], []
+    for size in sizes:
+        for run, measured in size.get("history", {}).items():
+            outside = size["overhead"][run]["events"]
+            for row in (r for r in size["transitions"] if r["run"] == run):
+                per_job = row["events"][1]
+                fit = jobs_that_fit(per_job, outside)
+                needed = outside + size["n"] * per_job  # had every job taken this path
+                fits = needed <= HISTORY_LIMIT_EVENTS
+                rows.append([size["n"], run, row["path"], row["jobs"], _range(*row["events"]),
+                             measured["events"], fit, "fits" if fits else "FAILS on AWS"])
+                if not fits:
+                    verdicts.append(f"N={size['n']} {row['path']}: {needed:,} events > "
+                                    f"{HISTORY_LIMIT_EVENTS:,}: FAILS on AWS")
+            if measured["status"] != "SUCCEEDED":
+                verdicts.append(f"N={size['n']} {run}: the execution {measured['status']} "
+                                f"({measured['error']}) after {measured['events']:,} events")
+    largest = max(sizes, key=lambda size: size["n"], default=None)
+    for n in (n for n in PROJECTED_SIZES if largest and n > largest["n"]):
+        for row in largest["transitions"]:
+            needed = largest["overhead"][row["run"]]["events"] + n * row["events"][1]
+            verdict_text = "fits" if needed <= HISTORY_LIMIT_EVENTS else "FAILS on AWS"
+            verdicts.append(f"N={n} {row['path']} (projected from N={largest['n']}): "
+                            f"{needed:,} events {'<=' if needed <= HISTORY_LIMIT_EVENTS else '>'}"
+                            f" {HISTORY_LIMIT_EVENTS:,}: {verdict_text}")
+    notes = [f"quota {HISTORY_LIMIT_EVENTS:,} events per execution history (Standard "
+             "workflow); event 25,000, unless ExecutionSucceeded, is ExecutionFailed "
+             "(States.Runtime)",
+             "events/job per Map iteration (the INLINE Map puts every job's events in the "
+             "execution's one history); 'max jobs' = (quota - events outside the Map) / "
+             "events per job, had every job taken that path; +9 per poll, +3 per Lambda retry",
+             *verdicts]
+    print_table("2a. History events per execution (quota 25,000)",
+                ["N", "execution", "path", "jobs", "events/job", "events (execution)",
+                 "max jobs", "N jobs"], rows, notes)
 
 
 def cost(sizes: list[dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ def measure_size(n: int, *, state_machine: bool = True, log=print) -> dict[str, 
     amis, dbs = split(n)
     record: dict[str, Any] = {"n": n, "jobs": {"ec2_ami": amis, "rds_automated_snapshot": dbs},
                               "api_calls": [], "transitions": [], "overhead": {},
+                              "history": {},
                               "payload": {}, "wall_seconds": {}, "problems": []}
     _copy_and_in_sync(record, n, RUNNER, log)
     if state_machine:
@@ -90,9 +91,12 @@ def _execution(record: dict[str, Any], run: Run, run_name: str) -> None:
         record["transitions"].append({
             "run": run_name, "path": path.path, "jobs": path.jobs,
             "transitions": list(path.transitions), "lambdas": list(path.lambdas),
-            "states": list(path.states)})
+            "events": list(path.events), "states": list(path.states)})
     record["overhead"][run_name] = {"states": profile.overhead_states,
-                                    "lambdas": profile.overhead_lambdas}
+                                    "lambdas": profile.overhead_lambdas,
+                                    "events": profile.overhead_events}
+    record["history"][run_name] = {"events": profile.events, "status": profile.status,
+                                   "error": profile.error}
     for key, payload in (("largest", profile.largest_payload),
                          ("largest_in_job", profile.largest_job_payload)):
         best = record["payload"].get(key)

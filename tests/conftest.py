@@ -76,6 +76,11 @@ def api_calls(emulated):
         yield recorder
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "quotas(**values): emulated AWS with these AwsQuotas "
+                                       "(test_emulator_quotas.py's `quotas` fixture)")
+
+
 def pytest_terminal_summary(terminalreporter):
     """The fault suite's one line: faults injected, jobs correct, duplicates, foreign deletes."""
     from faults import STATS

@@ -26,7 +26,9 @@ from scenarios import (
 
 from xregion_sync.errors import ConfigError
 from xregion_sync.execution import plan_execution
-from xregion_sync.local import execute_state_machine
+from xregion_sync.local import AwsQuotas, emulated_aws, execute_state_machine
+from xregion_sync.local.quotas import AWS_QUOTAS
+from xregion_sync.local.stepfunctions_quotas import history_limit_cause
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
 DEMO = {**ami_job(), **db_job()}
@@ -186,6 +188,53 @@ def test_state_transitions_per_job(world):
     assert all("Start Copy" not in states and len(states) <= 6 for states in in_sync.values())
 
 
+# ---------------------------------------------------------------- history events per job
+
+
+# Measured: the events one job adds to the execution's history (the Map is INLINE, so every
+# job's events are in the one history and its 25,000-event quota), and the execution's own.
+COPY_EVENTS_PER_JOB = 38
+IN_SYNC_EVENTS_PER_JOB = 21
+EVENTS_OUTSIDE_THE_MAP = 20
+
+
+def history_profile(execution) -> tuple[list[int], int]:
+    per_job = [len(events) for _, events in sorted(execution.events_by_iteration().items())]
+    return per_job, len(execution.history) - sum(per_job)
+
+
+def test_history_events_per_job_on_the_inline_map(world):
+    copying = run({"config": DEMO})
+    in_sync = run({"config": DEMO})
+
+    (copy_events, copy_outside), (in_sync_events, in_sync_outside) = map(
+        history_profile, (copying, in_sync))
+    fits = (AWS_QUOTAS.history_events - EVENTS_OUTSIDE_THE_MAP) // COPY_EVENTS_PER_JOB
+    print(f"\nhistory events per job: copy {copy_events}, in sync {in_sync_events}, outside "
+          f"the Map {copy_outside}; at most {fits} copying jobs fit one execution")
+    assert copy_events == [COPY_EVENTS_PER_JOB] * 2
+    assert in_sync_events == [IN_SYNC_EVENTS_PER_JOB] * 2
+    assert copy_outside == in_sync_outside == EVENTS_OUTSIDE_THE_MAP
+    # The README's "about 1,000 small jobs fit" (256 KiB) does not hold for the history:
+    assert EVENTS_OUTSIDE_THE_MAP + 1_000 * COPY_EVENTS_PER_JOB > AWS_QUOTAS.history_events
+
+
+def test_an_execution_whose_jobs_overflow_the_history_fails_as_aws_fails_it():
+    # GIVEN a history quota that holds the execution's own events and one copying job
+    quota = EVENTS_OUTSIDE_THE_MAP + COPY_EVENTS_PER_JOB + 10
+    with emulated_aws(quotas=AwsQuotas(history_events=quota)):
+        source_ami()
+        source_db()
+        # WHEN two copying jobs run in one execution
+        execution = run({"config": DEMO})
+
+    # THEN it fails at the quota's last event, with AWS's error, and records nothing after
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert execution.cause == history_limit_cause(quota)
+    assert (len(execution.history), execution.history[-1]["type"]) == (quota, "ExecutionFailed")
+    assert "Summarize" not in execution.states_entered()
+
+
 # ---------------------------------------------------------------- Retry and Catch
 
 
@@ -268,9 +317,13 @@ def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
 
     sizes = [len(payload.encode()) for event in execution.history for payload in
              payloads(event)]
+    per_job, outside = history_profile(execution)
     print(f"\n500 jobs: largest state payload {max(sizes)} bytes, "
-          f"cause {len(execution.cause)} characters")
+          f"cause {len(execution.cause)} characters, history {len(execution.history)} events "
+          f"({max(per_job)} per failed job)")
     assert len(execution.results()) == 500
+    # Failing fast, 500 jobs fit the history quota; 500 copying jobs would not (38 each).
+    assert len(execution.history) < AWS_QUOTAS.history_events
     assert max(sizes) < MAX_STATE_PAYLOAD_BYTES
     # AWS caps a Fail state's cause at 32,768 characters: it lists the first few failures.
     assert execution.cause.startswith("500 of 500 jobs failed.")

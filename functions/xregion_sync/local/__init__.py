@@ -14,9 +14,10 @@ from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 from .. import aws
+from .quotas import AWS_QUOTAS, AwsQuotas
 from .stepfunctions import LocalExecution, execute_state_machine
 
-__all__ = ["LocalExecution", "emulated_aws", "execute_state_machine"]
+__all__ = ["AwsQuotas", "LocalExecution", "emulated_aws", "execute_state_machine"]
 
 EMULATOR_ENVIRONMENT = {
     # Fake credentials, so nothing can reach a real account from inside the emulator.
@@ -39,16 +40,18 @@ def current_emulator_id() -> int:
 
 
 @contextmanager
-def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
+def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS) -> Iterator[None]:
     """Run the enclosed code against emulated AWS.
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
-    copies do, before they become available.
+    copies do, before they become available (and hold a slot of the copy quotas).
+    quotas: AWS's quotas the emulator enforces (local/quotas.py); tests lower them.
     """
     from moto import mock_aws
 
     from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
     from .stepfunctions import forget_deployments, install_lambda_dispatch
+    from .stepfunctions_quotas import enforce_step_functions_quotas
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ, EMULATOR_ENVIRONMENT))
@@ -58,8 +61,9 @@ def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
             "stepfunctions": {"execute_state_machine": True},
             "lambda": {"use_docker": False},
         }))
-        teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds))
-        install_lambda_dispatch(stack)
+        teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds), quotas)
+        enforce_step_functions_quotas(stack, quotas)
+        install_lambda_dispatch(stack, quotas)
         aws.clear_cache()
         stack.callback(aws.clear_cache)
         emulator_id = id(stack)

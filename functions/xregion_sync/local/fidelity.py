@@ -9,12 +9,21 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   refused (InvalidAMIName.Duplicate);
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
-                  the copy starts `pending` and becomes `available` later.
+                  the copy starts `pending` and becomes `available` later;
+                  at most 20 snapshot copies in progress into a region per account, an
+                  AMI copy holding one per backing snapshot (ResourceLimitExceeded).
   Step Functions  a Lambda service error on a Task (throttling, service exception)
                   is the error `Lambda.<exception name>`, which Retry can match.
   RDS CopyDBSnapshot  an encrypted snapshot is copied across regions only with a
                   KmsKeyId (else InvalidParameterValue); the copy starts in
-                  status `creating` and becomes `available` later.
+                  status `creating` and becomes `available` later; at most 20 copies
+                  in progress into a region per account, and at most 100 manual
+                  snapshots per region, copies included (SnapshotQuotaExceeded).
+  EC2 sharing     an AMI shared by another account (launch permission) is visible and
+                  copyable, without its tags (local/cross_account.py).
+
+The quota values are the one table in local/quotas.py; Step Functions' quotas are in
+local/stepfunctions_quotas.py.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from moto.ec2.utils import convert_tag_spec
 from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
 
+from .quotas import AwsQuotas
+
 
 @dataclass
 class EmulatedCopyTiming:
@@ -46,13 +57,22 @@ class EmulatedCopyTiming:
     def is_done(self, resource_id: str) -> bool:
         return time.monotonic() >= self._ready_at.get(resource_id, float("inf"))
 
+    def in_progress(self, resource_id: str) -> bool:
+        """A copy this emulator started that has not finished: it holds a copy-quota slot.
+        (With copy_seconds=0 none ever does, as before the quotas.)"""
+        return resource_id in self._ready_at and not self.is_done(resource_id)
 
-def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
+
+def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
+                             quotas: AwsQuotas) -> None:
     """Patch moto for the duration of `stack`."""
+    from .cross_account import share_amis_across_accounts
+
     _serve_one_request_at_a_time(stack)
     _look_up_ec2_tags_by_resource(stack)
-    _teach_ec2_copy_image(stack, timing)
-    _teach_rds_copy_db_snapshot(stack, timing)
+    share_amis_across_accounts(stack)
+    _teach_ec2_copy_image(stack, timing, quotas)
+    _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _name_lambda_service_errors(stack)
 
 
@@ -93,7 +113,8 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
     stack.enter_context(mock.patch.object(TaggedEC2Resource, "get_tags", get_tags))
 
 
-def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
+def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
+                          quotas: AwsQuotas) -> None:
     client_tokens: dict[tuple[str, str, str], str] = {}
     original_copy_image = AmiBackend.copy_image
     original_describe_images = AmiBackend.describe_images
@@ -110,6 +131,13 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
         if taken:
             raise EC2ClientError("InvalidAMIName.Duplicate",
                                  f"AMI name {name} is already in use by AMI {taken[0]}")
+        copying = sum(len(_snapshot_ids(image)) or 1 for image in backend.amis.values()
+                      if image.state == "pending" and timing.in_progress(image.id))
+        if copying + 1 > quotas.ebs_copies_in_progress:  # moto's AMIs have one snapshot
+            raise EC2ClientError(
+                "ResourceLimitExceeded",
+                f"Too many snapshot copies in progress. The limit is "
+                f"{quotas.ebs_copies_in_progress} for this destination region.")
         source_region = self._get_param("SourceRegion")
         image = original_copy_image(backend, self._get_param("SourceImageId"), source_region,
                                     self._get_param("Name"), self._get_param("Description"))
@@ -142,9 +170,19 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
 
 
-def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
+def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
+                                quotas: AwsQuotas) -> None:
     original_copy_db_snapshot = rds_models.RDSBackend.copy_db_snapshot
+    original_create_db_snapshot = rds_models.RDSBackend.create_db_snapshot
     original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
+
+    def refuse_beyond_manual_snapshot_quota(backend) -> None:
+        manual = sum(1 for snapshot in backend.database_snapshots.values()
+                     if snapshot.snapshot_type == "manual")
+        if manual >= quotas.rds_manual_snapshots:
+            raise RDSClientError(
+                "SnapshotQuotaExceeded",
+                f"Cannot create more than {quotas.rds_manual_snapshots} manual snapshots")
 
     def copy_db_snapshot(self, source_db_snapshot_identifier: str,
                          target_db_snapshot_identifier: str, kms_key_id: str | None = None,
@@ -157,12 +195,28 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming) ->
                 "Must specify new KMS key for the destination region when copying an "
                 "encrypted snapshot across regions",
             )
+        copying = sum(1 for snapshot in self.database_snapshots.values()
+                      if snapshot.status == "creating" and timing.in_progress(snapshot.arn))
+        if cross_region and copying >= quotas.rds_copies_in_progress:
+            raise RDSClientError(
+                "SnapshotQuotaExceeded",
+                f"Cannot copy more than {quotas.rds_copies_in_progress} snapshots across "
+                "regions")
+        refuse_beyond_manual_snapshot_quota(self)
         snapshot = original_copy_db_snapshot(
             self, source_db_snapshot_identifier, target_db_snapshot_identifier,
             kms_key_id=kms_key_id, tags=tags, copy_tags=copy_tags, **kwargs)
         snapshot.status = "creating"
         timing.started(snapshot.arn)
         return snapshot
+
+    def create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifier: str,
+                           snapshot_type: str = "manual", *args, **kwargs):
+        if snapshot_type == "manual":
+            refuse_beyond_manual_snapshot_quota(self)
+        return original_create_db_snapshot(self, db_instance_identifier,
+                                           db_snapshot_identifier, snapshot_type, *args,
+                                           **kwargs)
 
     def describe_db_snapshots(self, *args, **kwargs):
         for snapshot in self.database_snapshots.values():
@@ -172,6 +226,8 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming) ->
 
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "copy_db_snapshot", copy_db_snapshot))
+    stack.enter_context(
+        mock.patch.object(rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot))
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
 

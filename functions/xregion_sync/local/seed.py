@@ -21,6 +21,32 @@ def create_ami(region: str, name: str, tags: dict[str, str] | None = None) -> st
     return image_id
 
 
+def account_session(account_id: str, region: str) -> boto3.Session:
+    """A session whose resources land in `account_id`'s emulated backend (moto puts what
+    assumed-role credentials create in the role's account)."""
+    role = f"arn:aws:iam::{account_id}:role/xregion-sync-seed"
+    credentials = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=role, RoleSessionName="seed")["Credentials"]
+    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                         aws_secret_access_key=credentials["SecretAccessKey"],
+                         aws_session_token=credentials["SessionToken"], region_name=region)
+
+
+def create_shared_ami(region: str, name: str, *, owner: str, shared_with: str | None,
+                      tags: dict[str, str] | None = None) -> str:
+    """An AMI of account `owner` with a launch permission for account `shared_with` (None:
+    public), as another team's account shares a golden image; returns its id."""
+    ec2 = account_session(owner, region).client("ec2")
+    image_id = ec2.register_image(Name=name, Description=f"{name} image",
+                                  RootDeviceName="/dev/xvda")["ImageId"]
+    if tags:
+        ec2.create_tags(Resources=[image_id],
+                        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    grantee = {"Group": "all"} if shared_with is None else {"UserId": shared_with}
+    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [grantee]})
+    return image_id
+
+
 def create_db_instance(region: str, db: str, *, encrypted: bool = False,
                        tags: dict[str, str] | None = None) -> str:
     """A DB instance; moto gives it one automated snapshot. Returns that snapshot's id."""

@@ -24,6 +24,8 @@ from unittest import mock
 import boto3
 
 from ..result import SyncResult
+from .quotas import AwsQuotas
+from .stepfunctions_quotas import lambda_payload_error
 from .template import LOCAL_STACK_NAME, read_template
 
 REGION = "us-east-1"
@@ -62,8 +64,15 @@ class LocalExecution:
                 if "stateEnteredEventDetails" in e]
 
     def states_by_iteration(self) -> dict[int, list[str]]:
-        """The states each Map iteration (each job, in config order) passed through,
-        found by following every event's previousEventId back to its iteration."""
+        """The states each Map iteration (each job, in config order) passed through."""
+        return {index: [e["stateEnteredEventDetails"]["name"] for e in events
+                        if "stateEnteredEventDetails" in e]
+                for index, events in self.events_by_iteration().items()}
+
+    def events_by_iteration(self) -> dict[int, list[dict[str, Any]]]:
+        """The history events of each Map iteration (each job, in config order), found by
+        following every event's previousEventId back to its iteration. An inline Map's
+        iterations are events of this one execution's history (and its 25,000-event quota)."""
         by_id = {e["id"]: e for e in self.history}
         iteration_of: dict[int, int | None] = {}
 
@@ -84,13 +93,12 @@ class LocalExecution:
                 iteration_of[link] = found
             return found
 
-        states: dict[int, list[str]] = {}
+        events: dict[int, list[dict[str, Any]]] = {}
         for event in self.history:
-            if "stateEnteredEventDetails" in event:
-                index = iteration(event["id"])
-                if index is not None:
-                    states.setdefault(index, []).append(event["stateEnteredEventDetails"]["name"])
-        return states
+            index = iteration(event["id"])
+            if index is not None:
+                events.setdefault(index, []).append(event)
+        return events
 
 
 @dataclass
@@ -102,24 +110,38 @@ class _Deployment:
 _deployments: dict[int, _Deployment] = {}
 
 
-def install_lambda_dispatch(stack: ExitStack) -> None:
-    """Route moto's Lambda invokes to the handlers named in the functions' Handler."""
+def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
+    """Route moto's Lambda invokes to the handlers named in the functions' Handler, within
+    Lambda's synchronous payload quota."""
+    from moto.awslambda.exceptions import LambdaClientError
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
-        function = self.get_function(function_name, qualifier)
-        module_name, _, attribute = function.handler.rpartition(".")
-        handler = getattr(importlib.import_module(module_name), attribute)
-        context = _LambdaContext(function.function_name)
-        try:
-            result = handler(json.loads(body or "{}"), context)
-        except Exception as exc:  # the Python runtime's answer for an unhandled error
+        too_large = lambda_payload_error(body or b"", quotas, response=False)
+        if too_large:  # refused by the Invoke API itself (HTTP 413), before any handler runs
+            raise LambdaClientError(too_large["errorType"], too_large["errorMessage"])
+        answer = _run_handler(self, function_name, qualifier, body, response_headers)
+        too_large = lambda_payload_error(answer, quotas, response=True)
+        if too_large:  # the function ran, but Lambda cannot return its answer
             response_headers["x-amz-function-error"] = "Unhandled"
-            result = {"errorMessage": str(exc), "errorType": type(exc).__name__,
-                      "stackTrace": traceback.format_tb(exc.__traceback__)}
-        return json.dumps(result).encode()
+            return json.dumps(too_large).encode()
+        return answer
 
     stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+
+
+def _run_handler(backend, function_name, qualifier, body, response_headers) -> bytes:
+    function = backend.get_function(function_name, qualifier)
+    module_name, _, attribute = function.handler.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    context = _LambdaContext(function.function_name)
+    try:
+        result = handler(json.loads(body or "{}"), context)
+    except Exception as exc:  # the Python runtime's answer for an unhandled error
+        response_headers["x-amz-function-error"] = "Unhandled"
+        result = {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                  "stackTrace": traceback.format_tb(exc.__traceback__)}
+    return json.dumps(result).encode()
 
 
 def deploy() -> str:

@@ -1,0 +1,83 @@
+"""AMIs shared across accounts, which moto does not model (each account's backend sees only
+its own AMIs): an AMI of account B with a launch permission for account A (or public)
+
+  - is returned by DescribeImages in A (by ImageIds, Owners=[B], ExecutableUsers, or no
+    owner at all), but without its tags: AWS shows an AMI's tags only to its owner, so a
+    `tag:` filter in A never matches it;
+  - can be the SourceImageId of CopyImage in A (moto looked the source up in A's backend).
+
+EC2 User Guide, "Understand shared AMI use": "AMIs are a regional resource ... you can
+share an AMI with specific AWS accounts"; DescribeImages (API Reference): "The images
+available to you include public images, private images that you own, and private images
+owned by other AWS accounts for which you have explicit launch permissions"; "Tag your
+Amazon EC2 resources": tags are visible only to the account that created them ("you can't
+see tags on a shared AMI" - an AMI shared with you shows no tags).
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import ExitStack
+from unittest import mock
+
+from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.utils import generic_filter
+
+
+class SharedImageView(Ami):
+    """Another account's AMI as the account it is shared with sees it: no tags."""
+
+    def get_tags(self) -> list[dict[str, str]]:
+        return []
+
+
+def share_amis_across_accounts(stack: ExitStack) -> None:
+    original_describe_images = AmiBackend.describe_images
+
+    def describe_images(self, ami_ids=None, filters=None, exec_users=None, owners=None):
+        shared = _shared_with(self.account_id, self.region_name)
+        if ami_ids:
+            found = [image for image in shared if image.id in ami_ids]
+            rest = [ami_id for ami_id in ami_ids if ami_id not in {i.id for i in found}]
+            own = original_describe_images(self, ami_ids=rest) if rest else []
+            return own + found
+        own = original_describe_images(self, filters=filters, exec_users=exec_users,
+                                       owners=owners)
+        shared = [image for image in shared
+                  if _owned_by(image, owners, self.account_id)
+                  and _executable_by(image, exec_users, self.account_id)]
+        return own + (generic_filter(filters, shared) if filters else shared)
+
+    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+
+
+def _shared_with(account_id: str, region: str) -> list[SharedImageView]:
+    """The AMIs of other accounts in `region` that `account_id` may launch, as it sees them."""
+    from moto.ec2.models import ec2_backends
+
+    views = []
+    for owner in list(ec2_backends.keys()):
+        backends = ec2_backends[owner]
+        if owner == account_id or region not in backends.keys():
+            continue
+        for image in list(backends[region].amis.values()):
+            if image.is_public or {"UserId": account_id} in image.launch_permissions:
+                view = copy.copy(image)
+                view.__class__ = SharedImageView
+                views.append(view)
+    return views
+
+
+def _owned_by(image: Ami, owners: list[str] | None, account_id: str) -> bool:
+    if not owners:
+        return True
+    return image.owner_id in owners or image.owner_alias in owners  # "self" is never a share
+
+
+def _executable_by(image: Ami, exec_users: list[str] | None, account_id: str) -> bool:
+    if not exec_users:
+        return True
+    # As moto's own (and AWS's "all"): a public AMI is executable by everyone.
+    users = {account_id if user == "self" else user for user in exec_users}
+    return image.is_public or any({"UserId": user} in image.launch_permissions
+                                  for user in users)

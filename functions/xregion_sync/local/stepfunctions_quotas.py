@@ -1,0 +1,233 @@
+"""Step Functions' quotas, taught to moto's interpreter (which runs the real ASL but counts
+nothing): the table is local/quotas.py, each rule pinned in tests/test_emulator_quotas.py.
+
+  history     25,000 events per execution history; event 25,000, unless it is
+              ExecutionSucceeded, is ExecutionFailed with States.Runtime, "The execution
+              reached the maximum number of history events (25000).", and nothing runs after
+              it. Counted per history: an inline Map's iterations share their execution's,
+              each Distributed Map child execution has its own.
+  payloads    262,144 bytes (UTF-8) for the execution input (StartExecution refuses more),
+              a state's output, a Task's result and the payload a Task schedules:
+              States.DataLimitExceeded. moto checked some of these, one byte short of AWS.
+  terminal    a Retry or Catch on States.ALL matches neither States.DataLimitExceeded nor
+              States.Runtime (moto matched every error): the execution fails.
+  failures    an error is at most 256 characters, a cause at most 32,768, wherever history
+              or DescribeExecution shows them (cut, as the API's field lengths allow no more).
+  Lambda      6 MB per synchronous invoke request and response (Lambda's own quota; through
+              Step Functions the 256 KiB above bites first).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from .quotas import AwsQuotas
+
+HISTORY_LIMIT_ERROR = "States.Runtime"
+# States.ALL "cannot catch the States.DataLimitExceeded terminal error or Runtime error types"
+# (Step Functions Developer Guide, "Error handling in Step Functions", States.ALL).
+TERMINAL_ERRORS = frozenset({StatesErrorNameType.StatesStatesDataLimitExceeded.to_name(),
+                             StatesErrorNameType.StatesRuntime.to_name()})
+
+
+def history_limit_cause(limit: int) -> str:
+    return f"The execution reached the maximum number of history events ({limit})."
+
+
+def enforce_step_functions_quotas(stack: ExitStack, quotas: AwsQuotas) -> None:
+    """Patch moto's Step Functions for the duration of `stack`."""
+    _limit_history(stack, quotas)
+    _limit_payloads(stack, quotas)
+    _keep_terminal_errors_out_of_states_all(stack)
+    _refuse_large_execution_input(stack, quotas)
+
+
+# ---------------------------------------------------------------- history
+
+
+@dataclass
+class _HistoryBudget:
+    """One execution history: the environment its quota failure ends."""
+
+    owner: Environment
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    exhausted: bool = False
+
+
+def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        distributed_item_processor_worker as distributed,
+    )
+
+    original_init = Environment.__init__
+    original_add_event = EventManager.add_event
+    original_set_error = Environment.set_error
+    original_eval_job = distributed.DistributedItemProcessorWorker._eval_job
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        # A frame replaces this manager with its parent's (and so shares its budget).
+        self.event_manager.history_budget = _HistoryBudget(self)
+
+    def add_event(self, context, event_type, event_details=None, timestamp=None,
+                  update_source_event_id=True):
+        budget: _HistoryBudget | None = getattr(self, "history_budget", None)
+        if budget is None:
+            return original_add_event(self, context, event_type, event_details, timestamp,
+                                      update_source_event_id)
+        failure = None
+        with budget.lock:
+            if budget.exhausted:  # AWS records nothing after the failure event
+                return context.last_published_event_id
+            is_last = self._event_id_gen._next_id >= quotas.history_events
+            if is_last and event_type != HistoryEventType.ExecutionSucceeded:
+                failure = ExecutionFailedEventDetails(
+                    error=HISTORY_LIMIT_ERROR, cause=history_limit_cause(quotas.history_events))
+                event_type = HistoryEventType.ExecutionFailed
+                event_details = EventDetails(executionFailedEventDetails=failure)
+            budget.exhausted = is_last
+            event_id = original_add_event(self, context, event_type,
+                                          _cut_failures(event_details, quotas), timestamp,
+                                          update_source_event_id)
+        if failure is not None:
+            budget.owner.set_error(failure)
+            budget.owner.history_quota_failure = failure
+        return event_id
+
+    def set_error(self, error):
+        # The history failure is the execution's end: a Map failing under it must not
+        # replace it (the iterations fail because their frames were stopped).
+        final = getattr(self, "history_quota_failure", None)
+        original_set_error(self, final or _cut_failure(error, quotas))
+
+    def eval_job(self, env, job):
+        # Each Distributed Map child is an execution with its own history (moto pooled them).
+        env.event_manager = EventManager()
+        env.event_manager.history_budget = _HistoryBudget(env)
+        return original_eval_job(self, env, job)
+
+    stack.enter_context(mock.patch.object(Environment, "__init__", init))
+    stack.enter_context(mock.patch.object(EventManager, "add_event", add_event))
+    stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
+    stack.enter_context(mock.patch.object(distributed.DistributedItemProcessorWorker,
+                                          "_eval_job", eval_job))
+
+
+def _cut_failures(event_details: EventDetails | None, quotas: AwsQuotas):
+    if not event_details:
+        return event_details
+    return {key: _cut_failure(value, quotas) if key.endswith("FailedEventDetails") else value
+            for key, value in event_details.items()}
+
+
+def _cut_failure(details: dict[str, Any] | None, quotas: AwsQuotas):
+    if not details:
+        return details
+    cut = dict(details)
+    if isinstance(cut.get("error"), str):
+        cut["error"] = cut["error"][:quotas.failure_error_characters]
+    if isinstance(cut.get("cause"), str):
+        cut["cause"] = cut["cause"][:quotas.failure_cause_characters]
+    return cut
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
+    """moto's check refuses a payload of exactly 262,144 bytes (`<`), measures a string
+    output without its JSON quotes and escapes, and reads a constant; AWS allows up to
+    262,144 bytes of the JSON text the state passes on. One check, reading the table, at
+    every place moto checks, plus the payload a Lambda Task schedules ("input data when
+    scheduling a task")."""
+    from moto.stepfunctions.parser.asl.component.state import state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+    )
+
+    def within_payload_quota(value: Any) -> bool:
+        text = to_json_str(value, separators=(",", ":"))  # as the history records it
+        return len(text.encode("utf-8")) <= quotas.payload_bytes
+
+    for module in (state, state_task_lambda, state_task_service):
+        stack.enter_context(mock.patch.object(module, "is_within_size_quota",
+                                              within_payload_quota))
+
+    task = state_task_lambda.StateTaskLambda
+    original_eval_parameters = task._eval_parameters
+
+    def eval_parameters(self, env):
+        parameters = original_eval_parameters(self, env)
+        self._verify_size_quota(env=env, value=parameters["Payload"])
+        return parameters
+
+    stack.enter_context(mock.patch.object(task, "_eval_parameters", eval_parameters))
+
+
+def _keep_terminal_errors_out_of_states_all(stack: ExitStack) -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+
+    original = ErrorEqualsDecl._eval_body
+
+    def eval_body(self, env):
+        error_name = env.stack[-1]
+        terminal = getattr(error_name, "error_name", None) in TERMINAL_ERRORS
+        names = {getattr(name, "error_name", None) for name in self.error_names}
+        if terminal and error_name.error_name not in names:  # only an explicit name matches
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    stack.enter_context(mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body))
+
+
+def _refuse_large_execution_input(stack: ExitStack, quotas: AwsQuotas) -> None:
+    """StartExecution's `input`: "Length Constraints: Maximum length of 262144" (API
+    Reference), refused as a request validation error before any execution exists."""
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.start_execution
+
+    def start_execution(self):
+        execution_input = self._get_param("input", if_none="{}")
+        if len(execution_input.encode("utf-8")) > quotas.payload_bytes:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {quotas.payload_bytes}")
+        return original(self)
+
+    stack.enter_context(mock.patch.object(StepFunctionResponse, "start_execution",
+                                          start_execution))
+
+
+def lambda_payload_error(payload: str | bytes, quotas: AwsQuotas, *,
+                         response: bool) -> dict | None:
+    """Lambda's answer when a synchronous invoke's request or response is over its quota."""
+    size = len(payload.encode("utf-8") if isinstance(payload, str) else payload)
+    if size <= quotas.lambda_sync_payload_bytes:
+        return None
+    if response:
+        return {"errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                f"({quotas.lambda_sync_payload_bytes} bytes)."}
+    return {"errorType": "RequestEntityTooLargeException",
+            "errorMessage": f"Request must be smaller than {quotas.lambda_sync_payload_bytes} "
+                            "bytes for the InvokeFunction operation"}

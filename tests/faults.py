@@ -56,14 +56,23 @@ Decide = Callable[[str, str], str | None]  # (service, operation) -> error code 
 
 
 def every_nth(n: int, operations: dict[str, str]) -> Decide:
-    """Fail every n-th call of the given operations with the given codes (thread-safe)."""
-    counter, lock = itertools.count(1), threading.Lock()
+    """Fail every n-th call of the given operations with the given codes (thread-safe).
+
+    A call is never failed twice in a row on one thread: the SDK retries on the same
+    thread, and with the count shared by all threads a call could otherwise be failed on
+    every attempt now and then, which would test luck, not the retry path."""
+    counter, lock, last = itertools.count(1), threading.Lock(), threading.local()
 
     def decide(_service: str, operation: str) -> str | None:
         if operation not in operations:
             return None
+        if getattr(last, "failed", None) == operation:
+            last.failed = None
+            return None
         with lock:
-            return operations[operation] if next(counter) % n == 0 else None
+            code = operations[operation] if next(counter) % n == 0 else None
+        last.failed = operation if code else None
+        return code
 
     return decide
 
@@ -83,8 +92,9 @@ def first_calls(k: int, operation: str, code: str) -> Decide:
 
 
 @contextmanager
-def aws_faults(decide: Decide) -> Iterator[Counter]:
-    """Answer the calls `decide` picks with an AWS error, before moto sees them.
+def aws_faults(decide: Decide, message: str | None = None) -> Iterator[Counter]:
+    """Answer the calls `decide` picks with an AWS error (with `message`, else a short
+    one), before moto sees them.
 
     SDK retry backoff is zeroed so retried throttles cost no wall time."""
     injected: Counter = Counter()
@@ -99,7 +109,7 @@ def aws_faults(decide: Decide) -> Iterator[Counter]:
         with STATS.lock:
             STATS.injected += 1
         request.headers[_FAULT_HEADER] = code
-        body = _ERROR_BODIES[service].format(code=code, message=f"injected {code}")
+        body = _ERROR_BODIES[service].format(code=code, message=message or f"injected {code}")
         return AWSResponse(request.url, _STATUS.get(code, 400), {}, MockRawResponse(body))
 
     def client_for(settings, service, region):

@@ -19,6 +19,9 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   status `creating` and becomes `available` later; at most 20 copies
                   in progress into a region per account, and at most 100 manual
                   snapshots per region, copies included (SnapshotQuotaExceeded).
+  EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except
+                  one another AMI still uses ('skipped'), and reports each in
+                  DeleteSnapshotResults; the call succeeds either way.
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
                   copyable, without its tags (local/cross_account.py).
 
@@ -73,6 +76,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
+    _teach_ec2_deregister_image(stack)
     _name_lambda_service_errors(stack)
 
 
@@ -230,6 +234,40 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         mock.patch.object(rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot))
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
+
+
+def _teach_ec2_deregister_image(stack: ExitStack) -> None:
+    """moto ignores DeleteAssociatedSnapshots and leaves the snapshots behind."""
+    original = AmisResponse.deregister_image
+
+    def deregister_image(self: AmisResponse):
+        if str(self._get_param("DeleteAssociatedSnapshots")).lower() != "true":
+            return original(self)
+        self.error_on_dryrun()
+        backend = self.ec2_backend
+        image_id = self._get_param("ImageId")
+        image = backend.amis.get(image_id)
+        snapshot_ids = _snapshot_ids(image) if image is not None else []
+        backend.deregister_image(image_id)  # raises InvalidAMIID.* as AWS does
+        results = []
+        for snapshot_id in snapshot_ids:
+            still_used = any(snapshot_id in _snapshot_ids(other)
+                             for other in backend.amis.values())
+            if still_used:
+                results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
+                continue
+            results.append({"SnapshotId": snapshot_id,
+                            "ReturnCode": delete_associated_snapshot(backend, snapshot_id)})
+        return _action_result({"Return": True, "DeleteSnapshotResults": results})
+
+    stack.enter_context(mock.patch.object(AmisResponse, "deregister_image", deregister_image))
+
+
+def delete_associated_snapshot(backend, snapshot_id: str) -> str:
+    """Delete one snapshot of a deregistered AMI; its DeleteSnapshotResults ReturnCode.
+    (The IAM layer, when on, checks ec2:DeleteSnapshot here first.)"""
+    backend.delete_snapshot(snapshot_id)
+    return "success"
 
 
 def _action_result(body: dict[str, Any]):

@@ -130,8 +130,10 @@ def test_demo_runs_the_state_machine_twice(capsys):
     assert code == 0
     first, second = json.loads(out)
     assert first["status"] == second["status"] == "SUCCEEDED"
-    assert first["output"]["summary"] == {"total": 2, "copied": 2, "in_sync": 0, "failed": 0}
-    assert second["output"]["summary"] == {"total": 2, "copied": 0, "in_sync": 2, "failed": 0}
+    assert first["output"]["summary"] == {
+        "total": 2, "copied": 2, "in_sync": 0, "deferred": 0, "failed": 0}
+    assert second["output"]["summary"] == {
+        "total": 2, "copied": 0, "in_sync": 2, "deferred": 0, "failed": 0}
 
 
 def test_demo_table_shows_the_states_each_job_passed(capsys):

@@ -86,7 +86,7 @@ def test_summarize_counts_the_results(lambda_context):
     summary = handlers.summarize(load_event("summarize"), lambda_context)
 
     assert summary["results"] == load_event("summarize")["results"]
-    assert summary["summary"] == {"total": 2, "copied": 1, "in_sync": 0, "failed": 1}
+    assert summary["summary"] == {"total": 2, "copied": 1, "in_sync": 0, "deferred": 0, "failed": 1}
     # the Jobs Failed state's cause: the count, then the failed results
     assert summary["failure_cause"].startswith("1 of 2 jobs failed.")
     assert "sync_web_app" in summary["failure_cause"]

@@ -37,6 +37,7 @@ from .errors import (
     AccessDeniedError,
     AwsApiError,
     CopyQuotaExceededError,
+    CopySlotsFullError,
     CredentialsError,
     SyncError,
     ThrottlingError,
@@ -212,17 +213,25 @@ CREDENTIAL_CODES = frozenset({
     "ExpiredTokenException", "SignatureDoesNotMatch", "InvalidAccessKeyId",
 })
 QUOTA_ADVICE = {
-    # RDS answers this both for the manual snapshot quota and for too many cross-region
-    # copies in flight to one destination region (20 at the time of writing).
-    "SnapshotQuotaExceeded": "either the manual DB snapshot quota of the destination region "
-    "is used up (delete unneeded snapshots or raise 'Manual DB instance snapshots' in "
-    "Service Quotas) or too many snapshot copies to that region are in progress (wait for "
-    "them); the next run copies",
-    # EC2 answers this both for concurrent AMI copies and for the AMI count quota.
-    "ResourceLimitExceeded": "either too many AMI copies to the destination region are in "
-    "progress (wait for them to finish) or the region's AMI quota is reached (deregister "
-    "unneeded AMIs or raise the quota in Service Quotas); the next run copies",
+    "SnapshotQuotaExceeded": "the manual DB snapshot quota of the destination region is used "
+    "up: delete unneeded snapshots, lower max_snapshots_to_retain, or raise 'Manual DB "
+    "instance snapshots' in Service Quotas; the next run copies",
+    "ResourceLimitExceeded": "the region's AMI quota is reached: deregister unneeded AMIs, "
+    "lower max_images_to_retain, or raise the quota in Service Quotas; the next run copies",
 }
+
+
+def copy_slots_full(exc: ClientError) -> bool:
+    """Whether AWS refused a copy because the destination region already has as many
+    copies in progress as it allows. The same codes also answer count quotas, so the
+    message tells them apart: RDS "Cannot copy more than 20 snapshots across regions"
+    (vs "Cannot create more than 100 manual snapshots"), EC2 "Too many snapshot copies
+    in progress" (vs the AMI count quota)."""
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message", "").lower()
+    if code == "SnapshotQuotaExceeded":
+        return "copy" in message and "across regions" in message
+    return code == "ResourceLimitExceeded" and "in progress" in message
 
 
 def error_code(exc: ClientError) -> str:
@@ -262,6 +271,10 @@ def translate_client_error(exc: ClientError, job: str, doing: str) -> SyncError:
                                  job=job)
     if code in CREDENTIAL_CODES:
         return CredentialsError(f"{said}; check the job's credentials", job=job)
+    if copy_slots_full(exc):
+        return CopySlotsFullError(f"{said}. The destination's copies in progress are at "
+                                  "AWS's quota: the job waits for a slot or the next run "
+                                  "copies", job=job)
     if code in QUOTA_ADVICE:
         return CopyQuotaExceededError(f"{said}. This is an AWS quota: {QUOTA_ADVICE[code]}",
                                       job=job)

@@ -38,7 +38,12 @@ class DestinationConflictError(SyncError):
 
 
 class CopyQuotaExceededError(SyncError):
-    """An AWS quota stopped the copy (snapshot count, concurrent copies, AMI count)."""
+    """An AWS count quota stopped the copy (manual DB snapshots, AMIs in the region)."""
+
+
+class CopySlotsFullError(SyncError):
+    """The destination region already has as many copies in progress as AWS allows: the
+    job is deferred (it waits for a slot, or the next run copies), not failed."""
 
 
 class OrphanedSnapshotsError(SyncError):

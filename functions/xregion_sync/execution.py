@@ -18,7 +18,7 @@ from typing import Any
 from . import aws
 from .config import CONFIG_LEVEL, load_config, parse_yaml
 from .errors import ConfigError
-from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
+from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
@@ -98,7 +98,8 @@ def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:
     document = {
         "results": list(results),
         "summary": {"total": len(results), "copied": statuses.count(COPIED),
-                    "in_sync": statuses.count(IN_SYNC), "failed": statuses.count(FAILED)},
+                    "in_sync": statuses.count(IN_SYNC), "deferred": statuses.count(DEFERRED),
+                    "failed": statuses.count(FAILED)},
     }
     if document["summary"]["failed"]:
         document["failure_cause"] = failure_cause(results)

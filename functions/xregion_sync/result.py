@@ -9,6 +9,7 @@ from typing import Any
 COPIED = "copied"
 IN_SYNC = "in_sync"
 FAILED = "failed"
+DEFERRED = "deferred"  # the destination's copy quota was full: the next run copies
 WOULD_COPY = "would_copy"  # only in dry runs
 
 # Results travel between states (256 KiB in all): a message is cut to this length there,

@@ -48,6 +48,11 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
             return _planned(state)
         if not state["in_sync"]:
             state = steps.start_copy(state)
+            while state["retry_copy"]:  # the destination's copy slots are full: wait
+                time.sleep(state["wait"]["interval_seconds"])
+                state = steps.start_copy(state)
+            if state["copy_deferred"]:
+                return SyncResult.from_dict(steps.record_result(state))
             state = steps.copy_tags(state)
             while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
                 time.sleep(state["wait"]["interval_seconds"])

@@ -16,8 +16,8 @@ import math
 from typing import Any
 
 from .config import JobSpec
-from .errors import ConfigError
-from .result import COPIED, FAILED, IN_SYNC, JobError, SyncResult
+from .errors import ConfigError, CopySlotsFullError
+from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
 from .syncs import SYNC_TYPES
 from .syncs.base import AVAILABLE, PENDING, TIMED_OUT, select_for_pruning
 from .syncs.base import FAILED as COPY_FAILED
@@ -76,9 +76,21 @@ def _age_order(managed_copy: dict[str, Any]) -> tuple[str, str]:
 
 
 def start_copy(state: State) -> State:
+    """Start the copy. When the destination's copies in progress are at AWS's quota the
+    copy is deferred: `retry_copy` says whether the job may wait for a slot (its wait
+    budget, shared with the polls, is not spent) and try again, else the job settles for
+    `deferred` and the next run copies."""
     job, sync = _job_and_type(state)
-    copy = sync.start_copy(job, state["source"], state["existing"], state["run_id"])
-    return {**state, "copy": copy, "wait": wait_plan(job)}
+    wait = state.get("wait") or wait_plan(job)  # a retry after waiting keeps its budget
+    try:
+        copy = sync.start_copy(job, state["source"], state["existing"], state["run_id"])
+    except CopySlotsFullError as exc:
+        if wait["enabled"]:
+            wait = {**wait, "polls": wait["polls"] + 1}
+        retry = wait["enabled"] and wait["polls"] <= wait["max_polls"]
+        return {**state, "copy": None, "wait": wait, "copy_deferred": True,
+                "retry_copy": retry, "deferred_reason": str(exc)}
+    return {**state, "copy": copy, "wait": wait, "copy_deferred": False, "retry_copy": False}
 
 
 def wait_plan(job: JobSpec) -> dict[str, Any]:
@@ -136,7 +148,10 @@ def prune_old_copies(state: State) -> State:
 def record_result(state: State) -> dict[str, Any]:
     job = state["job"]
     copy = state.get("copy")
-    if copy and copy.get("state") == COPY_FAILED:
+    if state.get("copy_deferred"):
+        error = JobError("CopySlotsFullError", state["deferred_reason"])
+        result = SyncResult(job["name"], job["sync_type"], DEFERRED, errors=[error])
+    elif copy and copy.get("state") == COPY_FAILED:
         reason = copy.get("reason") or "AWS reported the copy as failed"
         error = JobError("CopyFailedError", f"job '{job['name']}': copy {copy['id']} failed: "
                          f"{reason}; the next run replaces it")

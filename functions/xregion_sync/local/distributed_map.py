@@ -42,12 +42,15 @@ from moto.stepfunctions.parser.api import (
     HistoryEventType,
     MapRunFailedEventDetails,
 )
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-    CustomErrorName,
-)
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import (
@@ -61,12 +64,16 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from .quotas import AwsQuotas
 
 # Step Functions Developer Guide, "Tolerated failure threshold for Distributed Map state".
-THRESHOLD_ERROR = "States.ExceedToleratedFailureThreshold"
+THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name()
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
 # "Step Functions service quotas" / Standard vs Express: an Express execution that runs past
 # its maximum duration ends TIMED_OUT with States.Timeout.
 EXPRESS_TIMEOUT_ERROR = "States.Timeout"
 RESULT_STATUSES = ("FAILED", "PENDING", "SUCCEEDED")  # the manifest's ResultFiles keys
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
 
 
 @dataclass
@@ -85,7 +92,7 @@ class ChildExecution:
     output: Any = None
     error: str | None = None
     cause: str | None = None
-    start_date: datetime.datetime = field(default_factory=lambda: _now())
+    start_date: datetime.datetime = field(default_factory=_now)
     stop_date: datetime.datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -373,7 +380,8 @@ def _fail_map_runs_over_the_tolerated_threshold(stack: ExitStack) -> None:
             env.stack.pop()
         details = MapRunFailedEventDetails(error=THRESHOLD_ERROR, cause=THRESHOLD_CAUSE)
         raise FailureEventException(failure_event=FailureEvent(
-            env=env, error_name=CustomErrorName(THRESHOLD_ERROR),
+            env=env,
+            error_name=StatesErrorName(StatesErrorNameType.StatesExceedToleratedFailureThreshold),
             event_type=HistoryEventType.MapRunFailed,
             event_details=EventDetails(mapRunFailedEventDetails=details)))
 
@@ -466,10 +474,6 @@ def _split(records: list[Any], limit: int, lines: bool) -> list[bytes]:
     if chunk:
         files.append(encode(chunk))
     return files
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.timezone.utc)
 
 
 def _aws_date(moment: datetime.datetime) -> str:

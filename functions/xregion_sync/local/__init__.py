@@ -14,10 +14,12 @@ from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 from .. import aws
+from .distributed_map import ChildExecution
 from .quotas import AWS_QUOTAS, AwsQuotas
 from .stepfunctions import LocalExecution, execute_state_machine
 
-__all__ = ["AwsQuotas", "LocalExecution", "emulated_aws", "execute_state_machine"]
+__all__ = ["AwsQuotas", "ChildExecution", "LocalExecution", "emulated_aws",
+           "execute_state_machine"]
 
 EMULATOR_ENVIRONMENT = {
     # Fake credentials, so nothing can reach a real account from inside the emulator.

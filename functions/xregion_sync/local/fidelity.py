@@ -24,6 +24,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   DeleteSnapshotResults; the call succeeds either way.
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
                   copyable, without its tags (local/cross_account.py).
+  Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
+                  the ResultWriter's files (local/distributed_map.py).
 
 The quota values are the one table in local/quotas.py; Step Functions' quotas are in
 local/stepfunctions_quotas.py.
@@ -70,6 +72,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
                              quotas: AwsQuotas) -> None:
     """Patch moto for the duration of `stack`."""
     from .cross_account import share_amis_across_accounts
+    from .distributed_map import teach_distributed_map
 
     _serve_one_request_at_a_time(stack)
     _look_up_ec2_tags_by_resource(stack)
@@ -78,6 +81,8 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_ec2_deregister_image(stack)
     _name_lambda_service_errors(stack)
+    # Before enforce_step_functions_quotas, whose per-child history wraps this recording.
+    teach_distributed_map(stack, quotas)
 
 
 def _serve_one_request_at_a_time(stack: ExitStack) -> None:

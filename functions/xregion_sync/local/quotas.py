@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class AwsQuotas:
     # ResourceLimitExceeded error." An AMI copy copies each backing snapshot ("How Amazon
     # EC2 AMI copy works"), so it holds one slot per backing snapshot until it is available.
     ebs_copies_in_progress: int = 20
+    # Step Functions Developer Guide, "Choosing workflow type" / service quotas: an Express
+    # workflow runs at most 5 minutes; a Distributed Map's EXPRESS children are Express
+    # executions and end TIMED_OUT (States.Timeout). STANDARD children have no such limit.
+    express_execution_seconds: float = 300
+    # ResultWriter: Step Functions writes each status's child records to files that it splits
+    # by size (SUCCEEDED_0.json, SUCCEEDED_1.json, ...). 5 GB is S3's single-PUT object limit
+    # (S3 User Guide, "Uploading objects"); the split size itself was not found in the Step
+    # Functions guide: an assumption, kept adjustable so a test can show the split.
+    result_file_bytes: int = 5 * GIB
 
 
 AWS_QUOTAS = AwsQuotas()

@@ -24,6 +24,7 @@ from unittest import mock
 import boto3
 
 from ..result import SyncResult
+from .distributed_map import ChildExecution, child_executions
 from .quotas import AwsQuotas
 from .stepfunctions_quotas import lambda_payload_error
 from .template import LOCAL_STACK_NAME, read_template
@@ -47,9 +48,15 @@ class LocalExecution:
     input: Any = None
 
     def results(self) -> list[SyncResult]:
-        """The per-job results, from the output or (failed execution) the Fail state's input."""
-        document = self.output if self.output is not None else self.final_document()
-        return [SyncResult.from_dict(r) for r in (document or {}).get("results", [])]
+        """The per-job results, from the output or (failed execution) the Fail state's input:
+        inline (`results`: [...]) or, when they outgrow an execution's payload, a JSON array in
+        emulated S3 (`results_uri`: "s3://bucket/key")."""
+        document = (self.output if self.output is not None else self.final_document()) or {}
+        if "results_uri" in document:
+            bucket, _, key = document["results_uri"].removeprefix("s3://").partition("/")
+            body = boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)
+            return [SyncResult.from_dict(r) for r in json.loads(body["Body"].read())]
+        return [SyncResult.from_dict(r) for r in document.get("results", [])]
 
     def final_document(self) -> Any:
         """The {results, summary} document the state before the Fail state passed on."""
@@ -63,11 +70,28 @@ class LocalExecution:
         return [e["stateEnteredEventDetails"]["name"] for e in self.history
                 if "stateEnteredEventDetails" in e]
 
-    def states_by_iteration(self) -> dict[int, list[str]]:
-        """The states each Map iteration (each job, in config order) passed through."""
-        return {index: [e["stateEnteredEventDetails"]["name"] for e in events
-                        if "stateEnteredEventDetails" in e]
-                for index, events in self.events_by_iteration().items()}
+    def states_by_iteration(self, map_state: str | None = None) -> dict[int, list[str]]:
+        """The states each Map iteration (each job, by item index) passed through: an inline
+        Map's iterations from this history, else each Distributed Map child execution's own
+        (of `map_state`, needed when several Distributed Maps ran)."""
+        inline = self.events_by_iteration()
+        if inline:
+            return {index: [e["stateEnteredEventDetails"]["name"] for e in events
+                            if "stateEnteredEventDetails" in e]
+                    for index, events in inline.items()}
+        children = self.child_executions(map_state)
+        map_states = {child.map_state for child in children}
+        if len(map_states) > 1:
+            raise ValueError(f"several Distributed Maps ran ({', '.join(sorted(map_states))}): "
+                             "name one as map_state")
+        return {child.index: child.states_entered() for child in children}
+
+    def child_executions(self, map_state: str | None = None) -> list[ChildExecution]:
+        """The Distributed Map child executions this execution started (of `map_state`, or all),
+        by Map Run, then item index: each with its input, output or error, status and its own
+        history (`.history`, `.states_entered()`)."""
+        return [child for child in child_executions(self.arn)
+                if map_state is None or child.map_state == map_state]
 
     def events_by_iteration(self) -> dict[int, list[dict[str, Any]]]:
         """The history events of each Map iteration (each job, in config order), found by

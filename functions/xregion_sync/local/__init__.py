@@ -39,15 +39,22 @@ def current_emulator_id() -> int:
 
 
 @contextmanager
-def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
+def emulated_aws(*, copy_seconds: float = 0.0, enforce_iam: bool = True,
+                 deploy_parameters: dict[str, str] | None = None) -> Iterator[None]:
     """Run the enclosed code against emulated AWS.
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
     copies do, before they become available.
+    enforce_iam: authorize every request of a task Lambda against its deployed IAM
+    policies (local/iam.py), as AWS does; turn off only where a test must.
+    deploy_parameters: `sam deploy` parameter overrides for those policies (e.g.
+    JobRoleArns, CredentialsSecretArns, ConfigBucketName).
     """
     from moto import mock_aws
 
     from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
+    from .iam import IamEnforcement
+    from .iam import enforce_iam as enforce
     from .stepfunctions import forget_deployments, install_lambda_dispatch
 
     with ExitStack() as stack:
@@ -59,6 +66,8 @@ def emulated_aws(*, copy_seconds: float = 0.0) -> Iterator[None]:
             "lambda": {"use_docker": False},
         }))
         teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds))
+        if enforce_iam:
+            enforce(stack, IamEnforcement(deploy_parameters))
         install_lambda_dispatch(stack)
         aws.clear_cache()
         stack.callback(aws.clear_cache)

@@ -10,6 +10,9 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
                   the copy starts `pending` and becomes `available` later.
+  EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots and reports
+                  each in DeleteSnapshotResults; one the caller may not delete stays,
+                  reported `missing-permissions`, and the call still succeeds.
   Step Functions  a Lambda service error on a Task (throttling, service exception)
                   is the error `Lambda.<exception name>`, which Retry can match.
   RDS CopyDBSnapshot  an encrypted snapshot is copied across regions only with a
@@ -19,8 +22,11 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -31,6 +37,14 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec
 from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
+
+# One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
+# decides a request under the same lock, since it reads the backends too.
+REQUEST_LOCK = threading.RLock()
+# Whether the caller of a request may delete an EBS snapshot: local/iam.py narrows it
+# for a request it authorizes; DeregisterImage's DeleteAssociatedSnapshots asks it.
+snapshot_deletion_permitted: ContextVar[Callable[[str], bool]] = ContextVar(
+    "snapshot_deletion_permitted", default=lambda _snapshot_id: True)
 
 
 @dataclass
@@ -52,6 +66,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming) -> No
     _serve_one_request_at_a_time(stack)
     _look_up_ec2_tags_by_resource(stack)
     _teach_ec2_copy_image(stack, timing)
+    _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing)
     _name_lambda_service_errors(stack)
 
@@ -63,15 +78,12 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
     added to it). Serve one request at a time; re-entrant, because a Lambda invoke runs
     the handler, whose own calls come back in on the same thread. moto is CPU-bound under
     the GIL, so little parallelism is lost."""
-    import threading
-
     from moto.core.botocore_stubber import BotocoreStubber
 
-    lock = threading.RLock()
     process_request = BotocoreStubber.process_request
 
     def serialized(self, request):
-        with lock:
+        with REQUEST_LOCK:
             return process_request(self, request)
 
     stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", serialized))
@@ -123,7 +135,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
                 backend.create_tags([image.id], inherited)
         specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
         for resource_type, tags in convert_tag_spec(specs).items():
-            targets = [image.id] if resource_type == "image" else _snapshot_ids(image)
+            targets = [image.id] if resource_type == "image" else snapshot_ids(image)
             if targets:
                 backend.create_tags(targets, tags)
         image.state = "pending"
@@ -140,6 +152,34 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
 
     stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+
+
+def _teach_ec2_deregister_image(stack: ExitStack) -> None:
+    def deregister_image(self: AmisResponse):
+        backend = self.ec2_backend
+        image = backend.amis.get(self._get_param("ImageId"))
+        delete_snapshots = bool(self._get_param("DeleteAssociatedSnapshots"))
+        snapshots = snapshot_ids(image) if image is not None and delete_snapshots else []
+        self.error_on_dryrun()
+        backend.deregister_image(self._get_param("ImageId"))
+        permitted = snapshot_deletion_permitted.get()
+        results = []
+        for snapshot_id in snapshots:
+            in_use = any(snapshot_id in snapshot_ids(other) for other in backend.amis.values())
+            if in_use:
+                code = "skipped"
+            elif not permitted(snapshot_id):
+                code = "missing-permissions"
+            else:
+                backend.delete_snapshot(snapshot_id)
+                code = "success"
+            results.append({"SnapshotId": snapshot_id, "ReturnCode": code})
+        body: dict[str, Any] = {"Return": True}
+        if delete_snapshots:
+            body["DeleteSnapshotResults"] = results
+        return _action_result(body)
+
+    stack.enter_context(mock.patch.object(AmisResponse, "deregister_image", deregister_image))
 
 
 def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming) -> None:
@@ -188,7 +228,7 @@ def _ec2_backend(account_id: str, region: str):
     return ec2_backends[account_id][region]
 
 
-def _snapshot_ids(image) -> list[str]:
+def snapshot_ids(image) -> list[str]:
     snapshot = getattr(image, "ebs_snapshot", None)
     return [snapshot.id] if snapshot is not None else []
 

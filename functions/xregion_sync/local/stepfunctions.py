@@ -24,6 +24,7 @@ from unittest import mock
 import boto3
 
 from ..result import SyncResult
+from .iam import acting_as
 from .template import LOCAL_STACK_NAME, read_template
 
 REGION = "us-east-1"
@@ -112,7 +113,8 @@ def install_lambda_dispatch(stack: ExitStack) -> None:
         handler = getattr(importlib.import_module(module_name), attribute)
         context = _LambdaContext(function.function_name)
         try:
-            result = handler(json.loads(body or "{}"), context)
+            with acting_as(function.function_name):  # its requests meet its IAM policies
+                result = handler(json.loads(body or "{}"), context)
         except Exception as exc:  # the Python runtime's answer for an unhandled error
             response_headers["x-amz-function-error"] = "Unhandled"
             result = {"errorMessage": str(exc), "errorType": type(exc).__name__,

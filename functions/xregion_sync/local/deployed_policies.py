@@ -197,6 +197,10 @@ class _DeployedStack:
             return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:policy/{logical_id}"
         if kind == "AWS::SSM::Parameter":
             return self.resolve(self.template["Resources"][logical_id]["Properties"]["Name"])
+        if kind == "AWS::StepFunctions::StateMachine":
+            return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STACK_NAME}"
+        if kind == "AWS::SNS::Topic":
+            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"
         return logical_id
 
     def _fn_get_att(self, argument: list[str]) -> str:

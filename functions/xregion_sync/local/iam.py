@@ -40,6 +40,11 @@ _running: ContextVar[str | None] = ContextVar("running_lambda_function", default
 _active: list[IamEnforcement] = []
 
 
+def running_function() -> str | None:
+    """The Lambda function whose handler runs on this thread, if any."""
+    return _running.get()
+
+
 @contextmanager
 def acting_as(function_name: str) -> Iterator[None]:
     """Requests made in the block are the Lambda function's (its thread, its context)."""
@@ -79,6 +84,7 @@ class Decided:
     action: str
     resources: tuple[str, ...]
     decision: str
+    check: Check | None = None  # what was asked (None: no model)
 
 
 class IamEnforcement:
@@ -117,7 +123,8 @@ class IamEnforcement:
         decisions = self._evaluator.check(key, self.principal(function), request.account,
                                           checks)
         for check, decision in zip(checks, decisions, strict=True):
-            self._record(function, request, check.action, (check.resource,), decision.result)
+            self._record(function, request, check.action, (check.resource,), decision.result,
+                         check)
         hard = decisions[:len(needed.checks)]
         for check, decision in zip(needed.checks, hard, strict=True):
             if not decision.allowed:
@@ -130,9 +137,31 @@ class IamEnforcement:
         return None, kept
 
     def _record(self, function: str, request: AwsRequest, action: str,
-                resources: tuple[str, ...], decision: str) -> None:
+                resources: tuple[str, ...], decision: str, check: Check | None = None) -> None:
         self.decided.append(Decided(function, f"{request.service}:{request.operation}",
-                                    action, resources, decision))
+                                    action, resources, decision, check))
+
+    def replay(self, function: str, policies: list[NamedPolicy], checks: list[Check]
+               ) -> list[bool]:
+        """Whether each of `checks` is allowed by `policies` instead of the deployed ones."""
+        key = f"replay:{function}#{id(self)}"
+        self._evaluator.define(key, [{"name": p.name, "policy": p.document} for p in policies])
+        return [d.allowed for d in self._evaluator.check(key, self.principal(function),
+                                                          ACCOUNT_ID, checks)]
+
+
+def decision_table(decided: list[Decided]) -> str:
+    """The report: every (function, request, action, resource) with its decision and how
+    often it was asked; resource ids masked so the rows group."""
+    rows: dict[tuple[str, ...], int] = {}
+    for row in decided:
+        resources = ", ".join(re.sub(r"\b(ami|snap)-[0-9a-f]+", r"\1-…", r) for r in row.resources)
+        key = (row.function, row.operation, row.action, resources or "-", row.decision)
+        rows[key] = rows.get(key, 0) + 1
+    lines = ["| function | request | IAM action | resource | decision | times |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(key)} | {count} |" for key, count in sorted(rows.items())]
+    return "\n".join(lines)
 
 
 def current_enforcement() -> IamEnforcement | None:
@@ -302,17 +331,13 @@ def _snapshot_encrypted(request: AwsRequest, region: str, snapshot_id: str) -> b
 
 def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str]) -> list[Check]:
     """What a service does with a customer managed key on the caller's behalf."""
-    key_arn = _kms_key_arn(request, key_id)
-    context = {"kms:ViaService": f"{service}.{request.region}.amazonaws.com",
-               "kms:CallerAccount": request.account}
-    return [Check(action, key_arn, context) for action in actions]
-
-
-def _kms_key_arn(request: AwsRequest, key_id: str) -> str:
     from moto.kms.models import kms_backends
 
     backend = kms_backends[request.account][request.region]
-    return backend.describe_key(backend.any_id_to_key_id(key_id)).arn
+    key = backend.describe_key(backend.any_id_to_key_id(key_id))
+    context = {"kms:ViaService": f"{service}.{request.region}.amazonaws.com",
+               "kms:CallerAccount": request.account}
+    return [Check(action, key.arn, context, key.policy) for action in actions]
 
 
 def _create_tags(request: AwsRequest) -> Authorization:
@@ -431,7 +456,7 @@ def _get_parameter(request: AwsRequest) -> Authorization:
     name = request.params["Name"]
     parameter = ssm_backends[request.account][request.region].get_parameter(name) \
         if not name.startswith("arn:") else None
-    if parameter is not None and parameter.type == "SecureString":
+    if parameter is not None and parameter.parameter_type == "SecureString":
         raise _Unmodelled("ssm:GetParameter of a SecureString (kms:Decrypt via SSM)")
     arn = name if name.startswith("arn:") else (
         f"arn:{PARTITION}:ssm:{request.region}:{request.account}:parameter/{name.lstrip('/')}")

@@ -37,6 +37,9 @@ class Check:
     action: str
     resource: str
     context: dict[str, str | list[str]]
+    # The resource's own policy where AWS evaluates one with the caller's (a KMS key
+    # policy: without one that lets the account's IAM policies work, nothing is allowed).
+    resource_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,7 @@ class IamEvaluator:
               checks: list[Check]) -> list[Decision]:
         answer = self._ask({"op": "check", "key": key, "principal": principal,
                             "account": account,
-                            "requests": [{"action": c.action, "resource": c.resource,
-                                          "context": c.context} for c in checks]})
+                            "requests": [_request(c) for c in checks]})
         decisions = []
         for check, result in zip(checks, answer["results"], strict=True):
             if result["error"]:
@@ -127,6 +129,14 @@ class IamEvaluator:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def _request(check: Check) -> dict[str, Any]:
+    request: dict[str, Any] = {"action": check.action, "resource": check.resource,
+                               "context": check.context}
+    if check.resource_policy:
+        request["resourcePolicy"] = json.loads(check.resource_policy)
+    return request
 
 
 _shared: IamEvaluator | None = None

@@ -16,6 +16,7 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections.abc import MutableMapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from unittest import mock
 
 import boto3
 
+from .. import aws
 from ..result import SyncResult
-from .iam import acting_as
+from .iam import acting_as, running_function
 from .template import LOCAL_STACK_NAME, read_template
 
 REGION = "us-east-1"
@@ -122,6 +124,38 @@ def install_lambda_dispatch(stack: ExitStack) -> None:
         return json.dumps(result).encode()
 
     stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+    # On AWS each function runs in its own execution environments: a session (an assumed
+    # role, keys read from a secret) built by one function is never reused by another.
+    stack.enter_context(mock.patch.object(aws, "_sessions", _PerFunction()))
+    stack.enter_context(mock.patch.object(aws, "_clients", _PerFunction()))
+
+
+class _PerFunction(MutableMapping):
+    """aws.py's per-process cache, one per running Lambda function (and one for the rest)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str | None, dict] = {}
+
+    def _store(self) -> dict:
+        return self._stores.setdefault(running_function(), {})
+
+    def __getitem__(self, key):
+        return self._store()[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._store()[key] = value
+
+    def __delitem__(self, key) -> None:
+        del self._store()[key]
+
+    def __iter__(self):
+        return iter(self._store())
+
+    def __len__(self) -> int:
+        return len(self._store())
+
+    def clear(self) -> None:
+        self._stores.clear()
 
 
 def deploy() -> str:

@@ -3,7 +3,7 @@
 //
 //   {"id": 1, "op": "define", "key": "StartCopyFunction", "policies": [{name, policy}]}
 //   {"id": 2, "op": "check", "key": "StartCopyFunction", "principal": "arn:...",
-//    "account": "123456789012", "requests": [{action, resource, context}]}
+//    "account": "123456789012", "requests": [{action, resource, context, resourcePolicy?}]}
 //   -> {"id": 2, "results": [{"decision": "Allowed" | "ImplicitlyDenied" |
 //                             "ExplicitlyDenied", "error": null | "why it is invalid"}]}
 //
@@ -22,13 +22,13 @@ const policySets = new Map()
 // Condition keys a request carries that the reference does not list for the action and
 // resource: a mistake in the emulator's request model, reported instead of ignored.
 async function unknownContextKeys(request) {
+  const serviceKeys = Object.keys(request.context).filter((key) => !key.toLowerCase().startsWith('aws:'))
+  if (!serviceKeys.length) return []
   const [service, action] = request.action.split(':')
   const allowed = new Set(
     await allowedContextKeysForRequest(service, action, request.resource, false, undefined)
   )
-  return Object.keys(request.context).filter(
-    (key) => !key.toLowerCase().startsWith('aws:') && !allowed.has(key.toLowerCase())
-  )
+  return serviceKeys.filter((key) => !allowed.has(key.toLowerCase()))
 }
 
 async function decide(message, request) {
@@ -43,6 +43,7 @@ async function decide(message, request) {
       identityPolicies: policies,
       serviceControlPolicies: [],
       resourceControlPolicies: [],
+      resourcePolicy: request.resourcePolicy,
       request: {
         principal: message.principal,
         action: request.action,

@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 IAM_SIMULATOR_SRC := functions/xregion_sync/local/iam_simulator
 IAM_SIMULATOR ?= .tools/iam-simulator
 
-.PHONY: install iam-simulator demo test test-py313 lint sam-validate sam-build bench schema clean
+.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint sam-validate sam-build bench schema clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -40,6 +40,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Slow checks outside `make test`: e.g. every IAM grant removed in turn, each run through
+# the whole scenario suite (about 40 re-runs).
+test-exhaustive: install
+	$(BIN)/python -m pytest -m exhaustive
 
 # The Lambda runtime is python3.13: the suite runs there too (CI runs both).
 test-py313: iam-simulator

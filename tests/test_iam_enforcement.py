@@ -26,10 +26,10 @@ from moto.ec2.models import ec2_backends
 from moto.rds.models import rds_backends
 from scenarios import (
     AMI_JOB,
-    WAIT,
     DESTINATION,
     SCENARIOS,
     SOURCE,
+    WAIT,
     ami_job,
     amis,
     db_job,

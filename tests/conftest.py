@@ -39,9 +39,11 @@ def parse_aws_models_once():
 
 
 @pytest.fixture
-def emulated():
-    """Emulated AWS for one test; seed resources inside the test."""
-    with emulated_aws():
+def emulated(request):
+    """Emulated AWS for one test; seed resources inside the test. The stack's IAM is
+    deployed with the template's defaults, or `@pytest.mark.deploy_parameters(...)`."""
+    marker = request.node.get_closest_marker("deploy_parameters")
+    with emulated_aws(deploy_parameters=marker.kwargs if marker else None):
         yield
 
 

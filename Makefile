@@ -11,10 +11,23 @@ SAM := $(SAM_VENV)/bin/sam
 PY313 ?= $(shell ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
 PY313 := $(or $(PY313),$(shell command -v python3.13 2>/dev/null))
 export SAM_CLI_TELEMETRY := 0
+# The IAM evaluator of emulated AWS (Node, npm): the sources are committed beside the
+# Python that starts it; node_modules goes here, outside the Lambda's CodeUri (functions/).
+IAM_SIMULATOR_SRC := functions/xregion_sync/local/iam_simulator
+IAM_SIMULATOR ?= .tools/iam-simulator
 
-.PHONY: install demo test test-py313 lint sam-validate sam-build bench schema clean
+.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint sam-validate sam-build bench schema clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed iam-simulator
+
+iam-simulator: $(IAM_SIMULATOR)/.installed
+
+$(IAM_SIMULATOR)/.installed: $(IAM_SIMULATOR_SRC)/package.json $(IAM_SIMULATOR_SRC)/package-lock.json
+	@command -v npm >/dev/null || { echo "emulated AWS enforces IAM with a Node evaluator: install Node.js 20+ and npm"; exit 1; }
+	mkdir -p $(IAM_SIMULATOR)
+	cp $^ $(IAM_SIMULATOR)/
+	cd $(IAM_SIMULATOR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +41,13 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# Slow checks outside `make test`: e.g. every IAM grant removed in turn, each run through
+# the whole scenario suite (about 40 re-runs).
+test-exhaustive: install
+	$(BIN)/python -m pytest -m exhaustive
+
 # The Lambda runtime is python3.13: the suite runs there too (CI runs both).
-test-py313:
+test-py313: iam-simulator
 	@test -n "$(PY313)" || { echo "test-py313 needs python3.13 on PATH or under pyenv"; exit 1; }
 	test -x .venv313/bin/python || $(PY313) -m venv .venv313
 	.venv313/bin/pip install -q --upgrade pip
@@ -38,6 +56,7 @@ test-py313:
 
 lint: install sam-validate sam-build
 	$(BIN)/ruff check functions tests bench
+	$(BIN)/python -m xregion_sync.local.policy_lint
 
 $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)

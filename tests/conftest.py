@@ -39,9 +39,11 @@ def parse_aws_models_once():
 
 
 @pytest.fixture
-def emulated():
-    """Emulated AWS for one test; seed resources inside the test."""
-    with emulated_aws():
+def emulated(request):
+    """Emulated AWS for one test; seed resources inside the test. The stack's IAM is
+    deployed with the template's defaults, or `@pytest.mark.deploy_parameters(...)`."""
+    marker = request.node.get_closest_marker("deploy_parameters")
+    with emulated_aws(deploy_parameters=marker.kwargs if marker else None):
         yield
 
 
@@ -130,25 +132,15 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
-def policy_statements(resource: dict) -> list[tuple[dict, str | None]]:
-    """The IAM statements of a SAM resource's Policies, each with the template Condition
-    it is granted under (Fn::If branches taken as granted; AWS::NoValue dropped)."""
-    found: list[tuple[dict, str | None]] = []
+def deployed_statements() -> list[tuple[str, dict]]:
+    """(role, statement) for every statement this stack writes into its roles' policies, as
+    deployed with every optional grant switched on (AWS managed policies left out)."""
+    from xregion_sync.local.deployed_policies import role_policies
+    from xregion_sync.local.policy_lint import ALL_OPTIONS
 
-    def walk(node, condition: str | None) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item, condition)
-        elif isinstance(node, dict) and "Fn::If" in node:
-            name, granted, _otherwise = node["Fn::If"]
-            walk(granted, name)
-        elif isinstance(node, dict) and "Statement" in node:
-            walk(node["Statement"], condition)
-        elif isinstance(node, dict) and "Effect" in node:
-            found.append((node, condition))
-
-    walk(resource.get("Properties", {}).get("Policies", []), None)
-    return found
+    return [(role, statement) for role, policies in role_policies(ALL_OPTIONS).items()
+            for policy in policies if not policy.aws_managed
+            for statement in policy.document["Statement"]]
 
 
 def actions(statement: dict) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import actions, policy_statements
+from conftest import actions, deployed_statements
 
 from xregion_sync.local.template import TEMPLATE_PATH, read_template
 
@@ -174,8 +174,7 @@ def test_task_has_timeout_retry_and_catch(name):
 
 
 def all_statements() -> list[tuple[str, dict]]:
-    return [(logical_id, statement) for logical_id, resource in RESOURCES.items()
-            for statement, _condition in policy_statements(resource)]
+    return deployed_statements()
 
 
 def strings(node) -> list[str]:
@@ -216,3 +215,51 @@ def test_deletes_only_apply_to_resources_carrying_the_tracking_tag():
         assert TRACKING_TAG_CONDITION_KEY in keys, (owner, statement)
         assert conditions.get("Null", {}).get(TRACKING_TAG_CONDITION_KEY) == "false" or (
             conditions.get("StringEquals", {}).get(TRACKING_TAG_CONDITION_KEY)), statement
+
+
+# ---------------------------------------------------------------- template rules (issue 7)
+
+
+def test_the_failure_topic_key_is_one_cloudwatch_alarms_may_use():
+    # CloudWatch alarms cannot publish to a topic under an AWS managed key (alias/aws/*):
+    # its key policy cannot grant cloudwatch.amazonaws.com.
+    key_ref = RESOURCES["FailureTopic"]["Properties"]["KmsMasterKeyId"]
+    assert key_ref == {"Ref": "FailureTopicKey"}
+    key = RESOURCES["FailureTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [s for s in key["KeyPolicy"]["Statement"]
+                  if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cloudwatch) == 1
+    assert set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert {"aws:SourceAccount", "aws:SourceArn"} <= {
+        key for operator in cloudwatch[0]["Condition"].values() for key in operator}
+    assert not str(RESOURCES["FailureTopic"]["Properties"]).count("alias/aws/")
+
+
+def test_each_lambda_times_out_before_its_task_state_does():
+    definition = json.loads(TEMPLATE.definition_path.read_text(encoding="utf-8"))
+    global_timeout = TEMPLATE.raw["Globals"]["Function"]["Timeout"]
+
+    def tasks(states):
+        for state in states.values():
+            if state["Type"] == "Task":
+                yield state
+            if state["Type"] == "Map":
+                yield from tasks(state["ItemProcessor"]["States"])
+
+    checked = 0
+    for state in tasks(definition["States"]):
+        function = state["Resource"].strip("${}").removesuffix("Arn")
+        timeout = FUNCTIONS[function]["Properties"].get("Timeout", global_timeout)
+        assert timeout == state["TimeoutSeconds"] - 5, function
+        checked += 1
+    assert checked == len(FUNCTIONS)
+
+
+def test_shared_grants_are_written_once():
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert text.count("sts:AssumeRole") == 1
+    assert text.count("secretsmanager:GetSecretValue") == 1
+    assert text.count("ec2:DescribeImages") == 1
+    assert RESOURCES["JobCredentialsPolicy"]["Condition"] == "HasJobCredentials"
+    assert len(RESOURCES["JobCredentialsPolicy"]["Properties"]["Roles"]) == 6

@@ -33,6 +33,9 @@ def store_config(uri: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=demo_config_text().encode())
 
 
+CONFIG_BUCKET = "xregion-sync-config-123456789012"
+
+
 def stack_parameter_uri() -> str:
     return "ssm:" + read_template().resolve({"Ref": "ConfigParameter"})
 
@@ -60,6 +63,7 @@ def test_lambda_event_runs_through_its_handler(demo_world, lambda_context, name)
     assert json.loads(json.dumps(output)) == output
 
 
+@pytest.mark.deploy_parameters(ConfigBucketName=CONFIG_BUCKET)  # the s3 event's bucket
 @pytest.mark.parametrize("name", EXECUTION_INPUTS)
 def test_execution_input_runs_the_demo_on_the_state_machine(demo_world, name):
     execution_input = load_event(name)

@@ -8,12 +8,11 @@ import logging
 
 import boto3
 import pytest
-from conftest import actions, policy_statements
+from conftest import actions, deployed_statements
 
 import xregion_sync
-from xregion_sync.local import execute_state_machine
+from xregion_sync.local import emulated_aws, execute_state_machine
 from xregion_sync.local.seed import create_ami, create_db_instance
-from xregion_sync.local.template import read_template
 from xregion_sync.logs import JsonFormatter
 
 # Recognisable fake credentials: none of these strings may leak anywhere.
@@ -72,7 +71,16 @@ def leaks(text: str) -> list[str]:
     return [secret for secret in SECRETS if secret in text]
 
 
-def test_credentials_secret_never_appears_in_the_execution_or_logs(emulated, captured_logs):
+@pytest.fixture
+def emulated_with_job_secret():
+    """Emulated AWS deployed with CredentialsSecretArns naming the test's secret."""
+    secret = f"arn:aws:secretsmanager:{SOURCE}:123456789012:secret:xregion-sync/keys-??????"
+    with emulated_aws(deploy_parameters={"CredentialsSecretArns": secret}):
+        yield
+
+
+def test_credentials_secret_never_appears_in_the_execution_or_logs(emulated_with_job_secret,
+                                                                    captured_logs):
     # GIVEN jobs whose credentials live in a Secrets Manager secret
     secret_arn = boto3.client("secretsmanager", region_name=SOURCE).create_secret(
         Name="xregion-sync/keys", SecretString=json.dumps({
@@ -128,12 +136,11 @@ def test_the_state_machine_refuses_static_keys_and_passes_them_on_nowhere(emulat
 
 
 def test_resource_star_only_for_actions_without_resource_level_permissions():
-    template = read_template()
     granted_on_star = {
-        (logical_id, action)
-        for logical_id, resource in template.raw["Resources"].items()
-        for statement, _condition in policy_statements(resource)
-        if statement.get("Resource") == "*" or "*" in (statement.get("Resource") or [])
+        (role, action)
+        for role, statement in deployed_statements()
+        if "*" in ([statement["Resource"]] if isinstance(statement["Resource"], str)
+                   else statement["Resource"])
         for action in actions(statement)
     }
     assert granted_on_star, "no statement on '*' found: the check would prove nothing"

@@ -117,6 +117,7 @@ def test_an_empty_input_runs_the_stacks_config_parameter(world):
     ({"config": {"jobs": {"web": {}}}}, "the config defines no jobs"),
 ], ids=["unknown-key", "two-sources", "uri-scheme", "missing-parameter", "missing-bucket",
         "no-stack-config", "bad-yaml", "no-jobs"])
+@pytest.mark.deploy_parameters(ConfigBucketName="no-such-bucket")  # granted, and missing
 def test_a_config_that_cannot_be_loaded_fails_at_config_not_loaded(emulated, execution_input,
                                                                     says):
     execution = run(execution_input)

@@ -42,16 +42,24 @@ def current_emulator_id() -> int:
 
 
 @contextmanager
-def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS) -> Iterator[None]:
+def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
+                 enforce_iam: bool = True,
+                 deploy_parameters: dict[str, str] | None = None) -> Iterator[None]:
     """Run the enclosed code against emulated AWS.
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
     copies do, before they become available (and hold a slot of the copy quotas).
     quotas: AWS's quotas the emulator enforces (local/quotas.py); tests lower them.
+    enforce_iam: authorize every request of a task Lambda against its deployed IAM
+    policies (local/iam.py), as AWS does; turn off only where a test must.
+    deploy_parameters: `sam deploy` parameter overrides for those policies (e.g.
+    JobRoleArns, CredentialsSecretArns, ConfigBucketName).
     """
     from moto import mock_aws
 
     from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
+    from .iam import IamEnforcement
+    from .iam import enforce_iam as enforce
     from .stepfunctions import forget_deployments, install_lambda_dispatch
     from .stepfunctions_quotas import enforce_step_functions_quotas
 
@@ -65,6 +73,8 @@ def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS) -
         }))
         teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds), quotas)
         enforce_step_functions_quotas(stack, quotas)
+        if enforce_iam:
+            enforce(stack, IamEnforcement(deploy_parameters))
         install_lambda_dispatch(stack, quotas)
         aws.clear_cache()
         stack.callback(aws.clear_cache)

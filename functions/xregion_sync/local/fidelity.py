@@ -19,9 +19,10 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   status `creating` and becomes `available` later; at most 20 copies
                   in progress into a region per account, and at most 100 manual
                   snapshots per region, copies included (SnapshotQuotaExceeded).
-  EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except
-                  one another AMI still uses ('skipped'), and reports each in
-                  DeleteSnapshotResults; the call succeeds either way.
+  EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
+                  another AMI still uses ('skipped') or the caller may not delete
+                  ('missing-permissions'), reports each in DeleteSnapshotResults, and
+                  succeeds either way.
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
                   copyable, without its tags (local/cross_account.py).
   Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
@@ -33,8 +34,11 @@ local/stepfunctions_quotas.py.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -47,6 +51,13 @@ from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
 
 from .quotas import AwsQuotas
+# One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
+# decides a request under the same lock, since it reads the backends too.
+REQUEST_LOCK = threading.RLock()
+# Whether the caller of a request may delete an EBS snapshot: local/iam.py narrows it
+# for a request it authorizes; DeregisterImage's DeleteAssociatedSnapshots asks it.
+snapshot_deletion_permitted: ContextVar[Callable[[str], bool]] = ContextVar(
+    "snapshot_deletion_permitted", default=lambda _snapshot_id: True)
 
 
 @dataclass
@@ -78,8 +89,8 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _look_up_ec2_tags_by_resource(stack)
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
-    _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_ec2_deregister_image(stack)
+    _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _name_lambda_service_errors(stack)
     # Before enforce_step_functions_quotas, whose per-child history wraps this recording.
     teach_distributed_map(stack, quotas)
@@ -92,15 +103,12 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
     added to it). Serve one request at a time; re-entrant, because a Lambda invoke runs
     the handler, whose own calls come back in on the same thread. moto is CPU-bound under
     the GIL, so little parallelism is lost."""
-    import threading
-
     from moto.core.botocore_stubber import BotocoreStubber
 
-    lock = threading.RLock()
     process_request = BotocoreStubber.process_request
 
     def serialized(self, request):
-        with lock:
+        with REQUEST_LOCK:
             return process_request(self, request)
 
     stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", serialized))
@@ -160,7 +168,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                 backend.create_tags([image.id], inherited)
         specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
         for resource_type, tags in convert_tag_spec(specs).items():
-            targets = [image.id] if resource_type == "image" else _snapshot_ids(image)
+            targets = [image.id] if resource_type == "image" else snapshot_ids(image)
             if targets:
                 backend.create_tags(targets, tags)
         image.state = "pending"
@@ -177,6 +185,27 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
 
     stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+
+
+def _teach_ec2_deregister_image(stack: ExitStack) -> None:
+    def deregister_image(self: AmisResponse):
+        backend = self.ec2_backend
+        image = backend.amis.get(self._get_param("ImageId"))
+        delete_snapshots = bool(self._get_param("DeleteAssociatedSnapshots"))
+        snapshots = snapshot_ids(image) if image is not None and delete_snapshots else []
+        self.error_on_dryrun()
+        backend.deregister_image(self._get_param("ImageId"))
+        results = []
+        for snapshot_id in snapshots:
+            in_use = any(snapshot_id in snapshot_ids(other) for other in backend.amis.values())
+            code = "skipped" if in_use else delete_associated_snapshot(backend, snapshot_id)
+            results.append({"SnapshotId": snapshot_id, "ReturnCode": code})
+        body: dict[str, Any] = {"Return": True}
+        if delete_snapshots:
+            body["DeleteSnapshotResults"] = results
+        return _action_result(body)
+
+    stack.enter_context(mock.patch.object(AmisResponse, "deregister_image", deregister_image))
 
 
 def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
@@ -241,36 +270,11 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
 
 
-def _teach_ec2_deregister_image(stack: ExitStack) -> None:
-    """moto ignores DeleteAssociatedSnapshots and leaves the snapshots behind."""
-    original = AmisResponse.deregister_image
-
-    def deregister_image(self: AmisResponse):
-        if str(self._get_param("DeleteAssociatedSnapshots")).lower() != "true":
-            return original(self)
-        self.error_on_dryrun()
-        backend = self.ec2_backend
-        image_id = self._get_param("ImageId")
-        image = backend.amis.get(image_id)
-        snapshot_ids = _snapshot_ids(image) if image is not None else []
-        backend.deregister_image(image_id)  # raises InvalidAMIID.* as AWS does
-        results = []
-        for snapshot_id in snapshot_ids:
-            still_used = any(snapshot_id in _snapshot_ids(other)
-                             for other in backend.amis.values())
-            if still_used:
-                results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
-                continue
-            results.append({"SnapshotId": snapshot_id,
-                            "ReturnCode": delete_associated_snapshot(backend, snapshot_id)})
-        return _action_result({"Return": True, "DeleteSnapshotResults": results})
-
-    stack.enter_context(mock.patch.object(AmisResponse, "deregister_image", deregister_image))
-
-
 def delete_associated_snapshot(backend, snapshot_id: str) -> str:
     """Delete one snapshot of a deregistered AMI; its DeleteSnapshotResults ReturnCode.
-    (The IAM layer, when on, checks ec2:DeleteSnapshot here first.)"""
+    The IAM layer (local/iam.py), when on, says whether the caller may delete it."""
+    if not snapshot_deletion_permitted.get()(snapshot_id):
+        return "missing-permissions"
     backend.delete_snapshot(snapshot_id)
     return "success"
 
@@ -287,7 +291,7 @@ def _ec2_backend(account_id: str, region: str):
     return ec2_backends[account_id][region]
 
 
-def _snapshot_ids(image) -> list[str]:
+def snapshot_ids(image) -> list[str]:
     snapshot = getattr(image, "ebs_snapshot", None)
     return [snapshot.id] if snapshot is not None else []
 

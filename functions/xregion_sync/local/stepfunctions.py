@@ -16,6 +16,7 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections.abc import MutableMapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,10 @@ from unittest import mock
 
 import boto3
 
+from .. import aws
 from ..result import SyncResult
 from .distributed_map import ChildExecution, child_executions
+from .iam import acting_as, running_function
 from .quotas import AwsQuotas
 from .stepfunctions_quotas import lambda_payload_error
 from .template import LOCAL_STACK_NAME, read_template
@@ -152,6 +155,38 @@ def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
         return answer
 
     stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+    # On AWS each function runs in its own execution environments: a session (an assumed
+    # role, keys read from a secret) built by one function is never reused by another.
+    stack.enter_context(mock.patch.object(aws, "_sessions", _PerFunction()))
+    stack.enter_context(mock.patch.object(aws, "_clients", _PerFunction()))
+
+
+class _PerFunction(MutableMapping):
+    """aws.py's per-process cache, one per running Lambda function (and one for the rest)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str | None, dict] = {}
+
+    def _store(self) -> dict:
+        return self._stores.setdefault(running_function(), {})
+
+    def __getitem__(self, key):
+        return self._store()[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._store()[key] = value
+
+    def __delitem__(self, key) -> None:
+        del self._store()[key]
+
+    def __iter__(self):
+        return iter(self._store())
+
+    def __len__(self) -> int:
+        return len(self._store())
+
+    def clear(self) -> None:
+        self._stores.clear()
 
 
 def _run_handler(backend, function_name, qualifier, body, response_headers) -> bytes:
@@ -160,7 +195,8 @@ def _run_handler(backend, function_name, qualifier, body, response_headers) -> b
     handler = getattr(importlib.import_module(module_name), attribute)
     context = _LambdaContext(function.function_name)
     try:
-        result = handler(json.loads(body or "{}"), context)
+        with acting_as(function.function_name):  # its requests meet its IAM policies
+            result = handler(json.loads(body or "{}"), context)
     except Exception as exc:  # the Python runtime's answer for an unhandled error
         response_headers["x-amz-function-error"] = "Unhandled"
         result = {"errorMessage": str(exc), "errorType": type(exc).__name__,

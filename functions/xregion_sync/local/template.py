@@ -29,8 +29,8 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # the two short tags without an Fn:: prefix
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}

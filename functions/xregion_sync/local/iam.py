@@ -1,0 +1,534 @@
+"""IAM on emulated AWS: every request a task Lambda makes is authorized against that
+function's deployed policies, as AWS would, before moto serves it.
+
+moto enforces no IAM. Here, while a handler runs (local/stepfunctions.py dispatches it
+inside `acting_as(function)`), each request it signs with the function's own credentials
+is turned into what IAM evaluates (actions, resource ARNs built from the request and
+moto's backends, the condition keys AWS supplies, the resources' real tags) and decided
+by the IAM evaluator (local/iam_evaluator.py) over the policies of local/deployed_policies.py.
+A denied request gets the error the service returns, as an HTTP response, so product code
+sees the ClientError it would see on AWS. An operation without a model below is denied,
+naming the missing model: a new call can never slip past.
+
+Not checked: requests outside a Lambda (a test's seeding, the in-process runner, which
+keeps its caller's credentials), and requests a handler signs with other credentials (a
+job's assumed role or keys from a secret: their policies live outside this stack).
+
+    python -m xregion_sync.local.iam --report   every request of the scenario suite's
+                                                 Lambdas with its decision (a table)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+from urllib.parse import unquote, urlsplit
+
+from . import fidelity
+from .deployed_policies import ACCOUNT_ID, PARTITION, NamedPolicy, function_policies
+from .iam_evaluator import Check, shared_evaluator
+
+_running: ContextVar[str | None] = ContextVar("running_lambda_function", default=None)
+_active: list[IamEnforcement] = []
+
+
+def running_function() -> str | None:
+    """The Lambda function whose handler runs on this thread, if any."""
+    return _running.get()
+
+
+@contextmanager
+def acting_as(function_name: str) -> Iterator[None]:
+    """Requests made in the block are the Lambda function's (its thread, its context)."""
+    token = _running.set(function_name)
+    try:
+        yield
+    finally:
+        _running.reset(token)
+
+
+@dataclass(frozen=True)
+class AwsRequest:
+    """One request as IAM sees it: who, which operation, where, with which parameters."""
+
+    service: str  # the botocore service name: ec2, rds, secretsmanager, ...
+    operation: str
+    region: str
+    params: dict[str, Any]
+    account: str = ACCOUNT_ID
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What one request needs: its checks, and the EBS snapshots whose deletion IAM decides
+    without failing the request (DeregisterImage's DeleteAssociatedSnapshots)."""
+
+    checks: list[Check]
+    snapshot_deletions: dict[str, Check] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One row of the report: a request of a function, one action and its decision."""
+
+    function: str
+    operation: str
+    action: str
+    resources: tuple[str, ...]
+    decision: str
+    check: Check | None = None  # what was asked (None: no model)
+
+
+class IamEnforcement:
+    """The deployed stack's IAM, enforced for the requests of the running Lambda."""
+
+    def __init__(self, parameters: dict[str, str] | None = None,
+                 policies: dict[str, list[NamedPolicy]] | None = None):
+        self.policies = policies if policies is not None else function_policies(parameters)
+        self.decided: list[Decided] = []
+        self._evaluator = shared_evaluator()
+
+    def principal(self, function: str) -> str:
+        return f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{function}Role/{function}"
+
+    def decide(self, function: str, request: AwsRequest) -> tuple[str | None, set[str]]:
+        """(None or the denial message, the snapshot ids the request may not delete)."""
+        model = MODELS.get((request.service, request.operation))
+        if model is None:
+            message = (f"xregion-sync emulator: no IAM model for {request.service}:"
+                       f"{request.operation}; add one to MODELS in xregion_sync/local/iam.py")
+            self._record(function, request, f"{request.service}:{request.operation}", (),
+                         "NoModel")
+            return message, set()
+        try:
+            needed = model(request)
+        except _Unmodelled as exc:
+            self._record(function, request, f"{request.service}:{request.operation}", (),
+                         "NoModel")
+            return (f"xregion-sync emulator: no IAM model for {exc}; add one to MODELS in "
+                    "xregion_sync/local/iam.py"), set()
+        key = f"{function}#{id(self)}"
+        self._evaluator.define(key, [{"name": p.name, "policy": p.document}
+                                     for p in self.policies.get(function, [])])
+        soft = list(needed.snapshot_deletions.items())
+        checks = needed.checks + [check for _, check in soft]
+        decisions = self._evaluator.check(key, self.principal(function), request.account,
+                                          checks)
+        for check, decision in zip(checks, decisions, strict=True):
+            self._record(function, request, check.action, (check.resource,), decision.result,
+                         check)
+        hard = decisions[:len(needed.checks)]
+        for check, decision in zip(needed.checks, hard, strict=True):
+            if not decision.allowed:
+                return (f"User: {self.principal(function)} is not authorized to perform: "
+                        f"{check.action} on resource: {check.resource} because no "
+                        f"identity-based policy allows the {check.action} action"), set()
+        kept = {snapshot for (snapshot, _), decision in zip(soft, decisions[len(hard):],
+                                                             strict=True)
+                if not decision.allowed}
+        return None, kept
+
+    def _record(self, function: str, request: AwsRequest, action: str,
+                resources: tuple[str, ...], decision: str, check: Check | None = None) -> None:
+        self.decided.append(Decided(function, f"{request.service}:{request.operation}",
+                                    action, resources, decision, check))
+
+    def replay(self, function: str, policies: list[NamedPolicy], checks: list[Check]
+               ) -> list[bool]:
+        """Whether each of `checks` is allowed by `policies` instead of the deployed ones."""
+        key = f"replay:{function}#{id(self)}"
+        self._evaluator.define(key, [{"name": p.name, "policy": p.document} for p in policies])
+        return [d.allowed for d in self._evaluator.check(key, self.principal(function),
+                                                          ACCOUNT_ID, checks)]
+
+
+def decision_table(decided: list[Decided]) -> str:
+    """The report: every (function, request, action, resource) with its decision and how
+    often it was asked; resource ids masked so the rows group."""
+    rows: dict[tuple[str, ...], int] = {}
+    for row in decided:
+        resources = ", ".join(re.sub(r"\b(ami|snap)-[0-9a-f]+", r"\1-…", r) for r in row.resources)
+        key = (row.function, row.operation, row.action, resources or "-", row.decision)
+        rows[key] = rows.get(key, 0) + 1
+    lines = ["| function | request | IAM action | resource | decision | times |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(key)} | {count} |" for key, count in sorted(rows.items())]
+    return "\n".join(lines)
+
+
+def current_enforcement() -> IamEnforcement | None:
+    return _active[-1] if _active else None
+
+
+def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
+    """Authorize the running Lambda's requests for the duration of `stack`."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.__call__
+
+    def authorized(self, event_name: str, request, **kwargs):
+        function = _running.get()
+        if not self.enabled or function is None or not _signed_by_the_function(request):
+            return original(self, event_name, request, **kwargs)
+        with fidelity.REQUEST_LOCK:
+            service_id, operation = event_name.split(".")[1:3]
+            aws_request = _aws_request(service_id, operation, request)
+            denial, kept = enforcement.decide(function, aws_request)
+            if denial is not None:
+                return _denied_response(aws_request, denial, request.url)
+            token = fidelity.snapshot_deletion_permitted.set(lambda s: s not in kept)
+            try:
+                return original(self, event_name, request, **kwargs)
+            finally:
+                fidelity.snapshot_deletion_permitted.reset(token)
+
+    stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", authorized))
+    _active.append(enforcement)
+    stack.callback(_active.remove, enforcement)
+
+
+# ---------------------------------------------------------------- the request as sent
+
+# Event names carry botocore's service id; IAM models use the service name.
+SERVICE_NAMES = {"ec2": "ec2", "rds": "rds", "sts": "sts", "s3": "s3", "ssm": "ssm",
+                 "secrets-manager": "secretsmanager", "kms": "kms"}
+
+
+def _signed_by_the_function(request) -> bool:
+    """Signed with the Lambda's own (role) credentials, i.e. the environment's keys."""
+    return _access_key(request) == os.environ.get("AWS_ACCESS_KEY_ID")
+
+
+def _access_key(request) -> str | None:
+    match = re.search(r"Credential=([^/]+)/", _header(request, "Authorization"))
+    return match.group(1) if match else None
+
+
+def _header(request, name: str) -> str:
+    value = request.headers.get(name) or ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _aws_request(service_id: str, operation: str, request) -> AwsRequest:
+    service = SERVICE_NAMES.get(service_id, service_id)
+    scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/", _header(request, "Authorization"))
+    region = scope.group(1) if scope else "us-east-1"
+    if service not in SERVICE_NAMES.values():
+        return AwsRequest(service, operation, region, {})
+    params = _s3_params(request) if service == "s3" else _parsed(service, operation, request)
+    return AwsRequest(service, operation, region, params)
+
+
+def _parsed(service: str, operation: str, request) -> dict[str, Any]:
+    """The request's parameters, parsed back from the wire with moto's own parsers."""
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.request import determine_request_protocol, normalize_request
+    from moto.core.utils import get_service_model
+
+    model = get_service_model(service)
+    normalized = normalize_request(request)
+    protocol = determine_request_protocol(model, normalized.content_type)
+    parser = PROTOCOL_PARSERS[protocol](model.operation_model(operation))
+    return dict(parser.parse({"method": normalized.method, "values": normalized.values,
+                              "headers": normalized.headers, "body": normalized.data,
+                              "url_path": normalized.path, "url_params": {}}))
+
+
+def _s3_params(request) -> dict[str, Any]:
+    """Bucket and Key of a virtual-hosted or path-style S3 URL."""
+    url = urlsplit(request.url)
+    host_bucket = re.match(r"(.+)\.s3[.-]", url.netloc)
+    path = unquote(url.path).lstrip("/")
+    if host_bucket:
+        return {"Bucket": host_bucket.group(1), "Key": path}
+    bucket, _, key = path.partition("/")
+    return {"Bucket": bucket, "Key": key}
+
+
+# ---------------------------------------------------------------- what IAM evaluates
+
+def _ec2_arn(region: str, resource_id: str) -> str:
+    """EC2 image and snapshot ARNs carry no account."""
+    kind = {"ami": "image", "snap": "snapshot"}.get(resource_id.split("-", maxsplit=1)[0])
+    if kind is None:
+        raise ValueError(f"no ARN model for EC2 resource {resource_id}")
+    return f"arn:{PARTITION}:ec2:{region}::{kind}/{resource_id}"
+
+
+def _ec2_resource_tags(request: AwsRequest, resource_id: str, region: str | None = None
+                       ) -> dict[str, str]:
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[request.account][region or request.region]
+    return dict(backend.tags.get(resource_id, {}))
+
+
+def _tag_context(prefix: str, tags: dict[str, str]) -> dict[str, Any]:
+    return {f"{prefix}/{key}": value for key, value in tags.items()}
+
+
+def _request_tags(tags: list[dict[str, str]] | None) -> dict[str, Any]:
+    """aws:RequestTag/<key> and aws:TagKeys for the tags a request sets."""
+    tags = {t["Key"]: t["Value"] for t in tags or ()}
+    return {**_tag_context("aws:RequestTag", tags), "aws:TagKeys": sorted(tags)} if tags else {}
+
+
+def _ec2(request: AwsRequest, action: str, resource: str, **context: Any) -> Check:
+    return Check(action, resource, {"ec2:Region": request.region, **context})
+
+
+def _describe_images(request: AwsRequest) -> Authorization:
+    return Authorization([_ec2(request, "ec2:DescribeImages", "*")])
+
+
+def _copy_image(request: AwsRequest) -> Authorization:
+    from moto.ec2.models import ec2_backends
+
+    params, source_region = request.params, request.params["SourceRegion"]
+    source_id = params["SourceImageId"]
+    source = ec2_backends[request.account][source_region].amis.get(source_id)
+    source_snapshots = fidelity.snapshot_ids(source) if source is not None else []
+    tags = {spec["ResourceType"]: spec.get("Tags", [])
+            for spec in params.get("TagSpecifications") or ()}
+    new_image = f"arn:{PARTITION}:ec2:{request.region}::image/*"
+    new_snapshot = f"arn:{PARTITION}:ec2:{request.region}::snapshot/*"
+    owner = {"ec2:Owner": source.owner_id} if source is not None else {}
+    checks = [
+        _ec2(request, "ec2:CopyImage", _ec2_arn(source_region, source_id),
+             **{"ec2:ImageID": source_id}, **owner),
+        *[_ec2(request, "ec2:CopyImage", _ec2_arn(source_region, s)) for s in source_snapshots],
+        _ec2(request, "ec2:CopyImage", new_image, **_request_tags(tags.get("image"))),
+        _ec2(request, "ec2:CopyImage", new_snapshot, **_request_tags(tags.get("snapshot"))),
+    ]
+    for kind, resource in (("image", new_image), ("snapshot", new_snapshot)):
+        if tags.get(kind):
+            checks.append(_ec2(request, "ec2:CreateTags", resource,
+                               **{"ec2:CreateAction": "CopyImage"},
+                               **_request_tags(tags[kind])))
+    if params.get("KmsKeyId"):
+        actions = ["kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext",
+                   "kms:Decrypt"]
+        if any(_snapshot_encrypted(request, source_region, s) for s in source_snapshots):
+            actions += ["kms:ReEncryptFrom", "kms:ReEncryptTo"]
+        checks += _kms_via(request, "ec2", params["KmsKeyId"], actions)
+    return Authorization(checks)
+
+
+def _snapshot_encrypted(request: AwsRequest, region: str, snapshot_id: str) -> bool:
+    from moto.ec2.models import ec2_backends
+
+    snapshot = ec2_backends[request.account][region].snapshots.get(snapshot_id)
+    return bool(snapshot is not None and snapshot.encrypted)
+
+
+def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str]) -> list[Check]:
+    """What a service does with a customer managed key on the caller's behalf."""
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[request.account][request.region]
+    key = backend.describe_key(backend.any_id_to_key_id(key_id))
+    context = {"kms:ViaService": f"{service}.{request.region}.amazonaws.com",
+               "kms:CallerAccount": request.account}
+    return [Check(action, key.arn, context, key.policy) for action in actions]
+
+
+def _create_tags(request: AwsRequest) -> Authorization:
+    tags = request.params.get("Tags") or []
+    return Authorization([
+        _ec2(request, "ec2:CreateTags", _ec2_arn(request.region, resource_id),
+             **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, resource_id)),
+             **_request_tags(tags))
+        for resource_id in request.params["Resources"]])
+
+
+def _deregister_image(request: AwsRequest) -> Authorization:
+    from moto.ec2.models import ec2_backends
+
+    image_id = request.params["ImageId"]
+    image = ec2_backends[request.account][request.region].amis.get(image_id)
+    checks = [_ec2(request, "ec2:DeregisterImage", _ec2_arn(request.region, image_id),
+                   **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))]
+    deletions = {}
+    if request.params.get("DeleteAssociatedSnapshots") and image is not None:
+        deletions = {snapshot: _delete_snapshot_check(request, snapshot)
+                     for snapshot in fidelity.snapshot_ids(image)}
+    return Authorization(checks, deletions)
+
+
+def _delete_snapshot_check(request: AwsRequest, snapshot_id: str) -> Check:
+    return _ec2(request, "ec2:DeleteSnapshot", _ec2_arn(request.region, snapshot_id),
+                **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, snapshot_id)))
+
+
+def _delete_snapshot(request: AwsRequest) -> Authorization:
+    return Authorization([_delete_snapshot_check(request, request.params["SnapshotId"])])
+
+
+def _rds_arn(request: AwsRequest, kind: str, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{PARTITION}:rds:{request.region}:{request.account}:{kind}:{name}"
+
+
+def _rds_snapshot_tags(request: AwsRequest, arn: str) -> dict[str, str]:
+    from moto.rds.models import rds_backends
+
+    region, account, name = arn.split(":")[3], arn.split(":")[4], ":".join(arn.split(":")[6:])
+    snapshot = rds_backends[account][region].database_snapshots.get(name.lower())
+    return {t["Key"]: t["Value"] for t in (snapshot.tags if snapshot is not None else [])}
+
+
+def _rds_on_snapshot(request: AwsRequest, action: str, arn: str, **context: Any) -> Check:
+    return Check(action, arn, {**_tag_context("aws:ResourceTag",
+                                              _rds_snapshot_tags(request, arn)), **context})
+
+
+def _describe_db_snapshots(request: AwsRequest) -> Authorization:
+    """Its resource types (db, snapshot) are optional: AWS evaluates the one named."""
+    params = request.params
+    if params.get("DBSnapshotIdentifier"):
+        resource = _rds_arn(request, "snapshot", params["DBSnapshotIdentifier"])
+    elif params.get("DBInstanceIdentifier"):
+        resource = _rds_arn(request, "db", params["DBInstanceIdentifier"])
+    else:
+        resource = "*"
+    return Authorization([Check("rds:DescribeDBSnapshots", resource, {})])
+
+
+def _copy_db_snapshot(request: AwsRequest) -> Authorization:
+    params = request.params
+    source = _rds_arn(request, "snapshot", params["SourceDBSnapshotIdentifier"])
+    target = _rds_arn(request, "snapshot", params["TargetDBSnapshotIdentifier"])
+    tagging = _request_tags(params.get("Tags"))
+    checks = [Check("rds:CopyDBSnapshot", source, tagging),
+              Check("rds:CopyDBSnapshot", target, tagging)]
+    if params.get("Tags"):
+        checks.append(Check("rds:AddTagsToResource", target, tagging))
+    if params.get("KmsKeyId"):
+        checks += _kms_via(request, "rds", params["KmsKeyId"],
+                           ["kms:DescribeKey", "kms:CreateGrant"])
+    return Authorization(checks)
+
+
+def _add_tags_to_resource(request: AwsRequest) -> Authorization:
+    arn = request.params["ResourceName"]
+    return Authorization([_rds_on_snapshot(request, "rds:AddTagsToResource", arn,
+                                           **_request_tags(request.params.get("Tags")))])
+
+
+def _delete_db_snapshot(request: AwsRequest) -> Authorization:
+    arn = _rds_arn(request, "snapshot", request.params["DBSnapshotIdentifier"])
+    return Authorization([_rds_on_snapshot(request, "rds:DeleteDBSnapshot", arn)])
+
+
+def _assume_role(request: AwsRequest) -> Authorization:
+    context = {"sts:RoleSessionName": request.params.get("RoleSessionName", "")}
+    if request.params.get("ExternalId"):
+        context["sts:ExternalId"] = request.params["ExternalId"]
+    return Authorization([Check("sts:AssumeRole", request.params["RoleArn"], context)])
+
+
+def _get_secret_value(request: AwsRequest) -> Authorization:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret_id = request.params["SecretId"]
+    backend = secretsmanager_backends[request.account][request.region]
+    secret = next((s for s in backend.secrets.values() if secret_id in (s.name, s.arn)), None)
+    arn = secret.arn if secret is not None else (
+        secret_id if secret_id.startswith("arn:") else
+        f"arn:{PARTITION}:secretsmanager:{request.region}:{request.account}:secret:{secret_id}")
+    tags = {t["Key"]: t["Value"] for t in (secret.tags or [])} if secret is not None else {}
+    return Authorization([Check("secretsmanager:GetSecretValue", arn, {
+        "secretsmanager:SecretId": secret_id, **_tag_context("aws:ResourceTag", tags)})])
+
+
+def _get_parameter(request: AwsRequest) -> Authorization:
+    from moto.ssm.models import ssm_backends
+
+    name = request.params["Name"]
+    parameter = ssm_backends[request.account][request.region].get_parameter(name) \
+        if not name.startswith("arn:") else None
+    if parameter is not None and parameter.parameter_type == "SecureString":
+        raise _Unmodelled("ssm:GetParameter of a SecureString (kms:Decrypt via SSM)")
+    arn = name if name.startswith("arn:") else (
+        f"arn:{PARTITION}:ssm:{request.region}:{request.account}:parameter/{name.lstrip('/')}")
+    return Authorization([Check("ssm:GetParameter", arn, {})])
+
+
+def _get_object(request: AwsRequest) -> Authorization:
+    arn = f"arn:{PARTITION}:s3:::{request.params['Bucket']}/{request.params['Key']}"
+    return Authorization([Check("s3:GetObject", arn, {})])
+
+
+class _Unmodelled(Exception):
+    pass
+
+
+MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
+    ("ec2", "DescribeImages"): _describe_images,
+    ("ec2", "CopyImage"): _copy_image,
+    ("ec2", "CreateTags"): _create_tags,
+    ("ec2", "DeregisterImage"): _deregister_image,
+    ("ec2", "DeleteSnapshot"): _delete_snapshot,
+    ("rds", "DescribeDBSnapshots"): _describe_db_snapshots,
+    ("rds", "CopyDBSnapshot"): _copy_db_snapshot,
+    ("rds", "AddTagsToResource"): _add_tags_to_resource,
+    ("rds", "DeleteDBSnapshot"): _delete_db_snapshot,
+    ("sts", "AssumeRole"): _assume_role,
+    ("secretsmanager", "GetSecretValue"): _get_secret_value,
+    ("ssm", "GetParameter"): _get_parameter,
+    ("s3", "GetObject"): _get_object,
+}
+
+
+# ---------------------------------------------------------------- the denial, as AWS sends it
+
+# (protocol, error code, HTTP status) of each service's access-denied error.
+DENIAL = {
+    "ec2": ("ec2", "UnauthorizedOperation", 403),
+    "rds": ("query", "AccessDenied", 403),
+    "sts": ("query", "AccessDenied", 403),
+    "s3": ("s3", "AccessDenied", 403),
+    "ssm": ("json", "AccessDeniedException", 400),
+    "secretsmanager": ("json", "AccessDeniedException", 400),
+    "kms": ("json", "AccessDeniedException", 400),
+}
+
+
+def _denied_response(request: AwsRequest, message: str, url: str):
+    from botocore.awsrequest import AWSResponse
+    from moto.core.botocore_stubber import MockRawResponse
+
+    protocol, code, status = DENIAL.get(request.service, ("query", "AccessDenied", 403))
+    request_id = str(uuid.uuid4())
+    if protocol == "ec2":
+        message = f"You are not authorized to perform this operation. {message}"
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{_xml(message)}"
+                f"</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        content_type = "text/xml"
+    elif protocol == "json":
+        body = json.dumps({"__type": code, "message": message})
+        content_type = "application/x-amz-json-1.1"
+    elif protocol == "s3":
+        body = (f"<Error><Code>{code}</Code><Message>{_xml(message)}</Message>"
+                f"<RequestId>{request_id}</RequestId></Error>")
+        content_type = "application/xml"
+    else:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>"
+                f"{_xml(message)}</Message></Error><RequestId>{request_id}</RequestId>"
+                "</ErrorResponse>")
+        content_type = "text/xml"
+    headers = {"Content-Type": content_type, "x-amzn-RequestId": request_id}
+    return AWSResponse(url, status, headers, MockRawResponse(body))
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

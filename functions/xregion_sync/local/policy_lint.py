@@ -1,0 +1,69 @@
+"""`make lint`'s IAM policy check: parliament over every role's resolved policies, with
+the deploy parameters that switch every optional statement on.
+
+Suppressed, each for its reason:
+  AWS managed policies   AWS writes them (SAM attaches AWSLambdaBasicExecutionRole and
+                         AWSXrayWriteOnlyAccess); this stack cannot change them.
+  RESOURCE_STAR on actions that support no resource-level permissions (the Service
+                         Authorization Reference lists no resource type for them), so
+                         "*" is the only Resource AWS accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .deployed_policies import ACCOUNT_ID, REGION, role_policies
+
+# Every Condition of the template true, so every statement is linted.
+ALL_OPTIONS = {
+    "JobRoleArns": f"arn:aws:iam::{ACCOUNT_ID}:role/xregion-sync-job",
+    "CredentialsSecretArns": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:"
+                             "xregion-sync/keys-??????",
+    "ConfigBucketName": "xregion-sync-config",
+}
+NO_RESOURCE_LEVEL_PERMISSIONS = {
+    "ec2:describeimages", "rds:describedbsnapshots",
+    "logs:createlogdelivery", "logs:getlogdelivery", "logs:updatelogdelivery",
+    "logs:deletelogdelivery", "logs:listlogdeliveries", "logs:putresourcepolicy",
+    "logs:describeresourcepolicies", "logs:describeloggroups",
+    "xray:puttracesegments", "xray:puttelemetryrecords", "xray:getsamplingrules",
+    "xray:getsamplingtargets",
+}
+
+
+def findings() -> list[str]:
+    from parliament import analyze_policy_string
+
+    found = []
+    for role, policies in sorted(role_policies(ALL_OPTIONS).items()):
+        for policy in policies:
+            if policy.aws_managed:
+                continue
+            document = {"Version": "2012-10-17", **policy.document}
+            for finding in analyze_policy_string(json.dumps(document)).findings:
+                if _suppressed(finding):
+                    continue
+                found.append(f"{role} / {policy.name}: {finding.issue} {finding.detail}")
+    return found
+
+
+def _suppressed(finding) -> bool:
+    if finding.issue != "RESOURCE_STAR":
+        return False
+    actions = finding.detail if isinstance(finding.detail, list) else [finding.detail]
+    return all(str(action).lower() in NO_RESOURCE_LEVEL_PERMISSIONS for action in actions)
+
+
+def main() -> int:
+    problems = findings()
+    for problem in problems:
+        print(problem)
+    roles = len(role_policies(ALL_OPTIONS))
+    print(f"parliament: {len(problems)} finding(s) in the policies of {roles} roles")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""IAM on emulated AWS (xregion_sync/local/iam.py), as strict as AWS: each task Lambda's
+requests meet the policies `sam deploy` gives its role (template.yaml through the SAM
+translator), evaluated by iam-simulate with real ARNs, condition keys and tags.
+
+The whole scenario suite runs once (module fixture) with every optional grant switched
+on by deploy parameters, plus what only a deployment does (Lambda retries, the config
+from SSM or S3, job roles and secrets, KMS keys, Copy Tags with missing tags). Every
+decision is recorded: nothing may be denied, and every statement, action and resource
+granted must be needed by some request (checked by replaying the recorded requests
+against the policy without it; `pytest -m exhaustive` re-runs the scenarios instead).
+The table of every request with its decision is written to bench/results/iam-decisions.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from unittest import mock
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+from moto.ec2.models import ec2_backends
+from moto.rds.models import rds_backends
+from scenarios import (
+    AMI_JOB,
+    DESTINATION,
+    SCENARIOS,
+    SOURCE,
+    WAIT,
+    ami_job,
+    amis,
+    db_job,
+    first_sync,
+    mask_ids,
+    run_on_state_machine,
+    source_ami,
+    source_db,
+    start_copy_throttled_once,
+)
+
+from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
+from xregion_sync.local import iam as iam_module
+from xregion_sync.local.deployed_policies import NamedPolicy, function_policies
+from xregion_sync.local.fidelity import snapshot_ids
+from xregion_sync.local.iam import acting_as, current_enforcement, decision_table
+from xregion_sync.local.iam_evaluator import EvaluatorUnavailable, check_installation
+from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
+
+JOB_ROLE = f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/xregion-sync-job"
+SECRET_NAME = "xregion-sync/keys"
+CONFIG_BUCKET = "xregion-sync-config"
+EVERY_OPTION = {
+    "JobRoleArns": JOB_ROLE,
+    "CredentialsSecretArns": f"arn:aws:secretsmanager:{SOURCE}:{EMULATOR_ACCOUNT_ID}:secret:"
+                             f"{SECRET_NAME}-??????",
+    "ConfigBucketName": CONFIG_BUCKET,
+}
+REPORT = Path(__file__).resolve().parents[1] / "bench" / "results" / "iam-decisions.md"
+OLD_SNAPSHOT_ARN = f"arn:aws:ec2:*:{EMULATOR_ACCOUNT_ID}:snapshot/*"
+
+
+# ---------------------------------------------------------------- the exercise
+
+
+def deployment_only_paths() -> None:
+    """What the scenario suite does not reach but a deployment does."""
+    source_ami()
+    source_db()
+    for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job())):
+        with start_copy_throttled_once(sync):
+            execute_state_machine({"config": config})
+    text = yaml.safe_dump({**ami_job(), **db_job()})
+    boto3.client("ssm", region_name=SOURCE).put_parameter(
+        Name="/xregion-sync/xregion-sync-local/config", Value=text, Type="String")
+    s3 = boto3.client("s3", region_name=SOURCE)
+    s3.create_bucket(Bucket=CONFIG_BUCKET)
+    s3.put_object(Bucket=CONFIG_BUCKET, Key="config.yaml", Body=text.encode())
+    for execution_input in ({}, {"config_uri": f"s3://{CONFIG_BUCKET}/config.yaml"}):
+        assert execute_state_machine(execution_input).status == "SUCCEEDED"
+    encrypted_copies_and_job_credentials()
+
+
+def encrypted_copies_and_job_credentials() -> None:
+    key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+    image = create_ami(SOURCE, "secure-app", {"Sync-Identifier": "secure-app", "Team": "sec"})
+    for snapshot in snapshot_ids(amis(SOURCE)[image]):
+        ec2_backends[EMULATOR_ACCOUNT_ID][SOURCE].snapshots[snapshot].encrypted = True
+    create_db_instance(SOURCE, "secure-db", encrypted=True, tags={"Team": "sec"})
+    create_db_instance(SOURCE, "other-db", tags={"Team": "other"})
+    create_ami(SOURCE, "role-app", {"Sync-Identifier": "role-app"})
+    secret = boto3.client("secretsmanager", region_name=SOURCE).create_secret(
+        Name=SECRET_NAME, SecretString=json.dumps(
+            {"aws_access_key_id": "AKIAJOBKEYS", "aws_secret_access_key": "job"}))["ARN"]
+    common = {"source_region": SOURCE, "destination_region": DESTINATION}
+    config = {
+        "sync_secure_app": {"sync_type": "ec2_ami", "sync_identifier": "secure-app",
+                            "kms_key_id": key, **common},
+        "sync_secure_db": {"sync_type": "rds_automated_snapshot", "db_instance": "secure-db",
+                           "kms_key_id": key, **common},
+        # Every task of a job with credentials reads them itself (Poll: waiting on).
+        "sync_role_app": {"sync_type": "ec2_ami", "sync_identifier": "role-app",
+                          "aws_client_config": {"role_arn": JOB_ROLE}, **WAIT, **common},
+        "sync_secret_db": {"sync_type": "rds_automated_snapshot", "db_instance": "other-db",
+                           "aws_client_config": {"credentials_secret_arn": secret}, **WAIT,
+                           **common},
+    }
+    results = execute_state_machine({"config": config}).results()
+    assert [r.status for r in results] == ["copied"] * 4, [r.errors for r in results]
+    copies = [r.created_resource for r in results]
+    for client in ({}, {"role_arn": JOB_ROLE}, {"credentials_secret_arn": secret}):
+        copy_tags_fills_in_missing_tags(copies[0], copies[1], client)
+    prune_with_job_credentials(copies[2], {"role_arn": JOB_ROLE})
+    prune_with_job_credentials(copies[0], {"credentials_secret_arn": secret})
+
+
+def invoke(function: str, event: dict) -> None:
+    answer = boto3.client("lambda", region_name=SOURCE).invoke(
+        FunctionName=function, Payload=json.dumps(event))
+    assert "FunctionError" not in answer, answer["Payload"].read()
+
+
+def copy_tags_fills_in_missing_tags(image_id: str, snapshot_id: str, client: dict) -> None:
+    """Copy Tags tags only what the copy call could not: give it copies lacking a tag."""
+    common = {"source_region": SOURCE, "destination_region": DESTINATION, "client": client}
+    snapshot_arn = f"arn:aws:rds:{DESTINATION}:{EMULATOR_ACCOUNT_ID}:snapshot:{snapshot_id}"
+    invoke("CopyTagsFunction", {
+        "job": {"name": "sync_secure_app", "sync_type": "ec2_ami", **common, "options": {}},
+        "source": {"id": "ami-source", "tags": {"Late": "tag"}},
+        "copy": {"id": image_id, "state": "pending", "tags": {}}})
+    invoke("CopyTagsFunction", {
+        "job": {"name": "sync_secure_db", "sync_type": "rds_automated_snapshot", **common,
+                "options": {"db_instance": "secure-db"}},
+        "source": {"id": "rds:secure-db", "tags": {"Late": "tag"}},
+        "copy": {"id": snapshot_id, "arn": snapshot_arn, "state": "pending", "tags": {}}})
+
+
+def prune_with_job_credentials(image_id: str, client: dict) -> None:
+    invoke("PruneOldCopiesFunction", {
+        "job": {"name": "sync_role_app", "sync_type": "ec2_ami", "source_region": SOURCE,
+                "destination_region": DESTINATION, "client": client, "options": {}},
+        "copy": {"id": "ami-newer", "state": "available"},
+        "existing": {"prune_candidates": [image_id]}})
+
+
+@pytest.fixture(scope="module")
+def suite():
+    """Every scenario on the state machine, then the deployment-only paths: their results
+    and every IAM decision taken."""
+    results, decided = {}, []
+    for scenario in SCENARIOS:
+        with emulated_aws(copy_seconds=scenario.copy_seconds, deploy_parameters=EVERY_OPTION):
+            results[scenario.name] = scenario.run(run_on_state_machine)
+            decided += current_enforcement().decided
+    with emulated_aws(deploy_parameters=EVERY_OPTION):
+        deployment_only_paths()
+        decided += current_enforcement().decided
+        enforcement = current_enforcement()
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(decision_table(decided) + "\n", encoding="utf-8")
+    return results, decided, enforcement
+
+
+# ---------------------------------------------------------------- as strict as AWS, and passing
+
+
+def test_the_scenario_suite_passes_under_enforcement(suite):
+    results, _, _ = suite
+    for scenario in SCENARIOS:
+        assert mask_ids(results[scenario.name]) == scenario.expected, scenario.name
+
+
+def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suite):
+    _, decided, _ = suite
+    assert [row for row in decided if row.decision != "Allowed"] == []
+    assert {row.function for row in decided} == {
+        "LoadConfigFunction", "ResolveSourceFunction", "CheckSyncTagFunction",
+        "StartCopyFunction", "CopyTagsFunction", "PollCopyStatusFunction",
+        "PruneOldCopiesFunction"}
+
+
+def test_the_report_lists_every_request_with_its_decision(suite):
+    _, decided, _ = suite
+    table = REPORT.read_text(encoding="utf-8")
+    assert "| StartCopyFunction | ec2:CopyImage | ec2:CopyImage | arn:aws:ec2:us-west-2::" \
+           "snapshot/* | Allowed |" in table
+    assert len(table.splitlines()) > 20 and len(decided) > 100
+
+
+# ---------------------------------------------------------------- nothing granted is unused
+
+
+def grant_removals() -> list[tuple[str, str, list[NamedPolicy]]]:
+    """(function, what was removed, its policies without it) for every statement, and
+    every action and resource of a statement that has several."""
+    removals = []
+    for function, policies in function_policies(EVERY_OPTION).items():
+        for p_index, policy in enumerate(policies):
+            if policy.aws_managed:  # the Lambda runtime's, not the handlers'
+                continue
+            for s_index, statement in enumerate(policy.document["Statement"]):
+                def without(change, label, p_index=p_index, s_index=s_index,
+                            policies=policies, function=function):
+                    changed = copy.deepcopy(policies)
+                    statements = changed[p_index].document["Statement"]
+                    if change is None:
+                        del statements[s_index]
+                    else:
+                        change(statements[s_index])
+                    removals.append((function, label, changed))
+
+                where = f"{policy.name} statement {s_index}"
+                without(None, f"{where}")
+                for field in ("Action", "Resource"):
+                    values = statement[field] if isinstance(statement[field], list) else []
+                    for value in values if len(values) > 1 else []:
+                        without(lambda s, f=field, v=value: s[f].remove(v),
+                                f"{where} {field} {value}")
+    return removals
+
+
+REMOVALS = grant_removals()
+
+
+def test_every_statement_action_and_resource_granted_is_needed_by_some_request(suite):
+    _, decided, enforcement = suite
+    unneeded = []
+    for function, removed, policies in REMOVALS:
+        asked = {json.dumps(row.check.__dict__, sort_keys=True): row.check for row in decided
+                 if row.function == function and row.check is not None}
+        allowed = enforcement.replay(function, policies, list(asked.values()))
+        if all(allowed):
+            unneeded.append(f"{function}: {removed}")
+    assert len(REMOVALS) > 20
+    assert unneeded == [], "\n".join(unneeded)
+
+
+# A fast sample of the exhaustive check below, in `make test`.
+REPRESENTATIVE = ("StartCopyFunctionRolePolicy0 statement 0 Resource arn:aws:ec2:*::snapshot/*",
+                  "PruneOldCopiesFunctionRolePolicy0 statement 1")
+
+
+@pytest.mark.parametrize(("function", "removed", "policies"), [
+    pytest.param(*removal, id=f"{removal[0]}: {removal[1]}",
+                 marks=[] if removal[1] in REPRESENTATIVE else [pytest.mark.exhaustive])
+    for removal in REMOVALS])
+def test_removing_a_grant_makes_a_scenario_fail(function, removed, policies):
+    policies_by_function = {**function_policies(EVERY_OPTION), function: policies}
+    failed = []
+    with mock.patch.object(iam_module, "function_policies", return_value=policies_by_function):
+        for scenario in SCENARIOS:
+            with emulated_aws(copy_seconds=scenario.copy_seconds,
+                              deploy_parameters=EVERY_OPTION):
+                try:
+                    outcome = mask_ids(scenario.run(run_on_state_machine))
+                except (AssertionError, ClientError) as exc:
+                    outcome = exc
+            if outcome != scenario.expected:
+                failed.append(scenario.name)
+                break
+        if not failed:
+            with emulated_aws(deploy_parameters=EVERY_OPTION):
+                try:
+                    deployment_only_paths()
+                except AssertionError:
+                    failed.append("deployment_only_paths")
+    assert failed, f"no scenario needs {function}: {removed}"
+
+
+# ---------------------------------------------------------------- the tag conditions bite
+
+
+def test_deregistering_an_ami_the_tool_did_not_tag_is_denied(emulated):
+    # GIVEN a deployed Start Copy and an AMI in the destination without the job tag
+    execute_state_machine({"config": {}})
+    untagged = create_ami(DESTINATION, "someone-elses", {"Owner": "ops"})
+    # WHEN Prune Old Copies' role deregisters it
+    with acting_as("PruneOldCopiesFunction"), pytest.raises(ClientError) as denied:
+        boto3.client("ec2", region_name=DESTINATION).deregister_image(
+            ImageId=untagged, DeleteAssociatedSnapshots=True)
+    # THEN EC2 refuses, as AWS does, and the AMI stays
+    assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert f"ec2:DeregisterImage on resource: arn:aws:ec2:{DESTINATION}::image/{untagged}" in \
+        denied.value.response["Error"]["Message"]
+    assert untagged in amis(DESTINATION)
+
+
+def test_a_tagged_amis_untagged_snapshot_is_kept_and_reported(emulated):
+    # GIVEN a tool-tagged AMI whose snapshot lacks the job tag
+    execute_state_machine({"config": {}})
+    image = create_ami(DESTINATION, "copy", {"xregion-sync:job": AMI_JOB})
+    snapshot = snapshot_ids(amis(DESTINATION)[image])[0]
+    # WHEN it is deregistered with its snapshots
+    with acting_as("PruneOldCopiesFunction"):
+        answer = boto3.client("ec2", region_name=DESTINATION).deregister_image(
+            ImageId=image, DeleteAssociatedSnapshots=True)
+    # THEN the AMI goes, and the snapshot stays, reported as AWS does
+    assert image not in amis(DESTINATION)
+    assert answer["DeleteSnapshotResults"] == [{"SnapshotId": snapshot,
+                                                "ReturnCode": "missing-permissions"}]
+    assert snapshot in ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].snapshots
+
+
+def test_deleting_a_db_snapshot_the_tool_did_not_tag_is_denied(emulated):
+    # GIVEN a manual DB snapshot in the destination without the job tag
+    execute_state_machine({"config": {}})
+    create_db_instance(DESTINATION, "mine")
+    boto3.client("rds", region_name=DESTINATION).create_db_snapshot(
+        DBInstanceIdentifier="mine", DBSnapshotIdentifier="my-manual-copy")
+    # WHEN Prune Old Copies' role deletes it
+    with acting_as("PruneOldCopiesFunction"), pytest.raises(ClientError) as denied:
+        boto3.client("rds", region_name=DESTINATION).delete_db_snapshot(
+            DBSnapshotIdentifier="my-manual-copy")
+    # THEN RDS refuses and the snapshot stays
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "my-manual-copy" in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots
+
+
+def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emulated):
+    # GIVEN a copy the original tool made (its tag, not ours) among the job's copies
+    execute_state_machine({"config": {}})
+    source_db()
+    create_db_instance(DESTINATION, "orders-db")
+    boto3.client("rds", region_name=DESTINATION).create_db_snapshot(
+        DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="legacy-copy",
+        Tags=[{"Key": f"Sync-From-{SOURCE}", "Value": "20261118061000+0000 / rds:x"}])
+    job = {"name": "sync_orders_db", "sync_type": "rds_automated_snapshot",
+           "source_region": SOURCE, "destination_region": DESTINATION,
+           "options": {"db_instance": "orders-db"}}
+    # WHEN the deployed Prune Old Copies prunes it
+    answer = boto3.client("lambda", region_name=SOURCE).invoke(
+        FunctionName="PruneOldCopiesFunction", Payload=json.dumps({
+            "job": job, "copy": {"id": "new", "state": "available"},
+            "existing": {"prune_candidates": ["legacy-copy"],
+                         "untracked_candidates": ["legacy-copy"]}}))
+    # THEN it is kept (README: "with a warning in the logs; the job still succeeds"),
+    # without a DescribeDBSnapshots that Prune Old Copies is not granted
+    assert "FunctionError" not in answer
+    assert json.loads(answer["Payload"].read())["pruned"] == []
+    assert "legacy-copy" in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots
+
+
+# ---------------------------------------------------------------- the enforcement itself
+
+
+def test_a_wrong_snapshot_arn_denies_copy_image():
+    # GIVEN Start Copy with the snapshot ARN the template used to have (with an account)
+    policies = copy.deepcopy(function_policies())
+    for policy in policies["StartCopyFunction"]:
+        for statement in policy.document.get("Statement", []):
+            if statement.get("Action") == "ec2:CopyImage":
+                statement["Resource"] = ["arn:aws:ec2:*::image/*", OLD_SNAPSHOT_ARN]
+    # WHEN the first sync runs
+    with mock.patch.object(iam_module, "function_policies", return_value=policies), \
+            emulated_aws():
+        source_ami()
+        (result,) = run_on_state_machine(ami_job())
+    # THEN CopyImage is denied on the copy's snapshot, in EC2's words
+    assert result["status"] == "failed"
+    message = result["errors"][0]["message"]
+    assert "UnauthorizedOperation" in message and "ec2:CopyImage" in message
+    assert f"arn:aws:ec2:{SOURCE}::snapshot/" in message or \
+        f"arn:aws:ec2:{DESTINATION}::snapshot/*" in message
+
+
+def test_denials_are_each_services_own_error(emulated):
+    # GIVEN a function whose role grants nothing beyond logs and X-Ray
+    execute_state_machine({"config": {}})
+    calls = {
+        "ec2": lambda: boto3.client("ec2", region_name=SOURCE).describe_images(Owners=["self"]),
+        "rds": lambda: boto3.client("rds", region_name=SOURCE).describe_db_snapshots(),
+        "sts": lambda: boto3.client("sts", region_name=SOURCE).assume_role(
+            RoleArn=JOB_ROLE, RoleSessionName="probe"),
+        "s3": lambda: boto3.client("s3", region_name=SOURCE).get_object(Bucket="b", Key="k"),
+        "ssm": lambda: boto3.client("ssm", region_name=SOURCE).get_parameter(Name="/x"),
+        "secretsmanager": lambda: boto3.client("secretsmanager", region_name=SOURCE)
+        .get_secret_value(SecretId="x"),
+    }
+    codes = {}
+    # WHEN it calls each service
+    for service, call in calls.items():
+        with acting_as("RecordResultFunction"), pytest.raises(ClientError) as denied:
+            call()
+        codes[service] = (denied.value.response["Error"]["Code"],
+                          denied.value.response["ResponseMetadata"]["HTTPStatusCode"])
+    # THEN each answers as AWS does
+    assert codes == {"ec2": ("UnauthorizedOperation", 403), "rds": ("AccessDenied", 403),
+                     "sts": ("AccessDenied", 403), "s3": ("AccessDenied", 403),
+                     "ssm": ("AccessDeniedException", 400),
+                     "secretsmanager": ("AccessDeniedException", 400)}
+
+
+def test_an_operation_without_an_iam_model_is_denied_naming_the_missing_model(emulated):
+    execute_state_machine({"config": {}})
+    with acting_as("StartCopyFunction"), pytest.raises(ClientError) as denied:
+        boto3.client("ec2", region_name=DESTINATION).describe_snapshots(OwnerIds=["self"])
+    assert "no IAM model for ec2:DescribeSnapshots" in denied.value.response["Error"]["Message"]
+
+
+def test_requests_outside_a_lambda_keep_the_callers_permissions(emulated):
+    # The test's own seeding and the in-process runner are not the deployed Lambdas.
+    source_ami()
+    (result,) = [r.to_dict() for r in __import__("xregion_sync").run(ami_job())]
+    assert result["status"] == "copied"
+
+
+def test_a_missing_evaluator_names_the_make_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("XREGION_SYNC_IAM_SIMULATOR_DIR", str(tmp_path))
+    with pytest.raises(EvaluatorUnavailable, match="make iam-simulator"):
+        check_installation()
+
+
+def test_first_sync_is_checked_request_by_request():
+    with emulated_aws():
+        first_sync(run_on_state_machine)
+        actions = {(row.function, row.action) for row in current_enforcement().decided}
+    assert ("StartCopyFunction", "ec2:CreateTags") in actions
+    assert ("StartCopyFunction", "rds:AddTagsToResource") in actions

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
+import boto3
 import pytest
 from botocore import loaders
 
@@ -95,7 +96,7 @@ DEMO_NOW = "2026-11-25T06:10:00Z"  # events/ hold ids and dates of the demo seed
 
 
 @pytest.fixture
-def demo_world(emulated):
+def demo_world(emulated, run_bucket):
     """Emulated AWS seeded with the demo's resources (samples/demo.yaml's AMI and
     orders-db) at DEMO_NOW, so snapshot ids and dates match the files in events/."""
     from freezegun import freeze_time
@@ -166,3 +167,44 @@ def wrapped_lambda_dispatch(wrapper):
 
     with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
         yield
+
+
+@pytest.fixture
+def run_bucket(emulated, monkeypatch) -> str:
+    """The stack's run bucket in emulated AWS, named as the local deployment names it, and
+    the Load Config / Summarize environment that points to it."""
+    from xregion_sync.local.template import read_template
+
+    (bucket,) = read_template().buckets()
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    monkeypatch.setenv("RUN_BUCKET_NAME", bucket)
+    return bucket
+
+
+def store_finished_map_run(event: dict, results: list[dict]) -> None:
+    """What Load Config and the Map's ResultWriter leave in the run bucket for Summarize's
+    `event` (events/summarize.json): the plans and one Map Run whose child executions
+    returned `results` (failed jobs too: their failure is their result)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    items = [{"index": i, "job": {"name": r["name"], "sync_type": r["sync_type"]},
+              "result": None} for i, r in enumerate(results)]
+    plans = {"express": items, "standard": []}
+    for kind, plan in event["plans"].items():
+        s3.put_object(Bucket=event["bucket"], Key=plan["key"], Body=json.dumps(plans[kind]))
+    writer = event["map_runs"][0]["ResultWriterDetails"]
+    records = [{"ExecutionArn": f"arn:aws:states:us-east-1:123456789012:execution:x:{i}",
+                "Input": json.dumps({"job": item["job"], "result": None, "run_id": "r"}),
+                "InputDetails": {"Included": True}, "Name": str(i),
+                "Output": json.dumps(result), "OutputDetails": {"Included": True},
+                "Status": "SUCCEEDED"}
+               for i, (item, result) in enumerate(zip(items, results, strict=True))]
+    key = writer["Key"].replace("manifest.json", "SUCCEEDED_0.json")
+    s3.put_object(Bucket=writer["Bucket"], Key=key, Body=json.dumps(records))
+    s3.put_object(Bucket=writer["Bucket"], Key=writer["Key"], Body=json.dumps({
+        "DestinationBucket": writer["Bucket"], "MapRunArn": event["map_runs"][0]["MapRunArn"],
+        "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": key, "Size": 1}]}}))
+
+
+def summarize_results() -> list[dict]:
+    """The results of the finished run behind events/summarize.json."""
+    return json.loads((Path(__file__).parent / "data" / "summarize-results.json").read_text())

@@ -51,10 +51,18 @@ def run_tool(*args) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------- statelint
 
 
+# statelint 3 predates ItemReader's ReaderConfig.InputType, which the Step Functions
+# Developer Guide ("ItemReader (Map)") documents for reading a JSON array from S3 (and
+# cfn-lint's E3601 accepts): that one finding is outdated, every other one counts.
+STATELINT_OUTDATED = re.compile(r'Field "InputType" not allowed in .*\.ItemReader\.ReaderConfig$')
+
+
 def test_statelint_accepts_the_asl():
     linted = run_tool("statelint", "--ignore=URI", ASL_PATH)
 
-    assert linted.returncode == 0, linted.stdout + linted.stderr
+    findings = [line for line in (linted.stdout + linted.stderr).splitlines()
+                if line.strip() and not re.search(r"^\d+ errors?:$", line.strip())]
+    assert [f for f in findings if not STATELINT_OUTDATED.search(f.strip())] == []
 
 
 def test_statelint_rejects_a_next_to_a_missing_state(tmp_path):
@@ -106,16 +114,24 @@ def test_every_placeholder_has_a_substitution_and_every_substitution_is_used():
     assert PLACEHOLDERS == sorted(TEMPLATE.substitutions)
 
 
-@pytest.mark.parametrize("key", sorted(TEMPLATE.substitutions))
+FUNCTION_PLACEHOLDERS = [p for p in PLACEHOLDERS if p.endswith("FunctionArn")]
+
+
+@pytest.mark.parametrize("key", FUNCTION_PLACEHOLDERS)
 def test_substitution_is_the_arn_of_a_function_named_by_it(key):
-    assert key.endswith("Arn")
     logical_id = key.removesuffix("Arn")
     assert logical_id in FUNCTIONS
     assert TEMPLATE.substitutions[key] == {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
+def test_the_only_other_substitution_is_the_run_bucket_the_maps_read_and_write():
+    others = {k: v for k, v in TEMPLATE.substitutions.items() if k not in FUNCTION_PLACEHOLDERS}
+
+    assert others == {"RunBucketName": {"Ref": "RunBucket"}}
+
+
 def test_every_function_is_a_state_of_the_machine():
-    assert sorted(f"{logical_id}Arn" for logical_id in FUNCTIONS) == PLACEHOLDERS
+    assert sorted(f"{logical_id}Arn" for logical_id in FUNCTIONS) == FUNCTION_PLACEHOLDERS
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
@@ -139,8 +155,32 @@ def test_function_globals():
 # ---------------------------------------------------------------- ASL shape
 
 
+def distributed_maps() -> dict[str, dict]:
+    """The Maps in the Sync Jobs branches, by name."""
+    return {name: state for branch in ASL["States"]["Sync Jobs"]["Branches"]
+            for name, state in branch["States"].items() if state["Type"] == "Map"}
+
+
 def map_states() -> dict:
-    return ASL["States"]["Sync Jobs"]["ItemProcessor"]["States"]
+    return distributed_maps()["Sync Jobs Without Waiting"]["ItemProcessor"]["States"]
+
+
+def test_both_maps_run_the_same_job_states_in_their_own_child_executions():
+    # One job, one child execution; Express where the job does not wait (cheap, at most
+    # 5 minutes), Standard where it does (it may wait hours). The states are the same.
+    maps = distributed_maps()
+    processors = {name: {**m["ItemProcessor"]} for name, m in maps.items()}
+    configs = {name: p.pop("ProcessorConfig") for name, p in processors.items()}
+
+    assert configs == {
+        "Sync Jobs Without Waiting": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+        "Sync Jobs That Wait": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}}
+    assert processors["Sync Jobs Without Waiting"] == processors["Sync Jobs That Wait"]
+    for m in maps.values():
+        # every child's failure is in the results, never a failed Map
+        assert m["ToleratedFailurePercentage"] == 100
+        assert m["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+        assert m["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
 
 
 def all_tasks() -> dict:
@@ -246,6 +286,9 @@ def test_each_lambda_times_out_before_its_task_state_does():
                 yield state
             if state["Type"] == "Map":
                 yield from tasks(state["ItemProcessor"]["States"])
+            if state["Type"] == "Parallel":
+                for branch in state["Branches"]:
+                    yield from tasks(branch["States"])
 
     checked = 0
     for state in tasks(definition["States"]):

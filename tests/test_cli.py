@@ -11,6 +11,8 @@ from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
 from xregion_sync.local import execute_state_machine
 from xregion_sync.local.seed import seed_demo
+from xregion_sync.local.stepfunctions import deploy
+from xregion_sync.local.template import read_template
 
 VALID = """
 sync_web_app:
@@ -157,6 +159,31 @@ def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated
     # WHEN the schedule starts the state machine with empty input
     execution = execute_state_machine({})
     # THEN it ran the pushed config
+    assert execution.status == "SUCCEEDED"
+    assert [r.name for r in execution.results()] == ["sync_web_app", "sync_orders_db"]
+
+
+def test_push_config_puts_a_config_too_large_for_ssm_in_the_run_bucket(capsys, config_file,
+                                                                      emulated):
+    # GIVEN a deployed stack (its run bucket in its outputs) and a config over 8 KB
+    seed_demo()
+    deploy()
+    bucket = read_template().buckets()[0]
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="xregion-sync-local", TemplateBody=json.dumps({
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {"RunBucketName": {"Value": bucket}}}))
+    padding = "".join(f"# {'padding ' * 10}{n}\n" for n in range(120))
+    code, out, _ = run_cli(capsys, "push-config", config_file(VALID + padding), "--stack",
+                           "xregion-sync-local", "--region", "us-east-1")
+    # THEN the config is in the bucket and the parameter names it
+    assert code == 0, out
+    assert f"s3://{bucket}/config/config.yaml" in out
+    stored = boto3.client("ssm", region_name="us-east-1").get_parameter(
+        Name=config_parameter_name("xregion-sync-local"))["Parameter"]["Value"]
+    assert stored == f"config_uri: s3://{bucket}/config/config.yaml\n"
+    # AND the schedule (empty input) runs it
+    execution = execute_state_machine({})
     assert execution.status == "SUCCEEDED"
     assert [r.name for r in execution.results()] == ["sync_web_app", "sync_orders_db"]
 

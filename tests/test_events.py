@@ -7,7 +7,7 @@ import json
 
 import boto3
 import pytest
-from conftest import EVENTS_DIR, load_event
+from conftest import EVENTS_DIR, load_event, store_finished_map_run, summarize_results
 
 from xregion_sync import handlers
 from xregion_sync.cli import demo_config_text
@@ -57,6 +57,8 @@ def test_lambda_event_runs_through_its_handler(demo_world, lambda_context, name)
     if name in NEEDS_COPY:
         handlers.start_copy(load_event("start-copy"), lambda_context)
 
+    if name == "summarize":
+        store_finished_map_run(load_event(name), summarize_results())
     output = getattr(handlers, name.replace("-", "_"))(load_event(name), lambda_context)
 
     assert isinstance(output, dict)

@@ -9,7 +9,7 @@ import logging
 import sys
 
 import pytest
-from conftest import load_event
+from conftest import load_event, store_finished_map_run, summarize_results
 
 from xregion_sync import handlers, logs
 from xregion_sync.errors import SourceNotFoundError
@@ -24,8 +24,12 @@ def handler_for(event_name: str):
 
 
 def map_item(plan: dict, index: int) -> dict:
-    """What the Map's ItemSelector makes of Load Config's output for one job."""
-    item = plan["jobs"][index]
+    """What a Map's ItemSelector makes of one item of the plan Load Config stored."""
+    import boto3
+
+    stored = boto3.client("s3", region_name="us-east-1").get_object(
+        Bucket=plan["bucket"], Key=plan["plans"]["express"]["key"])["Body"].read()
+    item = json.loads(stored)[index]
     return {"job": item["job"], "result": item["result"], "run_id": plan["run_id"]}
 
 
@@ -58,7 +62,7 @@ def test_load_config_plans_one_map_item_per_job(demo_world, lambda_context):
 
     assert plan["run_id"] == "nightly-2026-11-26"
     assert plan["max_concurrency"] == 10
-    assert [item["job"]["name"] for item in plan["jobs"]] == ["sync_web_app", "sync_orders_db"]
+    assert plan["plans"]["express"]["jobs"] == 2
     assert map_item(plan, 1) == load_event("resolve-source")
 
 
@@ -79,13 +83,16 @@ def test_each_handlers_output_is_the_next_handlers_event(demo_world, lambda_cont
 def test_the_recorded_results_are_what_summarize_receives(lambda_context, event, index):
     output = handler_for(event)(load_event(event), lambda_context)
 
-    assert output == load_event("summarize")["results"][index]
+    assert output == summarize_results()[index]
 
 
-def test_summarize_counts_the_results(lambda_context):
-    summary = handlers.summarize(load_event("summarize"), lambda_context)
+def test_summarize_reads_the_map_runs_results_in_config_order(run_bucket, lambda_context):
+    event = load_event("summarize")
+    store_finished_map_run(event, summarize_results())
 
-    assert summary["results"] == load_event("summarize")["results"]
+    summary = handlers.summarize(event, lambda_context)
+
+    assert summary["results"] == summarize_results()
     assert summary["summary"] == {"total": 2, "copied": 1, "in_sync": 0, "deferred": 0, "failed": 1}
     # the Jobs Failed state's cause: the count, then the failed results
     assert summary["failure_cause"].startswith("1 of 2 jobs failed.")

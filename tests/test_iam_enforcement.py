@@ -41,6 +41,7 @@ from scenarios import (
     start_copy_throttled_once,
 )
 
+from xregion_sync import execution as execution_module
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
 from xregion_sync.local import iam as iam_module
 from xregion_sync.local.deployed_policies import NamedPolicy, function_policies
@@ -48,6 +49,7 @@ from xregion_sync.local.fidelity import snapshot_ids
 from xregion_sync.local.iam import acting_as, current_enforcement, decision_table
 from xregion_sync.local.iam_evaluator import EvaluatorUnavailable, check_installation
 from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.template import read_template
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
 JOB_ROLE = f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/xregion-sync-job"
@@ -71,8 +73,8 @@ def deployment_only_paths() -> None:
     source_ami()
     source_db()
     for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job())):
-        with start_copy_throttled_once(sync):
-            execute_state_machine({"config": config})
+        with start_copy_throttled_once(sync):  # the retry finds the copy it made
+            assert execute_state_machine({"config": config}).status == "SUCCEEDED"
     text = yaml.safe_dump({**ami_job(), **db_job()})
     boto3.client("ssm", region_name=SOURCE).put_parameter(
         Name="/xregion-sync/xregion-sync-local/config", Value=text, Type="String")
@@ -81,7 +83,25 @@ def deployment_only_paths() -> None:
     s3.put_object(Bucket=CONFIG_BUCKET, Key="config.yaml", Body=text.encode())
     for execution_input in ({}, {"config_uri": f"s3://{CONFIG_BUCKET}/config.yaml"}):
         assert execute_state_machine(execution_input).status == "SUCCEEDED"
+    large_config_and_large_results()
     encrypted_copies_and_job_credentials()
+
+
+def large_config_and_large_results() -> None:
+    """A config too large for the SSM parameter (push-config puts it in the run bucket and
+    the parameter names it), and results too large for the execution's output (Summarize
+    writes them to the run bucket; the threshold is lowered so two jobs reach it)."""
+    (bucket,) = read_template().buckets()
+    text = yaml.safe_dump({**ami_job(), **db_job()})
+    boto3.client("s3", region_name=SOURCE).put_object(Bucket=bucket, Key="config/config.yaml",
+                                                      Body=text.encode())
+    boto3.client("ssm", region_name=SOURCE).put_parameter(
+        Name="/xregion-sync/xregion-sync-local/config", Value=f"config_uri: s3://{bucket}/"
+        "config/config.yaml\n", Type="String", Overwrite=True)
+    with mock.patch.object(execution_module, "MAX_INLINE_RESULTS_BYTES", 100):
+        execution = execute_state_machine({})
+    assert execution.status == "SUCCEEDED"
+    assert "results_uri" in execution.output
 
 
 def encrypted_copies_and_job_credentials() -> None:
@@ -179,7 +199,7 @@ def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suit
     assert {row.function for row in decided} == {
         "LoadConfigFunction", "ResolveSourceFunction", "CheckSyncTagFunction",
         "StartCopyFunction", "CopyTagsFunction", "PollCopyStatusFunction",
-        "PruneOldCopiesFunction"}
+        "PruneOldCopiesFunction", "SummarizeFunction"}
 
 
 def test_the_report_lists_every_request_with_its_decision(suite):

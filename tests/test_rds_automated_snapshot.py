@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -90,7 +91,9 @@ WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
 
 @pytest.fixture(autouse=True)
 def no_sleep_between_polls(monkeypatch):
-    monkeypatch.setattr("xregion_sync.runner.time.sleep", lambda _seconds: None)
+    # Only the runner's clock: patching time.sleep itself would make every waiting loop
+    # of the emulator spin.
+    monkeypatch.setattr("xregion_sync.runner.time", SimpleNamespace(sleep=lambda _seconds: None))
 
 
 def sync_daily(days: int, **options) -> list:

@@ -24,10 +24,8 @@ from scenarios import (
     start_copy_throttled_once,
 )
 
-from xregion_sync.errors import ConfigError
 from xregion_sync.execution import plan_execution
 from xregion_sync.local import AwsQuotas, emulated_aws, execute_state_machine
-from xregion_sync.local.quotas import AWS_QUOTAS
 from xregion_sync.local.stepfunctions_quotas import history_limit_cause
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
@@ -180,8 +178,8 @@ def test_static_keys_in_a_config_that_cannot_load_stay_out_of_the_fail_state(emu
 
 
 def test_state_transitions_per_job(world):
-    copying = run({"config": DEMO}).states_by_iteration()
-    in_sync = run({"config": DEMO}).states_by_iteration()
+    copying = run({"config": DEMO}).states_by_job()
+    in_sync = run({"config": DEMO}).states_by_job()
 
     print("\ntransitions per job: copy path", {i: len(s) for i, s in copying.items()},
           "no-op path", {i: len(s) for i, s in in_sync.items()})
@@ -194,57 +192,71 @@ def test_state_transitions_per_job(world):
 # ---------------------------------------------------------------- history events per job
 
 
-# Measured: the events one job adds to the execution's history (the Map is INLINE, so every
-# job's events are in the one history and its 25,000-event quota), and the execution's own.
-COPY_EVENTS_PER_JOB = 40
-IN_SYNC_EVENTS_PER_JOB = 21
-EVENTS_OUTSIDE_THE_MAP = 20
+# Measured: each job runs as its own child execution, with its own history and its own
+# 25,000-event quota; the parent's history holds the execution's own events only,
+# whatever the number of jobs.
+COPY_EVENTS_PER_CHILD = 40
+IN_SYNC_EVENTS_PER_CHILD = 21
+PARENT_EVENTS = 32
 
 
-def history_profile(execution) -> tuple[list[int], int]:
-    per_job = [len(events) for _, events in sorted(execution.events_by_iteration().items())]
-    return per_job, len(execution.history) - sum(per_job)
-
-
-def test_history_events_per_job_on_the_inline_map(world):
+def test_each_jobs_history_is_its_own_child_executions(world):
     copying = run({"config": DEMO})
     in_sync = run({"config": DEMO})
 
-    (copy_events, copy_outside), (in_sync_events, in_sync_outside) = map(
-        history_profile, (copying, in_sync))
-    fits = (AWS_QUOTAS.history_events - EVENTS_OUTSIDE_THE_MAP) // COPY_EVENTS_PER_JOB
-    print(f"\nhistory events per job: copy {copy_events}, in sync {in_sync_events}, outside "
-          f"the Map {copy_outside}; at most {fits} copying jobs fit one execution")
-    assert copy_events == [COPY_EVENTS_PER_JOB] * 2
-    assert in_sync_events == [IN_SYNC_EVENTS_PER_JOB] * 2
-    assert copy_outside == in_sync_outside == EVENTS_OUTSIDE_THE_MAP
-    # The README's "about 1,000 small jobs fit" (256 KiB) does not hold for the history:
-    assert EVENTS_OUTSIDE_THE_MAP + 1_000 * COPY_EVENTS_PER_JOB > AWS_QUOTAS.history_events
+    copy_children = [len(c.history) for c in copying.child_executions()]
+    in_sync_children = [len(c.history) for c in in_sync.child_executions()]
+    print(f"\nhistory events: copying child {copy_children}, in-sync child "
+          f"{in_sync_children}, parent {len(copying.history)} / {len(in_sync.history)}")
+    assert copy_children == [COPY_EVENTS_PER_CHILD] * 2
+    assert in_sync_children == [IN_SYNC_EVENTS_PER_CHILD] * 2
+    assert len(copying.history) == len(in_sync.history) == PARENT_EVENTS
 
 
-def test_an_execution_whose_jobs_overflow_the_history_fails_as_aws_fails_it():
-    # GIVEN a history quota that holds the execution's own events and one copying job
-    quota = EVENTS_OUTSIDE_THE_MAP + COPY_EVENTS_PER_JOB + 10
+def test_the_parents_history_does_not_grow_with_the_jobs(emulated):
+    # GIVEN 30 jobs (failing fast: no source) against a history quota far below 30 jobs'
+    # worth of events in one history
+    config = {f"sync_image_{n:03d}": ami_job(sync_identifier=f"image-{n:03d}")[AMI_JOB]
+              for n in range(30)}
+    small = run({"config": dict(list(config.items())[:1])})
+
+    execution = run({"config": config})
+
+    # THEN the parent's history is the same size as with one job
+    assert len(execution.results()) == 30
+    assert len(execution.history) == len(small.history)
+
+
+def test_a_job_whose_child_overflows_its_history_fails_alone():
+    # GIVEN a history quota that holds the parent's events but not a copying job's
+    quota = COPY_EVENTS_PER_CHILD - 5
+    assert quota > PARENT_EVENTS
     with emulated_aws(quotas=AwsQuotas(history_events=quota)):
         source_ami()
         source_db()
-        # WHEN two copying jobs run in one execution
+        # WHEN two copying jobs run
         execution = run({"config": DEMO})
 
-    # THEN it fails at the quota's last event, with AWS's error, and records nothing after
-    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
-    assert execution.cause == history_limit_cause(quota)
-    assert (len(execution.history), execution.history[-1]["type"]) == (quota, "ExecutionFailed")
-    assert "Summarize" not in execution.states_entered()
+        # THEN each child fails as AWS fails it (States.Runtime at the quota), the Map
+        # tolerates it, and the execution reports each job failed with the reason
+        children = execution.child_executions()
+        assert [(c.status, c.error) for c in children] == [("FAILED", "States.Runtime")] * 2
+        assert all(len(c.history) == quota for c in children)
+        assert (execution.status, execution.error) == ("FAILED", "JobsFailed")
+        results = execution.results()
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert all(history_limit_cause(quota) in r.errors[0].message for r in results)
 
 
 # ---------------------------------------------------------------- Retry and Catch
 
 
 def lambda_attempts(execution, state: str) -> int:
-    """How many times the Lambda of `state` was invoked (Retry re-invokes)."""
+    """How many times the Lambda of `state` was invoked (Retry re-invokes), in the
+    execution and its jobs' child executions."""
     count, current = 0, None
-    for event in execution.history:
+    histories = [execution.history, *(c.history for c in execution.child_executions())]
+    for event in (event for history in histories for event in history):
         if "stateEnteredEventDetails" in event:
             current = event["stateEnteredEventDetails"]["name"]
         if event["type"] == "LambdaFunctionScheduled" and current == state:
@@ -298,7 +310,7 @@ def test_a_domain_error_is_caught_not_retried(emulated, monkeypatch):
 
     assert calls == [AMI_JOB]
     assert lambda_attempts(execution, "Resolve Source") == 1
-    assert execution.states_by_iteration()[0][-2:] == ["Resolve Source", "Record Failure"]
+    assert execution.states_by_job()[AMI_JOB][-2:] == ["Resolve Source", "Record Failure"]
     (result,) = execution.results()
     assert [e.type for e in result.errors] == ["AmbiguousSourceError"]
 
@@ -320,13 +332,13 @@ def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
 
     sizes = [len(payload.encode()) for event in execution.history for payload in
              payloads(event)]
-    per_job, outside = history_profile(execution)
+    children = execution.child_executions()
     print(f"\n500 jobs: largest state payload {max(sizes)} bytes, "
           f"cause {len(execution.cause)} characters, history {len(execution.history)} events "
-          f"({max(per_job)} per failed job)")
+          f"(children: {max(len(c.history) for c in children)} each at most)")
     assert len(execution.results()) == 500
-    # Failing fast, 500 jobs fit the history quota; 500 copying jobs would not (38 each).
-    assert len(execution.history) < AWS_QUOTAS.history_events
+    assert len(children) == 500
+    assert len(execution.history) <= PARENT_EVENTS  # the same as for one job
     assert max(sizes) < MAX_STATE_PAYLOAD_BYTES
     # AWS caps a Fail state's cause at 32,768 characters: it lists the first few failures.
     assert execution.cause.startswith("500 of 500 jobs failed.")
@@ -334,12 +346,20 @@ def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
     assert len(json.loads(execution.cause.split(": ", 1)[1])) == 5
 
 
-def test_a_config_too_big_for_one_execution_is_refused_with_advice():
-    # GIVEN more jobs than one execution can carry between its states (256 KiB)
+def test_the_plan_goes_to_the_run_bucket_and_the_state_stays_small(emulated, monkeypatch):
+    # GIVEN 2,000 jobs (over 256 KiB of plan: one execution's state could not carry it)
     config = {f"sync_database_{n:05d}": db_job(db_instance=f"database-{n:05d}")[DB_JOB]
               for n in range(2000)}
-    # WHEN Load Config plans the execution, THEN it says what to do instead of failing later
-    with pytest.raises(ConfigError) as refused:
-        plan_execution({"config": config}, "too-big")
-    assert "2000 jobs" in refused.value.message
-    assert "split the jobs over several configs" in refused.value.message
+    boto3.client("s3", region_name=SOURCE).create_bucket(Bucket="run-bucket")
+    monkeypatch.setenv("RUN_BUCKET_NAME", "run-bucket")
+    # WHEN Load Config plans the execution
+    plan = plan_execution({"config": config}, "big")
+    # THEN the plan is in the bucket and what travels in the state is a few hundred bytes
+    assert len(json.dumps(plan)) < 1000
+    assert plan["plans"]["express"] == {"key": "runs/big/plan-express.json", "jobs": 2000}
+    stored = boto3.client("s3", region_name=SOURCE).get_object(
+        Bucket="run-bucket", Key="runs/big/plan-express.json")["Body"].read()
+    assert len(stored) > 256 * 1024
+    assert [item["index"] for item in json.loads(stored)] == list(range(2000))
+
+

@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
     push.add_argument("--region", help="region of the stack (default: your AWS config's)")
     push.add_argument("--profile", help="AWS profile to use")
+    push.add_argument("--bucket", help="bucket for a config too large for the SSM parameter "
+                                       "(default: the stack's run bucket)")
     push.set_defaults(command=cmd_push_config)
 
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
@@ -99,13 +101,13 @@ def cmd_push_config(args: argparse.Namespace) -> int:
     from .deploy import push_config
 
     parameter, problems = push_config(args.config, stack=args.stack, region=args.region,
-                                      profile=args.profile)
+                                      profile=args.profile, bucket=args.bucket)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         print("nothing was stored", file=sys.stderr)
         return EXIT_FAILED
-    print(f"stored in SSM parameter {parameter}; the schedule runs it from the next execution")
+    print(f"stored in {parameter}; the schedule runs it from the next execution")
     return EXIT_OK
 
 

@@ -3,8 +3,16 @@ turn the per-job results into the execution's output at the end.
 
 Load Config reads the config from the execution input ({"config": {...}}), from
 {"config_uri": "ssm:<name>" | "s3://bucket/key"}, or, for an empty input (the
-schedule), from the stack's own SSM parameter. Static access keys are refused:
-execution input, output and history are readable in the console.
+schedule), from the stack's own SSM parameter (which may itself name a config_uri, for
+configs too large for SSM). Static access keys are refused: execution input, output and
+history are readable in the console.
+
+The plan (one item per job) goes to the stack's run bucket, not into the state: the
+Distributed Maps read it with ItemReader, so an execution carries any number of jobs.
+Jobs that wait for their copy run as Standard child executions (they may wait hours),
+the others as Express ones (far cheaper; at most 5 minutes each). Summarize reads the
+results the Maps' ResultWriter left in the bucket, in config order, and returns them in
+the output, or in the bucket (results_uri) when they would not fit.
 """
 
 from __future__ import annotations
@@ -21,12 +29,16 @@ from .errors import ConfigError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
+RUN_BUCKET_ENV = "RUN_BUCKET_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
 DEFAULT_MAX_CONCURRENCY = 10
-MAX_CONFIG_OBJECT_BYTES = 1024 * 1024
-# Step Functions passes at most 256 KiB between states; Load Config's plan (every job's
-# spec) must fit with room to spare.
-MAX_PLAN_BYTES = 240 * 1024
+MAX_CONFIG_OBJECT_BYTES = 16 * 1024 * 1024
+RUNS_PREFIX = "runs"
+# Express children for jobs that do not wait for their copy, Standard for those that do.
+PLAN_KINDS = ("express", "standard")
+# The execution's output holds the results while they fit well inside Step Functions'
+# 256 KiB (with the summary and a 32,768-character failure cause beside them).
+MAX_INLINE_RESULTS_BYTES = 200 * 1024
 INPUT_KEYS = ("config", "config_uri")
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
@@ -38,27 +50,29 @@ STATIC_KEYS_MESSAGE = (
 
 
 def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
-    """Execution input -> {run_id, max_concurrency, jobs: [Map items]}."""
+    """Execution input -> the plans in the run bucket, and what the Maps need to read them:
+    {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}."""
     entries = load_config(_config_source(event or {})).entries
-    items = []
-    for entry in entries:
+    plans: dict[str, list] = {kind: [] for kind in PLAN_KINDS}
+    for index, entry in enumerate(entries):
         errors = list(entry.errors)
         if entry.spec and entry.spec.client.has_static_keys:
             errors.append(ConfigError(f"job '{entry.name}', field 'aws_client_config': "
                                       f"{STATIC_KEYS_MESSAGE}", job=entry.name))
         if errors:
             failed = SyncResult.failure(entry.name, entry.sync_type, errors).to_dict()
-            items.append({"job": None, "result": failed})
-        else:
-            items.append({"job": entry.spec.to_dict(), "result": None})
-    plan = {"run_id": execution_name, "max_concurrency": _max_concurrency(), "jobs": items}
-    size = len(json.dumps(plan).encode())  # as the Lambda runtime serializes it
-    if size > MAX_PLAN_BYTES:
-        raise ConfigError(
-            f"the config's {len(items)} jobs make a plan of {size} bytes, and Step Functions "
-            f"passes at most 256 KiB between states: split the jobs over several configs and "
-            "start one execution for each ({\"config_uri\": ...})", job=CONFIG_LEVEL)
-    return plan
+            plans["express"].append({"index": index, "job": None, "result": failed})
+            continue
+        waits = entry.spec.options.get("wait_for_completion")
+        plans["standard" if waits else "express"].append(
+            {"index": index, "job": entry.spec.to_dict(), "result": None})
+    bucket, prefix = _run_bucket(), f"{RUNS_PREFIX}/{execution_name}"
+    for kind, items in plans.items():
+        _put_json(bucket, f"{prefix}/plan-{kind}.json", items)
+    return {"run_id": execution_name, "max_concurrency": _max_concurrency(), "bucket": bucket,
+            "prefix": prefix, "total": len(entries),
+            "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items)}
+                      for kind, items in plans.items()}}
 
 
 def caught(exc: BaseException) -> dict[str, Any]:
@@ -92,8 +106,22 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
                       errors=[JobError(name, message)]).to_dict()
 
 
-def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """The execution's document; with failed jobs also the Jobs Failed state's cause."""
+def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution's document from the Maps' result files: {summary, results} or
+    {summary, results_uri}; with failed jobs also the Jobs Failed state's cause."""
+    results = collect_results(event)
+    document = summarize_results(results)
+    size = len(json.dumps(results).encode())
+    if size > MAX_INLINE_RESULTS_BYTES:
+        key = f"{event['prefix']}/results.json"
+        _put_json(event["bucket"], key, results)
+        del document["results"]
+        document["results_uri"] = f"s3://{event['bucket']}/{key}"
+    return document
+
+
+def summarize_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """{results, summary[, failure_cause]} for results in config order."""
     statuses = [r.get("status") for r in results]
     document = {
         "results": list(results),
@@ -104,6 +132,53 @@ def summarize(results: list[Mapping[str, Any]]) -> dict[str, Any]:
     if document["summary"]["failed"]:
         document["failure_cause"] = failure_cause(results)
     return document
+
+
+def collect_results(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every job's result in config order, from the ResultWriter files of the Map runs
+    (each child execution's output, or its error when the child itself failed)."""
+    bucket = event["bucket"]
+    items = sorted((item for plan in event["plans"].values() for item in
+                    _get_json(bucket, plan["key"])), key=lambda item: item["index"])
+    by_name: dict[str, dict[str, Any]] = {}
+    for map_run in event.get("map_runs") or ():
+        if not map_run:
+            continue  # a Map skipped: no job of that kind
+        for record in _child_executions(map_run["ResultWriterDetails"]):
+            result = _result_of(record)
+            by_name[result["name"]] = result
+    return [by_name.get(_item_name(item)) or _missing_result(item) for item in items]
+
+
+def _child_executions(writer: Mapping[str, str]):
+    manifest = _get_json(writer["Bucket"], writer["Key"])
+    for files in manifest.get("ResultFiles", {}).values():
+        for result_file in files:
+            yield from _get_json(manifest.get("DestinationBucket") or writer["Bucket"],
+                                 result_file["Key"])
+
+
+def _result_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's result from one child execution record of a ResultWriter file."""
+    if record.get("Status") == "SUCCEEDED":
+        return json.loads(record["Output"])
+    item = json.loads(record.get("Input") or "{}")
+    job = item.get("job") or item.get("result") or {}
+    error = JobError(record.get("Error") or "ChildExecutionFailed",
+                     f"job '{job.get('name')}': its child execution ended {record.get('Status')}"
+                     f": {record.get('Cause') or 'no cause given'}")
+    return SyncResult(job.get("name"), job.get("sync_type"), FAILED, errors=[error]).to_dict()
+
+
+def _item_name(item: Mapping[str, Any]) -> str:
+    return (item.get("job") or item.get("result") or {}).get("name")
+
+
+def _missing_result(item: Mapping[str, Any]) -> dict[str, Any]:
+    job = item.get("job") or item.get("result") or {}
+    error = JobError("ResultMissing", f"job '{job.get('name')}': the Map reported no result "
+                                      "for it; see the Map Run in the Step Functions console")
+    return SyncResult(job.get("name"), job.get("sync_type"), FAILED, errors=[error]).to_dict()
 
 
 def failure_cause(results: list[Mapping[str, Any]]) -> str:
@@ -124,7 +199,11 @@ def failure_cause(results: list[Mapping[str, Any]]) -> str:
 
 def _config_source(event: Mapping[str, Any]) -> Mapping | str:
     if _is_schedule(event):
-        return _read_uri(f"ssm:{_stack_parameter()}")
+        config = _read_uri(f"ssm:{_stack_parameter()}")
+        # A config too large for SSM lives in S3; the parameter then only points to it.
+        if set(config) == {"config_uri"} and str(config["config_uri"]).startswith("s3://"):
+            return _read_uri(config["config_uri"])
+        return config
     unknown = sorted(set(event) - set(INPUT_KEYS))
     if unknown or len([k for k in INPUT_KEYS if k in event]) > 1:
         raise ConfigError(
@@ -144,6 +223,27 @@ def _config_source(event: Mapping[str, Any]) -> Mapping | str:
 def _is_schedule(event: Mapping[str, Any]) -> bool:
     """Empty input, or the event EventBridge sends when no Input is set."""
     return not event or event.get("source") == "aws.events" or "detail-type" in event
+
+
+def _run_bucket() -> str:
+    name = os.environ.get(RUN_BUCKET_ENV)
+    if not name:
+        raise ConfigError(f"{RUN_BUCKET_ENV} is not set: Load Config writes the job plan to "
+                          "the stack's run bucket (template.yaml sets it)", job=CONFIG_LEVEL)
+    return name
+
+
+def _put_json(bucket: str, key: str, value: Any) -> None:
+    with aws.aws_errors(CONFIG_LEVEL, f"writing s3://{bucket}/{key}"):
+        aws.tool_client("s3").put_object(Bucket=bucket, Key=key,
+                                         Body=json.dumps(value).encode(),
+                                         ContentType="application/json")
+
+
+def _get_json(bucket: str, key: str) -> Any:
+    with aws.aws_errors(CONFIG_LEVEL, f"reading s3://{bucket}/{key}"):
+        body = aws.tool_client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        return json.loads(body.read())
 
 
 def _stack_parameter() -> str:

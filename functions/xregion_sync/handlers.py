@@ -57,4 +57,4 @@ record_failure = task(execution.record_failure)
 
 @task
 def summarize(event: dict[str, Any]) -> dict[str, Any]:
-    return execution.summarize(event["results"])
+    return execution.summarize(event)

@@ -39,6 +39,7 @@ def run_demo(*, as_json: bool = False) -> int:
 def _print_execution(title, execution, results) -> None:
     print(f"== {title}\nExecution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
     print(format_table(results))
-    for index, states in sorted(execution.states_by_iteration().items()):
-        print(f"  {results[index].name}: " + " -> ".join(states))
+    paths = execution.states_by_job()
+    for result in results:  # each job's own child execution
+        print(f"  {result.name}: " + " -> ".join(paths.get(result.name, ["(no child execution)"])))
     print()

@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 from unittest import mock
 
-from .template import LOCAL_STACK_NAME, read_template
+from .template import LOCAL_STACK_NAME, local_bucket_name, read_template
 
 PARTITION = "aws"
 ACCOUNT_ID = "123456789012"
@@ -201,6 +201,8 @@ class _DeployedStack:
             return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STACK_NAME}"
         if kind == "AWS::SNS::Topic":
             return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"
+        if kind == "AWS::S3::Bucket":
+            return local_bucket_name(logical_id)
         return logical_id
 
     def _fn_get_att(self, argument: list[str]) -> str:
@@ -212,6 +214,7 @@ class _DeployedStack:
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{logical_id}",
             "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:"
                                    f"{logical_id}:*",
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{local_bucket_name(logical_id)}",
         }
         if attribute != "Arn" or kind not in arns:
             raise ValueError(f"Fn::GetAtt {logical_id}.{attribute} is not modelled")

@@ -161,6 +161,7 @@ def teach_distributed_map(stack: ExitStack, quotas: AwsQuotas) -> None:
     """Patch moto for the duration of `stack`. Apply before the history quota
     (stepfunctions_quotas), which gives each child its own history inside this recording."""
     stack.callback(_map_runs.clear)
+    _quiet_moto_about_tolerated_failures(stack)
     _accept_express_children_and_remember_map_facts(stack, quotas)
     _record_child_executions(stack)
     _fail_map_runs_over_the_tolerated_threshold(stack)
@@ -168,6 +169,17 @@ def teach_distributed_map(stack: ExitStack, quotas: AwsQuotas) -> None:
 
 
 # ---------------------------------------------------------------- parsing
+
+
+def _quiet_moto_about_tolerated_failures(stack: ExitStack) -> None:
+    """moto warns, for every Map it parses, that tolerated failures have no effect; here
+    they do (_fail_map_runs_over_the_tolerated_threshold), so the warning is only noise."""
+    import logging
+
+    logger = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    stack.callback(logger.setLevel, level)
 
 
 def _accept_express_children_and_remember_map_facts(stack: ExitStack,

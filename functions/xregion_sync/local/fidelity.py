@@ -51,6 +51,7 @@ from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
 
 from .quotas import AwsQuotas
+
 # One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
 # decides a request under the same lock, since it reads the backends too.
 REQUEST_LOCK = threading.RLock()
@@ -148,7 +149,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         if taken:
             raise EC2ClientError("InvalidAMIName.Duplicate",
                                  f"AMI name {name} is already in use by AMI {taken[0]}")
-        copying = sum(len(_snapshot_ids(image)) or 1 for image in backend.amis.values()
+        copying = sum(len(snapshot_ids(image)) or 1 for image in backend.amis.values()
                       if image.state == "pending" and timing.in_progress(image.id))
         if copying + 1 > quotas.ebs_copies_in_progress:  # moto's AMIs have one snapshot
             raise EC2ClientError(

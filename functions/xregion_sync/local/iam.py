@@ -463,9 +463,14 @@ def _get_parameter(request: AwsRequest) -> Authorization:
     return Authorization([Check("ssm:GetParameter", arn, {})])
 
 
-def _get_object(request: AwsRequest) -> Authorization:
-    arn = f"arn:{PARTITION}:s3:::{request.params['Bucket']}/{request.params['Key']}"
-    return Authorization([Check("s3:GetObject", arn, {})])
+def _on_object(action: str) -> Callable[[AwsRequest], Authorization]:
+    """GetObject/PutObject: the object's ARN (S3 ARNs carry no region or account)."""
+
+    def authorization(request: AwsRequest) -> Authorization:
+        arn = f"arn:{PARTITION}:s3:::{request.params['Bucket']}/{request.params['Key']}"
+        return Authorization([Check(action, arn, {})])
+
+    return authorization
 
 
 class _Unmodelled(Exception):
@@ -485,7 +490,8 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("sts", "AssumeRole"): _assume_role,
     ("secretsmanager", "GetSecretValue"): _get_secret_value,
     ("ssm", "GetParameter"): _get_parameter,
-    ("s3", "GetObject"): _get_object,
+    ("s3", "GetObject"): _on_object("s3:GetObject"),
+    ("s3", "PutObject"): _on_object("s3:PutObject"),
 }
 
 

@@ -89,6 +89,15 @@ class LocalExecution:
                              "name one as map_state")
         return {child.index: child.states_entered() for child in children}
 
+    def states_by_job(self) -> dict[str, list[str]]:
+        """The states each job passed through in its own child execution, by job name."""
+        found = {}
+        for child in self.child_executions():
+            item = child.input if isinstance(child.input, dict) else json.loads(child.input)
+            job = item.get("job") or item.get("result") or {}
+            found[job.get("name")] = child.states_entered()
+        return found
+
     def child_executions(self, map_state: str | None = None) -> list[ChildExecution]:
         """The Distributed Map child executions this execution started (of `map_state`, or all),
         by Map Run, then item index: each with its input, output or error, status and its own
@@ -216,6 +225,9 @@ def deploy() -> str:
         RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17",
                                                                  "Statement": []})
     )["Role"]["Arn"]
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in template.buckets():
+        s3.create_bucket(Bucket=bucket)
     lambda_client = boto3.client("lambda", region_name=REGION)
     arns, environment = {}, {}
     for function in template.functions.values():

@@ -53,6 +53,11 @@ class StackTemplate:
     definition_path: Path
     substitutions: dict[str, Any]  # ASL placeholder -> CloudFormation value (e.g. GetAtt)
 
+    def buckets(self) -> list[str]:
+        """The emulated names of the stack's S3 buckets."""
+        return [local_bucket_name(logical_id) for logical_id, resource
+                in self.raw.get("Resources", {}).items() if resource["Type"] == "AWS::S3::Bucket"]
+
     def parameter_default(self, name: str) -> Any:
         return self.raw.get("Parameters", {}).get(name, {}).get("Default")
 
@@ -63,10 +68,17 @@ class StackTemplate:
             resource = self.raw.get("Resources", {}).get(name)
             if resource and resource["Type"] == "AWS::SSM::Parameter":
                 return self.resolve(resource["Properties"]["Name"])
+            if resource and resource["Type"] == "AWS::S3::Bucket":
+                return local_bucket_name(name)
             return str(self.parameter_default(name) if resource is None else name)
         if isinstance(value, dict) and "Fn::Sub" in value:
             return re.sub(r"\$\{AWS::StackName\}", LOCAL_STACK_NAME, value["Fn::Sub"])
         return value
+
+
+def local_bucket_name(logical_id: str) -> str:
+    """The emulated name of one of the stack's buckets (CloudFormation would generate it)."""
+    return f"{LOCAL_STACK_NAME}-{logical_id}".lower()
 
 
 @cache

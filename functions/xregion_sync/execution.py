@@ -225,12 +225,17 @@ def _is_schedule(event: Mapping[str, Any]) -> bool:
     return not event or event.get("source") == "aws.events" or "detail-type" in event
 
 
+def _required_environment(variable: str, advice: str) -> str:
+    """A setting template.yaml gives the task; missing, the task cannot go on."""
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{variable} is not set: {advice}", job=CONFIG_LEVEL)
+    return value
+
+
 def _run_bucket() -> str:
-    name = os.environ.get(RUN_BUCKET_ENV)
-    if not name:
-        raise ConfigError(f"{RUN_BUCKET_ENV} is not set: Load Config writes the job plan to "
-                          "the stack's run bucket (template.yaml sets it)", job=CONFIG_LEVEL)
-    return name
+    return _required_environment(RUN_BUCKET_ENV, "Load Config writes the job plan to the "
+                                 "stack's run bucket (template.yaml sets it)")
 
 
 def _put_json(bucket: str, key: str, value: Any) -> None:
@@ -247,11 +252,9 @@ def _get_json(bucket: str, key: str) -> Any:
 
 
 def _stack_parameter() -> str:
-    name = os.environ.get(CONFIG_PARAMETER_ENV)
-    if not name:
-        raise ConfigError(f"no config given and {CONFIG_PARAMETER_ENV} is not set: pass "
-                          "{'config': ...} or {'config_uri': ...}", job=CONFIG_LEVEL)
-    return name
+    return _required_environment(CONFIG_PARAMETER_ENV, "no config given and no stack "
+                                 "parameter to read: pass {'config': ...} or "
+                                 "{'config_uri': ...}")
 
 
 def _read_uri(uri: Any) -> Mapping:

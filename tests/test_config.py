@@ -292,20 +292,21 @@ def test_a_bad_global_wait_setting_fails_each_job_naming_the_field():
 def test_a_job_with_config_errors_fails_and_makes_no_aws_call_while_others_run(api_calls):
     # GIVEN a valid job for an existing AMI and an invalid job next to it
     create_ami(SOURCE, "web-app", {"Sync-Identifier": "web"})
-    config = {"sync_bad": ec2_job(sync_identifier="bad", filters="nope"),
+    config = {"sync_broken": ec2_job(sync_identifier="broken-build", filters="nope"),
               "sync_good": ec2_job(sync_identifier="web")}
 
     # WHEN the config runs
     bad, good = run(config)
 
     # THEN the bad job failed with its config error, the good one copied
-    assert (bad.name, bad.status, bad.failed) == ("sync_bad", "failed", True)
+    assert (bad.name, bad.status, bad.failed) == ("sync_broken", "failed", True)
     assert [e.type for e in bad.errors] == ["ConfigError"]
     assert "field 'filters'" in bad.errors[0].message
     assert (good.status, good.failed) == ("copied", False)
     # AND every AWS call was the good job's (no call looked for the bad one's AMI)
     assert api_calls.operations() == ["DescribeImages", "DescribeImages", "CopyImage"]
-    assert all("bad" not in str(call.params) for call in api_calls.calls)
+    # (the words are not hex, so no random ClientToken can contain them)
+    assert all("broken" not in str(call.params) for call in api_calls.calls)
 
 
 def test_a_config_of_only_broken_jobs_makes_no_aws_call(api_calls):

@@ -89,16 +89,19 @@ def _execution(record: dict[str, Any], run: Run, run_name: str) -> None:
     profile = history.profile(run.execution)
     for path in profile.paths:
         record["transitions"].append({
-            "run": run_name, "path": path.path, "jobs": path.jobs,
-            "transitions": list(path.transitions), "lambdas": list(path.lambdas),
-            "events": list(path.events), "states": list(path.states)})
-    record["overhead"][run_name] = {"states": profile.overhead_states,
-                                    "lambdas": profile.overhead_lambdas,
-                                    "events": profile.overhead_events}
-    record["history"][run_name] = {"events": profile.events, "status": profile.status,
-                                   "error": profile.error}
+            "run": run_name, "path": path.path, "execution_type": path.execution_type,
+            "jobs": path.jobs, "transitions": list(path.transitions),
+            "lambdas": list(path.lambdas), "events": list(path.events),
+            "child_seconds": list(path.seconds), "states": list(path.states)})
+    record["overhead"][run_name] = {"states": profile.parent_states,
+                                    "lambdas": profile.parent_lambdas,
+                                    "events": profile.parent_events}
+    record["history"][run_name] = {"parent_events": profile.parent_events,
+                                   "largest_child_events": profile.largest_child_events,
+                                   "children": profile.children,
+                                   "status": profile.status, "error": profile.error}
     for key, payload in (("largest", profile.largest_payload),
-                         ("largest_in_job", profile.largest_job_payload)):
+                         ("largest_in_job", profile.largest_child_payload)):
         best = record["payload"].get(key)
         if best is None or payload.bytes > best["bytes"]:
             record["payload"][key] = {"bytes": payload.bytes, "event": payload.event,

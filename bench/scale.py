@@ -84,14 +84,13 @@ def _store_map_run(s3, plan: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(records).encode()
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     manifest = f"{prefix}/manifest.json"
+    map_run_arn = (f"arn:aws:states:{REGION}:123456789012:mapRun:x/Sync Jobs Without Waiting:"
+                   f"{map_run_id}")
     s3.put_object(Bucket=BUCKET, Key=manifest, Body=json.dumps({
-        "DestinationBucket": BUCKET, "MapRunArn": f"arn:aws:states:{REGION}:123456789012:"
-                                                  f"mapRun:x/Sync Jobs Without Waiting:{map_run_id}",
+        "DestinationBucket": BUCKET, "MapRunArn": map_run_arn,
         "ResultFiles": {"FAILED": [], "PENDING": [],
                         "SUCCEEDED": [{"Key": key, "Size": len(body)}]}}))
-    return {"MapRunArn": f"arn:aws:states:{REGION}:123456789012:mapRun:x/Sync Jobs Without "
-                         f"Waiting:{map_run_id}",
-            "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest}}
+    return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest}}
 
 
 def _object_bytes(s3, key: str) -> int:

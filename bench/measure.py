@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +45,11 @@ class Run:
         return {op: n / jobs for (s, op), n in sorted(self.calls.items()) if s == service}
 
     def problems(self, expected_status: str,
-                 expected_pruned: int | dict[str, int] = 0) -> list[str]:
+                 expected_pruned: int | Callable[[dict[str, Any]], int] = 0) -> list[str]:
         """Jobs whose result is not the expected one (the numbers would be meaningless);
-        `expected_pruned` per job, or by sync type."""
+        `expected_pruned` for every job, or a function of the job's result."""
         def pruned(result: dict[str, Any]) -> int:
-            if isinstance(expected_pruned, dict):
-                return expected_pruned[result["sync_type"]]
-            return expected_pruned
+            return expected_pruned(result) if callable(expected_pruned) else expected_pruned
 
         wrong = [r for r in self.results
                  if r["status"] != expected_status or len(r.get("pruned") or ()) != pruned(r)]

@@ -76,9 +76,9 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
                 misses.append(f"N={size['n']} {row['sync_type']} {row['path']} "
                               f"({row['driver']}): {ops}")
     notes = ["requests the tool sent (aws.observe_calls), per job of that sync type; "
-             "target: in sync 2, copy 3, +1 per pruned copy; 'copy + 3 pruned' prunes 2 AMIs: "
-             "the new AMI copy is still pending, so the newest available older one is kept "
-             "(README, Pruning) and pruned by the next run",
+             "target: in sync 2, copy 3, +1 per pruned copy; 'copy + k pruned' prunes one fewer "
+             "while the job's new copy is still pending (the newest available older one is "
+             "kept, README 'Pruning'), and the next run prunes it",
              "copy + k pruned: an AMI copy is still pending when the run ends, so the newest "
              "available older copy is kept (README, Pruning): k-1 pruned",
              "the prune path is measured with the in-process runner (both drivers call the "

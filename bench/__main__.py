@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["seconds"] = time.perf_counter() - started
     print_report(results)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
         print(f"Numbers written to {args.json}")
     failed = quota and (quota["waiting"].get("failed") or quota["waiting"].get("deferred")

@@ -24,7 +24,11 @@ from .measure import STATE_MACHINE, run_jobs
 from .world import emulated_world
 
 COPY_SLOTS = 20  # AWS: RDS and EBS snapshot copies in progress per destination region
-QUOTAS = AwsQuotas(rds_copies_in_progress=COPY_SLOTS, ebs_copies_in_progress=COPY_SLOTS)
+# Every RDS copy is a manual DB snapshot, of which AWS allows 100 per region by default
+# (adjustable): more than 100 jobs fail past it (CopyQuotaExceededError) unless it is raised.
+MANUAL_SNAPSHOTS = 10_000
+QUOTAS = AwsQuotas(rds_copies_in_progress=COPY_SLOTS, ebs_copies_in_progress=COPY_SLOTS,
+                   rds_manual_snapshots=MANUAL_SNAPSHOTS)
 POLL_SECONDS = 1
 
 
@@ -32,6 +36,7 @@ def measure_quota(n: int, copy_seconds: float, max_concurrency: int, *, max_runs
                   log=print) -> dict[str, Any]:
     emulator = {"copy_seconds": copy_seconds, "quotas": QUOTAS}
     record: dict[str, Any] = {"n": n, "copy_seconds": copy_seconds, "slots": COPY_SLOTS,
+                              "manual_snapshots": MANUAL_SNAPSHOTS,
                               "max_concurrency": max_concurrency, "runs": [], "waiting": None}
     # MapMaxConcurrency is a deploy parameter; the local deployment takes the template's
     # default (10), so the bench sets what Load Config hands the Maps.

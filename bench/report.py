@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from xregion_sync.local.quotas import AWS_QUOTAS
+
 from . import costs
 from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES
 from .importtime import BEYOND
 from .measure import RUNNER, STATE_MACHINE
+from .scenarios import DEFAULT_MANUAL_SNAPSHOTS, RAISED_MANUAL_SNAPSHOTS
 
 API_CALL_TARGETS = {"in sync": 2, "copy": 3}  # copy + k pruned: 3 + k
 TRANSITION_TARGETS = {IN_SYNC: 6, COPY: 10}
 IMPORT_TARGET_MS = 50
+EXPRESS_LIMIT_SECONDS = AWS_QUOTAS.express_execution_seconds
 
 
 def verdict(value: float | None, target: float | None) -> str:
@@ -137,15 +141,35 @@ def history(sizes: list[dict[str, Any]]) -> None:
             if measured["status"] != "SUCCEEDED":
                 verdicts.append(f"N={size['n']} {run}: the execution {measured['status']} "
                                 f"({measured['error']})")
-    grows = [(s["n"], s["history"]["copy"]["parent_events"]) for s in sizes if "copy" in
-             s.get("history", {})]
-    if len(grows) >= 2 and grows[0][1] != grows[-1][1]:
-        verdicts.append(f"the parent's history grows with N: {grows[0][1]} events at "
-                        f"N={grows[0][0]}, {grows[-1][1]} at N={grows[-1][0]}")
-    elif grows:
-        verdicts.append(f"the parent's history does not grow with N ({grows[-1][1]} events); "
-                        "a child's is bounded by its own path (+9 per poll, +3 per Lambda "
-                        "retry): every N fits")
+    parents = [s["history"][run]["parent_events"] for s in sizes for run in s["history"]]
+    if parents and max(parents) > min(parents) + 5:
+        verdicts.append(f"the parent's history grows with N: {min(parents)} to "
+                        f"{max(parents)} events")
+    elif parents:
+        verdicts.append(f"the parent's history does not grow with N ({min(parents)}-"
+                        f"{max(parents)} events); a child's is bounded by its own path (+9 "
+                        "per poll, +3 per Lambda retry): every N fits")
+    rds = [(s["n"], s["jobs"]["rds_automated_snapshot"]) for s in sizes]
+    over = [(n, jobs) for n, jobs in rds if 3 * jobs > DEFAULT_MANUAL_SNAPSHOTS]
+    verdicts.append(f"every RDS copy is a manual DB snapshot: AWS allows {DEFAULT_MANUAL_SNAPSHOTS}"
+                    " per region by default (adjustable); these runs raise it to "
+                    f"{RAISED_MANUAL_SNAPSHOTS:,}")
+    for n, jobs in over:
+        verdicts.append(f"N={n}: {jobs} RDS jobs into one region keep {jobs} to {3 * jobs} "
+                        "copies (one per job; 3 with the default max_snapshots_to_retain 2): "
+                        + ("FAILS on AWS at the default quota" if jobs > DEFAULT_MANUAL_SNAPSHOTS
+                           else "the steady state FAILS on AWS at the default quota")
+                        + " (CopyQuotaExceededError): raise 'Manual DB instance snapshots'")
+    express = [(row["child_seconds"][1], size["n"], row["run"]) for size in sizes
+               for row in size["transitions"] if row["execution_type"] == "EXPRESS"]
+    if express:
+        longest, n, run = max(express)
+        fits = longest < EXPRESS_LIMIT_SECONDS
+        verdicts.append(f"longest Express child {longest:.1f} s on moto (N={n}, {run}) against "
+                        f"AWS's {EXPRESS_LIMIT_SECONDS:.0f} s Express limit: "
+                        + ("fits" if fits else "FAILS on AWS (States.Timeout)")
+                        + f"; on AWS about {costs.ASSUMED_LAMBDA_SECONDS * 1000:.0f} ms per "
+                        "Lambda, a few seconds per job")
     notes = [f"quota {HISTORY_LIMIT_EVENTS:,} events per execution history, the parent and "
              "each child execution its own (an Express child's history is not kept by AWS, "
              "but is counted here the same way)", *verdicts]
@@ -281,6 +305,9 @@ def quota(measured: dict[str, Any]) -> None:
              f"pending {seconds:g} s and hold one of {slots} copy slots; Map MaxConcurrency "
              f"{measured['max_concurrency']} (the bench's; the template default is 10, with "
              f"which a waiting run never holds more than 10 copies at once)",
+             f"the manual DB snapshot quota is raised to {measured['manual_snapshots']:,}: at "
+             f"AWS's default 100 per region, {n} RDS copies FAIL on AWS past the 100th "
+             "(CopyQuotaExceededError, 'Manual DB instance snapshots')",
              f"floor = ceil({n}/{slots}) x {seconds:g} s; waiting: {waiting['slot_waits']} "
              f"'Wait For Copy Slot' entered, {waiting['polls']} polls, copy states "
              f"{waiting['copy_states']}, children {waiting['child_types']}"]

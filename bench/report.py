@@ -83,8 +83,6 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
              "target: in sync 2, copy 3, +1 per pruned copy; 'copy + k pruned' prunes one fewer "
              "while the job's new copy is still pending (the newest available older one is "
              "kept, README 'Pruning'), and the next run prunes it",
-             "copy + k pruned: an AMI copy is still pending when the run ends, so the newest "
-             "available older copy is kept (README, Pruning): k-1 pruned",
              "the prune path is measured with the in-process runner (both drivers call the "
              "same steps; the state machine's prune path enters the same states as copy)"]
     notes += [f"MISS {m}" for m in misses]
@@ -201,7 +199,8 @@ def cost(sizes: list[dict[str, Any]]) -> None:
     notes = [*costs.assumptions(),
              "before: the inline Map (all jobs in one Standard execution), "
              f"copy ${costs.INLINE_MAP_USD['copy']} / in sync ${costs.INLINE_MAP_USD['in sync']}"
-             " per 1,000 job-runs; target: no higher",
+             " per 1,000 job-runs; target: no higher (at N=1 the parent's 9 transitions, "
+             "paid once per execution, dominate)",
              "jobs with wait_for_completion run as Standard children (they may wait hours): "
              "their cost is the 'all Standard' row, + 3 transitions (Wait For Copy, Poll Copy "
              "Status, Wait For Completion?) and 1 Lambda per poll",
@@ -305,9 +304,11 @@ def quota(measured: dict[str, Any]) -> None:
              f"pending {seconds:g} s and hold one of {slots} copy slots; Map MaxConcurrency "
              f"{measured['max_concurrency']} (the bench's; the template default is 10, with "
              f"which a waiting run never holds more than 10 copies at once)",
-             f"the manual DB snapshot quota is raised to {measured['manual_snapshots']:,}: at "
-             f"AWS's default 100 per region, {n} RDS copies FAIL on AWS past the 100th "
-             "(CopyQuotaExceededError, 'Manual DB instance snapshots')",
+             f"the manual DB snapshot quota is raised to {measured['manual_snapshots']:,}"
+             + (f": at AWS's default {DEFAULT_MANUAL_SNAPSHOTS} per region, {n} RDS copies "
+                f"FAIL on AWS past the {DEFAULT_MANUAL_SNAPSHOTS}th (CopyQuotaExceededError, "
+                "'Manual DB instance snapshots')" if n > DEFAULT_MANUAL_SNAPSHOTS else
+                f" (AWS's default {DEFAULT_MANUAL_SNAPSHOTS} per region holds {n} copies)"),
              f"floor = ceil({n}/{slots}) x {seconds:g} s; waiting: {waiting['slot_waits']} "
              f"'Wait For Copy Slot' entered, {waiting['polls']} polls, copy states "
              f"{waiting['copy_states']}, children {waiting['child_types']}"]

@@ -317,7 +317,9 @@ def quota(measured: dict[str, Any]) -> None:
                  else f"MISS: {failed} jobs failed")
     if last.get("deferred"):
         notes.append(f"stopped after {len(measured['runs'])} runs with {last['deferred']} still "
-                     f"deferred: about ceil({n}/{slots}) = {-(-n // slots)} runs copy them all")
+                     f"deferred: each next run copies at least {slots} more (more when copies "
+                     f"finish during the run), so at most ceil({n}/{slots}) = {-(-n // slots)} "
+                     "runs copy them all")
     print_table("7. Copy quota: 20 copies in progress per destination region",
                 ["N", "run", "execution", "copied", "in sync", "deferred", "failed", "seconds",
                  "floor s"], rows, notes)

@@ -1,6 +1,7 @@
-"""What an execution's Step Functions history says: states entered, Lambda invocations
-and history events per Map iteration (= per job), the per-execution overhead, and the
-largest state payload."""
+"""What an execution's Step Functions histories say. Each job runs as its own Distributed
+Map child execution with its own history: states entered, Lambda invocations and history
+events per child (= per job); the parent's own history (the per-execution overhead,
+shared by the N jobs); and the largest state payload in any of them."""
 
 from __future__ import annotations
 
@@ -9,20 +10,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from xregion_sync.local import LocalExecution
+from xregion_sync.local.distributed_map import ChildExecution
 from xregion_sync.local.quotas import AWS_QUOTAS
 
 PAYLOAD_FIELDS = ("input", "output", "parameters")
 PAYLOAD_LIMIT_BYTES = AWS_QUOTAS.payload_bytes  # Step Functions' limit on any state input/output
-HISTORY_LIMIT_EVENTS = AWS_QUOTAS.history_events  # per execution (the inline Map's jobs share it)
+HISTORY_LIMIT_EVENTS = AWS_QUOTAS.history_events  # per execution: the parent, and each child
 
-# The per-job path, told by the states a Map iteration entered.
-IN_SYNC, COPY, COPY_POLLING, FAILED = "in sync", "copy", "copy+polling", "failed"
+# The per-job path, told by the states a child execution entered.
+IN_SYNC, COPY, COPY_POLLING, DEFERRED, FAILED = (
+    "in sync", "copy", "copy+polling", "deferred", "failed")
 
 
 @dataclass(frozen=True)
 class Payload:
     bytes: int
-    event: str  # e.g. "TaskStateExited Load Config output"
+    event: str  # e.g. "TaskStateExited Load Config output (parent)"
 
 
 @dataclass(frozen=True)
@@ -30,55 +33,50 @@ class PathCount:
     """Per-job counts of one path in one execution (min = max unless jobs differ)."""
 
     path: str
+    execution_type: str  # of the children: EXPRESS or STANDARD
     jobs: int
-    transitions: tuple[int, int]  # (min, max) StateEntered events per job
-    lambdas: tuple[int, int]  # (min, max) LambdaFunctionScheduled events per job
-    events: tuple[int, int]  # (min, max) history events per job
-    states: tuple[str, ...]  # the states of one such job, in order
+    transitions: tuple[int, int]  # (min, max) StateEntered events per child
+    lambdas: tuple[int, int]  # (min, max) LambdaFunctionScheduled events per child
+    events: tuple[int, int]  # (min, max) history events per child
+    seconds: tuple[float, float]  # (min, max) child duration (start to stop), on moto
+    states: tuple[str, ...]  # the states of one such child, in order
 
 
 @dataclass(frozen=True)
 class ExecutionProfile:
     status: str
     error: str | None
-    events: int  # the whole history
+    children: int
+    parent_events: int  # the parent's whole history
+    parent_states: list[str]  # entered in the parent (the Map's children not included)
+    parent_lambdas: int
+    largest_child_events: int
     paths: list[PathCount]
-    overhead_states: list[str]  # entered outside any Map iteration
-    overhead_lambdas: int
-    overhead_events: int
-    largest_payload: Payload
-    largest_job_payload: Payload  # the largest inside a Map iteration
+    largest_payload: Payload  # anywhere: the parent's and every child's history
+    largest_child_payload: Payload  # the largest inside one child
 
     def path(self, name: str) -> PathCount | None:
         return next((p for p in self.paths if p.path == name), None)
 
 
 def profile(execution: LocalExecution) -> ExecutionProfile:
-    events = execution.history
-    iteration_of = _iteration_of_events(events)
-    _check_against_product(execution, iteration_of)
-    per_job: dict[int, list[dict[str, Any]]] = {}
-    outside: list[dict[str, Any]] = []
-    for event in events:
-        index = iteration_of.get(event["id"])
-        (outside if index is None else per_job.setdefault(index, [])).append(event)
-    job_payloads = [p for job in per_job.values() for p in _payloads(job)]
+    children = execution.child_executions()
+    _check_against_product(execution, children)
+    child_payloads = [p for child in children for p in _payloads(child.history, "child")]
+    largest_child = max(child_payloads, key=lambda p: p.bytes, default=Payload(0, "-"))
+    parent_payloads = _payloads(execution.history, "parent")
     return ExecutionProfile(
         status=execution.status,
         error=execution.error,
-        events=len(events),
-        paths=_paths(per_job),
-        overhead_states=_states(outside),
-        overhead_lambdas=_lambdas(outside),
-        overhead_events=len(outside),
-        largest_payload=max(_payloads(events), key=lambda p: p.bytes),
-        largest_job_payload=max(job_payloads, key=lambda p: p.bytes, default=Payload(0, "-")),
+        children=len(children),
+        parent_events=len(execution.history),
+        parent_states=_states(execution.history),
+        parent_lambdas=_lambdas(execution.history),
+        largest_child_events=max((len(c.history) for c in children), default=0),
+        paths=_paths(children),
+        largest_payload=max([*parent_payloads, largest_child], key=lambda p: p.bytes),
+        largest_child_payload=largest_child,
     )
-
-
-def jobs_that_fit(events_per_job: int, overhead_events: int) -> int:
-    """How many jobs of one path one execution's history holds (the Map is INLINE)."""
-    return (HISTORY_LIMIT_EVENTS - overhead_events) // events_per_job
 
 
 def path_of(states: list[str]) -> str:
@@ -86,49 +84,24 @@ def path_of(states: list[str]) -> str:
         return FAILED
     if "Poll Copy Status" in states:
         return COPY_POLLING
-    if "Start Copy" in states:
+    if "Copy Tags" in states:
         return COPY
+    if "Start Copy" in states:  # refused by the copy quota, not waiting for a slot
+        return DEFERRED
     return IN_SYNC
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _iteration_of_events(events: list[dict[str, Any]]) -> dict[int, int | None]:
-    """Every event's Map iteration index (None outside the Map), found by following
-    previousEventId back to a MapIterationStarted event."""
-    by_id = {e["id"]: e for e in events}
-    found: dict[int, int | None] = {}
-    for event in events:
-        chain, current, index = [], event, None
-        while current is not None:
-            if current["id"] in found:
-                index = found[current["id"]]
-                break
-            if current["type"].startswith("MapState"):  # the Map itself, not an iteration
-                break
-            chain.append(current["id"])
-            if current["type"] == "MapIterationStarted":
-                index = current["mapIterationStartedEventDetails"]["index"]
-                break
-            current = by_id.get(current.get("previousEventId", 0))
-        for event_id in chain:
-            found[event_id] = index
-        found.setdefault(event["id"], index)
-    return found
-
-
-def _check_against_product(execution: LocalExecution,
-                           iteration_of: dict[int, int | None]) -> None:
-    """The attribution here must agree with LocalExecution.states_by_iteration()."""
-    mine: dict[int, list[str]] = {}
-    for event in execution.history:
-        if "stateEnteredEventDetails" in event and iteration_of.get(event["id"]) is not None:
-            mine.setdefault(iteration_of[event["id"]], []).append(
-                event["stateEnteredEventDetails"]["name"])
-    if mine != execution.states_by_iteration():
-        raise AssertionError("bench and LocalExecution.states_by_iteration() disagree on "
-                             "which Map iteration a state belongs to")
+def _check_against_product(execution: LocalExecution, children: list[ChildExecution]) -> None:
+    """One child execution per job, and the states the bench counts are the ones
+    LocalExecution.states_by_job() reports."""
+    by_job = execution.states_by_job()
+    if len(by_job) != len(children) or sorted(map(tuple, by_job.values())) != sorted(
+            tuple(_states(child.history)) for child in children):
+        raise AssertionError("bench and LocalExecution.states_by_job() disagree on the "
+                             "child executions' states")
 
 
 def _states(events: list[dict[str, Any]]) -> list[str]:
@@ -140,23 +113,30 @@ def _lambdas(events: list[dict[str, Any]]) -> int:
     return sum(1 for e in events if e["type"] == "LambdaFunctionScheduled")
 
 
-def _paths(per_job: dict[int, list[dict[str, Any]]]) -> list[PathCount]:
-    grouped: dict[str, list[list[dict[str, Any]]]] = {}
-    for job_events in per_job.values():
-        grouped.setdefault(path_of(_states(job_events)), []).append(job_events)
+def _seconds(child: ChildExecution) -> float:
+    return ((child.stop_date or child.start_date) - child.start_date).total_seconds()
+
+
+def _paths(children: list[ChildExecution]) -> list[PathCount]:
+    grouped: dict[tuple[str, str], list[ChildExecution]] = {}
+    for child in children:
+        key = (path_of(_states(child.history)), child.execution_type)
+        grouped.setdefault(key, []).append(child)
     paths = []
-    for name, jobs in grouped.items():
-        transitions = [len(_states(job)) for job in jobs]
-        lambdas = [_lambdas(job) for job in jobs]
-        events = [len(job) for job in jobs]
-        typical = Counter(tuple(_states(job)) for job in jobs).most_common(1)[0][0]
-        paths.append(PathCount(name, len(jobs), (min(transitions), max(transitions)),
+    for (name, execution_type), jobs in grouped.items():
+        transitions = [len(_states(c.history)) for c in jobs]
+        lambdas = [_lambdas(c.history) for c in jobs]
+        events = [len(c.history) for c in jobs]
+        seconds = [_seconds(c) for c in jobs]
+        typical = Counter(tuple(_states(c.history)) for c in jobs).most_common(1)[0][0]
+        paths.append(PathCount(name, execution_type, len(jobs),
+                               (min(transitions), max(transitions)),
                                (min(lambdas), max(lambdas)), (min(events), max(events)),
-                               typical))
+                               (min(seconds), max(seconds)), typical))
     return paths
 
 
-def _payloads(events: list[dict[str, Any]]) -> list[Payload]:
+def _payloads(events: list[dict[str, Any]], execution: str) -> list[Payload]:
     by_id = {e["id"]: e for e in events}
     payloads = []
     for event in events:
@@ -167,13 +147,16 @@ def _payloads(events: list[dict[str, Any]]) -> list[Payload]:
                 if isinstance(details.get(name), str):
                     state = details.get("name") or _state_of(event, by_id)
                     where = " ".join(filter(None, (event["type"], state, name)))
-                    payloads.append(Payload(len(details[name].encode("utf-8")), where))
+                    payloads.append(Payload(len(details[name].encode("utf-8")),
+                                            f"{where} ({execution})"))
     return payloads
 
 
 def _state_of(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str | None:
     """The state a Task's Lambda event belongs to: the last state entered before it."""
-    while event is not None:
+    seen = set()
+    while event is not None and event["id"] not in seen:
+        seen.add(event["id"])
         details = event.get("stateEnteredEventDetails")
         if details:
             return details["name"]

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,15 +44,20 @@ class Run:
         service = SERVICE_OF_SYNC_TYPE[sync_type]
         return {op: n / jobs for (s, op), n in sorted(self.calls.items()) if s == service}
 
-    def problems(self, expected_status: str, expected_pruned: int = 0) -> list[str]:
-        """Jobs whose result is not the expected one (the numbers would be meaningless)."""
+    def problems(self, expected_status: str,
+                 expected_pruned: int | Callable[[dict[str, Any]], int] = 0) -> list[str]:
+        """Jobs whose result is not the expected one (the numbers would be meaningless);
+        `expected_pruned` for every job, or a function of the job's result."""
+        def pruned(result: dict[str, Any]) -> int:
+            return expected_pruned(result) if callable(expected_pruned) else expected_pruned
+
         wrong = [r for r in self.results
-                 if r["status"] != expected_status or len(r.get("pruned") or ()) != expected_pruned]
+                 if r["status"] != expected_status or len(r.get("pruned") or ()) != pruned(r)]
         if self.execution is not None and self.execution.status != "SUCCEEDED":
             wrong = wrong or [{"name": "(execution)", "status": self.execution.status,
                                "errors": [self.execution.cause]}]
         return [f"{r['name']}: {r['status']}, pruned {len(r.get('pruned') or ())} "
-                f"(expected {expected_status}, pruned {expected_pruned}) {r.get('errors') or ''}"
+                f"(expected {expected_status}, pruned {pruned(r)}) {r.get('errors') or ''}"
                 for r in wrong]
 
 

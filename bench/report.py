@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from xregion_sync.local.quotas import AWS_QUOTAS
+
 from . import costs
-from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES, jobs_that_fit
+from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES
 from .importtime import BEYOND
 from .measure import RUNNER, STATE_MACHINE
+from .scenarios import DEFAULT_MANUAL_SNAPSHOTS, RAISED_MANUAL_SNAPSHOTS
 
 API_CALL_TARGETS = {"in sync": 2, "copy": 3}  # copy + k pruned: 3 + k
 TRANSITION_TARGETS = {IN_SYNC: 6, COPY: 10}
 IMPORT_TARGET_MS = 50
-PROJECTED_SIZES = (100, 1000)  # the default sizes: a --quick run still says whether they fit
+EXPRESS_LIMIT_SECONDS = AWS_QUOTAS.express_execution_seconds
 
 
 def verdict(value: float | None, target: float | None) -> str:
@@ -53,6 +56,10 @@ def print_report(results: dict[str, Any]) -> None:
     payloads(sizes)
     wall_times(sizes, results["meta"])
     import_time(results["import_time"])
+    if results.get("scale"):
+        scale(results["scale"])
+    if results.get("quota"):
+        quota(results["quota"])
     problems = [(s["n"], p) for s in sizes for p in s["problems"]]
     if problems:
         print("\n== Jobs that did not end as expected (numbers above are suspect)")
@@ -73,7 +80,9 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
                 misses.append(f"N={size['n']} {row['sync_type']} {row['path']} "
                               f"({row['driver']}): {ops}")
     notes = ["requests the tool sent (aws.observe_calls), per job of that sync type; "
-             "target: in sync 2, copy 3, +1 per pruned copy",
+             "target: in sync 2, copy 3, +1 per pruned copy; 'copy + k pruned' prunes one fewer "
+             "while the job's new copy is still pending (the newest available older one is "
+             "kept, README 'Pruning'), and the next run prunes it",
              "the prune path is measured with the in-process runner (both drivers call the "
              "same steps; the state machine's prune path enters the same states as copy)"]
     notes += [f"MISS {m}" for m in misses]
@@ -83,108 +92,140 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
 
 
 def transitions(sizes: list[dict[str, Any]]) -> None:
-    rows, sequences, overhead = [], {}, {}
+    rows, sequences, parent = [], {}, {}
     for size in sizes:
         for row in size["transitions"]:
             low, high = row["transitions"]
+            spent = size["overhead"][row["run"]]
+            shared = len(spent["states"]) / size["n"]
             target = TRANSITION_TARGETS.get(row["path"])
-            rows.append([size["n"], row["run"], row["path"], row["jobs"], _range(low, high),
-                         target, verdict(high, target), _range(*row["lambdas"])])
+            rows.append([size["n"], row["run"], row["path"], row["execution_type"], row["jobs"],
+                         _range(low, high), target, verdict(high, target),
+                         round(shared, 3), round(high + shared, 3), _range(*row["lambdas"]),
+                         round(row["lambdas"][1] + spent["lambdas"] / size["n"], 3)])
             sequences[row["path"]] = row["states"]
         for run, spent in size["overhead"].items():
-            overhead[(size["n"], run)] = spent
+            parent[run] = spent
     notes = [f"{path} ({len(states)}): " + " -> ".join(states)
              for path, states in sequences.items()]
-    notes += [f"per execution, outside the Map (N={n}, {run}): {len(o['states'])} states "
-              f"({', '.join(o['states'])}), {o['lambdas']} Lambda invocations"
-              for (n, run), o in overhead.items() if n == max(s["n"] for s in sizes)]
-    notes.append("targets: in sync <= 6, copy without polling <= 10 state transitions per job")
-    print_table("2. State transitions and Lambda invocations per job (StateEntered / "
-                "LambdaFunctionScheduled per Map iteration)",
-                ["N", "execution", "path", "jobs", "transitions/job", "target", "",
-                 "Lambdas/job"], rows, notes)
+    notes += [f"parent ({run}): {len(o['states'])} states ({', '.join(o['states'])}), "
+              f"{o['lambdas']} Lambda invocations per execution, whatever N"
+              for run, o in parent.items()]
+    notes.append("child = StateEntered events in each job's child execution (its own history);"
+                 " +parent = the parent's StateEntered events / N; targets: in sync <= 6, "
+                 "copy without polling <= 10 per child")
+    print_table("2. State transitions and Lambda invocations per job (each job is one child "
+                "execution)",
+                ["N", "execution", "path", "child type", "jobs", "child", "target", "",
+                 "parent/N", "child+parent", "Lambdas/child", "Lambdas+parent/N"], rows, notes)
 
 
 def history(sizes: list[dict[str, Any]]) -> None:
-    """History events against the 25,000-event quota: the Map is INLINE, so every job's
-    events are in the execution's one history."""
+    """History events against the 25,000-event quota, which each execution has for itself:
+    the parent and every child execution."""
     rows, verdicts = [], []
     for size in sizes:
         for run, measured in size.get("history", {}).items():
-            outside = size["overhead"][run]["events"]
-            for row in (r for r in size["transitions"] if r["run"] == run):
-                per_job = row["events"][1]
-                fit = jobs_that_fit(per_job, outside)
-                needed = outside + size["n"] * per_job  # had every job taken this path
-                fits = needed <= HISTORY_LIMIT_EVENTS
-                rows.append([size["n"], run, row["path"], row["jobs"], _range(*row["events"]),
-                             measured["events"], fit, "fits" if fits else "FAILS on AWS"])
-                if not fits:
-                    verdicts.append(f"N={size['n']} {row['path']}: {needed:,} events > "
-                                    f"{HISTORY_LIMIT_EVENTS:,}: FAILS on AWS")
+            worst = max(measured["parent_events"], measured["largest_child_events"])
+            fits = worst < HISTORY_LIMIT_EVENTS
+            rows.append([size["n"], run, measured["children"], measured["parent_events"],
+                         f"{100 * measured['parent_events'] / HISTORY_LIMIT_EVENTS:.2f}%",
+                         measured["largest_child_events"],
+                         f"{100 * measured['largest_child_events'] / HISTORY_LIMIT_EVENTS:.2f}%",
+                         "fits" if fits else "FAILS on AWS"])
+            if not fits:
+                verdicts.append(f"N={size['n']} {run}: {worst:,} events >= "
+                                f"{HISTORY_LIMIT_EVENTS:,}: FAILS on AWS")
             if measured["status"] != "SUCCEEDED":
                 verdicts.append(f"N={size['n']} {run}: the execution {measured['status']} "
-                                f"({measured['error']}) after {measured['events']:,} events")
-    largest = max(sizes, key=lambda size: size["n"], default=None)
-    for n in (n for n in PROJECTED_SIZES if largest and n > largest["n"]):
-        for row in largest["transitions"]:
-            needed = largest["overhead"][row["run"]]["events"] + n * row["events"][1]
-            verdict_text = "fits" if needed <= HISTORY_LIMIT_EVENTS else "FAILS on AWS"
-            verdicts.append(f"N={n} {row['path']} (projected from N={largest['n']}): "
-                            f"{needed:,} events {'<=' if needed <= HISTORY_LIMIT_EVENTS else '>'}"
-                            f" {HISTORY_LIMIT_EVENTS:,}: {verdict_text}")
-    notes = [f"quota {HISTORY_LIMIT_EVENTS:,} events per execution history (Standard "
-             "workflow); event 25,000, unless ExecutionSucceeded, is ExecutionFailed "
-             "(States.Runtime)",
-             "events/job per Map iteration (the INLINE Map puts every job's events in the "
-             "execution's one history); 'max jobs' = (quota - events outside the Map) / "
-             "events per job, had every job taken that path; +9 per poll, +3 per Lambda retry",
-             *verdicts]
-    print_table("2a. History events per execution (quota 25,000)",
-                ["N", "execution", "path", "jobs", "events/job", "events (execution)",
-                 "max jobs", "N jobs"], rows, notes)
+                                f"({measured['error']})")
+    parents = [s["history"][run]["parent_events"] for s in sizes for run in s["history"]]
+    if parents and max(parents) > min(parents) + 5:
+        verdicts.append(f"the parent's history grows with N: {min(parents)} to "
+                        f"{max(parents)} events")
+    elif parents:
+        verdicts.append(f"the parent's history does not grow with N ({min(parents)}-"
+                        f"{max(parents)} events); a child's is bounded by its own path (+9 "
+                        "per poll, +3 per Lambda retry): every N fits")
+    rds = [(s["n"], s["jobs"]["rds_automated_snapshot"]) for s in sizes]
+    over = [(n, jobs) for n, jobs in rds if 3 * jobs > DEFAULT_MANUAL_SNAPSHOTS]
+    verdicts.append(f"every RDS copy is a manual DB snapshot: AWS allows {DEFAULT_MANUAL_SNAPSHOTS}"
+                    " per region by default (adjustable); these runs raise it to "
+                    f"{RAISED_MANUAL_SNAPSHOTS:,}")
+    for n, jobs in over:
+        verdicts.append(f"N={n}: {jobs} RDS jobs into one region keep {jobs} to {3 * jobs} "
+                        "copies (one per job; 3 with the default max_snapshots_to_retain 2): "
+                        + ("FAILS on AWS at the default quota" if jobs > DEFAULT_MANUAL_SNAPSHOTS
+                           else "the steady state FAILS on AWS at the default quota")
+                        + " (CopyQuotaExceededError): raise 'Manual DB instance snapshots'")
+    express = [(row["child_seconds"][1], size["n"], row["run"]) for size in sizes
+               for row in size["transitions"] if row["execution_type"] == "EXPRESS"]
+    if express:
+        longest, n, run = max(express)
+        fits = longest < EXPRESS_LIMIT_SECONDS
+        verdicts.append(f"longest Express child {longest:.1f} s on moto (N={n}, {run}) against "
+                        f"AWS's {EXPRESS_LIMIT_SECONDS:.0f} s Express limit: "
+                        + ("fits" if fits else "FAILS on AWS (States.Timeout)")
+                        + f"; on AWS about {costs.ASSUMED_LAMBDA_SECONDS * 1000:.0f} ms per "
+                        "Lambda, a few seconds per job")
+    notes = [f"quota {HISTORY_LIMIT_EVENTS:,} events per execution history, the parent and "
+             "each child execution its own (an Express child's history is not kept by AWS, "
+             "but is counted here the same way)", *verdicts]
+    print_table("2a. History events per execution (quota 25,000 each)",
+                ["N", "execution", "children", "parent events", "of quota",
+                 "largest child events", "of quota", ""], rows, notes)
 
 
 def cost(sizes: list[dict[str, Any]]) -> None:
-    rows = []
+    rows, chosen = [], {}
     for size in sizes:
         for row in size["transitions"]:
             spent = size["overhead"][row["run"]]
-            price = costs.per_thousand_jobs(row["transitions"][1], row["lambdas"][1],
-                                            len(spent["states"]), spent["lambdas"], size["n"])
-            rows.append([size["n"], row["path"], round(price.transitions_per_job, 3),
-                         f"${price.step_functions:.4f}", round(price.lambdas_per_job, 3),
-                         f"${price.lambda_:.4f}", f"${price.total:.4f}"])
-    print_table("2b. Cost per 1,000 job-runs", ["N (jobs/execution)", "path", "transitions/job",
-                                                 "Step Functions", "Lambdas/job", "Lambda",
-                                                 "total"],
-                rows, [costs.assumptions()])
+            for child_type in dict.fromkeys((row["execution_type"], costs.STANDARD)):
+                price = costs.per_thousand_jobs(child_type, row["transitions"][1],
+                                                row["lambdas"][1], len(spent["states"]),
+                                                spent["lambdas"], size["n"])
+                label = "chosen" if child_type == row["execution_type"] else "all Standard"
+                before = costs.INLINE_MAP_USD.get(row["path"])
+                rows.append([size["n"], row["path"], f"{child_type} ({label})",
+                             round(price.transitions_per_job, 3),
+                             _s(price.express_seconds) if price.express_seconds else "-",
+                             f"${price.step_functions:.4f}", round(price.lambdas_per_job, 3),
+                             f"${price.lambda_:.4f}", f"${price.total:.4f}",
+                             f"${before:.4f}" if before else "-",
+                             verdict(price.total, before)])
+                if label == "chosen":
+                    chosen[row["path"]] = price.total
+    notes = [*costs.assumptions(),
+             "before: the inline Map (all jobs in one Standard execution), "
+             f"copy ${costs.INLINE_MAP_USD['copy']} / in sync ${costs.INLINE_MAP_USD['in sync']}"
+             " per 1,000 job-runs; target: no higher (at N=1 the parent's 9 transitions, "
+             "paid once per execution, dominate)",
+             "jobs with wait_for_completion run as Standard children (they may wait hours): "
+             "their cost is the 'all Standard' row, + 3 transitions (Wait For Copy, Poll Copy "
+             "Status, Wait For Completion?) and 1 Lambda per poll",
+             "Express duration measured on moto (table 4, child max) is only a floor: no AWS "
+             "latency there"]
+    print_table("2b. Cost per 1,000 job-runs (USD)",
+                ["N", "path", "child type", "transitions/job", "Express s", "Step Functions",
+                 "Lambdas/job", "Lambda", "total", "before", ""], rows, notes)
 
 
 def payloads(sizes: list[dict[str, Any]]) -> None:
-    rows, measured = [], []
+    rows = []
     for size in sizes:
-        for key, label in (("largest", "any"), ("largest_in_job", "inside one job")):
+        for key, label in (("largest", "anywhere"), ("largest_in_job", "inside one child")):
             payload = size["payload"].get(key)
             if payload:
                 rows.append([size["n"], label, payload["bytes"],
                              f"{100 * payload['bytes'] / PAYLOAD_LIMIT_BYTES:.1f}%",
                              verdict(payload["bytes"], PAYLOAD_LIMIT_BYTES - 1),
                              f"{payload['event']} ({payload['run']})"])
-        if size["payload"].get("largest"):
-            measured.append((size["n"], size["payload"]["largest"]["bytes"]))
-    notes = [f"limit {PAYLOAD_LIMIT_BYTES} bytes (256 KiB) for any state input/output; "
-             "target: 1,000 jobs in one execution with every payload under it"]
-    if len(measured) >= 2:
-        (n1, b1), (n2, b2) = measured[-2:]
-        per_job = (b2 - b1) / (n2 - n1)
-        if per_job > 0:
-            fits = int(n2 + (PAYLOAD_LIMIT_BYTES - 1 - b2) / per_job)
-            notes.append(f"growth {per_job:.0f} bytes per job (N={n1}..{n2}): the largest "
-                         f"payload reaches the limit at about {fits} jobs per execution")
+    notes = [f"limit {PAYLOAD_LIMIT_BYTES} bytes (256 KiB) for any state input/output, "
+             "the parent's and every child's history; Summarize returns the results inline "
+             "up to 200 KiB, then results_uri (table 6)"]
     if any(r[4] == "MISS" for r in rows):
-        notes.append("MISS: the payload that carries every job (config, job list or results) "
-                     "grows linearly with N; on AWS the execution fails with "
+        notes.append("MISS: a payload over 256 KiB fails the execution on AWS with "
                      "States.DataLimitExceeded")
     print_table("3. Largest state input/output", ["N", "where", "bytes", "of 256 KiB", "",
                                                   "event (execution)"], rows, notes)
@@ -195,22 +236,93 @@ def wall_times(sizes: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     for size in sizes:
         wall = size["wall_seconds"]
         runner, machine = wall.get(RUNNER, {}), wall.get(STATE_MACHINE, {})
+        child = {row["run"]: row["child_seconds"][1] for row in size["transitions"]}
         rows.append([size["n"], _s(runner.get("copy")), _s(runner.get("in sync")),
                      _s(machine.get("copy")), _s(machine.get("copy (execution only)")),
+                     _s(child.get("copy")),
                      _s(machine.get("in sync")), _s(machine.get("in sync (execution only)")),
+                     _s(child.get("in sync")),
                      _s(wall.get("prune scenario (runner)"))])
     notes = [f"runner: {meta['runner_workers']} worker threads; state machine: Map "
              f"MaxConcurrency {meta['map_max_concurrency']} (template default); emulated AWS "
              "(moto) in one process on this machine, no AWS latency",
              "state machine 'total' includes fetching the execution history from moto "
-             "(get_execution_history); 'execution' is ExecutionStarted..ExecutionSucceeded",
+             "(get_execution_history); 'execution' is ExecutionStarted..ExecutionSucceeded; "
+             "'child max' is the longest child execution (start to stop)",
              "prune scenario: 3 setup runs + 2 measured runs of N jobs (runner)",
              "measured after a warm-up run (botocore model loading excluded)"]
     notes += meta.get("skipped", [])
     print_table("4. Wall time (seconds)", ["N", "runner copy", "runner in sync",
                                            "SFN copy total", "SFN copy execution",
-                                           "SFN in sync total", "SFN in sync execution",
+                                           "SFN copy child max", "SFN in sync total",
+                                           "SFN in sync execution", "SFN in sync child max",
                                            "prune scenario"], rows, notes)
+
+
+def scale(measured: list[dict[str, Any]]) -> None:
+    rows, notes = [], []
+    for m in measured:
+        plan, summary = m["plan"], m["summarize"]
+        rows.append([m["n"], "Load Config (plan)", _s3(plan["seconds"]), plan["state_bytes"],
+                     verdict(plan["state_bytes"], PAYLOAD_LIMIT_BYTES - 1),
+                     ", ".join(f"plan-{k}.json {b:,} B ({plan['jobs'][k]} jobs)"
+                               for k, b in plan["files"].items())])
+        where = (f"results_uri {summary['results_uri']} ({summary['results_bytes']:,} B)"
+                 if summary["results_uri"] else f"results inline ({summary['results_bytes']:,} B)")
+        rows.append([m["n"], "Summarize", _s3(summary["seconds"]), summary["output_bytes"],
+                     verdict(summary["output_bytes"], PAYLOAD_LIMIT_BYTES - 1),
+                     f"input {summary['input_bytes']} B; {where}; summary "
+                     + ", ".join(f"{k} {v}" for k, v in summary["summary"].items())])
+        if not m["config_fits_input"]:
+            notes.append(f"N={m['n']}: the config ({m['config_bytes']:,} B) does not fit the "
+                         "256 KiB execution input: it must go in as config_uri")
+        if not m["config_fits_uri"]:
+            notes.append(f"N={m['n']}: WOULD NOT RUN: a config_uri config over 1 MiB "
+                         f"({m['config_bytes']:,} B here) is refused by Load Config "
+                         "(config.parse_yaml, MAX_CONFIG_BYTES) although the S3 read allows "
+                         "16 MiB; measured here from the mapping, as Load Config gets it "
+                         "after parsing")
+    notes += ["in-process on emulated S3, no Lambda or Step Functions around it: the state "
+              "column is what the Lambda returns into the parent's state (limit 256 KiB)",
+              "Summarize reads a ResultWriter layout written as AWS writes it: manifest.json + "
+              "SUCCEEDED_0.json, one record per child (Transformation NONE), every job copied"]
+    print_table("6. Plan and results at scale (without running the children)",
+                ["N", "step", "seconds", "state bytes", "", "in the run bucket"], rows, notes)
+
+
+def quota(measured: dict[str, Any]) -> None:
+    n, slots, seconds = measured["n"], measured["slots"], measured["copy_seconds"]
+    rows = [[n, f"without waiting, run {r['run']}", r["execution"], r.get("copied", 0),
+             r.get("in_sync", 0), r.get("deferred", 0), r.get("failed", 0), _s(r["seconds"]),
+             "-"] for r in measured["runs"]]
+    waiting = measured["waiting"]
+    rows.append([n, "wait_for_completion", waiting["execution"], waiting.get("copied", 0),
+                 waiting.get("in_sync", 0), waiting.get("deferred", 0), waiting.get("failed", 0),
+                 _s(waiting["seconds"]), _s(waiting["floor_seconds"])])
+    last = measured["runs"][-1]
+    notes = [f"{n} rds_automated_snapshot copy jobs into one region; emulated copies stay "
+             f"pending {seconds:g} s and hold one of {slots} copy slots; Map MaxConcurrency "
+             f"{measured['max_concurrency']} (the bench's; the template default is 10, with "
+             f"which a waiting run never holds more than 10 copies at once)",
+             f"the manual DB snapshot quota is raised to {measured['manual_snapshots']:,}"
+             + (f": at AWS's default {DEFAULT_MANUAL_SNAPSHOTS} per region, {n} RDS copies "
+                f"FAIL on AWS past the {DEFAULT_MANUAL_SNAPSHOTS}th (CopyQuotaExceededError, "
+                "'Manual DB instance snapshots')" if n > DEFAULT_MANUAL_SNAPSHOTS else
+                f" (AWS's default {DEFAULT_MANUAL_SNAPSHOTS} per region holds {n} copies)"),
+             f"floor = ceil({n}/{slots}) x {seconds:g} s; waiting: {waiting['slot_waits']} "
+             f"'Wait For Copy Slot' entered, {waiting['polls']} polls, copy states "
+             f"{waiting['copy_states']}, children {waiting['child_types']}"]
+    failed = sum(r.get("failed", 0) for r in measured["runs"]) + waiting.get("failed", 0)
+    notes.append("PASS: no job failed for the copy quota" if not failed
+                 else f"MISS: {failed} jobs failed")
+    if last.get("deferred"):
+        notes.append(f"stopped after {len(measured['runs'])} runs with {last['deferred']} still "
+                     f"deferred: each next run copies at least {slots} more (more when copies "
+                     f"finish during the run), so at most ceil({n}/{slots}) = {-(-n // slots)} "
+                     "runs copy them all")
+    print_table("7. Copy quota: 20 copies in progress per destination region",
+                ["N", "run", "execution", "copied", "in sync", "deferred", "failed", "seconds",
+                 "floor s"], rows, notes)
 
 
 def import_time(measured: dict[str, Any]) -> None:
@@ -243,6 +355,10 @@ def _range(low: Any, high: Any) -> str:
 
 def _s(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _s3(seconds: float) -> str:
+    return f"{seconds:.3f}"
 
 
 def _cell(value: Any) -> str:

@@ -30,10 +30,11 @@ def split(n: int) -> tuple[int, int]:
 
 
 @contextmanager
-def emulated_world(n: int) -> Iterator[World]:
-    """A fresh emulated AWS with the sources of N jobs."""
-    with emulated_aws(), mock.patch.dict(os.environ, _Moto.ENVIRONMENT):
-        yield World.seed(n)
+def emulated_world(n: int, *, rds_only: bool = False, **emulator: Any) -> Iterator[World]:
+    """A fresh emulated AWS (emulated_aws(**emulator)) with the sources of N jobs: half
+    AMIs, half DB instances, or all DB instances."""
+    with emulated_aws(**emulator), mock.patch.dict(os.environ, _Moto.ENVIRONMENT):
+        yield World.seed(n, rds_only=rds_only)
 
 
 @dataclass
@@ -46,17 +47,20 @@ class World:
     db_instances: list[str] = field(default_factory=list)
 
     @classmethod
-    def seed(cls, n: int) -> World:
-        world = cls(n)
-        amis, dbs = split(n)
-        for index in range(amis):
-            identifier = f"bench-app-{index:04d}"
+    def seed(cls, n: int, *, rds_only: bool = False) -> World:
+        world = cls.unseeded(n, rds_only=rds_only)
+        for identifier in world.ami_ids:
             world.ami_ids[identifier] = _Moto.register_ami(identifier, world.source_time)
-        for index in range(dbs):
-            db = f"bench-db-{index:04d}"
+        for db in world.db_instances:
             _Moto.create_db_instance(db, world.source_time)
-            world.db_instances.append(db)
         return world
+
+    @classmethod
+    def unseeded(cls, n: int, *, rds_only: bool = False) -> World:
+        """The jobs of N sources, none of them created in the emulator (for a config)."""
+        amis, dbs = (0, n) if rds_only else split(n)
+        return cls(n, ami_ids={f"bench-app-{i:04d}": "" for i in range(amis)},
+                   db_instances=[f"bench-db-{i:04d}" for i in range(dbs)])
 
     @property
     def source_time(self) -> datetime:
@@ -72,10 +76,11 @@ class World:
         for db in self.db_instances:
             add_automated_snapshot(SOURCE, db, self.source_time)
 
-    def config(self, retain: int | None = KEEP_ALL) -> dict[str, Any]:
+    def config(self, retain: int | None = KEEP_ALL, **options: Any) -> dict[str, Any]:
         """The xregion-sync config of the N jobs; `retain` previous copies per job
-        (max_images_to_retain / max_snapshots_to_retain)."""
-        common = {"source_region": SOURCE, "destination_region": DESTINATION}
+        (max_images_to_retain / max_snapshots_to_retain); `options` for every job (e.g.
+        wait_for_completion)."""
+        common = {"source_region": SOURCE, "destination_region": DESTINATION, **options}
         jobs: dict[str, Any] = {}
         for identifier in self.ami_ids:
             jobs[f"sync_{identifier}"] = {"sync_type": "ec2_ami", **common,

@@ -277,12 +277,10 @@ def scale(measured: list[dict[str, Any]]) -> None:
             notes.append(f"N={m['n']}: the config ({m['config_bytes']:,} B) does not fit the "
                          "256 KiB execution input: it must go in as config_uri")
         if not m["config_fits_uri"]:
-            notes.append(f"N={m['n']}: WOULD NOT RUN: a config_uri config over 1 MiB "
-                         f"({m['config_bytes']:,} B here) is refused by Load Config "
-                         "(config.parse_yaml, MAX_CONFIG_BYTES) although the S3 read allows "
-                         "16 MiB; measured here from the mapping, as Load Config gets it "
-                         "after parsing")
-    notes += ["in-process on emulated S3, no Lambda or Step Functions around it: the state "
+            notes.append(f"N={m['n']}: WOULD NOT RUN: the config ({m['config_bytes']:,} B) is "
+                         "over config.MAX_CONFIG_BYTES, which Load Config refuses")
+    notes += ["Load Config reads the config from the run bucket (config_uri) and parses it; "
+              "in-process on emulated S3, no Lambda or Step Functions around it: the state "
               "column is what the Lambda returns into the parent's state (limit 256 KiB)",
               "Summarize reads a ResultWriter layout written as AWS writes it: manifest.json + "
               "SUCCEEDED_0.json, one record per child (Transformation NONE), every job copied"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import xregion_sync
 from xregion_sync import aws, cli, execution
-from xregion_sync.config import CONFIG_LEVEL, load_config
+from xregion_sync.config import CONFIG_LEVEL, MAX_CONFIG_BYTES, load_config
 from xregion_sync.errors import ConfigError
 
 VALID_JOBS = {
@@ -130,7 +130,7 @@ def test_any_text_is_a_config_or_a_config_error(text):
      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
      "sync_x: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "alias"),
     ("sync_a: " + "[" * 5000 + "]" * 5000 + "\n", ""),
-    ("x" * (1024 * 1024 + 1) + ": 1\n", "larger than"),
+    ("x" * (MAX_CONFIG_BYTES + 1) + ": 1\n", "larger than"),
 ])
 def test_hostile_files_are_one_clear_error(text, expected):
     with pytest.raises(ConfigError) as caught, no_aws_calls():

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import aws
-from .config import CONFIG_LEVEL, load_config, parse_yaml
+from .config import CONFIG_LEVEL, MAX_CONFIG_BYTES, load_config, parse_yaml
 from .errors import ConfigError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
 
@@ -32,7 +32,6 @@ CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 RUN_BUCKET_ENV = "RUN_BUCKET_NAME"
 MAX_CONCURRENCY_ENV = "MAP_MAX_CONCURRENCY"
 DEFAULT_MAX_CONCURRENCY = 10
-MAX_CONFIG_OBJECT_BYTES = 16 * 1024 * 1024
 RUNS_PREFIX = "runs"
 # Express children for jobs that do not wait for their copy, Standard for those that do.
 PLAN_KINDS = ("express", "standard")
@@ -282,9 +281,9 @@ def _read_ssm(name: str) -> str:
 def _read_s3(uri: str) -> str:
     bucket, _, key = uri[len("s3://"):].partition("/")
     body = aws.tool_client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-    data = body.read(MAX_CONFIG_OBJECT_BYTES + 1)
-    if len(data) > MAX_CONFIG_OBJECT_BYTES:
-        raise ConfigError(f"the config at {uri} is larger than {MAX_CONFIG_OBJECT_BYTES} bytes",
+    data = body.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the config at {uri} is larger than {MAX_CONFIG_BYTES} bytes",
                           job=CONFIG_LEVEL, field="config_uri")
     return data.decode("utf-8", errors="replace")
 

@@ -19,7 +19,7 @@ from .config import JobSpec
 from .errors import ConfigError, CopySlotsFullError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
 from .syncs import SYNC_TYPES
-from .syncs.base import AVAILABLE, PENDING, TIMED_OUT, select_for_pruning
+from .syncs.base import AVAILABLE, PENDING, TIMED_OUT, oldest_first, select_for_pruning
 from .syncs.base import FAILED as COPY_FAILED
 
 State = dict[str, Any]
@@ -58,7 +58,7 @@ def check_sync_tag(state: State) -> State:
     retain = sync.retention(job)
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
         "id")]
-    newest_available = max(available, key=_age_order)["id"] if available else None
+    newest_available = max(available, key=oldest_first)["id"] if available else None
     existing["prune_candidates"] = select_for_pruning(
         managed, retain, [in_sync_copy["id"]] if in_sync_copy else [])
     existing["prune_meanwhile"] = select_for_pruning(
@@ -69,10 +69,6 @@ def check_sync_tag(state: State) -> State:
     # The in-sync path goes through Prune Old Copies only when there is something to do:
     # a lowered retention, or last run's copy now available.
     return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state))}
-
-
-def _age_order(managed_copy: dict[str, Any]) -> tuple[str, str]:
-    return (managed_copy.get("source_created") or "", managed_copy["id"])
 
 
 def start_copy(state: State) -> State:

@@ -42,6 +42,11 @@ def managed_copy(copy_id: str, state: str, source_id: str | None, source_created
     return entry
 
 
+def oldest_first(managed: Mapping[str, Any]) -> tuple[str, str]:
+    """Sort key of managed copies: by their source's creation time, then id."""
+    return (managed.get("source_created") or "", managed["id"])
+
+
 def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
                        keep_ids: Iterable[str]) -> list[str]:
     """Ids of managed copies to delete so that `retain` previous available copies remain.
@@ -57,7 +62,7 @@ def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
     if retain is None:
         return doomed
     available = [m for m in previous if m["state"] == AVAILABLE]
-    available.sort(key=lambda m: (m.get("source_created") or "", m["id"]))
+    available.sort(key=oldest_first)
     return doomed + [m["id"] for m in available[: max(0, len(available) - retain)]]
 
 

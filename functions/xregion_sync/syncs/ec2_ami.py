@@ -75,20 +75,15 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_source(job: JobSpec) -> dict[str, Any]:
-    filters = []
-    if job.options.get("sync_identifier"):
-        filters.append({"Name": f"tag:{SYNC_IDENTIFIER_TAG}",
-                        "Values": [job.options["sync_identifier"]]})
-    filters += [dict(f) for f in job.options.get("filters") or ()]
     owner = job.options.get("ami_owner") or "self"
     ec2 = aws.client_for(_source_client(job), SERVICE, job.source_region)
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
-        images = _paginate_images(ec2, Owners=[owner], Filters=filters)
+        images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job))
     if not images:
         raise SourceNotFoundError(
             f"No EC2 Images were found using the filter settings for identifier '{job.name}' "
             f"in {job.source_region}; check ami_owner, sync_identifier and filters"
-            + (f"; {hint}" if (hint := _other_account_advice(job, filters)) else ""),
+            + (f"; {hint}" if (hint := _other_account_advice(job)) else ""),
             job=job.name)
     if len(images) > 1:
         ids = ", ".join(sorted(image["ImageId"] for image in images))
@@ -115,7 +110,7 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
 
 def advice(job: JobSpec) -> list[str]:
     """What `validate` says about a valid job that may still find nothing on AWS."""
-    hint = _other_account_advice(job, _tag_filters(job))
+    hint = _other_account_advice(job)
     return [f"job '{job.name}', field 'source_role_arn': {hint}"] if hint else []
 
 
@@ -297,17 +292,20 @@ def _source_client(job: JobSpec) -> ClientConfig:
     return replace(job.client, role_arn=role, external_id=None)
 
 
-def _tag_filters(job: JobSpec) -> list[dict[str, Any]]:
-    filters = [{"Name": f"tag:{SYNC_IDENTIFIER_TAG}"}] if job.options.get("sync_identifier") \
-        else []
-    return filters + [f for f in job.options.get("filters") or () if f["Name"].startswith("tag")]
+def _source_filters(job: JobSpec) -> list[dict[str, Any]]:
+    """DescribeImages filters for the source: the Sync-Identifier tag and the job's own."""
+    filters = []
+    if job.options.get("sync_identifier"):
+        filters.append({"Name": f"tag:{SYNC_IDENTIFIER_TAG}",
+                        "Values": [job.options["sync_identifier"]]})
+    return filters + [dict(f) for f in job.options.get("filters") or ()]
 
 
-def _other_account_advice(job: JobSpec, filters: list[dict[str, Any]]) -> str:
+def _other_account_advice(job: JobSpec) -> str:
     """AWS shows an AMI's tags only to the account that owns it: selecting another
     account's AMI by tag needs a role in that account."""
     owner = job.options.get("ami_owner") or "self"
-    selects_by_tag = any(f["Name"].startswith("tag") for f in filters)
+    selects_by_tag = any(f["Name"].startswith("tag") for f in _source_filters(job))
     if not selects_by_tag or job.options.get("source_role_arn") or not re.fullmatch(
             r"\d{12}", owner):
         return ""

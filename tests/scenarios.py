@@ -372,7 +372,8 @@ SCENARIOS = [
         [result(AMI_JOB, "failed", "<ami-1>", "failed", errors=[(
             "CopyFailedError", f"job '{AMI_JOB}': copy <ami-1> failed: Snapshot copy failed: "
             "internal error; the next run replaces it")])],
-        [result(AMI_JOB, "copied", "<ami-2>", "available")],
+        # the failed copy Start Copy replaced is reported as pruned: it was deleted
+        [result(AMI_JOB, "copied", "<ami-2>", "available", pruned=["<ami-1>"])],
         ["<ami-2>"]]),
 ]
 

@@ -18,7 +18,12 @@ from moto.ec2.models import ec2_backends
 from xregion_sync import load_config, run, steps
 from xregion_sync.cli import main as cli_main
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, fidelity
-from xregion_sync.local.seed import create_ami, create_db_instance, create_shared_ami
+from xregion_sync.local.seed import (
+    create_ami,
+    create_db_instance,
+    create_shared_ami,
+    record_copy_source,
+)
 from xregion_sync.result import MAX_ERROR_MESSAGE_CHARS, JobError
 from xregion_sync.tags import tracking_tags
 
@@ -55,8 +60,11 @@ def image_snapshot(region: str, image_id: str) -> str:
 
 def previous_copy(days_ago: int) -> str:
     created = SOURCE_CREATED - timedelta(days=days_ago)
-    return create_ami(DESTINATION, f"web-app-{days_ago}",
-                      tracking_tags(JOB, f"ami-old{days_ago:012d}", SOURCE, created))
+    old_source = f"ami-old{days_ago:012d}"
+    image_id = create_ami(DESTINATION, f"web-app-{days_ago}",
+                          tracking_tags(JOB, old_source, SOURCE, created))
+    record_copy_source(DESTINATION, image_id, old_source, SOURCE)
+    return image_id
 
 
 def source_ami() -> str:

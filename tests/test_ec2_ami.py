@@ -12,13 +12,14 @@ from moto.ec2.models import ec2_backends
 from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming
-from xregion_sync.local.seed import create_ami
+from xregion_sync.local.seed import create_ami, record_copy_source
 from xregion_sync.syncs import ec2_ami
 from xregion_sync.tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
     TAG_SOURCE_REGION,
+    TAG_SOURCE_SELECTION,
     tag_dict,
     tracking_tags,
 )
@@ -84,9 +85,11 @@ def test_first_sync_copies_the_source_to_the_destination(api_calls):
     assert result.created_resource not in amis(SOURCE)
     assert result.copy_state == "pending"
     assert amis(DESTINATION)[result.created_resource].name == amis(SOURCE)[source].name
-    # the copy path is three calls: find the source, find copies, copy
+    # the copy path is four calls: find the source, find the job's copies, find any
+    # other job's copy of this AMI (a renamed job's), copy
     assert [(c.operation, c.region) for c in api_calls.calls] == [
-        ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION), ("CopyImage", DESTINATION)]
+        ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION),
+        ("DescribeImages", DESTINATION), ("CopyImage", DESTINATION)]
 
 
 def test_the_copy_carries_user_tags_and_tracking_tags_but_no_aws_tags(api_calls):
@@ -103,6 +106,8 @@ def test_the_copy_carries_user_tags_and_tracking_tags_but_no_aws_tags(api_calls)
         "Sync-Identifier": "web", "Environment": "Production", "Team": "platform",
         TAG_JOB: JOB, TAG_SOURCE_ID: source, TAG_SOURCE_REGION: SOURCE,
         TAG_SOURCE_CREATED: "2024-03-01T12:00:00Z",
+        # how the job selects its source, hashed: owner self, Sync-Identifier web
+        TAG_SOURCE_SELECTION: "23d3d2dbf88ee03b",
     }
     (copy_call,) = api_calls.named("CopyImage")
     assert request_tags(copy_call, "image") == expected
@@ -192,11 +197,12 @@ def test_a_failed_copy_is_deregistered_with_its_snapshots_and_replaced(api_calls
     # THEN the failed copy is deregistered (snapshots too) before a new copy is made
     assert second.status == "copied"
     assert second.created_resource != first.created_resource
-    assert [(c.operation, c.params.get("ImageId")) for c in api_calls.calls[2:]] == [
+    assert [(c.operation, c.params.get("ImageId")) for c in api_calls.calls[3:]] == [
         ("DeregisterImage", first.created_resource), ("CopyImage", None)]
     assert api_calls.named("DeregisterImage")[0].params["DeleteAssociatedSnapshots"] is True
     assert list(amis(DESTINATION)) == [second.created_resource]
-    assert second.pruned == []
+    # and reported: it was deleted too
+    assert second.pruned == [first.created_resource]
 
 
 def test_a_pending_copy_counts_as_in_sync(api_calls, copies_stay_pending):
@@ -283,7 +289,7 @@ def test_ami_owner_is_sent_as_owners(api_calls, key):
 
 def tag_source_as_the_original_did(source: str, copy_id: str) -> None:
     boto3.client("ec2", region_name=SOURCE).create_tags(Resources=[source], Tags=[
-        {"Key": f"Sync-{DESTINATION}", "Value": f"20140501061000+0000 / {copy_id}"}])
+        {"Key": f"Sync-{DESTINATION}", "Value": f"20240301121500+0000 / {copy_id}"}])
 
 
 def test_the_original_tools_copy_that_still_exists_is_in_sync(api_calls):
@@ -317,8 +323,10 @@ def test_the_original_tools_copy_that_is_gone_is_copied_again(api_calls):
 def previous_copy(job: str = JOB, days_ago: int = 1, state: str = "available") -> str:
     """A copy an earlier run made (of an older source) in the destination."""
     created = SOURCE_CREATED - timedelta(days=days_ago)
+    old_source = f"ami-old{days_ago:012d}"
     image_id = create_ami(DESTINATION, f"web-app-{days_ago}",
-                          tracking_tags(job, f"ami-old{days_ago:012d}", SOURCE, created))
+                          tracking_tags(job, old_source, SOURCE, created))
+    record_copy_source(DESTINATION, image_id, old_source, SOURCE)
     amis(DESTINATION)[image_id].state = state
     return image_id
 

@@ -12,7 +12,7 @@ from faults import aws_faults, first_calls
 from freezegun import freeze_time
 from moto.rds.models import rds_backends
 
-from xregion_sync import load_config, run, steps
+from xregion_sync import load_config, run, steps, tag_rules
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming
 from xregion_sync.local.seed import add_automated_snapshot, create_db_instance
@@ -148,10 +148,14 @@ def test_the_copy_request_carries_source_region_and_all_tags(api_calls):
     assert call.params["SourceDBSnapshotIdentifier"] == source_arn(FIRST_SNAPSHOT)
     assert call.params["TargetDBSnapshotIdentifier"] == "rds-mydb-2014-05-01-06-10"
     assert (call.params["SourceRegion"], call.params["CopyTags"]) == (SOURCE, True)
-    expected = {"Team": "payments", TAG_JOB: JOB, TAG_SOURCE_ID: FIRST_SNAPSHOT,
+    # the source id is written as the source's ARN: RDS refuses tag values that begin
+    # with 'rds:', as every automated snapshot id does
+    expected = {"Team": "payments", TAG_JOB: JOB, TAG_SOURCE_ID: source_arn(FIRST_SNAPSHOT),
                 TAG_SOURCE_REGION: SOURCE, TAG_SOURCE_CREATED: "2014-05-01T06:10:00Z"}
     assert tag_dict(call.params["Tags"]) == expected
     assert destination_snapshots()[result.created_resource] == expected
+    assert [p for k, v in expected.items()
+            if (p := tag_rules.key_problem("rds", k) or tag_rules.value_problem("rds", v))] == []
     assert "KmsKeyId" not in call.params and "OptionGroupName" not in call.params
 
 

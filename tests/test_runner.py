@@ -11,7 +11,7 @@ from moto.ec2.models import ec2_backends
 
 from xregion_sync import SyncResult, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.seed import create_ami, create_db_instance, record_copy_source
 from xregion_sync.tags import TAG_SOURCE_ID, tracking_tags
 
 READ_OPERATIONS = {"DescribeImages", "DescribeDBSnapshots"}
@@ -103,6 +103,8 @@ def test_a_dry_run_only_reads_and_reports_what_it_would_do(api_calls):
     old_copies = [create_ami(DESTINATION, f"web-{day}", tracking_tags(
         "sync_web", f"ami-old{day}", SOURCE, datetime(2024, 1, day, tzinfo=UTC)))
         for day in (1, 2)]
+    for day, copy in zip((1, 2), old_copies, strict=True):
+        record_copy_source(DESTINATION, copy, f"ami-old{day}", SOURCE)
     source_ami("web")
     api_calls.clear()
 
@@ -110,8 +112,9 @@ def test_a_dry_run_only_reads_and_reports_what_it_would_do(api_calls):
     web, orders = run({"sync_web": ami_job("web", max_images_to_retain=0),
                        "sync_orders": rds_job("orders")}, dry_run=True)
 
-    # THEN only reads were made, nothing changed, and the plan is reported
-    assert api_calls.count() == 4
+    # THEN only reads were made (AMI: source, the job's copies, any copy of the source;
+    # RDS: source, copies), nothing changed, and the plan is reported
+    assert api_calls.count() == 5
     assert set(api_calls.operations()) <= READ_OPERATIONS
     assert (web.status, web.created_resource, web.failed) == ("would_copy", None, False)
     assert sorted(web.pruned) == sorted(old_copies)

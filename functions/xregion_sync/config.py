@@ -216,6 +216,15 @@ class Option:
     doc: str = ""
 
 
+def job_names(value: Any) -> list[str]:
+    """One job name or a list of them (renamed_from)."""
+    names = value if isinstance(value, list) else [value]
+    parsed = [text(name) for name in names]
+    if not parsed:
+        raise Problem("must name at least one job (or leave the key out)")
+    return parsed
+
+
 def positive_int(value: Any) -> int:
     if non_negative_int(value) < 1:
         raise Problem(f"must be 1 or more, got {value}")
@@ -235,6 +244,8 @@ COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
     "source_region": Option(text, required=True, doc="region the source is in"),
     "destination_region": Option(text, required=True, doc="region the copy goes to"),
+    "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "
+                                          "job's (kept and pruned by its retention)"),
     **WAIT_OPTIONS,
 }
 

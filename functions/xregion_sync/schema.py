@@ -33,6 +33,9 @@ _FRAGMENTS = {
     config.ami_owner: {"type": ["string", "integer"]},
     config.iam_role_arn: {"type": "string", "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"},
     config.ec2_filters: {"type": "array", "items": _FILTER},
+    config.job_names: {"oneOf": [{"type": "string", "minLength": 1},
+                                 {"type": "array", "minItems": 1,
+                                  "items": {"type": "string", "minLength": 1}}]},
 }
 _REGION_KEYS = ("source_region", "destination_region", "region")
 

@@ -19,7 +19,15 @@ from .config import JobSpec
 from .errors import ConfigError, CopySlotsFullError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
 from .syncs import SYNC_TYPES
-from .syncs.base import AVAILABLE, PENDING, TIMED_OUT, oldest_first, select_for_pruning
+from .syncs.base import (
+    AVAILABLE,
+    GONE,
+    PENDING,
+    TIMED_OUT,
+    UNKNOWN,
+    oldest_first,
+    select_for_pruning,
+)
 from .syncs.base import FAILED as COPY_FAILED
 
 State = dict[str, Any]
@@ -59,10 +67,12 @@ def check_sync_tag(state: State) -> State:
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
         "id")]
     newest_available = max(available, key=oldest_first)["id"] if available else None
+    source_id = state["source"]["id"]
     existing["prune_candidates"] = select_for_pruning(
-        managed, retain, [in_sync_copy["id"]] if in_sync_copy else [])
+        managed, retain, [in_sync_copy["id"]] if in_sync_copy else [], source_id)
     existing["prune_meanwhile"] = select_for_pruning(
-        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available) if i])
+        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available) if i],
+        source_id)
     legacy = {m["id"] for m in managed if m.get("legacy")}
     existing["untracked_candidates"] = [i for i in existing["prune_candidates"] if i in legacy]
     state = {**state, "existing": existing, "in_sync": existing["in_sync"]}
@@ -104,9 +114,12 @@ def copy_tags(state: State) -> State:
 
 
 def poll_copy_status(state: State) -> State:
-    """Refresh the copy's state after a wait; `timed_out` once the last poll is spent."""
+    """Refresh the copy's state after a wait; `timed_out` once the last poll is spent. A
+    state the tool does not know is waited on like pending: it may yet settle."""
     job, sync = _job_and_type(state)
     copy = sync.copy_status(job, state["copy"])
+    if copy["state"] == UNKNOWN:
+        copy = {**copy, "state": PENDING}
     wait = {**state["wait"], "polls": state["wait"]["polls"] + 1}
     if copy["state"] == PENDING and wait["polls"] >= wait["max_polls"]:
         copy = {**copy, "state": TIMED_OUT}
@@ -133,8 +146,8 @@ def plan_pruning(state: State) -> list[str]:
 def prune_old_copies(state: State) -> State:
     """Apply retention (see check_sync_tag); the original tool's copies are passed as
     untracked, since the deployed IAM policy may refuse to delete them. Never after this
-    run's copy failed: the job fails, and the old copies stay as they are."""
-    if recovery_point(state).get("state") == COPY_FAILED:
+    run's copy failed or vanished: the job fails, and the old copies stay as they are."""
+    if recovery_point(state).get("state") in (COPY_FAILED, GONE):
         return {**state, "pruned": []}
     job, sync = _job_and_type(state)
     untracked = state["existing"].get("untracked_candidates") or ()
@@ -142,8 +155,11 @@ def prune_old_copies(state: State) -> State:
 
 
 def record_result(state: State) -> dict[str, Any]:
+    """The job's result. Failed copies Start Copy replaced are reported with the pruned
+    ones: they were deleted too."""
     job = state["job"]
     copy = state.get("copy")
+    pruned = [*(copy or {}).get("replaced", ()), *(state.get("pruned") or ())]
     if state.get("copy_deferred"):
         error = JobError("CopySlotsFullError", state["deferred_reason"])
         result = SyncResult(job["name"], job["sync_type"], DEFERRED, errors=[error])
@@ -152,13 +168,20 @@ def record_result(state: State) -> dict[str, Any]:
         error = JobError("CopyFailedError", f"job '{job['name']}': copy {copy['id']} failed: "
                          f"{reason}; the next run replaces it")
         result = SyncResult(job["name"], job["sync_type"], FAILED, created_resource=copy["id"],
-                            copy_state=COPY_FAILED, errors=[error])
+                            copy_state=COPY_FAILED, pruned=pruned, errors=[error])
+    elif copy and copy.get("state") == GONE:
+        # Reporting `copied` here would claim a DR copy the destination does not have.
+        error = JobError("CopyGoneError", f"job '{job['name']}': copy {copy['id']} is no "
+                         f"longer in {job['destination_region']}: it was deregistered, "
+                         "deleted or cancelled before it became available; no old copy "
+                         "was pruned, and the next run copies again")
+        result = SyncResult(job["name"], job["sync_type"], FAILED, created_resource=copy["id"],
+                            copy_state=GONE, pruned=pruned, errors=[error])
     elif copy:
         result = SyncResult(job["name"], job["sync_type"], COPIED, created_resource=copy["id"],
-                            copy_state=copy.get("state"), pruned=list(state.get("pruned") or ()))
+                            copy_state=copy.get("state"), pruned=pruned)
     else:
         in_sync_copy = (state.get("existing") or {}).get("copy") or {}
         result = SyncResult(job["name"], job["sync_type"], IN_SYNC,
-                            copy_state=in_sync_copy.get("state"),
-                            pruned=list(state.get("pruned") or ()))
+                            copy_state=in_sync_copy.get("state"), pruned=pruned)
     return result.to_dict()

@@ -1,9 +1,16 @@
 """The tracking-tag scheme, and the original aws_xregion_sync tool's tags.
 
 Every copy this tool makes carries the tracking tags below, applied in the copy
-call itself, so a copy never exists without them. They are how a later run knows a
-copy is ours: only resources carrying them (or the original tool's marker) are
-ever pruned. IAM policies condition deletes on TAG_JOB.
+call itself, so a copy never exists without them. Tags alone do not make a copy ours:
+anyone can copy a DR copy inside the destination with its tags. A copy is ours when
+its tags AND what AWS itself records about where it was copied from (EC2's
+SourceImageId/SourceImageRegion, RDS's SourceRegion/SourceDBSnapshotIdentifier) agree;
+each sync type checks that (its `_provenance_ok`). Only such copies, or the original
+tool's, are ever pruned. IAM policies condition deletes on TAG_JOB.
+
+Every value obeys the strictest service's tag rules (tag_rules.py): an RDS automated
+snapshot id begins with 'rds:', which RDS refuses in a tag value, so source ids are
+written as the source's ARN (encode_source_id) and read back either way.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ TAG_JOB = "xregion-sync:job"
 TAG_SOURCE_ID = "xregion-sync:source-id"
 TAG_SOURCE_REGION = "xregion-sync:source-region"
 TAG_SOURCE_CREATED = "xregion-sync:source-created"
+# ec2_ami: which AMIs the job selects (owner, Sync-Identifier, filters), hashed: two
+# jobs of one name selecting different AMIs (two configs in one account) never share.
+TAG_SOURCE_SELECTION = "xregion-sync:source-selection"
 
 _LEGACY_TIME_FORMAT = "%Y%m%d%H%M%S%z"
 _LEGACY_KEY = re.compile(r"^Sync-(From-)?[a-z]{2}(-[a-z]+)+-\d+$")  # Sync-[From-]<region>
@@ -30,6 +40,21 @@ def tracking_tags(job: str, source_id: str, source_region: str, source_created: 
         TAG_SOURCE_REGION: source_region,
         TAG_SOURCE_CREATED: iso_utc(source_created),
     }
+
+
+def encode_source_id(source_id: str, source_arn: str | None = None) -> str:
+    """The source-id tag value: the source's ARN when it has one (an RDS snapshot id
+    'rds:...' is no valid RDS tag value, its ARN is), else the id itself."""
+    return source_arn or source_id
+
+
+def decode_source_id(value: str | None) -> str | None:
+    """The source id in a source-id tag: the resource name of an ARN
+    (arn:aws:rds:<region>:<account>:snapshot:<id>), or the raw id earlier versions wrote."""
+    if value and value.startswith("arn:"):
+        parts = value.split(":", 6)
+        return parts[6] if len(parts) == 7 else value
+    return value
 
 
 def is_tracking_key(key: str) -> bool:

@@ -21,6 +21,17 @@ def create_ami(region: str, name: str, tags: dict[str, str] | None = None) -> st
     return image_id
 
 
+def record_copy_source(region: str, image_id: str, source_id: str, source_region: str) -> None:
+    """What AWS records on an AMI that CopyImage made (SourceImageId, SourceImageRegion):
+    seeds a copy an earlier run made without running CopyImage."""
+    from moto.ec2.models import ec2_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    image = ec2_backends[EMULATOR_ACCOUNT_ID][region].amis[image_id]
+    image.source_image_id, image.source_image_region = source_id, source_region
+
+
 def account_session(account_id: str, region: str) -> boto3.Session:
     """A session whose resources land in `account_id`'s emulated backend (moto puts what
     assumed-role credentials create in the role's account)."""

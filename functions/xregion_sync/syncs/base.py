@@ -12,11 +12,15 @@ JSON-able dict, so the same step runs in-process and as a Lambda in the state ma
   copy_status(job, copy)                      -> copy     (state refreshed)
   prune(job, doomed_ids, untracked_ids)       -> [ids deleted] (already gone counts)
 
-A "managed" copy is one this tool (or the original aws_xregion_sync) created; it is
+A "managed" copy is one this job (under its name or a name in `renamed_from`) or the
+original aws_xregion_sync provably created: its tracking tags name this job and source
+region, and AWS's own record of where it was copied from agrees with them. It is
 described as {id, state, source_id, source_created[, legacy]} (legacy: the original
 tool's, without this tool's tracking tag, passed to prune as untracked_ids).
 steps.check_sync_tag turns the managed list into the ids retention dooms
-(select_for_pruning below); nothing else is ever deleted.
+(select_for_pruning below); nothing else is ever deleted. Copies another job made of the
+same source count as the source being in sync (a renamed job copies nothing again), but
+only a job's own copies are ever pruned by it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ AVAILABLE = "available"
 FAILED = "failed"
 GONE = "gone"
 TIMED_OUT = "timed_out"  # set by the drivers when a bounded wait ends
+# A state AWS may add or that the tool does not know (EC2's transient, invalid,
+# disabled): never pruned, never counted as a copy, waited on like pending.
+UNKNOWN = "unknown"
+
+
+def lineage(job) -> tuple[str, ...]:
+    """The job names whose copies are this job's: its own and those it was renamed from."""
+    return (job.name, *job.options.get("renamed_from", ()))
 
 
 def managed_copy(copy_id: str, state: str, source_id: str | None, source_created: str | None,
@@ -48,16 +60,19 @@ def oldest_first(managed: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
-                       keep_ids: Iterable[str]) -> list[str]:
+                       keep_ids: Iterable[str], current_source_id: str | None = None
+                       ) -> list[str]:
     """Ids of managed copies to delete so that `retain` previous available copies remain.
 
-    `keep_ids` (the recovery point) are never deleted and not counted as previous copies.
-    Copies still being created are neither deleted nor counted: they may yet fail.
-    Failed copies are deleted whatever the retention: they are ours and useless.
-    retain=None keeps all.
+    `keep_ids` (the recovery point) are never deleted and not counted as previous copies,
+    nor is any other copy of the current source: another job (two jobs on one source)
+    may count it as its recovery point. Copies still being created, or in a state the
+    tool does not know, are neither deleted nor counted. Failed copies are deleted
+    whatever the retention: they are ours and useless. retain=None keeps all.
     """
     keep = set(keep_ids)
-    previous = [m for m in managed if m["id"] not in keep]
+    previous = [m for m in managed if m["id"] not in keep and not (
+        m["state"] != FAILED and current_source_id and m["source_id"] == current_source_id)]
     doomed = [m["id"] for m in previous if m["state"] == FAILED]
     if retain is None:
         return doomed

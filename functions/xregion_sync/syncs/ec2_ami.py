@@ -1,13 +1,18 @@
 """ec2_ami: copy exactly one AMI, with its tags, to the destination region, once.
 
 Source: DescribeImages by owner + tag:Sync-Identifier + the job's filters (ANDed).
-Managed copies: AMIs in the destination carrying this job's tracking tag. A source
-the original aws_xregion_sync copied is recognised by its Sync-<destination> tag.
-Calls: in sync 2 reads; copy 3 calls; +1 DeregisterImage per pruned copy.
+Managed copies: AMIs in the destination whose tracking tags name this job (exactly: a
+tag filter value is a pattern, so `sync_web*` would match `sync_web_app`), its source
+region and its source selection, and whose SourceImageId/SourceImageRegion (AWS's own
+record of what the AMI was copied from) agree with the tags. A source the original
+aws_xregion_sync copied is recognised by its Sync-<destination> tag, when that tag is
+about this source and not inherited from the image it was built from.
+Calls: in sync 2 reads; copy 4 calls; +1 DeregisterImage per pruned copy.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Collection, Iterable
@@ -33,6 +38,8 @@ from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
+    TAG_SOURCE_REGION,
+    TAG_SOURCE_SELECTION,
     iso_utc,
     legacy_source_tag_key,
     parse_iso_utc,
@@ -47,7 +54,9 @@ from .base import (
     FAILED,
     GONE,
     PENDING,
+    UNKNOWN,
     idempotency_token,
+    lineage,
     managed_copy,
     missing_tags,
 )
@@ -70,6 +79,10 @@ SYNC_IDENTIFIER_TAG = "Sync-Identifier"
 # DeregisterImage on an AMI a first attempt already deregistered: done, not failed.
 AMI_GONE_CODES = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 MAX_AMI_NAME_LENGTH = 128
+# EC2's documented image states, normalised; any other (transient, invalid, disabled, a
+# state AWS adds later) is UNKNOWN: kept, never pruned, never counted as a copy.
+_STATES = {"pending": PENDING, "available": AVAILABLE, "failed": FAILED, "error": FAILED,
+           "deregistered": GONE}
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +118,7 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
         "created": _creation_time(image),
         "tags": user_tags(tags),
         "legacy_copy_id": legacy[1] if legacy else None,
+        "legacy_tagged": iso_utc(legacy[0]) if legacy else None,
     }
 
 
@@ -124,18 +138,22 @@ def check_options(options: dict[str, Any], problem) -> None:
 
 def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     ec2 = aws.client(job, SERVICE, job.destination_region)
-    with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
-        images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
-                                  Filters=[{"Name": f"tag:{TAG_JOB}", "Values": [job.name]}])
-    managed = [_managed(image) for image in images]
+    selection = _selection_key(job)
+    copies = _tracked_copies(job, ec2, f"tag:{TAG_JOB}", list(lineage(job)))
+    managed = [copy for copy, tags in copies if tags.get(TAG_JOB) in lineage(job)
+               and tags.get(TAG_SOURCE_SELECTION, selection) == selection]
     of_source = [m for m in managed if m["source_id"] == source["id"]]
-    # An available copy is the recovery point; a pending one may still fail.
-    live = [m for m in of_source if m["state"] == AVAILABLE] + [
-        m for m in of_source if m["state"] == PENDING]
+    live = _live(of_source)
     if not live and source.get("legacy_copy_id"):
         legacy = _legacy_copy(job, ec2, source)
         if legacy:
             live = [legacy]
+    if not live:
+        # Another job's copy of this very AMI (a renamed job's, or a second job selecting
+        # the same AMI) is a copy in the destination: in sync, but never pruned by this job.
+        live = _live([copy for copy, _ in _tracked_copies(job, ec2, f"tag:{TAG_SOURCE_ID}",
+                                                         [source["id"]])
+                      if copy["source_id"] == source["id"]])
     return {
         "in_sync": bool(live),
         "copy": live[0] if live else None,
@@ -149,8 +167,9 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     ec2 = aws.client(job, SERVICE, job.destination_region)
     # A failed AMI keeps its name, and the new copy needs that name.
     _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
-    tracking = tracking_tags(job.name, source["id"], job.source_region,
-                             parse_iso_utc(source["created"]))
+    tracking = {**tracking_tags(job.name, source["id"], job.source_region,
+                                parse_iso_utc(source["created"])),
+                TAG_SOURCE_SELECTION: _selection_key(job)}
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
@@ -179,8 +198,9 @@ def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[st
                       run_id: str) -> str:
     """CopyImage under the source's name, as the original tool did; if an older copy in
     the destination holds that name (AMI names are unique per region), under the name
-    plus the source id. Each name has its own ClientToken, the same within one run, so a
-    retried call returns the same AMI and never makes a second."""
+    plus the source id, the name shortened so that the whole id fits in EC2's 128
+    characters. Each name has its own ClientToken, the same within one run, so a retried
+    call returns the same AMI and never makes a second."""
 
     def copy_as(name: str) -> str:
         token = idempotency_token(job.name, source["id"], job.destination_region, run_id, name)
@@ -191,7 +211,8 @@ def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[st
     except ClientError as exc:
         if aws.error_code(exc) != "InvalidAMIName.Duplicate":
             raise
-    return copy_as(f"{source['name']} {source['id']}"[:MAX_AMI_NAME_LENGTH])
+    suffix = f" {source['id']}"
+    return copy_as(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
 
 
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
@@ -332,30 +353,81 @@ def _describe_image(ec2, image_id: str) -> list[dict[str, Any]]:
         raise
 
 
-def _managed(image: dict[str, Any]) -> dict[str, Any]:
-    tags = tag_dict(image.get("Tags"))
-    return managed_copy(image["ImageId"], _state(image), tags.get(TAG_SOURCE_ID),
-                        tags.get(TAG_SOURCE_CREATED) or _creation_time(image))
+def _tracked_copies(job: JobSpec, ec2, tag_filter: str, values: list[str]
+                    ) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """(managed-copy entry, its tags) for each of our AMIs in the destination matching
+    the tag filter that is provably a copy from the job's source region (see _provenance)."""
+    with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
+        images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
+                                  Filters=[{"Name": tag_filter, "Values": values}])
+    copies = []
+    for image in images:
+        tags = tag_dict(image.get("Tags"))
+        if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
+                                                                               tags):
+            continue
+        copies.append((managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
+                                    tags.get(TAG_SOURCE_CREATED) or _creation_time(image)),
+                       tags))
+    return copies
+
+
+def _provenance(job: JobSpec, image: dict[str, Any], tags: dict[str, str]) -> bool:
+    """Whether AWS's record of what the AMI was copied from (SourceImageId and
+    SourceImageRegion, set by CopyImage) names the source its tracking tags name. An AMI
+    someone copied from a DR copy, tags and all, names the DR copy instead: it is not
+    ours, and is left alone."""
+    claimed = (tags.get(TAG_SOURCE_ID), tags.get(TAG_SOURCE_REGION))
+    if (image.get("SourceImageId"), image.get("SourceImageRegion")) == claimed:
+        return True
+    logger.warning("Left alone an AMI with this tool's tags that AWS does not record as a "
+                   "copy of the source they name (a copy made from a DR copy?)", extra={
+                       "job": job.name, "image": image["ImageId"],
+                       "source_image_id": image.get("SourceImageId"),
+                       "source_image_region": image.get("SourceImageRegion")})
+    return False
+
+
+def _live(copies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies that are, or may become, the recovery point: available ones first."""
+    return ([m for m in copies if m["state"] == AVAILABLE]
+            + [m for m in copies if m["state"] == PENDING])
+
+
+def _selection_key(job: JobSpec) -> str:
+    """A short hash of how the job selects its source AMI (owner, Sync-Identifier,
+    filters): two jobs of one name in two configs that select different AMIs from one
+    region never count each other's copies as their own."""
+    owner = job.options.get("ami_owner") or "self"
+    filters = sorted(json.dumps(f, sort_keys=True) for f in _source_filters(job))
+    return idempotency_token(owner, *filters)[:16]
 
 
 def _legacy_copy(job: JobSpec, ec2, source: dict[str, Any]) -> dict[str, Any] | None:
-    """The copy the original tool recorded on the source, if it still exists."""
+    """The copy the original tool recorded on the source, if it still exists and the tag
+    is about this source: an AMI built from a copied image inherits the tag, which then
+    names a copy of another image."""
     copy_id = source["legacy_copy_id"]
     with aws.aws_errors(job.name, f"looking for the original tool's copy {copy_id}"):
         images = _describe_image(ec2, copy_id)
     live = [i for i in images if _state(i) in (PENDING, AVAILABLE)]
-    if not live:
+    if not live or not _legacy_tag_about_source(job, live[0], source):
         return None
     return managed_copy(copy_id, _state(live[0]), source["id"], None, legacy=True)
 
 
+def _legacy_tag_about_source(job: JobSpec, copy: dict[str, Any], source: dict[str, Any]
+                             ) -> bool:
+    """AWS's record of what the copy was copied from decides; where it has none, the tag
+    must have been written at or after the source was created."""
+    if copy.get("SourceImageId"):
+        return (copy["SourceImageId"], copy.get("SourceImageRegion")) == (
+            source["id"], job.source_region)
+    return (source.get("legacy_tagged") or "") >= source["created"]
+
+
 def _state(image: dict[str, Any]) -> str:
-    state = image.get("State", "")
-    if state in (PENDING, AVAILABLE):
-        return state
-    if state in ("deregistered", "disabled"):
-        return GONE
-    return FAILED  # failed, error, invalid, transient
+    return _STATES.get(image.get("State", ""), UNKNOWN)
 
 
 def _creation_time(image: dict[str, Any]) -> str:

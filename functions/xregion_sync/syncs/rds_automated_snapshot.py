@@ -1,9 +1,12 @@
 """rds_automated_snapshot: copy the newest automated snapshot of a DB instance.
 
 Source: the newest `available` automated snapshot of `db_instance`.
-Managed copies: manual snapshots of the same DB instance in the destination that
-carry this tool's tracking tags for the source region, or the original
-aws_xregion_sync's Sync-From-<source-region> tag (they count toward retention).
+Tracked copies: manual snapshots of the same DB instance in the destination that carry
+this tool's tracking tags for the source region, or the original aws_xregion_sync's
+Sync-From-<source-region> tag, and whose SourceRegion/SourceDBSnapshotIdentifier (AWS's
+own record of what they were copied from) agree with those tags. Any tracked copy of the
+source puts it in sync; only the job's own (and the original tool's) are managed, that
+is counted and pruned by its retention.
 Calls: in sync 2 reads (TagList comes with DescribeDBSnapshots); copy 3 calls;
 +1 DeleteDBSnapshot per pruned copy.
 """
@@ -25,6 +28,8 @@ from ..tags import (
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
     TAG_SOURCE_REGION,
+    decode_source_id,
+    encode_source_id,
     iso_utc,
     legacy_copy_tag_key,
     parse_iso_utc,
@@ -39,6 +44,8 @@ from .base import (
     FAILED,
     GONE,
     PENDING,
+    UNKNOWN,
+    lineage,
     managed_copy,
     missing_tags,
 )
@@ -55,11 +62,16 @@ OPTIONS = {
     "copy_tags": Option(boolean, default=True, doc="copy the source snapshot's tags"),
 }
 MAX_IDENTIFIER_LENGTH = 255
+# Target ids tried when the deterministic one is taken by a snapshot that is not this
+# job's copy of this source (another job's, another source region's, a user's).
+MAX_TARGET_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
 
+# Any other status (one RDS adds later, or not documented for copies) is UNKNOWN: kept,
+# never pruned, never counted as a copy. Only an explicit 'failed' is failed.
 _STATES = {"available": AVAILABLE, "creating": PENDING, "copying": PENDING,
-           "pending": PENDING, "deleting": GONE}
+           "pending": PENDING, "deleting": GONE, "failed": FAILED}
 
 
 def resolve_source(job: JobSpec) -> dict[str, Any]:
@@ -106,7 +118,7 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     tracked = [t for t in (_tracked(job, s) for s in snapshots) if t]
     # Any tracked copy of this source proves it is copied, whichever job made it; but a
     # job prunes only its own copies (and the original tool's), never another job's.
-    managed = [copy for copy, owner in tracked if owner in (job.name, None)]
+    managed = [copy for copy, owner in tracked if owner is None or owner in lineage(job)]
     # Tags hold whole seconds; a copy counts when it is of this source's second or later.
     live = [copy for copy, _ in tracked if copy["state"] in (PENDING, AVAILABLE)
             and (copy["source_created"] or "") >= source["created"]]
@@ -126,9 +138,8 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
 def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
                run_id: str) -> dict[str, Any]:
     del run_id  # the deterministic target id makes retries idempotent
-    target = copy_identifier(source["id"], existing.get("taken_ids") or ())
-    tracking = tracking_tags(job.name, source["id"], job.source_region,
-                             parse_iso_utc(source["created"]))
+    tracking = tracking_tags(job.name, encode_source_id(source["id"], source["arn"]),
+                             job.source_region, parse_iso_utc(source["created"]))
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
@@ -136,7 +147,6 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     tags = {**inherited, **tracking}
     params = {
         "SourceDBSnapshotIdentifier": source["arn"],
-        "TargetDBSnapshotIdentifier": target,
         "SourceRegion": job.source_region,  # boto3 signs the PreSignedUrl from this
         "CopyTags": copy_source_tags,
         "Tags": tag_list(tags),  # in the copy call: no copy ever exists untracked
@@ -146,15 +156,27 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     if job.options.get("option_group_name"):
         params["OptionGroupName"] = job.options["option_group_name"]
     rds = aws.client(job, SERVICE, job.destination_region)
-    with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
-        try:
-            snapshot = rds.copy_db_snapshot(**params)["DBSnapshot"]
-        except ClientError as exc:
-            if aws.error_code(exc) != "DBSnapshotAlreadyExists":
-                raise
-            return _adopt_retried_copy(job, rds, target, source)
-    return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
-            "state": _state(snapshot.get("Status")), "tags": tags}
+    taken = list(existing.get("taken_ids") or ())
+    for _ in range(MAX_TARGET_ATTEMPTS):
+        target = copy_identifier(source["id"], taken)
+        with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
+            try:
+                snapshot = rds.copy_db_snapshot(**params, TargetDBSnapshotIdentifier=target)
+            except ClientError as exc:
+                if aws.error_code(exc) != "DBSnapshotAlreadyExists":
+                    raise
+                retried = _own_copy(job, rds, target, source)
+                if retried:
+                    return retried
+                taken.append(target)  # someone else's snapshot: take the next id
+                continue
+        snapshot = snapshot["DBSnapshot"]
+        return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
+                "state": _state(snapshot.get("Status")), "tags": tags}
+    raise DestinationConflictError(
+        f"job '{job.name}': DB snapshots named {', '.join(taken[-MAX_TARGET_ATTEMPTS:])} "
+        f"already exist in {job.destination_region} and none is this job's copy of "
+        f"{source['id']}; rename or delete some of them, then run again", job=job.name)
 
 
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
@@ -251,32 +273,51 @@ def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:
 
 def _tracked(job: JobSpec, snapshot: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
     """(managed-copy entry, the job that made it; None for the original tool) when the
-    snapshot is a tracked copy from the job's source region, else None."""
+    snapshot is provably a copy from the job's source region, else None."""
     tags = tag_dict(snapshot.get("TagList"))
     state = _state(snapshot.get("Status"))
+    snapshot_id = snapshot["DBSnapshotIdentifier"]
     if tags.get(TAG_SOURCE_REGION) == job.source_region and TAG_SOURCE_ID in tags:
-        return (managed_copy(snapshot["DBSnapshotIdentifier"], state, tags[TAG_SOURCE_ID],
-                             tags.get(TAG_SOURCE_CREATED)), tags.get(TAG_JOB, ""))
+        source_id = decode_source_id(tags[TAG_SOURCE_ID])
+        if _copied_from(job, snapshot, source_id):
+            return (managed_copy(snapshot_id, state, source_id, tags.get(TAG_SOURCE_CREATED)),
+                    tags.get(TAG_JOB, ""))
+        return None
     legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(job.source_region)))
-    if legacy:
-        created, source_id = legacy
-        return (managed_copy(snapshot["DBSnapshotIdentifier"], state, source_id,
-                             iso_utc(created), legacy=True), None)
+    if legacy and _copied_from(job, snapshot, decode_source_id(legacy[1])):
+        return (managed_copy(snapshot_id, state, decode_source_id(legacy[1]),
+                             iso_utc(legacy[0]), legacy=True), None)
     return None  # never ours: likely a user's own manual copy, never touched
 
 
-def _adopt_retried_copy(job: JobSpec, rds, target: str, source: dict[str, Any]) -> dict:
-    """The target id exists: it is our copy from a retried call, or a conflict."""
+def _copied_from(job: JobSpec, snapshot: dict[str, Any], source_id: str | None) -> bool:
+    """Whether AWS records the snapshot as copied from `source_id` in the job's source
+    region (SourceRegion and SourceDBSnapshotIdentifier, the source's ARN, which RDS sets
+    on a cross-Region copy). A snapshot someone copied from a DR copy inside the
+    destination, tags and all, has neither: it is not ours, and is left alone."""
+    recorded = (snapshot.get("SourceRegion"),
+                decode_source_id(snapshot.get("SourceDBSnapshotIdentifier")))
+    if recorded == (job.source_region, source_id):
+        return True
+    logger.warning("Left alone a DB snapshot with this tool's tags that AWS does not record "
+                   "as a copy of the source they name (a copy made from a DR copy?)", extra={
+                       "job": job.name, "snapshot": snapshot["DBSnapshotIdentifier"],
+                       "source_region": recorded[0], "source_snapshot": recorded[1]})
+    return False
+
+
+def _own_copy(job: JobSpec, rds, target: str, source: dict[str, Any]) -> dict | None:
+    """The snapshot holding the target id, when it is this job's copy of this source
+    (a retried call made it); None when it is anything else: another job's copy of the
+    same snapshot, a copy from another source region with the same id, a user's."""
     snapshot = _describe_snapshot(rds, target)
-    tags = tag_dict((snapshot or {}).get("TagList"))
-    if snapshot is None or tags.get(TAG_SOURCE_ID) != source["id"]:
-        raise DestinationConflictError(
-            f"job '{job.name}': a DB snapshot named '{target}' already exists in "
-            f"{job.destination_region} and was not made by xregion-sync from {source['id']}; "
-            "rename or delete it, then run again", job=job.name)
+    tracked = _tracked(job, snapshot) if snapshot else None
+    if not tracked or tracked[1] != job.name or tracked[0]["source_id"] != source["id"]:
+        return None
     return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
-            "state": _state(snapshot.get("Status")), "tags": tags}
+            "state": _state(snapshot.get("Status")),
+            "tags": tag_dict(snapshot.get("TagList"))}
 
 
 def _state(status: str | None) -> str:
-    return _STATES.get(status or "", FAILED)
+    return _STATES.get(status or "", UNKNOWN)

@@ -16,7 +16,12 @@ from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
 
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.seed import (
+    create_ami,
+    create_db_instance,
+    force_db_snapshot_status,
+    force_image_state,
+)
 from xregion_sync.tags import tag_dict
 
 COPY_SECONDS = 2.0  # long enough that a loaded machine still sees "pending" first
@@ -57,8 +62,20 @@ def copy_db_snapshot(snapshot_id: str, target: str, **params) -> dict:
 
 
 def db_snapshot_status(snapshot_id: str) -> str:
-    return rds().describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0][
-        "Status"]
+    return db_snapshot(snapshot_id)["Status"]
+
+
+def db_snapshot(snapshot_id: str, region: str = DESTINATION, **params) -> dict:
+    return boto3.client("rds", region_name=region).describe_db_snapshots(
+        DBSnapshotIdentifier=snapshot_id, **params)["DBSnapshots"][0]
+
+
+def tags(mapping: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in mapping.items()]
+
+
+def error_code(refused: pytest.ExceptionInfo) -> str:
+    return refused.value.response["Error"]["Code"]
 
 
 @pytest.fixture
@@ -141,6 +158,124 @@ def test_a_copied_ami_is_pending_then_available(slow_copies):
     assert (state_at_once, image(copy)["State"]) == ("pending", "available")
 
 
+def test_a_copied_ami_names_its_source_ami_and_region(emulated):
+    """EC2 API Reference, Image: SourceImageId "The ID of the source AMI from which the AMI
+    was created", SourceImageRegion "The Region of the source AMI"; both "only appear if
+    the AMI was created using CreateImage, CopyImage, or CreateRestoreImageTask" -- so a
+    copy within one region names it too, and a registered AMI has neither."""
+    source = create_ami(SOURCE, "web-app")
+    across = copy_image(source)
+    local_source = create_ami(DESTINATION, "local-app")
+    within = ec2().copy_image(SourceRegion=DESTINATION, SourceImageId=local_source,
+                              Name="local-app-copy")["ImageId"]
+
+    def provenance(image_id: str) -> tuple:
+        described = image(image_id)
+        return described.get("SourceImageId"), described.get("SourceImageRegion")
+
+    assert provenance(across) == (source, SOURCE)
+    assert provenance(within) == (local_source, DESTINATION)
+    assert provenance(local_source) == (None, None)
+
+
+def test_an_ami_made_by_create_image_names_the_instance_ami(emulated):
+    """The same Image fields for CreateImage: the AMI the instance was launched from."""
+    launched_from = create_ami(DESTINATION, "base-image")
+    (instance,) = ec2().run_instances(ImageId=launched_from, MinCount=1,
+                                      MaxCount=1)["Instances"]
+
+    made = ec2().create_image(InstanceId=instance["InstanceId"], Name="from-instance")
+
+    described = image(made["ImageId"])
+    assert (described["SourceImageId"], described["SourceImageRegion"]) == (
+        launched_from, DESTINATION)
+
+
+def test_a_forced_image_state_outlasts_the_copy_time(slow_copies):
+    """EC2 API Reference, Image: State can be transient, failed, error, invalid, ... with a
+    StateReason -- states no API call asks for, which seed.force_image_state sets. The
+    emulated copy moves on from `pending` only, so a copy that failed stays failed."""
+    copy = copy_image(create_ami(SOURCE, "web-app"))
+
+    force_image_state(DESTINATION, copy, "failed", reason="snapshot copy failed")
+    time.sleep(COPY_SECONDS)
+
+    described = image(copy)
+    assert (described["State"], described["StateReason"]["Message"]) == (
+        "failed", "snapshot copy failed")
+
+
+# ---------------------------------------------------------------- EC2 tags
+
+
+def test_ec2_refuses_tag_keys_beginning_with_aws(emulated):
+    """EC2 API Reference, Tag: the key "May not begin with aws:". EC2 answers
+    InvalidParameterValue, "... Tag keys starting with 'aws:' are reserved for internal
+    use", to CreateTags and to TagSpecifications alike."""
+    image_id = create_ami(DESTINATION, "web-app")
+    source = create_ami(SOURCE, "golden")
+
+    with pytest.raises(ClientError) as by_create_tags:
+        ec2().create_tags(Resources=[image_id], Tags=tags({"aws:team": "platform"}))
+    with pytest.raises(ClientError) as by_copy_image:
+        copy_image(source, TagSpecifications=[
+            {"ResourceType": "image", "Tags": tags({"AWS:Team": "platform"})}])
+
+    for refused in (by_create_tags, by_copy_image):
+        assert error_code(refused) == "InvalidParameterValue"
+        assert "reserved for internal use" in refused.value.response["Error"]["Message"]
+    assert len(ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis) == 1  # nothing copied
+
+
+def test_ec2_refuses_tags_too_long_but_allows_any_character(emulated):
+    """EC2 User Guide, Tag restrictions: key at most 128 and value at most 256 characters;
+    "Amazon EC2 allows for any character in its tags" (unlike RDS), and aws: is reserved
+    for keys only."""
+    image_id = create_ami(DESTINATION, "web-app")
+
+    with pytest.raises(ClientError) as long_key:
+        ec2().create_tags(Resources=[image_id], Tags=tags({"k" * 129: "v"}))
+    with pytest.raises(ClientError) as long_value:
+        ec2().create_tags(Resources=[image_id], Tags=tags({"k": "v" * 257}))
+    fine = {"k" * 128: "v" * 256, "Schedule": "off(M-F,18); rds:x, aws:y", "Empty": ""}
+    ec2().create_tags(Resources=[image_id], Tags=tags(fine))
+
+    assert (error_code(long_key), error_code(long_value)) == ("InvalidParameterValue",) * 2
+    assert tag_dict(image(image_id)["Tags"]) == fine
+
+
+def test_ec2_refuses_an_empty_tag_specification(emulated):
+    """EC2 answers a TagSpecification without tags with InvalidTagKey.Malformed, "Tag
+    specification must have at least one tag" (observed; the API Reference has no
+    message for it)."""
+    with pytest.raises(ClientError) as refused:
+        copy_image(create_ami(SOURCE, "web-app"),
+                   TagSpecifications=[{"ResourceType": "image", "Tags": []}])
+
+    assert error_code(refused) == "InvalidTagKey.Malformed"
+
+
+def test_ec2_allows_50_user_tags_per_resource_not_counting_aws_tags(emulated):
+    """Tag restrictions: at most 50 user tags per resource (TagLimitExceeded); tags with
+    the aws: prefix "do not count against your tags per resource limit" (moto counted
+    them)."""
+    image_id = create_ami(DESTINATION, "web-app")
+    ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].create_tags(
+        [image_id], {"aws:cloudformation:stack-name": "images"})  # as AWS tags it
+    fifty = {f"key-{n}": "v" for n in range(50)}
+
+    ec2().create_tags(Resources=[image_id], Tags=tags(fifty))
+    with pytest.raises(ClientError) as one_more:
+        ec2().create_tags(Resources=[image_id], Tags=tags({"key-50": "v"}))
+    ec2().create_tags(Resources=[image_id], Tags=tags({"key-0": "changed"}))  # not a new key
+    with pytest.raises(ClientError) as by_copy_image:
+        copy_image(create_ami(SOURCE, "web-app"), TagSpecifications=[
+            {"ResourceType": "image", "Tags": tags({f"k{n}": "v" for n in range(51)})}])
+
+    assert (error_code(one_more), error_code(by_copy_image)) == ("TagLimitExceeded",) * 2
+    assert len(image(image_id)["Tags"]) == 51
+
+
 # ---------------------------------------------------------------- RDS CopyDBSnapshot
 
 
@@ -178,3 +313,126 @@ def test_a_copied_db_snapshot_is_creating_then_available(slow_copies):
 
     assert (answer["Status"], status_at_once) == ("creating", "creating")
     assert db_snapshot_status("orders-copy") == "available"
+
+
+def test_a_cross_region_db_snapshot_copy_names_its_source(emulated):
+    """RDS API Reference, DBSnapshot: SourceRegion "The Amazon Web Services Region that the
+    DB snapshot was created in or copied from"; SourceDBSnapshotIdentifier "The DB snapshot
+    ARN that the DB snapshot was copied from. It only has a value in the case of a
+    cross-account or cross-Region copy." """
+    source = create_db_instance(SOURCE, "orders-db")
+    source_arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:snapshot:{source}"
+
+    answer = copy_db_snapshot(source, "orders-copy")
+    described = db_snapshot("orders-copy")
+
+    for copy in (answer, described):
+        assert (copy["SourceRegion"], copy["SourceDBSnapshotIdentifier"]) == (
+            SOURCE, source_arn)
+
+
+def test_a_db_snapshot_created_or_copied_in_its_region_names_only_that_region(emulated):
+    """DBSnapshot.SourceRegion is the region a snapshot "was created in or copied from":
+    for an automated or manual snapshot and for a copy within one region, its own region;
+    SourceDBSnapshotIdentifier is left out (cross-account or cross-Region copies only)."""
+    automated = create_db_instance(DESTINATION, "orders-db")
+    destination_rds = rds()
+    destination_rds.create_db_snapshot(DBInstanceIdentifier="orders-db",
+                                       DBSnapshotIdentifier="orders-manual")
+    destination_rds.copy_db_snapshot(SourceDBSnapshotIdentifier="orders-manual",
+                                     TargetDBSnapshotIdentifier="orders-local-copy")
+
+    for described in (db_snapshot(automated, SnapshotType="automated"),
+                      db_snapshot("orders-manual"), db_snapshot("orders-local-copy")):
+        assert described["SourceRegion"] == DESTINATION
+        assert "SourceDBSnapshotIdentifier" not in described
+
+
+def test_a_forced_db_snapshot_status_outlasts_the_copy_time(slow_copies):
+    """A DB snapshot can end in a status no API call asks for (e.g. failed), which
+    seed.force_db_snapshot_status sets; the emulated copy moves on from `creating` only."""
+    copy_db_snapshot(create_db_instance(SOURCE, "orders-db"), "orders-copy")
+
+    force_db_snapshot_status(DESTINATION, "orders-copy", "failed")
+    time.sleep(COPY_SECONDS)
+
+    assert db_snapshot_status("orders-copy") == "failed"
+
+
+# ---------------------------------------------------------------- RDS tags
+
+
+RDS_REFUSED_TAGS = {
+    "value beginning rds:": {"xregion-sync:source-id": "rds:orders-db-2026-11-25-03-10"},
+    "value beginning aws:": {"owner": "aws:team"},
+    "key beginning aws:": {"aws:owner": "team"},
+    "key beginning rds:": {"RDS:owner": "team"},
+    "character outside the set": {"Schedule": "off(M-F,18)"},
+    "key too long": {"k" * 129: "v"},
+    "value too long": {"k": "v" * 257},
+}
+
+
+@pytest.mark.parametrize("refused_tags", RDS_REFUSED_TAGS.values(), ids=RDS_REFUSED_TAGS)
+def test_rds_refuses_tags_that_break_its_rules(emulated, refused_tags):
+    """RDS API Reference, Tag: key 1-128 and value up to 256 Unicode characters, neither
+    "can be prefixed with aws: or rds:", only Unicode letters, digits, white space and
+    _ . : / = + - @. RDS answers InvalidParameterValue -- on CopyDBSnapshot,
+    CreateDBSnapshot, AddTagsToResource and CreateDBInstance alike."""
+    source = create_db_instance(SOURCE, "orders-db")
+    create_db_instance(DESTINATION, "local-db")
+    destination_rds = rds()
+    arn = db_snapshot(create_db_instance(DESTINATION, "tagged-db"),
+                      SnapshotType="automated")["DBSnapshotArn"]
+    calls = {
+        "CopyDBSnapshot": lambda: copy_db_snapshot(source, "refused-copy",
+                                                   Tags=tags(refused_tags)),
+        "CreateDBSnapshot": lambda: destination_rds.create_db_snapshot(
+            DBInstanceIdentifier="local-db", DBSnapshotIdentifier="refused-manual",
+            Tags=tags(refused_tags)),
+        "AddTagsToResource": lambda: destination_rds.add_tags_to_resource(
+            ResourceName=arn, Tags=tags(refused_tags)),
+        "CreateDBInstance": lambda: create_db_instance(DESTINATION, "refused-db",
+                                                       tags=refused_tags),
+    }
+
+    for operation, call in calls.items():
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert error_code(refused) == "InvalidParameterValue", operation
+
+    snapshots = destination_rds.describe_db_snapshots()["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"] for s in snapshots
+            if s["DBSnapshotIdentifier"].startswith("refused")] == []
+
+
+def test_rds_accepts_tags_within_its_rules(emulated):
+    """The same rules let a key or value hold a colon after its first characters, the
+    allowed punctuation, spaces, any script, and an empty value."""
+    allowed = {"xregion-sync:source-id": "orders-db 2026-11-25 03:10",
+               "Path": "a/b=c+d-e@f_g.h", "Équipe": "paiements", "Empty": ""}
+
+    copied = copy_db_snapshot(create_db_instance(SOURCE, "orders-db"), "orders-copy",
+                              Tags=tags(allowed))
+
+    listed = rds().list_tags_for_resource(ResourceName=copied["DBSnapshotArn"])["TagList"]
+    assert tag_dict(listed) == allowed
+
+
+# moto warns that RDS's service model has no such error shape: true, see the docstring.
+@pytest.mark.filterwarnings("ignore:Exception.RDSClientError. with code TagQuotaPerResource")
+def test_rds_allows_at_most_50_tags_per_resource(emulated):
+    """RDS User Guide, Tagging Amazon RDS resources: at most 50 tags per resource. (The
+    RDS API Reference names no error; the emulator answers TagQuotaPerResourceExceeded.)"""
+    arn = copy_db_snapshot(create_db_instance(SOURCE, "orders-db"), "orders-copy",
+                           Tags=tags({f"key-{n}": "v" for n in range(50)}))["DBSnapshotArn"]
+
+    rds().add_tags_to_resource(ResourceName=arn, Tags=tags({"key-0": "changed"}))
+    with pytest.raises(ClientError) as one_more:
+        rds().add_tags_to_resource(ResourceName=arn, Tags=tags({"key-50": "v"}))
+    with pytest.raises(ClientError) as in_one_copy:
+        copy_db_snapshot(create_db_instance(SOURCE, "other-db"), "other-copy",
+                         Tags=tags({f"key-{n}": "v" for n in range(51)}))
+
+    assert error_code(one_more) == error_code(in_one_copy) == "TagQuotaPerResourceExceeded"
+    assert len(rds().list_tags_for_resource(ResourceName=arn)["TagList"]) == 50

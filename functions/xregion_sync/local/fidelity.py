@@ -10,19 +10,24 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
                   the copy starts `pending` and becomes `available` later;
+                  DescribeImages names its source (SourceImageId, SourceImageRegion);
                   at most 20 snapshot copies in progress into a region per account, an
                   AMI copy holding one per backing snapshot (ResourceLimitExceeded).
   Step Functions  a Lambda service error on a Task (throttling, service exception)
                   is the error `Lambda.<exception name>`, which Retry can match.
   RDS CopyDBSnapshot  an encrypted snapshot is copied across regions only with a
                   KmsKeyId (else InvalidParameterValue); the copy starts in
-                  status `creating` and becomes `available` later; at most 20 copies
+                  status `creating` and becomes `available` later; a snapshot reports
+                  its SourceRegion, and a cross-region copy the source's ARN
+                  (SourceDBSnapshotIdentifier); at most 20 copies
                   in progress into a region per account, and at most 100 manual
                   snapshots per region, copies included (SnapshotQuotaExceeded).
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
                   succeeds either way.
+  Tags            EC2 and RDS refuse a tag that breaks the service's rules (tag_rules.py)
+                  and more than 50 user tags on one resource (_refuse_tags_aws_refuses).
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
                   copyable, without its tags (local/cross_account.py).
   Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
@@ -43,13 +48,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueErrorTagNull
 from moto.ec2.models.amis import AmiBackend
+from moto.ec2.models.tags import TagBackend
+from moto.ec2.responses import EC2Response
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import convert_tag_spec
 from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
 
+from ..tag_rules import key_problem, value_problem
 from .quotas import AwsQuotas
 
 # One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
@@ -92,6 +100,9 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
+    # After the two above: it wraps the CopyImage / CopyDBSnapshot they install, so a
+    # tag AWS refuses is refused before anything is created or counted.
+    _refuse_tags_aws_refuses(stack)
     _name_lambda_service_errors(stack)
     # Before enforce_step_functions_quotas, whose per-child history wraps this recording.
     teach_distributed_map(stack, quotas)
@@ -136,6 +147,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
     client_tokens: dict[tuple[str, str, str], str] = {}
     original_copy_image = AmiBackend.copy_image
     original_describe_images = AmiBackend.describe_images
+    original_create_image = AmiBackend.create_image
 
     def copy_image(self: AmisResponse):
         backend = self.ec2_backend
@@ -157,11 +169,18 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                 f"Too many snapshot copies in progress. The limit is "
                 f"{quotas.ebs_copies_in_progress} for this destination region.")
         source_region = self._get_param("SourceRegion")
-        image = original_copy_image(backend, self._get_param("SourceImageId"), source_region,
+        source_image_id = self._get_param("SourceImageId")
+        image = original_copy_image(backend, source_image_id, source_region,
                                     self._get_param("Name"), self._get_param("Description"))
+        # EC2 API Reference, Image: SourceImageId "The ID of the source AMI from which the
+        # AMI was created" and SourceImageRegion "The Region of the source AMI"; they
+        # "only appear if the AMI was created using CreateImage, CopyImage, or
+        # CreateRestoreImageTask" (so not for RegisterImage). A copy within one region
+        # names that region. moto's serializer returns these attributes when set.
+        image.source_image_id = source_image_id
+        image.source_image_region = source_region
         if self._get_param("CopyImageTags"):
-            source = _ec2_backend(backend.account_id, source_region).amis.get(
-                self._get_param("SourceImageId"))
+            source = _ec2_backend(backend.account_id, source_region).amis.get(source_image_id)
             # moto's get_tags() is a list of {"key", "value", ...} dicts
             inherited = {tag["key"]: tag["value"] for tag in (source.get_tags() if source else [])
                          if not tag["key"].startswith("aws:")}
@@ -178,7 +197,17 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
             client_tokens[key] = image.id
         return _action_result({"ImageId": image.id})
 
+    def create_image(self, instance_id: str, *args, **kwargs):
+        image = original_create_image(self, instance_id, *args, **kwargs)
+        # The same Image fields (above) for CreateImage: the AMI the instance was launched
+        # from, in this region.
+        image.source_image_id = self.get_instance(instance_id).image_id
+        image.source_image_region = self.region_name
+        return image
+
     def describe_images(self, *args, **kwargs):
+        # Only a copy still `pending` moves on: a state set otherwise (e.g. by
+        # seed.force_image_state) stays, as AWS's own states do.
         for image in self.amis.values():
             if image.state == "pending" and timing.is_done(image.id):
                 image.state = "available"
@@ -186,6 +215,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
 
     stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+    stack.enter_context(mock.patch.object(AmiBackend, "create_image", create_image))
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:
@@ -245,6 +275,15 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         snapshot = original_copy_db_snapshot(
             self, source_db_snapshot_identifier, target_db_snapshot_identifier,
             kms_key_id=kms_key_id, tags=tags, copy_tags=copy_tags, **kwargs)
+        # RDS API Reference, DBSnapshot: SourceRegion "The Amazon Web Services Region that
+        # the DB snapshot was created in or copied from"; SourceDBSnapshotIdentifier "The
+        # DB snapshot Amazon Resource Name (ARN) that the DB snapshot was copied from. It
+        # only has a value in the case of a cross-account or cross-Region copy."
+        if source is not None and (cross_region or source.account_id != self.account_id):
+            snapshot.source_region = source.backend.region_name
+            snapshot.source_db_snapshot_identifier = source.arn
+        else:
+            snapshot.source_region = self.region_name
         snapshot.status = "creating"
         timing.started(snapshot.arn)
         return snapshot
@@ -253,11 +292,17 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                            snapshot_type: str = "manual", *args, **kwargs):
         if snapshot_type == "manual":
             refuse_beyond_manual_snapshot_quota(self)
-        return original_create_db_snapshot(self, db_instance_identifier,
-                                           db_snapshot_identifier, snapshot_type, *args,
-                                           **kwargs)
+        snapshot = original_create_db_snapshot(self, db_instance_identifier,
+                                               db_snapshot_identifier, snapshot_type, *args,
+                                               **kwargs)
+        # DBSnapshot SourceRegion (above): a snapshot RDS takes, manual or automated, was
+        # "created in" this region. (moto's automated snapshots come through here too.)
+        snapshot.source_region = self.region_name
+        return snapshot
 
     def describe_db_snapshots(self, *args, **kwargs):
+        # Only a copy still `creating` moves on; any other status (seed.
+        # force_db_snapshot_status) stays.
         for snapshot in self.database_snapshots.values():
             if snapshot.status == "creating" and timing.is_done(snapshot.arn):
                 snapshot.status = "available"
@@ -269,6 +314,161 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         mock.patch.object(rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot))
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
+
+
+# Tagging Amazon RDS resources / Tag your Amazon EC2 resources: "each resource can have a
+# maximum of 50 user-created tags"; tags AWS adds (aws:) do not count.
+MAX_USER_TAGS_PER_RESOURCE = 50
+# EC2 requests that take TagSpecifications (or, CreateTags, Tags) and that this tool, its
+# tests or its seeding use. Each is checked before moto runs it.
+EC2_TAGGING_ACTIONS = ("create_tags", "copy_image", "create_image", "register_image",
+                       "run_instances", "create_snapshot", "copy_snapshot", "create_volume")
+
+
+def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
+    """moto accepts any tag; EC2 and RDS refuse a key or value that breaks their documented
+    rules (xregion_sync/tag_rules.py, which cites them) and a 51st user tag. The rules are
+    checked on requests only: AWS itself puts aws: tags on resources, and so do tests that
+    seed them through the backend."""
+    for action in EC2_TAGGING_ACTIONS:
+        stack.enter_context(mock.patch.object(
+            EC2Response, action, _checking_ec2_request_tags(action, getattr(EC2Response, action))))
+    stack.enter_context(mock.patch.object(TagBackend, "create_tags", _create_ec2_tags))
+
+    backend = rds_models.RDSBackend
+    original_copy = backend.copy_db_snapshot
+    original_create_snapshot = backend.create_db_snapshot
+    original_add_tags = backend.add_tags_to_resource
+    original_create_instance = backend.create_db_instance
+
+    def copy_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+        _refuse_rds_tags(tags or [])
+        return original_copy(self, *args, tags=tags, **kwargs)
+
+    def create_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+        _refuse_rds_tags(tags or [])
+        return original_create_snapshot(self, *args, tags=tags, **kwargs)
+
+    def create_db_instance(self, db_kwargs: dict[str, Any]):
+        _refuse_rds_tags(db_kwargs.get("tags") or [])
+        return original_create_instance(self, db_kwargs)
+
+    def add_tags_to_resource(self, arn: str, tags: list):
+        resource = self._get_resource_for_tagging(arn)
+        existing = resource.get_tags() if resource else []
+        _refuse_rds_tags(tags, existing)
+        return original_add_tags(self, arn, tags)
+
+    stack.enter_context(mock.patch.object(backend, "copy_db_snapshot", copy_db_snapshot))
+    stack.enter_context(mock.patch.object(backend, "create_db_snapshot", create_db_snapshot))
+    stack.enter_context(mock.patch.object(backend, "create_db_instance", create_db_instance))
+    stack.enter_context(mock.patch.object(backend, "add_tags_to_resource",
+                                          add_tags_to_resource))
+
+
+def _checking_ec2_request_tags(name: str, action: Callable) -> Callable:
+    def checked(self: EC2Response):
+        for tags in _ec2_request_tag_sets(self, name):
+            for key, value in tags.items():
+                _refuse_ec2_tag(key, value)
+            if _user_tag_count(tags) > MAX_USER_TAGS_PER_RESOURCE:
+                raise _ec2_tag_limit_exceeded()
+        return action(self)
+
+    return checked
+
+
+def _ec2_request_tag_sets(response: EC2Response, action: str) -> list[dict[str, Any]]:
+    """The tags of a request, one dict per resource type it tags (CreateTags: one)."""
+    if action == "create_tags":
+        return [{tag.get("Key"): tag.get("Value") for tag in response._get_param("Tags", [])}]
+    specs = (response._get_param("TagSpecification", [])
+             or response._get_param("TagSpecifications", []))
+    sets = []
+    for spec in specs:
+        tags = spec.get("Tags") or spec.get("Tag") or []
+        if not tags:
+            # Observed EC2 answer to an empty TagSpecification (hashicorp/packer-plugin-
+            # amazon#92, #141: "InvalidTagKey.Malformed: Tag specification must have at
+            # least one tag"); the EC2 API Reference documents no message for it.
+            raise EC2ClientError("InvalidTagKey.Malformed",
+                                 "Tag specification must have at least one tag")
+        sets.append({tag.get("Key"): tag.get("Value") for tag in tags})
+    return sets
+
+
+def _refuse_ec2_tag(key: str | None, value: str | None) -> None:
+    """EC2 API Reference, Tag: a key "May not begin with aws:"; EC2 User Guide, Tag
+    restrictions: key 1-128, value 0-256 characters, any character (tag_rules.py).
+    Code and wording as EC2 answers (observed, e.g. andrewfarley/aws-automated-daily-
+    instance-ami-snapshots#7: "InvalidParameterValue ... Value ( aws:autoscaling:groupName )
+    for parameter key is invalid. Tag keys starting with 'aws:' are reserved for internal
+    use"); the reason after it is tag_rules' for problems other than aws:."""
+    problem = key_problem("ec2", key or "")
+    if problem:
+        reason = ("Tag keys starting with 'aws:' are reserved for internal use"
+                  if (key or "").lower().startswith("aws:") else problem)
+        raise EC2ClientError("InvalidParameterValue",
+                             f"Value ( {key} ) for parameter key is invalid. {reason}")
+    problem = value_problem("ec2", value) if value is not None else None
+    if problem:  # a None value is moto's own refusal (InvalidParameterValueErrorTagNull)
+        raise EC2ClientError("InvalidParameterValue",
+                             f"Value ( {value} ) for parameter value is invalid. {problem}")
+
+
+def _create_ec2_tags(self: TagBackend, resource_ids: list[str], tags: dict[str, str]) -> bool:
+    """moto's TagBackend.create_tags, except that it counts only user tags against the 50:
+    moto counted the aws: tags a resource already had, which AWS does not ("Tags with this
+    prefix do not count against your tags per resource limit")."""
+    if None in tags.values():
+        raise InvalidParameterValueErrorTagNull()
+    for resource_id in resource_ids:
+        merged = {**self.tags.get(resource_id, {}), **tags}
+        if _user_tag_count(merged) > MAX_USER_TAGS_PER_RESOURCE:
+            raise _ec2_tag_limit_exceeded()
+    for resource_id in resource_ids:
+        self.tags[resource_id].update(tags)
+    return True
+
+
+def _ec2_tag_limit_exceeded() -> EC2ClientError:
+    # EC2 API Reference, Error codes: TagLimitExceeded, "You've reached the limit on the
+    # number of tags that you can assign to the specified resource." (moto's wording kept.)
+    return EC2ClientError("TagLimitExceeded",
+                          "The maximum number of Tags for a resource has been reached.")
+
+
+def _user_tag_count(tags) -> int:
+    return sum(1 for key in tags if not str(key).lower().startswith("aws:"))
+
+
+def _refuse_rds_tags(tags: list[dict[str, str]],
+                     existing: list[dict[str, str]] | None = None) -> None:
+    """RDS API Reference, Tag: key 1-128, value 0-256 Unicode characters, neither "can be
+    prefixed with aws: or rds:", only letters, digits, white space and _ . : / = + - @
+    (tag_rules.py). RDS answers InvalidParameterValue (observed, cloud-custodian#2115: "Tag
+    values may only contain unicode letters, digits, whitespace, or one of these symbols:
+    ... (Error Code: InvalidParameterValue)"); the message here carries tag_rules' reason."""
+    for tag in tags:
+        key, value = tag.get("Key") or "", tag.get("Value") or ""
+        problem = key_problem("rds", key)
+        if problem:
+            raise RDSClientError("InvalidParameterValue", f"Invalid tag key {key!r}: {problem}")
+        problem = value_problem("rds", value)
+        if problem:
+            raise RDSClientError("InvalidParameterValue",
+                                 f"Invalid tag value {value!r} (key {key!r}): {problem}")
+    keys = {tag.get("Key") for tag in (existing or [])} | {tag.get("Key") for tag in tags}
+    if _user_tag_count(keys) > MAX_USER_TAGS_PER_RESOURCE:
+        # RDS User Guide, Tagging Amazon RDS resources: at most 50 tags per resource. The
+        # RDS API Reference names no error for it; this is the code and message ElastiCache
+        # (RDS's sibling Query API) documents, TagQuotaPerResourceExceeded -- not confirmed
+        # for RDS.
+        raise RDSClientError(
+            "TagQuotaPerResourceExceeded",
+            "The request cannot be processed because it would cause the resource to have "
+            "more than the allowed number of tags. The maximum number of tags permitted on "
+            f"a resource is {MAX_USER_TAGS_PER_RESOURCE}.")
 
 
 def delete_associated_snapshot(backend, snapshot_id: str) -> str:

@@ -103,3 +103,30 @@ def seed_demo() -> dict[str, str]:
     for days_ago in range(6, 0, -1):
         add_automated_snapshot(DEMO_SOURCE_REGION, "orders-db", now - timedelta(days=days_ago))
     return {"image_id": image_id, "newest_snapshot": newest}
+
+
+def force_image_state(region: str, image_id: str, state: str,
+                      reason: str | None = None) -> None:
+    """Put an AMI in a state AWS can give it but no API call can ask for: 'transient',
+    'failed', 'error', 'invalid', 'deregistered', ... (EC2 API Reference, Image: State),
+    with `reason` as its StateReason message. Emulated copies only ever move on from
+    'pending' (local/fidelity.py), so a forced state stays."""
+    from moto.ec2.models import ec2_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    image = ec2_backends[EMULATOR_ACCOUNT_ID][region].amis[image_id]
+    image.state = state
+    # Image.StateReason is {Code, Message}; no code is documented for AMIs, so only the
+    # message is set.
+    image.state_reason = {"Message": reason} if reason is not None else None
+
+
+def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None:
+    """Put a DB snapshot in a status AWS can give it but no API call can ask for (e.g.
+    'failed', 'incompatible-restore'). Emulated copies only move on from 'creating'."""
+    from moto.rds.models import rds_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    rds_backends[EMULATOR_ACCOUNT_ID][region].database_snapshots[snapshot_id].status = status

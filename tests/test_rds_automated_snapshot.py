@@ -230,7 +230,8 @@ def test_unmanaged_manual_snapshots_are_never_deleted(emulated):
     users = {copy_by_hand(FIRST_SNAPSHOT, "before-upgrade"),
              copy_by_hand(FIRST_SNAPSHOT, "audit-copy", {"Owner": "audit"}),
              copy_by_hand(FIRST_SNAPSHOT, "other-tool",
-                          {TAG_SOURCE_ID: FIRST_SNAPSHOT, TAG_SOURCE_REGION: "eu-west-1"})}
+                          {TAG_SOURCE_ID: source_arn(FIRST_SNAPSHOT),
+                           TAG_SOURCE_REGION: "eu-west-1"})}
 
     # WHEN the job copies two newer backups keeping no previous copy
     results = sync_daily(2, max_snapshots_to_retain=0, **WAIT_FOR_COPY)

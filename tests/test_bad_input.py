@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from unittest import mock
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -171,3 +172,122 @@ def test_malformed_execution_inputs_are_config_errors(event):
             assert error.message
             return
     assert "jobs" in plan
+
+
+# ---------------------------------------------------------------- YAML that changes meaning
+
+
+def yaml_config(sync_type: str, key: str, written: str, name: str = "sync_job") -> str:
+    """A YAML config of one valid job with `key: written` (unquoted) set in it."""
+    job = {k: v for k, v in VALID_JOBS[sync_type].items() if k != key}
+    lines = [f"{name}:"] + [f"  {k}: {v!r}" if isinstance(v, str) else f"  {k}: {list(v)!r}"
+                            if isinstance(v, list) else f"  {k}: {v}" for k, v in job.items()]
+    return "\n".join([*lines, f"  {key}: {written}", ""])
+
+
+@st.composite
+def spelled_numbers(draw) -> tuple[str, str, int]:
+    """A whole number and one of the ways YAML 1.1 reads text as that number."""
+    n = draw(st.integers(min_value=0, max_value=10_000))
+    spellings = {"decimal": str(n), "octal": "0" + format(n, "o"), "hex": f"0x{n:x}",
+                 "binary": "0b" + format(n, "b"), "float": f"{n}.0"}
+    if n >= 10:
+        spellings["underscores"] = f"{str(n)[0]}_{str(n)[1:]}"
+    if n >= 60:
+        spellings["base 60"] = f"{n // 60}:{n % 60:02d}"
+    form = draw(st.sampled_from(sorted(spellings)))
+    return form, spellings[form], n
+
+
+NUMBER_FIELDS = [("ec2_ami", "max_images_to_retain"), ("ec2_ami", "max_wait_seconds"),
+                 ("rds_automated_snapshot", "max_snapshots_to_retain"),
+                 ("rds_automated_snapshot", "poll_interval_seconds")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(where=st.sampled_from(NUMBER_FIELDS), number=spelled_numbers())
+def test_a_number_option_takes_only_plain_decimal_numbers(where, number):
+    # GIVEN a number written in one of the forms YAML 1.1 reads as that number
+    (sync_type, key), (form, written, n) = where, number
+    assume(not (key == "poll_interval_seconds" and n == 0))
+    text = yaml_config(sync_type, key, written)
+    assert yaml.safe_load(text)["sync_job"][key] == n  # what YAML reads, as the user may not
+
+    # WHEN it is validated
+    (entry,) = load_config(text).entries
+
+    # THEN plain decimal is taken as written; any other form is refused naming the field
+    if form == "decimal":
+        assert entry.errors == () and entry.spec.options[key] == n
+    else:
+        (error,) = entry.errors
+        assert_names_job_and_field(error, "sync_job", key)
+        assert "plain decimal" in error.message
+        assert written in error.message
+
+
+YAML_SCALARS = st.one_of(
+    spelled_numbers().map(lambda number: number[1]),
+    st.sampled_from(["yes", "No", "on", "OFF", "true", "~", "null", "2026-11-28",
+                     "2026-11-28 10:00:00", "2026-11-28T10:00:00Z", ".inf", ".NaN", "-.5",
+                     "1e3", "1.0e+3", "0o17", "web-app", "+12", "-0", "0755", "1:30:00"]),
+    st.from_regex(r"[0-9+.-][0-9:._xobe+-]{0,10}", fullmatch=True),
+)
+TEXT_FIELDS = [("ec2_ami", "sync_identifier"), ("rds_automated_snapshot", "db_instance")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(TEXT_FIELDS), written=YAML_SCALARS)
+def test_a_text_option_takes_only_what_yaml_reads_as_text(where, written):
+    # GIVEN an unquoted scalar in a text option
+    sync_type, key = where
+    text = yaml_config(sync_type, key, written)
+    try:
+        read = yaml.safe_load(text)["sync_job"][key]
+    except (yaml.YAMLError, TypeError):
+        assume(False)
+    assume(not isinstance(read, dict | list))
+
+    # WHEN it is validated (never an AWS call)
+    with no_aws_calls():
+        (entry,) = load_config(text).entries
+        result = xregion_sync.run(text)[0] if not isinstance(read, str) else None
+
+    # THEN it is accepted exactly when YAML reads it as text; otherwise the error says
+    # how YAML read it and to quote it
+    if isinstance(read, str) and read.strip():
+        assert entry.errors == () and entry.spec.options[key] == read.strip()
+        return
+    (error,) = entry.errors
+    assert_names_job_and_field(error, "sync_job", key)
+    if read is not None and not isinstance(read, str | bool):
+        assert f"quote it ('{written}')" in error.message
+    if result is not None:
+        assert result.failed and result.errors[0].type == "ConfigError"
+
+
+# ---------------------------------------------------------------- job names are tag values
+
+
+@settings(max_examples=200, deadline=None)
+@given(sync_type=st.sampled_from(sorted(VALID_JOBS)),
+       suffix=st.one_of(st.text(max_size=20), st.text(max_size=300, alphabet="ab (#)"),
+                        st.text(alphabet=string.printable, max_size=20)))
+def test_a_job_is_refused_exactly_for_a_name_its_service_refuses_as_a_tag_value(
+        sync_type, suffix):
+    from xregion_sync.syncs import SYNC_TYPES
+    from xregion_sync.tag_rules import value_problem
+
+    name = "sync_" + suffix
+    with no_aws_calls():
+        (entry,) = load_config({name: VALID_JOBS[sync_type]}).entries
+        (result,) = xregion_sync.run({name: VALID_JOBS[sync_type]}) if entry.errors else (None,)
+
+    refused = value_problem(SYNC_TYPES[sync_type].SERVICE, name)
+    assert bool(entry.errors) == bool(refused)
+    if refused:
+        (error,) = entry.errors
+        assert (error.job, error.field) == (name, name)  # the field to change is the key
+        assert error.message.startswith(f"job '{name}': ")
+        assert refused in error.message and "xregion-sync:job" in error.message
+        assert result.failed and result.errors[0].type == "ConfigError"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,12 +11,14 @@ import yaml
 from conftest import DESTINATION, SOURCE
 
 from xregion_sync import load_config, run
-from xregion_sync.config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES
+from xregion_sync.config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES, job_name_problem
 from xregion_sync.errors import ConfigError
 from xregion_sync.local.seed import create_ami
 
 # The example config of the original aws_xregion_sync README, verbatim.
 ORIGINAL_EXAMPLE = Path(__file__).with_name("data") / "original_readme_example.yaml"
+SAMPLES = sorted((Path(__file__).parents[1] / "functions" / "xregion_sync" / "samples")
+                 .glob("*.yaml"))
 JOB = "sync_job"
 
 
@@ -363,3 +367,331 @@ def test_a_missing_config_file_is_a_config_error(tmp_path):
 def test_the_runner_raises_only_config_errors_for_unreadable_files():
     with pytest.raises(ConfigError, match="empty"):
         run("")
+
+
+# ---------------------------------------------------------------- job names are tag values
+
+
+def name_errors(name: str, job: dict) -> list[ConfigError]:
+    (entry,) = load_config({name: job}).entries
+    return [e for e in entry.errors if e.field == name]
+
+
+@pytest.mark.parametrize(("name", "job", "fragments"), [
+    ("sync_web (prod)", rds_job(), ("RDS allows in tags only", "'(' ')'",
+                                    "rename the job using only those characters")),
+    ("sync_db#1", rds_job(), ("'#'", "rename the job")),
+    ("sync_db\tcopy", rds_job(), ("'\\t'",)),
+    ("sync_" + "x" * 252, rds_job(), ("at most 256 characters", "got 257",
+                                      "shorten the name to at most 256 characters")),
+    ("sync_" + "x" * 252, ec2_job(), ("at most 256 characters", "shorten the name")),
+])
+def test_a_job_name_aws_refuses_as_a_tag_value_is_an_error_naming_the_job(name, job, fragments):
+    # GIVEN a job whose name (the value of xregion-sync:job on every copy) the service
+    # of its sync type refuses as a tag value
+    (entry,) = load_config({name: job}).entries
+
+    # THEN the job is a config-error job whose one error names it and says what to change
+    assert entry.spec is None
+    (error,) = entry.errors
+    assert (error.job, error.field) == (name, name)
+    assert error.message.startswith(f"job '{name}': its name becomes the value of the tag "
+                                    "xregion-sync:job on every copy")
+    for fragment in fragments:
+        assert fragment in error.message
+
+
+@pytest.mark.parametrize("name", [
+    "sync_web app", "sync_a.b:c/d=e+f-g@h_i", "sync_Zürich_数据库", "sync_" + "x" * 251,
+])
+def test_job_names_rds_accepts_are_accepted(name):
+    assert name_errors(name, rds_job()) == []
+    assert name_errors(name, ec2_job()) == []
+
+
+def test_ec2_accepts_any_character_in_a_job_name():
+    (entry,) = load_config({"sync_web (prod) #1": ec2_job()}).entries
+
+    assert entry.errors == ()
+
+
+def test_a_bad_name_is_reported_with_the_jobs_other_errors():
+    (entry,) = load_config({"sync_db (old)": rds_job(max_snapshots_to_retain=-1)}).entries
+
+    assert [e.field for e in entry.errors] == ["sync_db (old)", "max_snapshots_to_retain"]
+
+
+def test_a_job_with_a_bad_name_fails_alone_without_aws_calls(api_calls):
+    create_ami(SOURCE, "web-app", {"Sync-Identifier": "web"})
+
+    bad, good = run({"sync_db (prod)": rds_job(), "sync_good": ec2_job(sync_identifier="web")})
+
+    assert (bad.name, bad.status, [e.type for e in bad.errors]) == (
+        "sync_db (prod)", "failed", ["ConfigError"])
+    assert (good.status, good.failed) == ("copied", False)
+    assert not any(op.startswith(("CreateDB", "CopyDB", "DescribeDB"))
+                   for op in api_calls.operations())
+
+
+@pytest.mark.parametrize(("name", "fragments"), [
+    (123, ("the job name must be text", "quote it ('123')")),
+    (True, ("the job name must be text", "boolean true", "quote it")),
+    ("", ("the job name is empty",)),
+    ("   ", ("the job name is empty",)),
+])
+def test_a_job_name_that_is_not_text_or_empty_is_refused(name, fragments):
+    # (load_config only reads keys starting with 'sync_' as jobs, and YAML reads every such
+    # key as a string; the check still stands on its own)
+    problem = job_name_problem(name, "rds")
+
+    for fragment in fragments:
+        assert fragment in problem
+
+
+# ---------------------------------------------------------------- YAML that changes meaning
+
+
+def yaml_job(sync_type: str, line: str) -> str:
+    """A YAML config of one job JOB with `line` (indented as an option) added."""
+    extra = ("  db_instance: mydb\n"
+             if sync_type == "rds_automated_snapshot" and "db_instance" not in line else "")
+    return (f"{JOB}:\n  sync_type: {sync_type}\n  source_region: {SOURCE}\n"
+            f"  destination_region: {DESTINATION}\n{extra}  {line}\n")
+
+
+def yaml_problem(sync_type: str, line: str, field: str) -> str:
+    (entry,) = load_config(yaml_job(sync_type, line)).entries
+    assert entry.spec is None, line
+    assert [(e.job, e.field) for e in entry.errors] == [(JOB, field)], entry.errors
+    message = entry.errors[0].message
+    assert message.startswith(f"job '{JOB}', field '{field}': ")
+    return message
+
+
+def yaml_options(sync_type: str, line: str) -> dict:
+    (entry,) = load_config(yaml_job(sync_type, line)).entries
+    assert entry.errors == (), [e.message for e in entry.errors]
+    return dict(entry.spec.options)
+
+
+EC2, RDS = "ec2_ami", "rds_automated_snapshot"
+
+
+@pytest.mark.parametrize(("sync_type", "line", "field", "fragments"), [
+    (EC2, "sync_identifier: 0755", "sync_identifier",
+     ("must be text, but YAML read 0755 as the number 493: quote it ('0755')",)),
+    (EC2, "sync_identifier: 493", "sync_identifier",
+     ("must be text, but YAML read 493 as a number: quote it ('493')",)),
+    (EC2, "sync_identifier: 1.10", "sync_identifier",
+     ("YAML read 1.10 as the number 1.1", "quote it ('1.10')")),
+    (EC2, "sync_identifier: 0x1F", "sync_identifier", ("the number 31", "quote it ('0x1F')")),
+    (EC2, "sync_identifier: 1:30", "sync_identifier", ("the number 90", "quote it ('1:30')")),
+    (EC2, "sync_identifier: 2026-11-28", "sync_identifier",
+     ("YAML read 2026-11-28 as a date: quote it ('2026-11-28')",)),
+    (EC2, "sync_identifier: 2026-11-28 10:00:00", "sync_identifier",
+     ("as a date and time", "quote it ('2026-11-28 10:00:00')")),
+    (EC2, "sync_identifier: yes", "sync_identifier", ("the boolean true", "yes", "quote it")),
+    (EC2, "sync_identifier: off", "sync_identifier", ("the boolean false", "quote it")),
+    (EC2, "kms_key_id: 1234", "kms_key_id", ("quote it ('1234')",)),
+    (EC2, "ami_owner: on", "ami_owner", ("the boolean true", "quote it")),
+    (EC2, "filters: [{name: 'tag:Build', values: [0755]}]", "filters",
+     ("entry 1: must be text, but YAML read 0755 as the number 493: quote it ('0755')",)),
+    (EC2, "filters: [{name: 2026-11-28, values: [x]}]", "filters", ("as a date",)),
+    (EC2, "source_role_arn: 0755", "source_role_arn", ("quote it ('0755')",)),
+    (RDS, "db_instance: 0755", "db_instance", ("quote it ('0755')",)),
+    (RDS, "option_group_name: 1.10", "option_group_name", ("quote it ('1.10')",)),
+    (EC2, "aws_client_config: {role_arn: 'arn:aws:iam::111122223333:role/r', "
+          "role_session_name: 0755}",
+     "aws_client_config.role_session_name", ("YAML read 0755 as the number 493",
+                                              "quote it ('0755')")),
+    (EC2, "aws_client_config: {profile: 2026-11-28}", "aws_client_config.profile",
+     ("quote it ('2026-11-28')",)),
+])
+def test_an_unquoted_value_yaml_reads_as_no_text_is_refused_in_a_text_option(
+        sync_type, line, field, fragments):
+    message = yaml_problem(sync_type, line, field)
+
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_source_region_yaml_reads_as_a_number_is_refused():
+    config = load_config(f"{JOB}:\n  sync_type: ec2_ami\n  source_region: 0755\n"
+                         f"  destination_region: {DESTINATION}\n")
+
+    assert [e.field for e in config.errors] == ["source_region"]
+    assert "quote it ('0755')" in config.errors[0].message
+
+
+@pytest.mark.parametrize(("sync_type", "line", "field", "fragments"), [
+    (EC2, "max_images_to_retain: 010", "max_images_to_retain",
+     ("YAML reads 010 as octal 8: write it as a plain decimal number: 8, "
+      "or 10 if you meant decimal 10",)),
+    (EC2, "max_images_to_retain: 00", "max_images_to_retain", ("octal 0", "number: 0")),
+    (EC2, "max_images_to_retain: 0_10", "max_images_to_retain", ("octal 8",)),
+    (EC2, "max_images_to_retain: 0o10", "max_images_to_retain",
+     ("got '0o10'", "plain decimal number: 8, or 10 if you meant decimal 10")),
+    (EC2, "max_images_to_retain: 0x1F", "max_images_to_retain",
+     ("YAML reads 0x1F as hexadecimal 31: write it as a plain decimal number: 31",)),
+    (EC2, "max_images_to_retain: 0b11", "max_images_to_retain", ("binary 3", "number: 3")),
+    (EC2, "max_images_to_retain: 1:30", "max_images_to_retain",
+     ("YAML reads 1:30 as base 60", "90", "plain decimal number: 90")),
+    (EC2, "max_images_to_retain: 1_000", "max_images_to_retain",
+     ("YAML reads 1_000 as 1000 (it drops the underscores)", "plain decimal number: 1000")),
+    (EC2, "max_images_to_retain: 1.10", "max_images_to_retain",
+     ("whole number", "YAML read 1.10 as a floating-point number", "write a whole number")),
+    (EC2, "max_images_to_retain: 2.0", "max_images_to_retain", ("write 2",)),
+    (EC2, "max_images_to_retain: '10'", "max_images_to_retain",
+     ("got the text '10': remove the quotes",)),
+    (EC2, "max_images_to_retain: yes", "max_images_to_retain", ("whole number", "boolean true")),
+    (EC2, "max_images_to_retain: 2026-11-28", "max_images_to_retain",
+     ("whole number", "YAML read 2026-11-28 as a date")),
+    (RDS, "max_snapshots_to_retain: 010", "max_snapshots_to_retain", ("octal 8",)),
+    (RDS, "poll_interval_seconds: 1:30", "poll_interval_seconds", ("base 60", "90")),
+    (RDS, "max_wait_seconds: 0x10", "max_wait_seconds", ("hexadecimal 16",)),
+    (RDS, "max_wait_seconds: 1_800", "max_wait_seconds", ("1800",)),
+    (RDS, "aws_client_config: {max_attempts: 010}", "aws_client_config.max_attempts",
+     ("octal 8",)),
+])
+def test_a_number_not_written_as_plain_decimal_is_refused(sync_type, line, field, fragments):
+    message = yaml_problem(sync_type, line, field)
+
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(("line", "key", "value"), [
+    ("max_images_to_retain: 0", "max_images_to_retain", 0),
+    ("max_images_to_retain: 2", "max_images_to_retain", 2),
+    ("max_images_to_retain: 10", "max_images_to_retain", 10),
+    ("max_images_to_retain: +10", "max_images_to_retain", 10),
+    ("max_wait_seconds: 7200", "max_wait_seconds", 7200),
+    ("poll_interval_seconds: 30", "poll_interval_seconds", 30),
+])
+def test_plain_decimal_numbers_keep_working(line, key, value):
+    options = yaml_options(EC2, line)
+
+    assert options[key] == value
+    assert type(options[key]) is int  # not the loader's int carrying its text
+
+
+def test_a_top_level_wait_setting_in_octal_fails_each_job_naming_the_field():
+    config = load_config("poll_interval_seconds: 010\n" + yaml_job(EC2, "sync_identifier: w"))
+
+    (error,) = config.errors
+    assert (error.job, error.field) == (JOB, "poll_interval_seconds")
+    assert "octal 8" in error.message
+
+
+@pytest.mark.parametrize(("line", "fragments"), [
+    ("aws_account_id: 012345670123",
+     ("12-digit AWS account id", "YAML reads 012345670123 as octal 1402433619",
+      "quote it ('012345670123')")),
+    ("aws_account_id: 0x1F", ("hexadecimal 31", "quote it ('0x1F')")),
+    ("aws_account_id: 12:34:56", ("base 60", "45296", "quote it ('12:34:56')")),
+    ("aws_account_id: 1_234_567_890_12", ("drops the underscores", "quote it")),
+    ("aws_account_id: 2026-11-28", ("as a date", "quote it ('2026-11-28')")),
+    ("aws_account_id: yes", ("boolean true",)),
+])
+def test_an_account_id_yaml_reads_as_another_number_is_refused(line, fragments):
+    message = yaml_problem(RDS, f"aws_client_config:\n    {line}",
+                           "aws_client_config.aws_account_id")
+
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(("written", "account"), [
+    ("123456789012", "123456789012"),   # a plain decimal number
+    ("012345678901", "012345678901"),   # 8 and 9 are not octal digits: YAML keeps the text
+    ("'012345670123'", "012345670123"),
+    ("4321-4321-4321", "432143214321"),  # the original tool's dashed form
+])
+def test_account_ids_yaml_reads_as_written_keep_working(written, account):
+    (entry,) = load_config(yaml_job(RDS, f"aws_client_config:\n    aws_account_id: {written}")
+                           ).entries
+
+    assert entry.errors == ()
+    assert entry.spec.client.aws_account_id == account
+
+
+def test_an_ami_owner_in_octal_is_refused_and_a_plain_one_kept():
+    message = yaml_problem(EC2, "ami_owner: 012345670123", "ami_owner")
+    assert "octal 1402433619" in message and "quote it ('012345670123')" in message
+
+    assert yaml_options(EC2, "ami_owner: 123456789012")["ami_owner"] == "123456789012"
+    assert yaml_options(EC2, "owner_id: 4321-4321-4321")["ami_owner"] == "432143214321"
+    assert yaml_options(EC2, "ami_owner: self")["ami_owner"] == "self"
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("true", True), ("false", False), ("yes", True), ("no", False), ("on", True),
+    ("off", False), ("True", True), ("NO", False),
+])
+def test_yaml_booleans_stay_accepted_as_the_original_read_them(written, value):
+    assert yaml_options(RDS, f"copy_tags: {written}")["copy_tags"] is value
+    assert yaml_options(RDS, f"wait_for_completion: {written}")["wait_for_completion"] is value
+
+
+def test_a_quoted_boolean_says_to_remove_the_quotes():
+    message = yaml_problem(RDS, "copy_tags: 'yes'", "copy_tags")
+
+    assert "must be true or false, got the text 'yes': remove the quotes" in message
+
+
+# ---------------------------------------------------------------- mappings from Python
+
+
+@pytest.mark.parametrize(("job", "field", "fragments"), [
+    (ec2_job(sync_identifier=493), "sync_identifier",
+     ("must be text, got the number 493: quote it ('493')",)),
+    (ec2_job(sync_identifier=1.5), "sync_identifier", ("got the number 1.5", "quote it ('1.5')")),
+    (ec2_job(sync_identifier=True), "sync_identifier", ("got the boolean true", "quote it")),
+    (ec2_job(sync_identifier=date(2026, 11, 28)), "sync_identifier",
+     ("got a date (2026-11-28): quote it ('2026-11-28')",)),
+    (ec2_job(sync_identifier=None), "sync_identifier",
+     ("got nothing (null): give a value or remove the key",)),
+    (ec2_job(max_images_to_retain=1.5), "max_images_to_retain",
+     ("got the floating-point number 1.5",)),
+    (ec2_job(max_images_to_retain=None), "max_images_to_retain", ("got nothing (null)",)),
+    (ec2_job(ami_owner=-5), "ami_owner", ("got -5",)),
+])
+def test_values_from_python_get_clear_messages_without_yaml_text(job, field, fragments):
+    error = assert_one_problem(job, field, *fragments)
+
+    assert "YAML read" not in error.message
+
+
+def test_ints_from_python_or_json_keep_working_where_numbers_are_meant():
+    spec = spec_of(ec2_job(max_images_to_retain=10, max_wait_seconds=0, ami_owner=123456789012,
+                           aws_client_config={"aws_account_id": 123456789012}))
+
+    assert (spec.options["max_images_to_retain"], spec.options["max_wait_seconds"]) == (10, 0)
+    assert spec.options["ami_owner"] == "123456789012"
+    assert spec.client.aws_account_id == "123456789012"
+
+
+# ---------------------------------------------------------------- the loader keeps the text
+
+
+def test_the_loader_keeps_how_numbers_and_dates_were_written():
+    from xregion_sync.yaml_loader import StrictLoader
+
+    data = yaml.load("a: 0755\nb: 1.10\nc: 2026-11-28\nd: 2026-11-28 10:00:00\ne: 7\n"
+                     "f: yes\n010: octal key\n", Loader=StrictLoader)  # noqa: S506
+
+    assert {k: getattr(v, "yaml_text", None) for k, v in data.items() if k != 8} == {
+        "a": "0755", "b": "1.10", "c": "2026-11-28", "d": "2026-11-28 10:00:00", "e": "7",
+        "f": None}
+    # the values are still what YAML reads: equal, hashable, JSON-able
+    assert (data["a"], data["b"], data["e"], data[8]) == (493, 1.1, 7, "octal key")
+    assert data["c"] == date(2026, 11, 28)
+    assert json.loads(json.dumps({"a": data["a"], "b": data["b"]})) == {"a": 493, "b": 1.1}
+
+
+def test_the_seed_and_sample_configs_still_load():
+    # (the original README's example is the same text as tests/data/original_readme_example)
+    for path in [ORIGINAL_EXAMPLE, *SAMPLES]:
+        config = load_config(path.read_text())
+        assert config.errors == [], path
+        assert config.jobs, path

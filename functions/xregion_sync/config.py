@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from botocore.session import get_session
 
 from .errors import ConfigError
+from .tag_rules import MAX_VALUE_LENGTH, RESERVED_PREFIXES, value_problem
+from .tags import TAG_JOB
 
 JOB_PREFIX = "sync_"
 CLIENT_CONFIG_KEY = "aws_client_config"
@@ -92,7 +95,7 @@ def parse_yaml(text: str) -> Mapping:
         )
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"the top level of the config must be a mapping of jobs, not a {_kind(data)}",
+            f"the top level of the config must be a mapping of jobs, not {_a(_kind(data))}",
             job=CONFIG_LEVEL,
         )
     return data
@@ -102,14 +105,67 @@ def parse_yaml(text: str) -> Mapping:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    for kinds, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                        (Mapping, "mapping"), (list, "list"), (datetime, "date and time"),
+                        (date, "date"), (type(None), "null")):
+        if isinstance(value, kinds):
+            return name
+    return type(value).__name__
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
+# How a number is written so that YAML reads it as the number a reader sees: 0, 2, 10, -3.
+PLAIN_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+YAML_BOOLEANS = "in YAML, unquoted true, false, yes, no, on and off are booleans"
+
+
+def _yaml_text(value: Any) -> str | None:
+    """The scalar as written in the YAML file (yaml_loader keeps it), or None when the
+    value came from Python or JSON."""
+    written = getattr(value, "yaml_text", None)
+    return written if isinstance(written, str) else None
+
+
+def _got(value: Any) -> str:
+    """', got ...' for a message about a wrong value; for a number or date YAML read from
+    the file, ', but YAML read 0755 as the number 493'."""
+    written = _yaml_text(value)
+    if isinstance(value, bool):
+        return f", got the boolean {str(value).lower()} ({YAML_BOOLEANS})"
+    if isinstance(value, date):
+        what = "a date and time" if isinstance(value, datetime) else "a date"
+        return f", but YAML read {written} as {what}" if written else f", got {what} ({value})"
+    if isinstance(value, int | float):
+        if written is None:
+            return f", got the number {value!r}"
+        shown = "a number" if written == repr(value) else f"the number {value!r}"
+        return f", but YAML read {written} as {shown}"
+    if value is None:
+        return ", got nothing (null)"
+    return f", got {_a(_kind(value)) if isinstance(value, Mapping | list) else _show(value)}"
+
+
+def _not_text(value: Any, what: str = "text") -> str:
+    """Why a value that is not a string is refused, and what to write instead."""
+    if isinstance(value, bool | int | float | date):
+        written = _yaml_text(value)
+        if written is None and not isinstance(value, bool):
+            written = value.isoformat() if isinstance(value, date) else repr(value)
+        return f"must be {what}{_got(value)}: quote it" + (f" ('{written}')" if written else "")
+    if value is None:
+        return f"must be {what}, got nothing (null): give a value or remove the key"
+    return f"must be {what}{_got(value)}"
 
 
 def text(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise Problem(f"must be a string, got a {_kind(value)}")
-    value = str(value).strip()
+    """A string option. Numbers, booleans and dates are refused, even 42: unquoted, YAML
+    changes the meaning of too many values (0755 is 493, 1.10 is 1.1, yes is true)."""
+    if not isinstance(value, str):
+        raise Problem(_not_text(value))
+    value = value.strip()
     if not value:
         raise Problem("must not be empty")
     if len(value) > MAX_STRING_LENGTH:
@@ -117,31 +173,99 @@ def text(value: Any) -> str:
     return value
 
 
+def _number_form(written: str) -> str | None:
+    """How YAML read an int written as `written` when that is not plain decimal (the
+    order of PyYAML's int constructor): 'octal', 'hexadecimal', ...; None when plain."""
+    if PLAIN_DECIMAL.fullmatch(written):
+        return None
+    body = written.replace("_", "").lstrip("+-")
+    forms = ((body.startswith("0b"), "binary"), (body.startswith("0x"), "hexadecimal"),
+             (":" in body, "base 60"), (body.startswith("0") and body != "0", "octal"))
+    return next((name for matches, name in forms if matches), "underscores")
+
+
+def _read_number(written: str, value: int, form: str) -> str:
+    if form == "underscores":
+        return f"YAML reads {written} as {value} (it drops the underscores)"
+    if form == "base 60":
+        return f"YAML reads {written} as base 60 (like minutes:seconds), {value}"
+    return f"YAML reads {written} as {form} {value}"
+
+
+def _whole_number(value: Any) -> int:
+    """An int written as a plain decimal number (or passed as an int from Python/JSON)."""
+    wanted = "must be a whole number of 0 or more"
+    if isinstance(value, int) and not isinstance(value, bool):
+        written = _yaml_text(value)
+        form = _number_form(written) if written is not None else None
+        if form is None:
+            return int(value)
+        digits = written.replace("_", "")
+        meant = (f", or {int(digits)} if you meant decimal {int(digits)}"
+                 if form == "octal" and int(digits) != value else "")
+        raise Problem(f"{_read_number(written, value, form)}: write it as a plain decimal "
+                      f"number: {int(value)}{meant}")
+    if isinstance(value, float):
+        written = _yaml_text(value)
+        got = (f", but YAML read {written} as a floating-point number" if written
+               else f", got the floating-point number {value!r}")
+        hint = f"write {int(value)}" if value.is_integer() else "write a whole number"
+        raise Problem(f"{wanted}{got}: {hint}, as a plain decimal number")
+    if isinstance(value, str):
+        octal = re.fullmatch(r"([-+]?)0o([0-7]+)", value.strip())
+        if octal:
+            number, meant = int(octal[1] + octal[2], 8), int(octal[1] + octal[2])
+            raise Problem(f"{wanted}, got {value!r}: write it as a plain decimal number: "
+                          f"{number}, or {meant} if you meant decimal {meant}")
+        if PLAIN_DECIMAL.fullmatch(value.strip()):
+            raise Problem(f"{wanted}, got the text {value!r}: remove the quotes")
+        raise Problem(f"{wanted}{_got(value)}: write a plain decimal number, like 2")
+    raise Problem(f"{wanted}{_got(value)}")
+
+
 def non_negative_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Problem(f"must be a whole number of 0 or more, got {_show(value)}")
-    if value < 0:
-        raise Problem(f"must be 0 or more, got {value}")
-    if value > 10_000:
-        raise Problem(f"must be at most 10000, got {value}")
-    return value
+    number = _whole_number(value)
+    if number < 0:
+        raise Problem(f"must be 0 or more, got {number}")
+    if number > 10_000:
+        raise Problem(f"must be at most 10000, got {number}")
+    return number
 
 
 def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise Problem(f"must be true or false, got {_show(value)}")
-    return value
+    """true or false; YAML 1.1's yes/no/on/off too, as the original (Ruby, Psych) read them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (
+            "true", "false", "yes", "no", "on", "off"):
+        raise Problem(f"must be true or false, got the text {value!r}: remove the quotes")
+    raise Problem(f"must be true or false{_got(value)}")
+
+
+def _account_digits(value: int, what: str) -> str:
+    """An account id YAML or JSON gave as a number: only plain decimal digits count.
+    A number loses leading zeros (JSON has no other way to write 012345678901)."""
+    written = _yaml_text(value)
+    form = _number_form(written) if written is not None else None
+    if form is not None or (written is not None and not written.isdigit()):
+        read = _read_number(written, value, form) if form else f"YAML reads {written} as {value}"
+        raise Problem(f"must be {what}, but {read}, another account: quote it ('{written}')")
+    if value < 0:
+        raise Problem(f"must be {what}, got {value}")
+    return str(int(value)).zfill(12)
 
 
 def account_id(value: Any) -> str:
     """12-digit AWS account id; the original accepted dashes (4321-4321-4321)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise Problem(f"must be a 12-digit AWS account id, got a {_kind(value)}")
-    digits = str(value).replace("-", "").strip()
-    if isinstance(value, int):
-        digits = digits.zfill(12)  # YAML reads 012345678901 as an integer
+    what = "a 12-digit AWS account id"
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = _account_digits(value, what)
+    elif isinstance(value, str):
+        digits = value.replace("-", "").strip()
+    else:
+        raise Problem(_not_text(value, what))
     if not re.fullmatch(r"\d{12}", digits):
-        raise Problem(f"must be a 12-digit AWS account id (dashes allowed), got {_show(value)}")
+        raise Problem(f"must be {what} (dashes allowed), got {_show(value)}")
     return digits
 
 
@@ -156,6 +280,8 @@ def iam_role_arn(value: Any) -> str:
 
 def ami_owner(value: Any) -> str:
     """An owner for DescribeImages: an account id (dashes dropped) or an alias like 'self'."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _account_digits(value, "an account id or an alias like self")
     owner = text(value)
     return owner.replace("-", "") if re.fullmatch(r"[\d-]+", owner) else owner
 
@@ -167,7 +293,7 @@ def ec2_filters(value: Any) -> list[dict[str, Any]]:
     while one entry with two values would OR them.
     """
     if not isinstance(value, list):
-        raise Problem(f"must be a list of 'name=value' strings, got a {_kind(value)}")
+        raise Problem(f"must be a list of 'name=value' strings, got {_a(_kind(value))}")
     filters = []
     for index, item in enumerate(value):
         where = f"entry {index + 1}"
@@ -193,7 +319,7 @@ def ec2_filters(value: Any) -> list[dict[str, Any]]:
             if not values:
                 raise Problem(f"{where} needs at least one value")
         else:
-            raise Problem(f"{where} must be a 'name=value' string, got a {_kind(item)}")
+            raise Problem(f"{where} must be a 'name=value' string, got {_a(_kind(item))}")
     return filters
 
 
@@ -226,9 +352,10 @@ def job_names(value: Any) -> list[str]:
 
 
 def positive_int(value: Any) -> int:
-    if non_negative_int(value) < 1:
-        raise Problem(f"must be 1 or more, got {value}")
-    return value
+    number = non_negative_int(value)
+    if number < 1:
+        raise Problem(f"must be 1 or more, got {number}")
+    return number
 
 
 # Settings that may also stand at the top level, as defaults for every job.
@@ -400,17 +527,45 @@ def _top_level_hint(data: Mapping) -> str:
     return f"; did you mean to name {near[0]!r} 'sync_...'?" if near else ""
 
 
+def job_name_problem(name: Any, service: str) -> str | None:
+    """Why a job name cannot be a job's name, or None. The name is the value of the tag
+    xregion-sync:job on every copy, so a name the service refuses as a tag value would
+    fail every run of the job at AWS."""
+    if not isinstance(name, str):
+        return f"the job name {_not_text(name)}"
+    if not name.strip():
+        return "the job name is empty: name the job 'sync_<something>'"
+    why = value_problem(service, name)
+    if why is None:
+        return None
+    if len(name) > MAX_VALUE_LENGTH:
+        advice = f"shorten the name to at most {MAX_VALUE_LENGTH} characters"
+    elif name.lower().startswith(RESERVED_PREFIXES.get(service, ())):
+        advice = "rename the job so that it does not begin with that"
+    else:
+        advice = "rename the job using only those characters"
+    return (f"its name becomes the value of the tag {TAG_JOB} on every copy, and {why}: "
+            f"{advice}")
+
+
 def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
                global_defaults: dict) -> JobEntry:
-    if not isinstance(raw, Mapping):
-        error = ConfigError(
-            f"job '{name}': must be a mapping of options, got a {_kind(raw)}", job=name
-        )
-        return JobEntry(name, None, None, (error,))
-
     from .syncs import SYNC_TYPES  # the registry: config knows types only through it
 
-    errors: list[ConfigError] = [
+    sync_type = raw.get("sync_type") if isinstance(raw, Mapping) else None
+    sync_type = sync_type if isinstance(sync_type, str) else None
+    sync = SYNC_TYPES.get(sync_type) if sync_type else None
+    # An unknown type is an error of its own; EC2's rule (the length) holds for every type.
+    name_errors = [ConfigError(f"job '{name}': {why}", job=str(name), field=str(name))
+                   for why in [job_name_problem(name, sync.SERVICE if sync else "ec2")] if why]
+
+    if not isinstance(raw, Mapping):
+        error = ConfigError(
+            f"job '{name}': must be a mapping of options, got {_a(_kind(raw))}", job=name
+        )
+        return JobEntry(name, None, None, (*name_errors, error))
+
+    errors: list[ConfigError] = name_errors + [
         ConfigError(f"job '{name}': {e.message}", job=name, field=e.field) for e in global_errors
     ]
 
@@ -418,9 +573,6 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
         errors.append(ConfigError(f"job '{name}', field '{field_name}': {message}",
                                   job=name, field=field_name))
 
-    sync_type = raw.get("sync_type")
-    sync_type = sync_type if isinstance(sync_type, str) else None
-    sync = SYNC_TYPES.get(sync_type) if sync_type else None
     if sync is None:
         known = ", ".join(sorted(SYNC_TYPES))
         if "sync_type" not in raw:
@@ -512,8 +664,8 @@ def _client_config_mapping(raw: Any, job: str, where: str) -> tuple[dict, list[C
     if raw is None:
         return {}, []
     if not isinstance(raw, Mapping):
-        return {}, [ConfigError(f"job '{job}', field '{where}': must be a mapping, got a "
-                                f"{_kind(raw)}", job=job, field=where)]
+        return {}, [ConfigError(f"job '{job}', field '{where}': must be a mapping, got "
+                                f"{_a(_kind(raw))}", job=job, field=where)]
     values, errors = {}, []
     names = _canonical_names(CLIENT_OPTIONS)
     for key, value in raw.items():

@@ -1,11 +1,18 @@
 """PyYAML's SafeLoader made strict: duplicate keys and alias bombs are ConfigErrors.
 
+It also keeps how numbers and dates were written: YAML 1.1 reads an unquoted 0755 as
+the number 493 and 2026-11-28 as a date, so ints, floats, dates and datetimes come back
+as subclasses carrying `yaml_text` (the scalar as written). The validators in config.py
+use it to refuse 0755 where text is meant ("quote it ('0755')") and 010, 0x1F, 1:30 or
+1_000 where a number is meant. Booleans stay plain bools (bool cannot be subclassed).
+
 Its own module so that only the code that reads YAML (Load Config, the CLI) pays for
 importing PyYAML; the other task Lambdas never parse YAML.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -14,6 +21,30 @@ from .config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES, MAX_YAML_ALIASES
 from .errors import ConfigError
 
 YAMLError = yaml.YAMLError
+
+
+class YamlInt(int):
+    """An int read from YAML; `yaml_text` is the scalar as written (0755, 0x1F, 1:30)."""
+
+    yaml_text: str
+
+
+class YamlFloat(float):
+    """A float read from YAML; `yaml_text` is the scalar as written (1.10, .inf)."""
+
+    yaml_text: str
+
+
+class YamlDate(date):
+    """A date read from YAML (an unquoted 2026-11-28); `yaml_text` as written."""
+
+    yaml_text: str
+
+
+class YamlDatetime(datetime):
+    """A timestamp read from YAML (2026-11-28 10:00:00); `yaml_text` as written."""
+
+    yaml_text: str
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -81,3 +112,28 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        number = YamlInt(super().construct_yaml_int(node))
+        number.yaml_text = node.value
+        return number
+
+    def construct_yaml_float(self, node):
+        number = YamlFloat(super().construct_yaml_float(node))
+        number.yaml_text = node.value
+        return number
+
+    def construct_yaml_timestamp(self, node):
+        value = super().construct_yaml_timestamp(node)
+        if isinstance(value, datetime):
+            kept = YamlDatetime(value.year, value.month, value.day, value.hour, value.minute,
+                                value.second, value.microsecond, value.tzinfo)
+        else:
+            kept = YamlDate(value.year, value.month, value.day)
+        kept.yaml_text = node.value
+        return kept
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", StrictLoader.construct_yaml_timestamp)

@@ -2,7 +2,7 @@
 success only with its own live copy in the destination.
 
 Written before the fix, against its contract: each test here failed on the code it was
-written against (see the report in the commit message), except the ones marked
+written against (the reason is in the commit that added it), except the ones marked
 "regression", which guard behaviour that already holds. Both drivers where a test can
 run in both (the `driver` fixture, as in test_faults.py).
 """
@@ -428,7 +428,9 @@ def test_copy_that_vanishes_while_the_job_waits_fails_the_job_and_prunes_nothing
         results = [r.to_dict() for r in execution.results()]
     else:
         results = run_in_process(config)
-    # THEN the job failed, naming the copy that is gone
+    # THEN the job failed (a success would count as one with no copy in the destination),
+    # naming the copy that is gone
+    check_world(results, {name: "failed"}, before, config, regions=REGIONS)
     (result,) = results
     (copy_id,) = set(started)
     assert (result["status"], result["copy_state"]) == ("failed", "gone"), result
@@ -437,7 +439,6 @@ def test_copy_that_vanishes_while_the_job_waits_fails_the_job_and_prunes_nothing
     # AND nothing was pruned: the older copy is still the recovery point
     assert result["pruned"] == []
     assert exists(older["created_resource"])
-    check_world(results, {name: "failed"}, before, config, regions=REGIONS)
     # AND a failed job fails the execution
     if driver_name == "stepfunctions":
         assert execution.status == "FAILED"

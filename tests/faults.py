@@ -5,19 +5,28 @@ deleted that the tool did not create). Counts feed the suite's one-line summary.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from xregion_sync import aws
-from xregion_sync.tags import TAG_JOB, TAG_SOURCE_ID, legacy_copy_tag_key
+from xregion_sync.tags import (
+    TAG_JOB,
+    TAG_SOURCE_ID,
+    TAG_SOURCE_REGION,
+    legacy_copy_tag_key,
+    parse_legacy_value,
+    tag_dict,
+)
 
 # How each protocol answers an error (status, body), as AWS does.
 _ERROR_BODIES = {
@@ -42,12 +51,16 @@ class FaultStats:
     jobs_correct: int = 0
     duplicate_copies: int = 0
     foreign_deletions: int = 0
+    unproven_deletions: int = 0
+    successes_without_copy: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def line(self) -> str:
         return (f"faults injected: {self.injected}, jobs correct: {self.jobs_correct}/"
                 f"{self.jobs}, duplicate copies: {self.duplicate_copies}, resources deleted "
-                f"that the tool did not create: {self.foreign_deletions}")
+                f"that the tool did not create: {self.foreign_deletions}, resources deleted "
+                f"without provenance: {self.unproven_deletions}, successes with no copy in "
+                f"the destination: {self.successes_without_copy}")
 
 
 STATS = FaultStats()
@@ -168,50 +181,238 @@ def lambda_faults(decide: Callable[[str, int], str | None]) -> Iterator[Counter]
 
 # ---------------------------------------------------------------- what must hold afterwards
 
+LIVE_AMI_STATES = ("pending", "available")
+LIVE_SNAPSHOT_STATUSES = ("creating", "copying", "pending", "available")
 
-def destination_copies(region: str) -> dict[str, list[str]]:
-    """Copies this tool made in `region`, by source id (AMIs and DB snapshots)."""
-    copies: dict[str, list[str]] = {}
+
+def _copy_key(tags: dict[str, str]) -> tuple[str, str, str]:
+    """Which job copied which source from where: one live copy each, else a duplicate."""
+    return tags.get(TAG_JOB, ""), tags.get(TAG_SOURCE_REGION, ""), tags[TAG_SOURCE_ID]
+
+
+def destination_copies(region: str, exclude: Collection[str] = ()) -> dict[tuple, list[str]]:
+    """Live copies this tool made in `region` (AMIs and DB snapshots), by (job, source
+    region, source id); `exclude`: ids the test made itself (copies made by hand)."""
+    copies: dict[tuple, list[str]] = {}
     ec2 = boto3.client("ec2", region_name=region)
     for image in ec2.describe_images(Owners=["self"])["Images"]:
-        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-        if TAG_SOURCE_ID in tags and image["State"] in ("pending", "available"):
-            copies.setdefault(tags[TAG_SOURCE_ID], []).append(image["ImageId"])
+        tags = tag_dict(image.get("Tags"))
+        if TAG_SOURCE_ID in tags and image["State"] in LIVE_AMI_STATES \
+                and image["ImageId"] not in exclude:
+            copies.setdefault(_copy_key(tags), []).append(image["ImageId"])
     rds = boto3.client("rds", region_name=region)
     for snapshot in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
-        tags = {t["Key"]: t["Value"] for t in snapshot.get("TagList", [])}
-        if TAG_SOURCE_ID in tags and snapshot["Status"] != "failed":
-            copies.setdefault(tags[TAG_SOURCE_ID], []).append(snapshot["DBSnapshotIdentifier"])
+        tags = tag_dict(snapshot.get("TagList"))
+        if TAG_SOURCE_ID in tags and snapshot["Status"] != "failed" \
+                and snapshot["DBSnapshotIdentifier"] not in exclude:
+            copies.setdefault(_copy_key(tags), []).append(snapshot["DBSnapshotIdentifier"])
     return copies
 
 
-def duplicate_copies(region: str) -> int:
-    return sum(len(ids) - 1 for ids in destination_copies(region).values())
+def duplicate_copies(region: str, exclude: Collection[str] = ()) -> int:
+    return sum(len(ids) - 1 for ids in destination_copies(region, exclude).values())
 
 
-def inventory(regions: tuple[str, ...]) -> dict[str, bool]:
-    """Every AMI and DB snapshot in `regions` -> whether this tool (or the original) made it."""
-    found = {}
+@dataclass(frozen=True)
+class Found:
+    """One AMI or DB snapshot seen by `inventory`.
+
+    ours: it carries this tool's tracking tag (or the original tool's marker).
+    proven: it is provably a copy the tool made: the tags, and the copy's own record of
+    its source agreeing with them (EC2: SourceImageRegion/SourceImageId; RDS:
+    SourceRegion). Where the emulator does not report those fields (no resource in the
+    inventory carries them), the tag check stands in."""
+
+    ours: bool
+    proven: bool
+
+    def __bool__(self) -> bool:  # `inventory()[id]` read as "ours", as before
+        return self.ours
+
+
+def _ami_proven(image: dict, tags: dict[str, str], strict: bool) -> bool:
+    if TAG_JOB not in tags:
+        return False
+    if not strict:
+        return True
+    return (image.get("SourceImageRegion") == tags.get(TAG_SOURCE_REGION)
+            and image.get("SourceImageId") == tags.get(TAG_SOURCE_ID))
+
+
+def _legacy_snapshot_region(tags: dict[str, str]) -> str | None:
+    prefix = legacy_copy_tag_key("")
+    for key, value in tags.items():
+        if key.startswith(prefix) and parse_legacy_value(value):
+            return key[len(prefix):]
+    return None
+
+
+def _snapshot_proven(snapshot: dict, tags: dict[str, str], strict: bool) -> bool:
+    if TAG_JOB in tags and TAG_SOURCE_REGION in tags:
+        region = tags[TAG_SOURCE_REGION]
+    else:
+        region = _legacy_snapshot_region(tags)
+        if region is None:
+            return False
+    return not strict or snapshot.get("SourceRegion") == region
+
+
+def inventory(regions: tuple[str, ...]) -> dict[str, Found]:
+    """Every AMI and DB snapshot in `regions` -> Found(ours, proven)."""
+    images, snapshots = [], []
     for region in regions:
-        ec2 = boto3.client("ec2", region_name=region)
-        for image in ec2.describe_images(Owners=["self"])["Images"]:
-            keys = {t["Key"] for t in image.get("Tags", [])}
-            found[image["ImageId"]] = TAG_JOB in keys
-        rds = boto3.client("rds", region_name=region)
-        for snapshot in rds.describe_db_snapshots()["DBSnapshots"]:
-            keys = {t["Key"] for t in snapshot.get("TagList", [])}
-            legacy = any(k.startswith(legacy_copy_tag_key("")) for k in keys)
-            found[snapshot["DBSnapshotIdentifier"]] = TAG_JOB in keys or legacy
+        images += boto3.client("ec2", region_name=region).describe_images(
+            Owners=["self"])["Images"]
+        snapshots += boto3.client("rds", region_name=region).describe_db_snapshots()[
+            "DBSnapshots"]
+    strict_ami = any("SourceImageId" in image for image in images)
+    strict_rds = any("SourceRegion" in snapshot for snapshot in snapshots)
+    found = {}
+    for image in images:
+        tags = tag_dict(image.get("Tags"))
+        found[image["ImageId"]] = Found(TAG_JOB in tags, _ami_proven(image, tags, strict_ami))
+    for snapshot in snapshots:
+        tags = tag_dict(snapshot.get("TagList"))
+        ours = TAG_JOB in tags or _legacy_snapshot_region(tags) is not None
+        found[snapshot["DBSnapshotIdentifier"]] = Found(
+            ours, _snapshot_proven(snapshot, tags, strict_rds))
     return found
 
 
-def foreign_deletions(before: dict[str, bool], after: dict[str, bool]) -> list[str]:
-    return [rid for rid, ours in before.items() if not ours and rid not in after]
+def foreign_deletions(before: dict[str, Found], after: dict[str, Found]) -> list[str]:
+    return [rid for rid, seen in before.items() if not seen.ours and rid not in after]
 
 
-def record(jobs: int, correct: int, duplicates: int, foreign: int) -> None:
+def unproven_deletions(before: dict[str, Found], after: dict[str, Found]) -> list[str]:
+    """Deleted resources that were not provably made by the tool."""
+    return [rid for rid, seen in before.items() if not seen.proven and rid not in after]
+
+
+# ---------------------------------------------------------------- successes without a copy
+
+
+def _ami_live(region: str, image_id: str, source_id: str | None = None) -> bool:
+    ec2 = boto3.client("ec2", region_name=region)
+    try:
+        images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except ClientError:
+        return False
+    return any(image["State"] in LIVE_AMI_STATES and (
+        source_id is None or image.get("SourceImageId", source_id) == source_id)
+        for image in images)
+
+
+def _snapshot_live(region: str, snapshot_id: str) -> bool:
+    rds = boto3.client("rds", region_name=region)
+    try:
+        found = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    except ClientError:
+        return False
+    return any(s["Status"] in LIVE_SNAPSHOT_STATUSES for s in found)
+
+
+def _same_source(tag_value: str, source_id: str) -> bool:
+    """Whether a source-id tag names `source_id`: exactly, or as a later version may
+    spell an id that RDS does not accept as a tag value ('rds:db-1-...' -> 'db-1-...')."""
+    def plain(text: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", text.lower().removeprefix("rds:"))
+
+    return tag_value == source_id or plain(tag_value) == plain(source_id)
+
+
+def _live_copy_of_source(spec, source: dict) -> bool:
+    """Is there a live tracked copy of `source` (as the job's resolve_source saw it) in
+    the job's destination (or the original tool's copy it names)?"""
+    region = spec.destination_region
+    if spec.sync_type == "ec2_ami":
+        ec2 = boto3.client("ec2", region_name=region)
+        for image in ec2.describe_images(Owners=["self"])["Images"]:
+            tags = tag_dict(image.get("Tags"))
+            if (tags.get(TAG_SOURCE_ID) == source["id"]
+                    and tags.get(TAG_SOURCE_REGION) == spec.source_region
+                    and image["State"] in LIVE_AMI_STATES
+                    and image.get("SourceImageId", source["id"]) == source["id"]):
+                return True
+        legacy = source.get("legacy_copy_id")
+        return bool(legacy) and _ami_live(region, legacy, source["id"])
+    rds = boto3.client("rds", region_name=region)
+    for snapshot in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
+        tags = tag_dict(snapshot.get("TagList"))
+        if snapshot["Status"] not in LIVE_SNAPSHOT_STATUSES:
+            continue
+        if tags.get(TAG_SOURCE_REGION) == spec.source_region and _same_source(
+                tags.get(TAG_SOURCE_ID, ""), source["id"]):
+            return True
+        legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(spec.source_region)))
+        if legacy and legacy[1] == source["id"]:
+            return True
+    return False
+
+
+def successes_without_copy(results: list[dict], config: dict) -> list[str]:
+    """Jobs that reported success (copied, in_sync) whose copy is not pending/available in
+    the destination now: for `copied` the created_resource; for `in_sync` (results do not
+    name the copy found) a live tracked copy of the job's current source."""
+    from xregion_sync import load_config
+    from xregion_sync.syncs import SYNC_TYPES
+
+    specs = {spec.name: spec for spec in load_config(config).jobs}
+    missing = []
+    for result in results:
+        spec = specs.get(result["name"])
+        if spec is None or result["status"] not in ("copied", "in_sync"):
+            continue
+        if result["status"] == "copied":
+            live = (_ami_live if spec.sync_type == "ec2_ami" else _snapshot_live)(
+                spec.destination_region, result["created_resource"])
+        else:
+            try:
+                source = SYNC_TYPES[spec.sync_type].resolve_source(spec)
+            except Exception:  # noqa: BLE001 - the source moved on since: nothing to check
+                continue
+            live = _live_copy_of_source(spec, source)
+        if not live:
+            missing.append(result["name"])
+    return missing
+
+
+def record(jobs: int, correct: int, duplicates: int, foreign: int, unproven: int = 0,
+           without_copy: int = 0) -> None:
     with STATS.lock:
         STATS.jobs += jobs
         STATS.jobs_correct += correct
         STATS.duplicate_copies += duplicates
         STATS.foreign_deletions += foreign
+        STATS.unproven_deletions += unproven
+        STATS.successes_without_copy += without_copy
+
+
+SOURCE, DESTINATION = "us-east-1", "us-west-2"
+
+
+def check_world(results: list[dict], expected: dict[str, str | Collection[str]],
+                before: dict[str, Found], config: dict | None = None, *,
+                regions: tuple[str, ...] = (SOURCE, DESTINATION),
+                destination: str = DESTINATION, made_by_hand: Collection[str] = ()) -> None:
+    """Statuses as expected (a status, or a set of acceptable ones), no duplicate copy,
+    nothing foreign or unproven deleted, every success backed by a copy (given the
+    `config` the results came from); then record the counts in the summary line."""
+    statuses = {r["name"]: r["status"] for r in results}
+
+    def matches(name: str, want) -> bool:
+        got = statuses.get(name)
+        return got == want if isinstance(want, str) else got in want
+
+    duplicates = duplicate_copies(destination, made_by_hand)
+    after = inventory(regions)
+    foreign = foreign_deletions(before, after)
+    unproven = unproven_deletions(before, after)
+    without_copy = successes_without_copy(results, config) if config is not None else []
+    correct = sum(matches(name, want) for name, want in expected.items())
+    record(len(expected), correct, duplicates, len(foreign), len(unproven), len(without_copy))
+    assert all(matches(name, want) for name, want in expected.items()) \
+        and set(statuses) == set(expected), (statuses, expected)
+    assert duplicates == 0
+    assert foreign == []
+    assert unproven == []
+    assert without_copy == []

@@ -5,7 +5,6 @@ deleted that the tool did not create). Counts feed the suite's one-line summary.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -23,6 +22,7 @@ from xregion_sync.tags import (
     TAG_JOB,
     TAG_SOURCE_ID,
     TAG_SOURCE_REGION,
+    decode_source_id,
     legacy_copy_tag_key,
     parse_legacy_value,
     tag_dict,
@@ -312,12 +312,9 @@ def _snapshot_live(region: str, snapshot_id: str) -> bool:
 
 
 def _same_source(tag_value: str, source_id: str) -> bool:
-    """Whether a source-id tag names `source_id`: exactly, or as a later version may
-    spell an id that RDS does not accept as a tag value ('rds:db-1-...' -> 'db-1-...')."""
-    def plain(text: str) -> str:
-        return re.sub(r"[^a-z0-9]", "", text.lower().removeprefix("rds:"))
-
-    return tag_value == source_id or plain(tag_value) == plain(source_id)
+    """Whether a source-id tag names `source_id`: as the tool writes it now (the source's
+    ARN) or as earlier versions did (the raw id)."""
+    return decode_source_id(tag_value) == source_id
 
 
 def _live_copy_of_source(spec, source: dict) -> bool:

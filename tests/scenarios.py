@@ -26,7 +26,7 @@ import xregion_sync
 from xregion_sync.errors import ThrottlingError
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
 from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
-from xregion_sync.syncs import ec2_ami
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
@@ -207,6 +207,22 @@ def newer_backup_retention_zero(drive: Driver) -> Any:
     return daily_runs(drive, 1, max_snapshots_to_retain=0)
 
 
+def old_copy_deleted_meanwhile(drive: Driver) -> Any:
+    """Someone deletes an old copy between Check Sync Tag and Prune Old Copies (as a
+    retried prune finds what its first attempt deleted): under the deployed policy the
+    delete is refused, a gone snapshot having no tag; the look-up shows it gone: done."""
+    original = rds_automated_snapshot.prune
+
+    def prune(job, doomed, untracked=()):
+        for snapshot_id in doomed:
+            boto3.client("rds", region_name=DESTINATION).delete_db_snapshot(
+                DBSnapshotIdentifier=snapshot_id)
+        return original(job, doomed, untracked)
+
+    with mock.patch.object(rds_automated_snapshot, "prune", prune):
+        return daily_runs(drive, 1, max_snapshots_to_retain=0)
+
+
 def unmanaged_snapshot_untouched(drive: Driver) -> Any:
     first = source_db()
     copy_snapshot_by_hand(first, "my-own-orders-db-copy", {"Owner": "dba"})
@@ -330,6 +346,11 @@ SCENARIOS = [
         [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],
         [snapshot_copy(1), snapshot_copy(2), snapshot_copy(3)]]),
     Scenario(newer_backup_retention_zero, [
+        [DB_COPIED],
+        [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
+        [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],
+        [snapshot_copy(1)]]),
+    Scenario(old_copy_deleted_meanwhile, [
         [DB_COPIED],
         [result(DB_JOB, "copied", snapshot_copy(1), "pending")],
         [result(DB_JOB, "in_sync", copy_state="available", pruned=[snapshot_copy(0)])],

@@ -209,7 +209,9 @@ def prune(job: JobSpec, doomed: list[str], untracked: Collection[str] = ()) -> l
     `untracked` are the original tool's copies: they lack the tracking tag the deployed
     IAM policy requires for a delete, so an AccessDenied on one of them keeps it (with a
     warning) instead of failing the job; on any other copy it is an error. A copy a
-    first attempt already deleted counts as deleted."""
+    first attempt already deleted counts as deleted: RDS answers DBSnapshotNotFound, or,
+    under the deployed policy, AccessDenied (a snapshot that is gone has no tag for the
+    policy's condition to match), which a DescribeDBSnapshots tells apart."""
     rds = aws.client(job, SERVICE, job.destination_region)
     deleted = []
     for snapshot_id in doomed:
@@ -218,6 +220,10 @@ def prune(job: JobSpec, doomed: list[str], untracked: Collection[str] = ()) -> l
                 rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
             except ClientError as exc:
                 code = aws.error_code(exc)
+                if code in aws.ACCESS_DENIED_CODES and _describe_snapshot(
+                        rds, snapshot_id) is None:
+                    deleted.append(snapshot_id)
+                    continue
                 if code in aws.ACCESS_DENIED_CODES and snapshot_id in untracked:
                     logger.warning("Kept a copy of the original aws_xregion_sync: IAM lets "
                                    "the tool delete only snapshots with its tracking tag",

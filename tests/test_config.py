@@ -695,3 +695,20 @@ def test_the_seed_and_sample_configs_still_load():
         config = load_config(path.read_text())
         assert config.errors == [], path
         assert config.jobs, path
+
+
+@pytest.mark.parametrize("written", ["0b_", "0x_", "-0b_"])
+def test_a_scalar_yaml_takes_for_a_number_but_cannot_read_is_a_config_error(written, api_calls):
+    # GIVEN a value PyYAML's resolver takes for a number that its constructor cannot read
+    # (it raised a bare ValueError: a traceback from `validate`)
+    text = (f"sync_web:\n  sync_type: ec2_ami\n  source_region: {SOURCE}\n"
+            f"  destination_region: {DESTINATION}\n  sync_identifier: {written}\n")
+
+    # WHEN the config is read
+    with pytest.raises(ConfigError) as caught:
+        load_config(text)
+
+    # THEN the error names the line and the value and says to quote it; nothing was called
+    assert f"line 5: YAML takes {written} for a number" in str(caught.value)
+    assert f"quote it ('{written}')" in str(caught.value)
+    assert api_calls.calls == []

@@ -114,12 +114,12 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_int(self, node):
-        number = YamlInt(super().construct_yaml_int(node))
+        number = YamlInt(_read_number(super().construct_yaml_int, node))
         number.yaml_text = node.value
         return number
 
     def construct_yaml_float(self, node):
-        number = YamlFloat(super().construct_yaml_float(node))
+        number = YamlFloat(_read_number(super().construct_yaml_float, node))
         number.yaml_text = node.value
         return number
 
@@ -132,6 +132,18 @@ class StrictLoader(yaml.SafeLoader):
             kept = YamlDate(value.year, value.month, value.day)
         kept.yaml_text = node.value
         return kept
+
+
+def _read_number(construct, node):
+    """PyYAML's number, or a ConfigError: its resolver takes some scalars for numbers that
+    its constructor then cannot read (`0b_`, `0x_`, `._`) and raises a bare ValueError."""
+    try:
+        return construct(node)
+    except ValueError:
+        raise ConfigError(
+            f"line {node.start_mark.line + 1}: YAML takes {node.value} for a number but "
+            f"cannot read it: quote it ('{node.value}') if it is text, or write a plain "
+            "decimal number", job=CONFIG_LEVEL) from None
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)

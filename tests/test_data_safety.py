@@ -305,21 +305,30 @@ def test_job_names_with_filter_wildcards_never_match_another_jobs_copies(driver,
 # ---------------------------------------------------------------- 4. unknown states
 
 
-def _old_ami_copy_in_state(driver, state: str) -> tuple[str, list[list[dict]]]:
-    """Our copy of the first build forced into `state`; then a new build, copied and in
-    sync, retention 0. Returns the old copy's id and the two runs' results."""
-    config = ami_job(max_images_to_retain=0)
-    source = new_ami()
+def _old_copy_forced(driver, config: dict, job: str, first_source, force, next_source
+                     ) -> tuple[str, list[list[dict]]]:
+    """Our copy of the first source forced into a state by `force(copy_id)`; then a new
+    source, copied and in sync, under the job's retention 0. Returns the old copy's id
+    and the two runs' results."""
+    first_source()
     (first,) = driver(config)
     old = first["created_resource"]
-    force_image_state(DESTINATION, old, state)
-    rebuild_ami(source, days=1)
+    force(old)
+    next_source()
     before = inventory(REGIONS)
     copied = driver(config)
-    check_world(copied, {AMI_JOB: "copied"}, before, config, regions=REGIONS)
+    check_world(copied, {job: "copied"}, before, config, regions=REGIONS)
     in_sync = driver(config)
-    check_world(in_sync, {AMI_JOB: "in_sync"}, before, config, regions=REGIONS)
+    check_world(in_sync, {job: "in_sync"}, before, config, regions=REGIONS)
     return old, [copied, in_sync]
+
+
+def _old_ami_copy_in_state(driver, state: str) -> tuple[str, list[list[dict]]]:
+    sources = []
+    return _old_copy_forced(
+        driver, ami_job(max_images_to_retain=0), AMI_JOB, lambda: sources.append(new_ami()),
+        lambda old: force_image_state(DESTINATION, old, state),
+        lambda: rebuild_ami(sources[0], days=1))
 
 
 @pytest.mark.parametrize("state", ["transient", "invalid"])
@@ -340,18 +349,9 @@ def test_old_ami_copy_that_failed_is_deleted(driver):
 
 
 def _old_snapshot_copy_in_status(driver, status: str) -> tuple[str, list[list[dict]]]:
-    config = db_job(max_snapshots_to_retain=0)
-    source_db()
-    (first,) = driver(config)
-    old = first["created_resource"]
-    force_db_snapshot_status(DESTINATION, old, status)
-    backup(1)
-    before = inventory(REGIONS)
-    copied = driver(config)
-    check_world(copied, {DB_JOB: "copied"}, before, config, regions=REGIONS)
-    in_sync = driver(config)
-    check_world(in_sync, {DB_JOB: "in_sync"}, before, config, regions=REGIONS)
-    return old, [copied, in_sync]
+    return _old_copy_forced(
+        driver, db_job(max_snapshots_to_retain=0), DB_JOB, source_db,
+        lambda old: force_db_snapshot_status(DESTINATION, old, status), lambda: backup(1))
 
 
 @pytest.mark.parametrize("status", ["incompatible-restore", "unknown-future-status"])

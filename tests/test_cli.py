@@ -209,3 +209,34 @@ def test_dry_run_is_refused_on_the_state_machine_engine(capsys, config_file):
                            "--engine", "stepfunctions-local")
     assert code == 1
     assert "--dry-run needs the in-process engine" in err
+
+
+def test_task_logs_go_to_stderr_so_json_on_stdout_stays_valid(capsys, config_file,
+                                                              monkeypatch):
+    # GIVEN the task logs switched on (INFO), and the state machine engine (it seeds its own
+    # emulated world), whose task Lambdas log JSON lines
+    monkeypatch.setenv("XREGION_SYNC_LOG_LEVEL", "INFO")
+
+    # WHEN the results are asked for as JSON
+    code, out, err = run_cli(capsys, "run", config_file(VALID), "--json",
+                             "--engine", "stepfunctions-local")
+
+    # THEN stdout is exactly the JSON results; the log lines went to stderr
+    assert code == 0
+    assert [r["name"] for r in json.loads(out)] == ["sync_web_app", "sync_orders_db"]
+    assert '"level": "INFO"' in err
+
+
+def test_a_missing_profile_is_a_config_error_naming_the_job_and_field(capsys, config_file,
+                                                                      emulated):
+    # GIVEN a job whose aws_client_config names a profile this machine does not have
+    text = VALID.replace("  sync_identifier: web-app\n",
+                         "  sync_identifier: web-app\n  aws_client_config: {profile: nope}\n")
+
+    # WHEN it runs
+    code, out, err = run_cli(capsys, "run", config_file(text))
+
+    # THEN that job fails with what to fix (run_cli checks there is no traceback)
+    assert code == 1
+    assert ("job 'sync_web_app', field 'aws_client_config.profile': there is no profile "
+            "'nope'") in out

@@ -36,6 +36,7 @@ from .config import ClientConfig, JobSpec
 from .errors import (
     AccessDeniedError,
     AwsApiError,
+    ConfigError,
     CopyQuotaExceededError,
     CopySlotsFullError,
     CredentialsError,
@@ -80,9 +81,18 @@ def _notify_observers(model, params, context, **_kwargs) -> None:
             callback(call)
 
 
-def client(job: JobSpec, service: str, region: str):
-    """A cached boto3 client for the job's credentials in one region."""
-    return client_for(job.client, service, region)
+def client(job: JobSpec, service: str, region: str, settings: ClientConfig | None = None):
+    """A cached boto3 client for the job's credentials (or `settings` derived from them)
+    in one region."""
+    settings = settings or job.client
+    try:
+        return client_for(settings, service, region)
+    except ProfileNotFound:
+        raise ConfigError(
+            f"job '{job.name}', field 'aws_client_config.profile': there is no profile "
+            f"'{settings.profile}' in this machine's AWS config (~/.aws/config, or "
+            "AWS_CONFIG_FILE): add it (aws configure --profile NAME) or remove the key",
+            job=job.name, field="aws_client_config.profile") from None
 
 
 def tool_client(service: str, region: str | None = None):
@@ -238,6 +248,11 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def who(job: str) -> str:
+    """The start of an error message: the job it is about, if any (push-config has none)."""
+    return f"job '{job}': " if job else ""
+
+
 @contextmanager
 def aws_errors(job: str, doing: str) -> Iterator[None]:
     """Translate boto errors raised while `doing` something for `job` into named errors."""
@@ -249,21 +264,21 @@ def aws_errors(job: str, doing: str) -> Iterator[None]:
         raise translate_client_error(exc, job, doing) from None
     except (NoCredentialsError, PartialCredentialsError, ProfileNotFound) as exc:
         raise CredentialsError(
-            f"job '{job}': no usable AWS credentials while {doing} ({exc}); configure the "
+            f"{who(job)}no usable AWS credentials while {doing} ({exc}); configure the "
             "standard AWS credential chain, a 'profile', or 'role_arn' in aws_client_config",
             job=job,
         ) from None
     except (EndpointConnectionError, NoRegionError) as exc:
-        raise AwsApiError(f"job '{job}': cannot reach AWS while {doing}: {exc}", job=job) from None
+        raise AwsApiError(f"{who(job)}cannot reach AWS while {doing}: {exc}", job=job) from None
     except BotoCoreError as exc:
-        raise AwsApiError(f"job '{job}': AWS SDK error while {doing}: {exc}", job=job) from None
+        raise AwsApiError(f"{who(job)}AWS SDK error while {doing}: {exc}", job=job) from None
 
 
 def translate_client_error(exc: ClientError, job: str, doing: str) -> SyncError:
     code = error_code(exc)
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
     operation = getattr(exc, "operation_name", "")
-    said = f"job '{job}': {operation} failed while {doing}: {code}: {message}"
+    said = f"{who(job)}{operation} failed while {doing}: {code}: {message}"
     if code in THROTTLING_CODES:
         return ThrottlingError(f"{said} (throttled after the SDK's retries)", job=job)
     if code in ACCESS_DENIED_CODES:

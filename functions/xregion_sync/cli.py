@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from importlib.resources import files
 
-from . import __version__
+from . import __version__, logs
 from .config import load_config
 from .errors import ConfigError
 from .result import SyncResult
@@ -22,9 +22,13 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # The task handlers log JSON lines for CloudWatch; on a terminal only problems matter.
+    # The task handlers log JSON lines for CloudWatch; on a terminal only problems matter,
+    # on stderr, so that stdout is the command's output (--json stays valid JSON).
     logging.getLogger("xregion_sync").setLevel(os.environ.get("XREGION_SYNC_LOG_LEVEL",
                                                               "WARNING"))
+    logs.log_to_stderr()
+    # The emulator's state machine interpreter logs its internals for every failed state.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
     try:
         return args.command(args)
     except ConfigError as exc:

@@ -46,12 +46,12 @@ def push_config(path: str | os.PathLike, *, stack: str, region: str | None = Non
         if len(text.encode("utf-8")) > MAX_PARAMETER_BYTES:
             bucket = bucket or _stack_output(settings, region, stack, RUN_BUCKET_OUTPUT)
             uri = f"s3://{bucket}/{CONFIG_OBJECT_KEY}"
-            with aws.aws_errors("push-config", f"storing the config in {uri}"):
+            with aws.aws_errors("", f"storing the config in {uri}"):
                 aws.client_for(settings, "s3", region).put_object(
                     Bucket=bucket, Key=CONFIG_OBJECT_KEY, Body=text.encode("utf-8"),
                     ContentType="application/yaml")
             text, where = f"config_uri: {uri}\n", f"{uri} (named by {name})"
-        with aws.aws_errors("push-config", f"storing the config in {name}"):
+        with aws.aws_errors("", f"storing the config in {name}"):
             aws.client_for(settings, "ssm", region).put_parameter(
                 Name=name, Value=text, Type="String", Overwrite=True,
                 Tier="Intelligent-Tiering")
@@ -61,7 +61,7 @@ def push_config(path: str | os.PathLike, *, stack: str, region: str | None = Non
 
 
 def _stack_output(settings: ClientConfig, region: str, stack: str, key: str) -> str:
-    with aws.aws_errors("push-config", f"reading the outputs of stack {stack}"):
+    with aws.aws_errors("", f"reading the outputs of stack {stack}"):
         stacks = aws.client_for(settings, "cloudformation", region).describe_stacks(
             StackName=stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or ()}

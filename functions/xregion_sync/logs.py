@@ -35,16 +35,44 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Lambda ships stdout to CloudWatch; the CLI moves the task logs to stderr, where they do
+# not mix with its tables and JSON.
+_streams = {"logs": sys.stdout}
+
+
 def configure() -> None:
     """Send this package's logs as JSON lines to stdout (Lambda ships them to CloudWatch)."""
     logger = logging.getLogger("xregion_sync")
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = logging.StreamHandler(_streams["logs"])
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
     if logger.level == logging.NOTSET:  # a caller (the CLI) may have chosen a level already
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write (a test or a tool may swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def log_to_stderr() -> None:
+    """Task logs (and metrics) on stderr from now on: the CLI's stdout is its output."""
+    _streams["logs"] = _CurrentStderr()
+    for handler in logging.getLogger("xregion_sync").handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.setStream(_streams["logs"])
+
+
+def log_stream():
+    """Where task logs and EMF metric lines go: stdout in Lambda, stderr under the CLI."""
+    return _streams["logs"]
 
 
 def set_context(**fields: Any) -> contextvars.Token:

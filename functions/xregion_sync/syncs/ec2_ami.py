@@ -89,7 +89,7 @@ logger = logging.getLogger(__name__)
 
 def resolve_source(job: JobSpec) -> dict[str, Any]:
     owner = job.options.get("ami_owner") or "self"
-    ec2 = aws.client_for(_source_client(job), SERVICE, job.source_region)
+    ec2 = aws.client(job, SERVICE, job.source_region, settings=_source_client(job))
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
         images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job))
     if not images:

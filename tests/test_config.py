@@ -712,3 +712,24 @@ def test_a_scalar_yaml_takes_for_a_number_but_cannot_read_is_a_config_error(writ
     assert f"line 5: YAML takes {written} for a number" in str(caught.value)
     assert f"quote it ('{written}')" in str(caught.value)
     assert api_calls.calls == []
+
+
+def test_a_top_level_key_that_is_neither_job_nor_setting_gets_a_did_you_mean_note():
+    # GIVEN a typo'd job key and a typo'd setting beside a valid job
+    text = (f"snyc_db:\n  sync_type: ec2_ami\nsync_web:\n  sync_type: ec2_ami\n"
+            f"  source_region: {SOURCE}\n  destination_region: {DESTINATION}\n"
+            "  sync_identifier: web\nwait_for_complete: true\naws_client_config: {}\n")
+
+    # WHEN it is read
+    config = load_config(text)
+
+    # THEN the valid job is there, and each ignored key is named with what was meant
+    assert [spec.name for spec in config.jobs] == ["sync_web"]
+    assert len(config.notes) == 2
+    assert "top-level key 'snyc_db' is ignored" in config.notes[0]
+    assert config.notes[0].endswith("did you mean 'sync_db'?")
+    assert config.notes[1].endswith("did you mean 'wait_for_completion'?")
+
+
+def test_the_original_readme_example_has_no_ignored_keys():
+    assert load_config(ORIGINAL_EXAMPLE.read_text()).notes == ()

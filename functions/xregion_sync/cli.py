@@ -79,7 +79,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for error in config.errors:
         print(f"error: {error}")
-    for note in (note for entry in config.entries for note in entry.notes):
+    for note in [*config.notes, *(note for entry in config.entries for note in entry.notes)]:
         print(f"note: {note}")
     valid = len(config.jobs)
     print(f"{valid} of {len(config.entries)} jobs valid")

@@ -367,6 +367,9 @@ WAIT_OPTIONS: dict[str, Option] = {
                                doc="stop waiting after this long; the result says timed_out"),
 }
 
+# Settings that stand at the top level of a config, as defaults for every job.
+TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS}
+
 COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
     "source_region": Option(text, required=True, doc="region the source is in"),
@@ -475,6 +478,7 @@ class JobEntry:
 @dataclass(frozen=True)
 class Config:
     entries: tuple[JobEntry, ...]
+    notes: tuple[str, ...] = ()  # top-level keys that are neither a job nor a setting
 
     @property
     def jobs(self) -> list[JobSpec]:
@@ -500,7 +504,7 @@ def load_config(source: str | os.PathLike | Mapping) -> Config:
         data.get(CLIENT_CONFIG_KEY), CONFIG_LEVEL, CLIENT_CONFIG_KEY
     )
     global_defaults = {}
-    for key, option in WAIT_OPTIONS.items():
+    for key, option in TOP_LEVEL_OPTIONS.items():
         if key in data:
             try:
                 global_defaults[key] = option.parse(data[key])
@@ -519,7 +523,24 @@ def load_config(source: str | os.PathLike | Mapping) -> Config:
             f"'{JOB_PREFIX}' (any case){hint}",
             job=CONFIG_LEVEL,
         )
-    return Config(tuple(entries))
+    return Config(tuple(entries), notes=tuple(_ignored_top_level_keys(data)))
+
+
+def _ignored_top_level_keys(data: Mapping) -> list[str]:
+    """A note for each top-level key that is neither a job nor a setting: the original tool
+    skipped them without a word, and a typo'd job (`snyc_db:`) then never ran."""
+    settings = [CLIENT_CONFIG_KEY, *TOP_LEVEL_OPTIONS]
+    notes = []
+    for key in data:
+        name = str(key)
+        if name.lower().startswith(JOB_PREFIX) or name in settings:
+            continue
+        typo = re.match(r"(?i)s[yn][nyc]{2}[_-]?", name) or re.match(r"(?i)sync", name)
+        hint = (f"; did you mean '{JOB_PREFIX}{name[typo.end():].lstrip('_-')}'?" if typo
+                else _did_you_mean(name, settings))
+        notes.append(f"top-level key '{name}' is ignored: it is not a job (a job's key starts "
+                     f"with '{JOB_PREFIX}') nor a setting ({', '.join(settings)}){hint}")
+    return notes
 
 
 def _top_level_hint(data: Mapping) -> str:

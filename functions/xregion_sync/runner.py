@@ -31,7 +31,10 @@ def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
     recorded in its result and never raised. Raises ConfigError only when the config
     cannot be read at all (not YAML, not a mapping, no jobs).
     """
-    entries = load_config(config).entries
+    loaded = load_config(config)
+    for note in loaded.notes:  # a typo'd job key would otherwise never run, silently
+        logger.warning(note)
+    entries = loaded.entries
     run_id = run_id or uuid.uuid4().hex
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(entries)))) as pool:
         futures = [pool.submit(run_job, entry, run_id, dry_run) for entry in entries]

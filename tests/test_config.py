@@ -733,3 +733,31 @@ def test_a_top_level_key_that_is_neither_job_nor_setting_gets_a_did_you_mean_not
 
 def test_the_original_readme_example_has_no_ignored_keys():
     assert load_config(ORIGINAL_EXAMPLE.read_text()).notes == ()
+
+
+@pytest.mark.parametrize(("client", "field", "says"), [
+    ({"role_arn": "not-an-arn"}, "aws_client_config.role_arn", "must be an IAM role ARN"),
+    ({"max_attempts": 0}, "aws_client_config.max_attempts", "must be 1 or more"),
+])
+def test_client_settings_aws_would_refuse_are_config_errors(client, field, says):
+    # GIVEN a job whose client settings AWS (or the SDK) would refuse at run time
+    config = {"sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                           "destination_region": DESTINATION, "sync_identifier": "web",
+                           "aws_client_config": client}}
+
+    # WHEN it is validated
+    (error,) = load_config(config).errors
+
+    # THEN the error names the job and the field
+    assert error.field == field
+    assert f"job 'sync_web', field '{field}'" in str(error) and says in str(error)
+
+
+def test_an_ami_owner_that_is_no_account_id_gets_a_note_but_stays_valid():
+    # GIVEN the original README's 14-digit owner (kept valid: existing configs keep working)
+    config = load_config(ORIGINAL_EXAMPLE.read_text())
+
+    # THEN the job is valid, with a note saying what AWS will do
+    (web, _) = config.entries
+    assert web.spec is not None
+    assert any("field 'ami_owner': 12345678910123 has 14 digits" in n for n in web.notes)

@@ -389,12 +389,13 @@ CLIENT_OPTIONS: dict[str, Option] = {
     "profile": Option(text),
     "region": Option(text, doc="region for STS and Secrets Manager calls"),
     "endpoint_url": Option(text),
-    "role_arn": Option(text),
+    "role_arn": Option(iam_role_arn),
     "external_id": Option(text),
     "role_session_name": Option(text),
     "credentials_secret_arn": Option(text),
     "aws_account_id": Option(account_id),
-    "max_attempts": Option(non_negative_int, doc="SDK attempts per call (retries + 1)"),
+    "max_attempts": Option(positive_int,
+                           doc="SDK attempts per call (retries + 1), 1 or more"),
 }
 SECRET_CLIENT_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 

@@ -124,8 +124,17 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
 
 def advice(job: JobSpec) -> list[str]:
     """What `validate` says about a valid job that may still find nothing on AWS."""
+    notes = []
+    owner = job.options.get("ami_owner") or "self"
+    if owner.isdigit() and len(owner) != 12:
+        # A note, not an error: the original tool's README example has a 14-digit owner.
+        notes.append(f"job '{job.name}', field 'ami_owner': {owner} has {len(owner)} digits, "
+                     "an AWS account id has 12: AWS refuses it (InvalidUserID.Malformed); "
+                     "write the owning account's id, or 'self'")
     hint = _other_account_advice(job)
-    return [f"job '{job.name}', field 'source_role_arn': {hint}"] if hint else []
+    if hint:
+        notes.append(f"job '{job.name}', field 'source_role_arn': {hint}")
+    return notes
 
 
 def check_options(options: dict[str, Any], problem) -> None:

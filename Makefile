@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 IAM_SIMULATOR_SRC := functions/xregion_sync/local/iam_simulator
 IAM_SIMULATOR ?= .tools/iam-simulator
 
-.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint sam-validate sam-build bench schema clean
+.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint sam-validate sam-build deploy bench schema clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -70,6 +70,11 @@ sam-validate: $(SAM)
 sam-build: $(SAM)
 	@test -n "$(PY313)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }
 	PATH="$(dir $(PY313)):$$PATH" $(SAM) build < /dev/null
+
+# First deploy: asks for the stack name, region and parameters and saves them to
+# samconfig.toml; later deploys reuse them (answer the prompts with Enter).
+deploy: sam-build
+	PATH="$(dir $(PY313)):$$PATH" $(SAM) deploy --guided
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

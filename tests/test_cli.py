@@ -102,7 +102,12 @@ def test_run_json_is_the_result_contract(capsys, config_file, emulated):
     seed_demo()
     code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json")
     assert code == 0
-    results = json.loads(out)
+    # the shape of a state machine execution's output
+    document = json.loads(out)
+    assert set(document) == {"results", "summary"}
+    assert document["summary"] == {"total": 2, "copied": 2, "in_sync": 0, "deferred": 0,
+                                   "failed": 0}
+    results = document["results"]
     assert [r["name"] for r in results] == ["sync_web_app", "sync_orders_db"]
     assert all(set(r) == {"name", "sync_type", "status", "created_resource", "copy_state",
                           "pruned", "errors"} for r in results)
@@ -113,7 +118,7 @@ def test_dry_run_only_reads(capsys, config_file, api_calls):
     seed_demo()
     code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json", "--dry-run")
     assert code == 0
-    assert {r["status"] for r in json.loads(out)} == {"would_copy"}
+    assert {r["status"] for r in json.loads(out)["results"]} == {"would_copy"}
     assert api_calls.count() > 0
     assert all(op.startswith("Describe") for op in api_calls.operations())
 
@@ -122,7 +127,7 @@ def test_run_on_the_local_state_machine_matches_in_process(capsys, config_file):
     code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json",
                            "--engine", "stepfunctions-local")
     assert code == 0
-    results = json.loads(out)
+    results = json.loads(out)["results"]
     assert [(r["name"], r["status"]) for r in results] == [
         ("sync_web_app", "copied"), ("sync_orders_db", "copied")]
 
@@ -223,7 +228,8 @@ def test_task_logs_go_to_stderr_so_json_on_stdout_stays_valid(capsys, config_fil
 
     # THEN stdout is exactly the JSON results; the log lines went to stderr
     assert code == 0
-    assert [r["name"] for r in json.loads(out)] == ["sync_web_app", "sync_orders_db"]
+    assert [r["name"] for r in json.loads(out)["results"]] == ["sync_web_app",
+                                                                "sync_orders_db"]
     assert '"level": "INFO"' in err
 
 

@@ -127,7 +127,12 @@ def demo_config_text() -> str:
 
 def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        # The shape of a state machine execution's output: {"results", "summary"}.
+        from .execution import summarize_results
+
+        document = summarize_results([r.to_dict() for r in results])
+        document.pop("failure_cause", None)  # the Fail state's text; the results say it all
+        print(json.dumps(document, indent=2))
     else:
         print(format_table(results))
 

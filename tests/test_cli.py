@@ -246,3 +246,23 @@ def test_a_missing_profile_is_a_config_error_naming_the_job_and_field(capsys, co
     assert code == 1
     assert ("job 'sync_web_app', field 'aws_client_config.profile': there is no profile "
             "'nope'") in out
+
+
+def test_validate_for_stepfunctions_refuses_what_the_state_machine_refuses(capsys,
+                                                                          config_file):
+    # GIVEN a job with static access keys: fine in-process, refused by the state machine
+    text = VALID.replace("  sync_identifier: web-app\n", "  sync_identifier: web-app\n"
+                         "  aws_client_config: {aws_access_key_id: AKIAEXAMPLE, "
+                         "aws_secret_access_key: secret}\n")
+    path = config_file(text)
+
+    # WHEN it is validated for each engine
+    in_process, out_in_process, _ = run_cli(capsys, "validate", path)
+    for_state_machine, out, _ = run_cli(capsys, "validate", path, "--for", "stepfunctions")
+
+    # THEN only the state machine check fails, naming the job, the field and what to use
+    assert (in_process, for_state_machine) == (0, 1)
+    assert "2 of 2 jobs valid" in out_in_process
+    assert ("error: job 'sync_web_app', field 'aws_client_config': static access keys are "
+            "not accepted by the state machine") in out
+    assert "1 of 2 jobs valid" in out

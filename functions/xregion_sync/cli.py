@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a config without calling AWS")
     validate.add_argument("config", help="path of the YAML config")
+    validate.add_argument("--for", dest="engine", choices=("inprocess", "stepfunctions"),
+                          default="inprocess",
+                          help="stepfunctions: also what the deployed state machine refuses "
+                               "(static access keys)")
     validate.set_defaults(command=cmd_validate)
 
     run_cmd = commands.add_parser("run", help="run every job of a config once")
@@ -77,13 +81,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    for error in config.errors:
+    errors = list(config.errors)
+    if args.engine == "stepfunctions":
+        from .execution import state_machine_errors
+
+        errors += [e for entry in config.entries for e in state_machine_errors(entry)]
+    for error in errors:
         print(f"error: {error}")
     for note in [*config.notes, *(note for entry in config.entries for note in entry.notes)]:
         print(f"note: {note}")
-    valid = len(config.jobs)
+    invalid = {error.job for error in errors}
+    valid = sum(1 for entry in config.entries if entry.spec and entry.name not in invalid)
     print(f"{valid} of {len(config.entries)} jobs valid")
-    return EXIT_FAILED if config.errors else EXIT_OK
+    return EXIT_FAILED if errors else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:

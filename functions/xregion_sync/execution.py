@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import aws
-from .config import CONFIG_LEVEL, MAX_CONFIG_BYTES, load_config, parse_yaml
+from .config import CONFIG_LEVEL, MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
 from .errors import ConfigError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
 
@@ -48,16 +48,21 @@ STATIC_KEYS_MESSAGE = (
     "or 'credentials_secret_arn' (a Secrets Manager secret the task Lambdas read)")
 
 
+def state_machine_errors(entry: JobEntry) -> list[ConfigError]:
+    """What the deployed state machine refuses in a job the config check accepts."""
+    if entry.spec and entry.spec.client.has_static_keys:
+        return [ConfigError(f"job '{entry.name}', field 'aws_client_config': "
+                            f"{STATIC_KEYS_MESSAGE}", job=entry.name, field="aws_client_config")]
+    return []
+
+
 def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
     """Execution input -> the plans in the run bucket, and what the Maps need to read them:
     {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}."""
     entries = load_config(_config_source(event or {})).entries
     plans: dict[str, list] = {kind: [] for kind in PLAN_KINDS}
     for index, entry in enumerate(entries):
-        errors = list(entry.errors)
-        if entry.spec and entry.spec.client.has_static_keys:
-            errors.append(ConfigError(f"job '{entry.name}', field 'aws_client_config': "
-                                      f"{STATIC_KEYS_MESSAGE}", job=entry.name))
+        errors = [*entry.errors, *state_machine_errors(entry)]
         if errors:
             failed = SyncResult.failure(entry.name, entry.sync_type, errors).to_dict()
             plans["express"].append({"index": index, "job": None, "result": failed})

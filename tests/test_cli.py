@@ -266,3 +266,17 @@ def test_validate_for_stepfunctions_refuses_what_the_state_machine_refuses(capsy
     assert ("error: job 'sync_web_app', field 'aws_client_config': static access keys are "
             "not accepted by the state machine") in out
     assert "1 of 2 jobs valid" in out
+
+
+def test_a_config_argument_is_a_path_even_without_a_yaml_suffix(capsys, tmp_path,
+                                                                monkeypatch):
+    # GIVEN a path that does not exist, with no .yaml suffix (it used to be parsed as YAML
+    # text: "the top level of the config must be a mapping of jobs, not a string")
+    monkeypatch.chdir(tmp_path)
+
+    # WHEN it is validated
+    code, _, err = run_cli(capsys, "validate", "my-config")
+
+    # THEN the error says the file cannot be read
+    assert code == 1
+    assert "cannot read config file my-config" in err

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.resources import files
+from pathlib import Path
 
 from . import __version__, logs
 from .config import load_config
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check a config without calling AWS")
-    validate.add_argument("config", help="path of the YAML config")
+    validate.add_argument("config", type=Path, help="path of the YAML config")
     validate.add_argument("--for", dest="engine", choices=("inprocess", "stepfunctions"),
                           default="inprocess",
                           help="stepfunctions: also what the deployed state machine refuses "
@@ -55,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(command=cmd_validate)
 
     run_cmd = commands.add_parser("run", help="run every job of a config once")
-    run_cmd.add_argument("config", help="path of the YAML config")
+    run_cmd.add_argument("config", type=Path, help="path of the YAML config")
     run_cmd.add_argument("--json", action="store_true", help="print the results as JSON")
     run_cmd.add_argument("--dry-run", action="store_true",
                          help="only read: show what would be copied and pruned")
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     push = commands.add_parser("push-config",
                                help="validate a config and store it as a stack's scheduled config")
-    push.add_argument("config", help="path of the YAML config")
+    push.add_argument("config", type=Path, help="path of the YAML config")
     push.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
     push.add_argument("--region", help="region of the stack (default: your AWS config's)")
     push.add_argument("--profile", help="AWS profile to use")

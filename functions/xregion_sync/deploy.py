@@ -11,7 +11,7 @@ from pathlib import Path
 from . import aws
 from .config import ClientConfig, load_config, read_config_source
 from .errors import SyncError
-from .execution import STATIC_KEYS_MESSAGE
+from .execution import state_machine_errors
 
 MAX_PARAMETER_BYTES = 8192  # SSM's limit for advanced (Intelligent-Tiering) parameters
 CONFIG_OBJECT_KEY = "config/config.yaml"
@@ -31,8 +31,7 @@ def push_config(path: str | os.PathLike, *, stack: str, region: str | None = Non
     name = config_parameter_name(stack)
     config = load_config(path)
     problems = [str(error) for error in config.errors]
-    problems += [f"job '{job.name}', field 'aws_client_config': {STATIC_KEYS_MESSAGE}"
-                 for job in config.jobs if job.client.has_static_keys]
+    problems += [str(e) for entry in config.entries for e in state_machine_errors(entry)]
     text = Path(path).read_text(encoding="utf-8")
     read_config_source(text)  # the stored text must parse on its own, as it will be read
     region = region or _configured_region(profile)

@@ -27,11 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on stderr, so that stdout is the command's output (--json stays valid JSON).
     logging.getLogger("xregion_sync").setLevel(os.environ.get("XREGION_SYNC_LOG_LEVEL",
                                                               "WARNING"))
-    logs.log_to_stderr()
     # The emulator's state machine interpreter logs its internals for every failed state.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     try:
-        return args.command(args)
+        with logs.logs_on_stderr():
+            return args.command(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--bucket", help="bucket for a config too large for the SSM parameter "
                                        "(default: the stack's run bucket)")
     push.set_defaults(command=cmd_push_config)
+
+    _add_status_command(commands)
 
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -130,6 +132,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .local.demo import run_demo
 
     return run_demo(as_json=args.json)
+
+
+# ---------------------------------------------------------------- status
+EXIT_BAD_INPUT = 2
+
+
+def _add_status_command(commands) -> None:
+    status_cmd = commands.add_parser(
+        "status", help="how old each job's newest DR copy is (read-only); exit 1 if any "
+                       "job is stale or failed")
+    status_cmd.add_argument("config", type=Path, help="path of the YAML config")
+    status_cmd.add_argument("--json", action="store_true", help="print the statuses as JSON")
+    status_cmd.set_defaults(command=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import status
+
+    try:
+        statuses = status(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps([s.to_dict() for s in statuses], indent=2))
+    else:
+        print(format_status_table(statuses))
+    return EXIT_FAILED if any(s.stale or s.errors for s in statuses) else EXIT_OK
+
+
+def human_age(seconds: float | None) -> str:
+    """3h 12m, 2d 4h, 45s; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    sign, seconds = ("-" if seconds < 0 else ""), abs(int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    if minutes:
+        return f"{sign}{minutes}m {secs}s"
+    return f"{sign}{secs}s"
+
+
+def format_status_table(statuses) -> str:
+    rows = [("JOB", "TYPE", "SOURCE", "COPY", "AGE", "LIMIT", "CHECK", "MESSAGE")]
+    for s in statuses:
+        copy = s.copy_id or ""
+        if s.copy_state:
+            copy = f"{copy} ({s.copy_state})"
+        limit = f"{s.max_copy_age_hours}h" if s.max_copy_age_hours else "-"
+        marker = " ".join(word for word, on in (("STALE", s.stale), ("FAILED", s.errors))
+                          if on) or "ok"
+        message = "; ".join(e.message for e in s.errors)
+        rows.append((s.name, s.sync_type or "?", s.source_id or "-", copy or "-",
+                     human_age(s.copy_age_seconds), limit, marker, message))
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
+    return "\n".join(
+        ("  ".join(cell.ljust(width) for cell, width in zip(row[:7], widths, strict=True))
+         + "  " + row[7]).rstrip()
+        for row in rows
+    )
+# ---------------------------------------------------------------- end of status
 
 
 def demo_config_text() -> str:

@@ -367,8 +367,16 @@ WAIT_OPTIONS: dict[str, Option] = {
                                doc="stop waiting after this long; the result says timed_out"),
 }
 
-# Settings that stand at the top level of a config, as defaults for every job.
-TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS}
+# How old (by its source's creation time) a job's newest available copy may be before
+# `xregion-sync status` and the StaleJobs metric call the job stale.
+STATUS_OPTIONS: dict[str, Option] = {
+    "max_copy_age_hours": Option(positive_int, default=48,
+                                 doc="hours the newest available copy's source may be old "
+                                     "before the job counts as stale"),
+}
+
+# Every setting that may stand at the top level as a default for every job.
+TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS, **STATUS_OPTIONS}
 
 COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
@@ -377,6 +385,7 @@ COMMON_OPTIONS: dict[str, Option] = {
     "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "
                                           "job's (kept and pruned by its retention)"),
     **WAIT_OPTIONS,
+    **STATUS_OPTIONS,
 }
 
 

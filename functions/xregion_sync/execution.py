@@ -113,8 +113,11 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
 def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
     """The execution's document from the Maps' result files: {summary, results} or
     {summary, results_uri}; with failed jobs also the Jobs Failed state's cause."""
+    from . import metrics
+
     results = collect_results(event)
     document = summarize_results(results)
+    metrics.emit_run(document["summary"], metrics.stale_jobs(results))
     size = len(json.dumps(results).encode())
     if size > MAX_INLINE_RESULTS_BYTES:
         key = f"{event['prefix']}/results.json"

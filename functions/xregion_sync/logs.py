@@ -5,12 +5,14 @@ on them). Standard library only, to keep cold starts short.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -35,9 +37,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Current:
+    """sys.stdout or sys.stderr as it is at each write (a test or a tool may swap it)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return getattr(sys, self.name).write(text)
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+
 # Lambda ships stdout to CloudWatch; the CLI moves the task logs to stderr, where they do
 # not mix with its tables and JSON.
-_streams = {"logs": sys.stdout}
+_streams: dict[str, Any] = {"logs": _Current("stdout")}
 
 
 def configure() -> None:
@@ -52,22 +67,22 @@ def configure() -> None:
         logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
 
 
-class _CurrentStderr:
-    """sys.stderr as it is at each write (a test or a tool may swap it)."""
+@contextlib.contextmanager
+def logs_on_stderr() -> Iterator[None]:
+    """Task logs (and metrics) on stderr within the block: the CLI's stdout is its output."""
+    before = _streams["logs"]
+    _point_json_handlers(_Current("stderr"))
+    try:
+        yield
+    finally:
+        _point_json_handlers(before)
 
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
 
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def log_to_stderr() -> None:
-    """Task logs (and metrics) on stderr from now on: the CLI's stdout is its output."""
-    _streams["logs"] = _CurrentStderr()
+def _point_json_handlers(stream) -> None:
+    _streams["logs"] = stream
     for handler in logging.getLogger("xregion_sync").handlers:
         if isinstance(handler.formatter, JsonFormatter):
-            handler.setStream(_streams["logs"])
+            handler.setStream(stream)
 
 
 def log_stream():

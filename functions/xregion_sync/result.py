@@ -57,6 +57,9 @@ class SyncResult:
     copy_state: str | None = None
     pruned: list[str] = field(default_factory=list)
     errors: list[JobError] = field(default_factory=list)
+    # When the source of the newest available copy was created (ISO 8601 UTC); None when
+    # no copy is available (or unknown: a failed step). In to_dict() only when known.
+    copy_source_created: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -67,7 +70,7 @@ class SyncResult:
         return cls(name, sync_type, FAILED, errors=[JobError.from_exception(e) for e in errors])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "name": self.name,
             "sync_type": self.sync_type,
             "status": self.status,
@@ -76,6 +79,9 @@ class SyncResult:
             "pruned": list(self.pruned),
             "errors": [{"type": e.type, "message": e.message} for e in self.errors],
         }
+        if self.copy_source_created:
+            document["copy_source_created"] = self.copy_source_created
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncResult:
@@ -87,4 +93,5 @@ class SyncResult:
             copy_state=data.get("copy_state"),
             pruned=list(data.get("pruned") or ()),
             errors=[JobError(e["type"], e["message"]) for e in data.get("errors") or ()],
+            copy_source_created=data.get("copy_source_created"),
         )

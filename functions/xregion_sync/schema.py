@@ -81,7 +81,7 @@ def build_schema() -> dict[str, Any]:
                     "allOf": jobs},
         },
         "properties": {config.CLIENT_CONFIG_KEY: {"$ref": "#/$defs/aws_client_config"},
-                       **_properties(config.WAIT_OPTIONS)},
+                       **_properties(config.TOP_LEVEL_OPTIONS)},
         "patternProperties": {"^[Ss][Yy][Nn][Cc]_": {"$ref": "#/$defs/job"}},
     }
 

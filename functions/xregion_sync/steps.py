@@ -12,9 +12,11 @@ and the last step turns it into the result dict (SyncResult.to_dict()).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
+from . import metrics
 from .config import JobSpec
 from .errors import ConfigError, CopySlotsFullError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
@@ -66,7 +68,12 @@ def check_sync_tag(state: State) -> State:
     retain = sync.retention(job)
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
         "id")]
-    newest_available = max(available, key=oldest_first)["id"] if available else None
+    newest_available = max(available, key=oldest_first) if available else None
+    if newest_available and newest_available.get("source_created"):
+        # The recovery point while this run's copy (or the one in sync) is not available:
+        # Record Result reports its age (CopyAgeSeconds, staleness).
+        existing["newest_available_created"] = newest_available["source_created"]
+    newest_available = newest_available["id"] if newest_available else None
     source_id = state["source"]["id"]
     existing["prune_candidates"] = select_for_pruning(
         managed, retain, [in_sync_copy["id"]] if in_sync_copy else [], source_id)
@@ -154,9 +161,35 @@ def prune_old_copies(state: State) -> State:
     return {**state, "pruned": sync.prune(job, plan_pruning(state), untracked)}
 
 
+def recovery_source_created(state: State) -> str | None:
+    """When the source of the job's newest available copy was created: this run's copy
+    or the one in sync if available, else the newest available older managed copy."""
+    copy = state.get("copy") or {}
+    existing = state.get("existing") or {}
+    if copy.get("state") == AVAILABLE:
+        return (state.get("source") or {}).get("created")
+    in_sync_copy = existing.get("copy") or {}
+    if not copy and in_sync_copy.get("state") == AVAILABLE:
+        return in_sync_copy.get("source_created")
+    return existing.get("newest_available_created")
+
+
 def record_result(state: State) -> dict[str, Any]:
-    """The job's result. Failed copies Start Copy replaced are reported with the pruned
-    ones: they were deleted too."""
+    """The job's result, and the job's CopyAgeSeconds metric. Failed copies Start Copy
+    replaced are reported with the pruned ones: they were deleted too."""
+    result = _result(state)
+    created = recovery_source_created(state)
+    job = JobSpec.from_dict(state["job"])
+    metrics.emit_copy_age(job.name, metrics.age_seconds(created))
+    result = dataclasses.replace(result, copy_source_created=created)
+    document = result.to_dict()
+    limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
+    if limit != metrics.DEFAULT_MAX_COPY_AGE_HOURS:
+        document["max_copy_age_hours"] = limit  # Summarize counts stale jobs with it
+    return document
+
+
+def _result(state: State) -> SyncResult:
     job = state["job"]
     copy = state.get("copy")
     pruned = [*(copy or {}).get("replaced", ()), *(state.get("pruned") or ())]
@@ -184,4 +217,4 @@ def record_result(state: State) -> dict[str, Any]:
         in_sync_copy = (state.get("existing") or {}).get("copy") or {}
         result = SyncResult(job["name"], job["sync_type"], IN_SYNC,
                             copy_state=in_sync_copy.get("state"), pruned=pruned)
-    return result.to_dict()
+    return result

@@ -31,9 +31,19 @@ def run_demo(*, as_json: bool = False) -> int:
             outputs.append({"status": execution.status, "output": execution.output})
             if not as_json:
                 _print_execution(title, execution, results)
+        if not as_json:
+            _print_status(config)
     if as_json:
         print(json.dumps(outputs, indent=2))
     return 1 if failed else 0
+
+
+def _print_status(config) -> None:
+    from ..cli import format_status_table
+    from ..status import status
+
+    print("== xregion-sync status: how old each job's newest available copy is")
+    print(format_status_table(status(config)))
 
 
 def _print_execution(title, execution, results) -> None:

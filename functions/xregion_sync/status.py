@@ -1,0 +1,120 @@
+"""`xregion_sync.status(config)`: how fresh each job's DR copy is, read-only.
+
+For each job it runs only the read steps (resolve the source, find the copies in the
+destination): never a copy, a tag or a delete. A job is stale when its newest available
+copy's source is older than `max_copy_age_hours`, or when it has no available copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import metrics
+from .config import JobEntry, load_config
+from .errors import SyncError
+from .result import JobError
+from .syncs import SYNC_TYPES
+from .syncs.base import AVAILABLE, oldest_first
+
+logger = logging.getLogger(__name__)
+DEFAULT_MAX_WORKERS = 8
+# A source that cannot be resolved still lets the copies be listed: no copy is of it.
+_UNRESOLVED_SOURCE = {"id": "(unresolved)", "arn": "(unresolved)",
+                      "created": "9999-12-31T23:59:59Z", "tags": {}, "legacy_copy_id": None}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    sync_type: str | None
+    source_id: str | None = None
+    source_created: str | None = None
+    copy_id: str | None = None
+    copy_state: str | None = None
+    copy_source_created: str | None = None
+    copy_age_seconds: float | None = None
+    copies: int = 0
+    max_copy_age_hours: int | None = None
+    stale: bool = True
+    errors: list[JobError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sync_type": self.sync_type,
+            "source_id": self.source_id,
+            "source_created": self.source_created,
+            "copy_id": self.copy_id,
+            "copy_state": self.copy_state,
+            "copy_source_created": self.copy_source_created,
+            "copy_age_seconds": self.copy_age_seconds,
+            "copies": self.copies,
+            "max_copy_age_hours": self.max_copy_age_hours,
+            "stale": self.stale,
+            "errors": [{"type": e.type, "message": e.message} for e in self.errors],
+        }
+
+
+def status(config: str | os.PathLike | Mapping, *,
+           max_workers: int = DEFAULT_MAX_WORKERS) -> list[JobStatus]:
+    """One JobStatus per job of `config`, in config order, config-error jobs included.
+    Raises ConfigError only when the config cannot be read at all."""
+    entries = load_config(config).entries
+    now = datetime.now(UTC)
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(entries)))) as pool:
+        return list(pool.map(lambda entry: job_status(entry, now), entries))
+
+
+def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
+    now = now or datetime.now(UTC)
+    if entry.errors or entry.spec is None:
+        return JobStatus(entry.name, entry.sync_type,
+                         errors=[JobError.from_exception(e) for e in entry.errors])
+    job = entry.spec
+    sync = SYNC_TYPES[job.sync_type]
+    limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
+    errors: list[JobError] = []
+    source = None
+    try:
+        source = sync.resolve_source(job)
+    except Exception as exc:  # one job's failure must not hide the others
+        errors.append(_error(job.name, exc))
+    try:
+        existing = sync.find_existing_copy(job, source or _UNRESOLVED_SOURCE)
+    except Exception as exc:
+        errors.append(_error(job.name, exc))
+        existing = {"copy": None, "managed": []}
+    in_sync = (existing.get("copy") or {}) if source else {}
+    managed = existing.get("managed") or []
+    available = [m for m in managed if m["state"] == AVAILABLE and m.get("source_created")]
+    newest = max(available, key=oldest_first) if available else None
+    recovery = in_sync if in_sync.get("state") == AVAILABLE and in_sync.get(
+        "source_created") else newest
+    shown = in_sync or newest or {}
+    created = (recovery or {}).get("source_created")
+    age = metrics.age_seconds(created, now)
+    if age is not None:
+        age = int(age)
+    return JobStatus(
+        name=job.name, sync_type=job.sync_type,
+        source_id=(source or {}).get("id"), source_created=(source or {}).get("created"),
+        copy_id=shown.get("id"), copy_state=shown.get("state"), copy_source_created=created,
+        copy_age_seconds=age, copies=len(managed), max_copy_age_hours=limit,
+        # Without its source the job's copy cannot be called current.
+        stale=source is None or metrics.is_stale(age, limit), errors=errors)
+
+
+def _error(job: str, exc: BaseException) -> JobError:
+    if not isinstance(exc, SyncError):
+        logger.exception("Unexpected error", extra={"job": job})
+    return JobError.from_exception(exc)

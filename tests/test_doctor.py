@@ -6,14 +6,13 @@ import json
 
 import boto3
 import pytest
+from conftest import DESTINATION, SOURCE
 
 import xregion_sync
 from xregion_sync import cli
 from xregion_sync.doctor import ERROR, OK, WARNING, Finding
 from xregion_sync.local import AwsQuotas, emulated_aws
 from xregion_sync.local.seed import create_ami, seed_demo
-
-from conftest import DESTINATION, SOURCE
 
 WEB_APP = f"""
 sync_web_app:

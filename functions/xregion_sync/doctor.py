@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
 from .config import Config, JobSpec, load_config
-from .errors import ConfigError, SyncError
+from .errors import SyncError
 from .syncs import SYNC_TYPES, ec2_ami, rds_automated_snapshot
 from .syncs.base import GONE
 
@@ -177,9 +177,9 @@ class _Doctor:
                          f"multi-Region key), or {fix_key}")
             return
         state, arn = key.get("KeyState"), key.get("Arn", key_id)
-        managed = "an AWS managed key" if key.get("KeyManager") == "AWS" else "a customer " \
-            "managed key"
-        if state == "PendingDeletion" or state == "PendingReplicaDeletion":
+        managed = ("an AWS managed key" if key.get("KeyManager") == "AWS"
+                   else "a customer managed key")
+        if state in ("PendingDeletion", "PendingReplicaDeletion"):
             self.add(job.name, "kms_key", ERROR, f"job '{job.name}': KMS key {arn} is "
                      f"scheduled for deletion ({key.get('DeletionDate', 'date unknown')}): "
                      f"cancel the deletion (kms:CancelKeyDeletion) and enable the key, or "
@@ -323,8 +323,8 @@ class _Doctor:
         room = limit - used + held
         said = (f"manual DB snapshots in {region}: {used} of {limit} used, {held} of them "
                 f"these jobs' copies; {_count(jobs, 'RDS job')} "
-                f"{'need' if len(jobs) != 1 else 'needs'} up to {need} (per job: this run's copy, the newest copy and "
-                "max_snapshots_to_retain previous ones)")
+                f"{'need' if len(jobs) != 1 else 'needs'} up to {need} (per job: this run's "
+                "copy, the newest copy and max_snapshots_to_retain previous ones)")
         fix = ("delete unneeded manual snapshots in the region, lower "
                "max_snapshots_to_retain, or raise 'Manual DB instance snapshots' in "
                "Service Quotas")
@@ -365,7 +365,8 @@ class _Doctor:
             each = (" (an AMI copy holds one per backing snapshot)"
                     if sync_type == ec2_ami.NAME else "")
             said = (f"{_count(jobs, sync_type + ' job')} "
-                    f"{'copy' if len(jobs) != 1 else 'copies'} into {region}: up to {slots} {kind} in progress at once{each}; AWS allows "
+                    f"{'copy' if len(jobs) != 1 else 'copies'} into {region}: up to {slots} "
+                    f"{kind} in progress at once{each}; AWS allows "
                     f"{limit} per destination region")
             if slots > limit:
                 self.add(_job_names(jobs), "copy_quota", WARNING, f"{said}. When they all "
@@ -402,5 +403,5 @@ def format_findings(findings: list[Finding]) -> str:
                      for row in rows)
 
 
-__all__ = ["ERROR", "OK", "WARNING", "ConfigError", "Finding", "doctor", "format_findings",
+__all__ = ["ERROR", "OK", "WARNING", "Finding", "doctor", "format_findings",
            "has_errors"]

@@ -12,7 +12,7 @@ import xregion_sync
 from xregion_sync import cli
 from xregion_sync.doctor import ERROR, OK, WARNING, Finding
 from xregion_sync.local import AwsQuotas, emulated_aws
-from xregion_sync.local.seed import create_ami, seed_demo
+from xregion_sync.local.seed import create_ami, create_db_instance, seed_demo
 
 WEB_APP = f"""
 sync_web_app:
@@ -121,6 +121,13 @@ def test_a_missing_source_is_an_error_naming_the_job_and_the_fix(world):
     db = only(findings, "sync_no_db", "source")
     assert db.severity == ERROR and "no-such-db" in db.message
     assert "automated backups" in db.message
+
+
+def test_an_encrypted_source_without_kms_key_id_is_an_error(emulated):
+    create_db_instance(SOURCE, "secret-db", encrypted=True)
+    finding = only(xregion_sync.doctor(rds_job("sync_secret", db="secret-db")), "sync_secret",
+                   "source")
+    assert finding.severity == ERROR and "set kms_key_id" in finding.message
 
 
 def test_an_ambiguous_source_is_an_error_listing_the_images(world):

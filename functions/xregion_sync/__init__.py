@@ -7,10 +7,11 @@
 __version__ = "0.1.0"
 
 from .config import load_config  # noqa: E402
+from .doctor import Finding, doctor  # noqa: E402
 from .errors import ConfigError, SyncError  # noqa: E402
 from .result import JobError, SyncResult  # noqa: E402
 from .runner import run  # noqa: E402
 from .status import JobStatus, status  # noqa: E402
 
-__all__ = ["ConfigError", "JobError", "JobStatus", "SyncError", "SyncResult", "__version__",
-           "load_config", "run", "status"]
+__all__ = ["ConfigError", "Finding", "JobError", "JobStatus", "SyncError", "SyncResult",
+           "__version__", "doctor", "load_config", "run", "status"]

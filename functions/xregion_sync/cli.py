@@ -18,7 +18,7 @@ from .result import SyncResult
 from .runner import run
 
 ENGINES = ("inprocess", "stepfunctions-local")
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2  # 2: bad input, nothing done
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
     demo.set_defaults(command=cmd_demo)
+
+    _add_doctor_parser(commands)
     return parser
 
 
@@ -135,7 +137,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- status
-EXIT_BAD_INPUT = 2
 
 
 def _add_status_command(commands) -> None:
@@ -232,6 +233,35 @@ def format_table(results: list[SyncResult]) -> str:
         + "  " + row[4]
         for row in rows
     )
+
+
+# ---------------------------------------------------------------- doctor
+
+
+
+def _add_doctor_parser(commands) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="read-only checks of a config against AWS; exit 1 on any error")
+    doctor.add_argument("config", type=Path, help="path of the YAML config")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.set_defaults(command=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when no check found an error (warnings allowed), 1 when one did, 2 when the
+    config cannot be read at all."""
+    from .doctor import doctor, format_findings, has_errors
+
+    try:
+        findings = doctor(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        print(format_findings(findings))
+    return EXIT_FAILED if has_errors(findings) else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   (SourceDBSnapshotIdentifier); at most 20 copies
                   in progress into a region per account, and at most 100 manual
                   snapshots per region, copies included (SnapshotQuotaExceeded).
+  RDS DescribeAccountAttributes  (moto has none) AccountQuotas with ManualSnapshots:
+                  Used counts the region's manual snapshots, Max is that quota.
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
@@ -100,6 +102,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
+    _teach_rds_account_attributes(stack, quotas)
     # After the two above: it wraps the CopyImage / CopyDBSnapshot they install, so a
     # tag AWS refuses is refused before anything is created or counted.
     _refuse_tags_aws_refuses(stack)
@@ -314,6 +317,26 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         mock.patch.object(rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot))
     stack.enter_context(
         mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
+
+
+def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
+    """RDS API Reference, DescribeAccountAttributes: "all of the attributes for a
+    customer account ... (Used, Max) for each quota" as AccountQuotas. moto does not
+    implement it; here ManualSnapshots counts what refuse_beyond_manual_snapshot_quota
+    counts (the region's manual snapshots, copies included) against the same quota."""
+    from moto.core.responses import ActionResult
+    from moto.rds.responses import RDSResponse
+
+    def describe_account_attributes(self: RDSResponse):
+        manual = sum(1 for snapshot in self.backend.database_snapshots.values()
+                     if snapshot.snapshot_type == "manual")
+        return ActionResult({"AccountQuotas": [
+            {"AccountQuotaName": "ManualSnapshots", "Used": manual,
+             "Max": quotas.rds_manual_snapshots},
+        ]})
+
+    stack.enter_context(mock.patch.object(RDSResponse, "describe_account_attributes",
+                                          describe_account_attributes, create=True))
 
 
 # Tagging Amazon RDS resources / Tag your Amazon EC2 resources: "each resource can have a

@@ -278,6 +278,7 @@ def run_on_local_state_machine(config) -> list[SyncResult]:
     on emulated AWS seeded with the demo's resources."""
     from ..config import read_config_source
     from ..errors import ConfigError
+    from ..operate import cause_text
     from . import emulated_aws
     from .seed import seed_demo
 
@@ -289,7 +290,7 @@ def run_on_local_state_machine(config) -> list[SyncResult]:
     if execution.status != "SUCCEEDED" and not any(r.failed for r in results):
         # Ended before any job's result (e.g. in Load Config): nothing to tabulate.
         raise ConfigError(f"the execution ended {execution.status}: {execution.error}: "
-                          f"{execution.cause}")
+                          f"{cause_text(execution.cause)}")
     return results
 
 

@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     push.set_defaults(command=cmd_push_config)
 
     _add_status_command(commands)
+    _add_operate_commands(commands)
 
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -127,6 +128,111 @@ def cmd_push_config(args: argparse.Namespace) -> int:
         print("nothing was stored", file=sys.stderr)
         return EXIT_FAILED
     print(f"stored in {parameter}; the schedule runs it from the next execution")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- start, executions
+
+
+def _add_operate_commands(commands) -> None:
+    start = commands.add_parser("start", help="start the deployed state machine (and follow it)")
+    start.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
+    start.add_argument("--job", action="append", metavar="NAME",
+                       help="run only this job (repeat for several; default: every job)")
+    start.add_argument("--config-uri", metavar="URI",
+                       help="run this config instead of the deployed one: ssm:<parameter> "
+                            "or s3://bucket/key")
+    start.add_argument("--follow", action="store_true",
+                       help="show progress until the execution ends, then the results; "
+                            "exit 1 if it failed or a job failed")
+    start.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
+                       help="seconds between progress polls with --follow (default 5)")
+    start.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    start.add_argument("--profile", help="AWS profile to use")
+    start.set_defaults(command=cmd_start)
+
+    executions = commands.add_parser("executions",
+                                     help="recent executions of the deployed state machine")
+    executions.add_argument("--stack", required=True,
+                            help="name of the deployed xregion-sync stack")
+    executions.add_argument("--max", type=int, default=10, metavar="N",
+                            help="how many, newest first (default 10)")
+    executions.add_argument("--json", action="store_true", help="print them as JSON")
+    executions.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    executions.add_argument("--profile", help="AWS profile to use")
+    executions.set_defaults(command=cmd_executions)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from . import operate
+
+    if args.poll_seconds < 0:
+        print("error: --poll-seconds must be 0 or more", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        document = operate.execution_input(args.job, args.config_uri)
+        stack = operate.find_stack(args.stack, region=args.region, profile=args.profile)
+        stack.state_machine_arn  # noqa: B018 (raises OperateError when the output is missing)
+        execution_arn = operate.start_execution(stack, document)
+    except (operate.OperateError, operate.AwsCallError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was started", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"started {execution_arn}")
+    print(f"input   {json.dumps(document)}")
+    print(f"console {operate.console_url(stack.region, execution_arn)}")
+    if not args.follow:
+        return EXIT_OK
+    sfn = stack.client("stepfunctions")
+    try:
+        description = operate.follow(
+            sfn, execution_arn, poll_seconds=args.poll_seconds,
+            on_progress=lambda now, elapsed: print(now.line(elapsed), flush=True))
+        document = operate.execution_document(sfn, description)
+        results = operate.read_results(document, stack.client("s3"))
+    except (operate.OperateError, operate.AwsCallError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"\nstopped following; the execution goes on: {execution_arn}", file=sys.stderr)
+        return 130
+    status = description["status"]
+    print()
+    if results:
+        print(format_table(results))
+    if document.get("summary"):
+        print(operate.summary_text(document))
+    print(f"execution {status}")
+    if status != "SUCCEEDED" and not any(r.failed for r in results):
+        print(f"error: {description.get('error') or status}: "
+              f"{operate.cause_text(description.get('cause'))}", file=sys.stderr)
+    return EXIT_OK if status == "SUCCEEDED" and not any(r.failed for r in results) \
+        else EXIT_FAILED
+
+
+def cmd_executions(args: argparse.Namespace) -> int:
+    from . import operate
+
+    if args.max < 1:
+        print("error: --max must be 1 or more", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        stack = operate.find_stack(args.stack, region=args.region, profile=args.profile)
+        stack.state_machine_arn  # noqa: B018 (raises OperateError when the output is missing)
+    except operate.OperateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        rows = operate.recent_executions(stack, max_results=args.max)
+    except (operate.OperateError, operate.AwsCallError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(operate.format_executions(rows))
+    else:
+        print(f"no executions of {stack.state_machine_arn} yet")
     return EXIT_OK
 
 

@@ -54,20 +54,16 @@ class LocalExecution:
         """The per-job results, from the output or (failed execution) the Fail state's input:
         inline (`results`: [...]) or, when they outgrow an execution's payload, a JSON array in
         emulated S3 (`results_uri`: "s3://bucket/key")."""
+        from ..operate import read_results
+
         document = (self.output if self.output is not None else self.final_document()) or {}
-        if "results_uri" in document:
-            bucket, _, key = document["results_uri"].removeprefix("s3://").partition("/")
-            body = boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)
-            return [SyncResult.from_dict(r) for r in json.loads(body["Body"].read())]
-        return [SyncResult.from_dict(r) for r in document.get("results", [])]
+        return read_results(document, boto3.client("s3", region_name=REGION))
 
     def final_document(self) -> Any:
         """The {results, summary} document the state before the Fail state passed on."""
-        for event in reversed(self.history):
-            details = event.get("stateEnteredEventDetails") or {}
-            if event["type"] == "FailStateEntered" and details.get("input"):
-                return json.loads(details["input"])
-        return None
+        from ..operate import fail_state_document
+
+        return fail_state_document(self.history)
 
     def states_entered(self) -> list[str]:
         return [e["stateEnteredEventDetails"]["name"] for e in self.history
@@ -281,13 +277,21 @@ def run_on_local_state_machine(config) -> list[SyncResult]:
     """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
     on emulated AWS seeded with the demo's resources."""
     from ..config import read_config_source
+    from ..errors import ConfigError
+    from ..operate import cause_text
     from . import emulated_aws
     from .seed import seed_demo
 
     config_mapping = read_config_source(config)
     with emulated_aws():
         seed_demo()
-        return execute_state_machine({"config": config_mapping}).results()
+        execution = execute_state_machine({"config": config_mapping})
+        results = execution.results()
+    if execution.status != "SUCCEEDED" and not any(r.failed for r in results):
+        # Ended before any job's result (e.g. in Load Config): nothing to tabulate.
+        raise ConfigError(f"the execution ended {execution.status}: {execution.error}: "
+                          f"{cause_text(execution.cause)}")
+    return results
 
 
 # ---------------------------------------------------------------- helpers

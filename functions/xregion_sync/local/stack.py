@@ -1,0 +1,42 @@
+"""A stand-in for the deployed stack on emulated AWS, for `xregion-sync start` and
+`executions` (which find the state machine through the stack's outputs).
+
+moto's CloudFormation cannot deploy template.yaml (the SAM transform), so the state
+machine is deployed by local/stepfunctions.py and a stack carrying only the outputs
+template.yaml declares points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+import boto3
+
+from .stepfunctions import REGION, _deployments, deploy
+from .template import LOCAL_STACK_NAME, read_template
+
+
+@contextmanager
+def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None = None
+                ) -> Iterator[str]:
+    """Deploy the local state machine and create stack `name` whose outputs name it (or
+    exactly `outputs`, to test a stack without them); returns the state machine ARN. Inside,
+    the task functions' environment is set, as Lambda sets it, so executions started
+    through the API (not execute_state_machine) run as deployed. Use inside emulated_aws()."""
+    from . import current_emulator_id
+
+    arn = deploy()
+    if outputs is None:
+        outputs = {"StateMachineArn": arn,
+                   "RunBucketName": read_template().buckets()[0],
+                   "ConfigParameterName": f"/xregion-sync/{name}/config"}
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=name, TemplateBody=json.dumps({
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))
+    with mock.patch.dict(os.environ, _deployments[current_emulator_id()].environment):
+        yield arn

@@ -62,10 +62,13 @@ $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
 
-# --lint (cfn-lint) and the plain translator catch different mistakes: run both.
+# --lint (cfn-lint) and the plain translator catch different mistakes: run both, on the
+# stack and on the event forwarder deployed in each source region.
 sam-validate: $(SAM)
 	$(SAM) validate --lint
 	$(SAM) validate --region us-east-1
+	$(SAM) validate --lint --template forwarder/template.yaml
+	$(SAM) validate --region us-east-1 --template forwarder/template.yaml
 
 sam-build: $(SAM)
 	@test -n "$(PY313)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }

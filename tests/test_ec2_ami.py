@@ -85,11 +85,13 @@ def test_first_sync_copies_the_source_to_the_destination(api_calls):
     assert result.created_resource not in amis(SOURCE)
     assert result.copy_state == "pending"
     assert amis(DESTINATION)[result.created_resource].name == amis(SOURCE)[source].name
-    # the copy path is four calls: find the source, find the job's copies, find any
-    # other job's copy of this AMI (a renamed job's), copy
+    # the copy path is five calls: find the source, find the job's copies, find any
+    # other job's copy of this AMI (a renamed job's), copy, check that the AMI CopyImage
+    # answered with exists (an idempotent answer may name one deregistered since)
     assert [(c.operation, c.region) for c in api_calls.calls] == [
         ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION),
-        ("DescribeImages", DESTINATION), ("CopyImage", DESTINATION)]
+        ("DescribeImages", DESTINATION), ("CopyImage", DESTINATION),
+        ("DescribeImages", DESTINATION)]
 
 
 def test_the_copy_carries_user_tags_and_tracking_tags_but_no_aws_tags(api_calls):
@@ -141,7 +143,7 @@ def test_kms_key_id_encrypts_the_copy(api_calls):
 # ---------------------------------------------------------------- idempotency
 
 
-def test_client_token_is_stable_within_a_run_and_new_across_runs(api_calls):
+def test_client_token_is_the_same_in_every_run_and_retry(api_calls):
     # GIVEN a job's state as Start Copy sees it in run "run-1"
     source_ami()
     state = started_copy_state("run-1")
@@ -149,13 +151,73 @@ def test_client_token_is_stable_within_a_run_and_new_across_runs(api_calls):
     # WHEN Start Copy is retried (a Lambda retry) and then runs in another run
     first = steps.start_copy(state)
     retried = steps.start_copy(state)
-    steps.start_copy({**state, "run_id": "run-2"})
+    other_run = steps.start_copy({**state, "run_id": "run-2"})
 
-    # THEN the retried call sent the same ClientToken and got the same AMI back
+    # THEN every call sent the same ClientToken and got the same AMI back: one copy
     tokens = [call.params["ClientToken"] for call in api_calls.named("CopyImage")]
     assert all(0 < len(token) <= 64 for token in tokens)
-    assert tokens[0] == tokens[1] != tokens[2]
-    assert retried["copy"]["id"] == first["copy"]["id"]
+    assert tokens[0] == tokens[1] == tokens[2]
+    assert retried["copy"]["id"] == first["copy"]["id"] == other_run["copy"]["id"]
+    assert list(amis(DESTINATION)) == [first["copy"]["id"]]
+
+
+def test_client_token_is_new_for_a_copy_that_replaces_a_failed_one(api_calls):
+    source_ami()
+    state = started_copy_state("run-1")
+    steps.start_copy(state)
+    failed = {**state["existing"], "replaces": ["ami-0failed0000000000"]}
+
+    (spec,) = load_config(ami_config()).jobs
+    params = {"SourceImageId": state["source"]["id"]}
+    assert (ec2_ami.copy_token(spec, state["source"], [], params)
+            != ec2_ami.copy_token(spec, state["source"], failed["replaces"], params)
+            == ec2_ami.copy_token(spec, state["source"], failed["replaces"], params))
+
+
+def test_interleaved_runs_make_one_copy(api_calls):
+    # GIVEN two runs of one job that both looked before either copied
+    source_ami()
+    first_run, second_run = started_copy_state("run-1"), started_copy_state("run-2")
+    assert not first_run["in_sync"] and not second_run["in_sync"]
+
+    # WHEN both copy
+    first = steps.start_copy(first_run)["copy"]
+    second = steps.start_copy(second_run)["copy"]
+
+    # THEN EC2 answered both with the one AMI (same ClientToken, same request)
+    assert first["id"] == second["id"]
+    assert list(amis(DESTINATION)) == [first["id"]]
+    assert len({call.params["ClientToken"] for call in api_calls.named("CopyImage")}) == 1
+
+
+def test_a_name_held_by_a_copy_of_the_same_source_is_that_copy(api_calls):
+    # GIVEN a copy of the source under its name made with another token (an older
+    # version's token, or another request), after this run looked
+    source = source_ami()
+    state = started_copy_state("run-1")
+    other = steps.start_copy({**started_copy_state("run-0"),
+                              "source": {**state["source"], "description": "older"}})
+
+    # WHEN this run copies
+    copy = steps.start_copy(state)["copy"]
+
+    # THEN the name's holder is the copy: no second copy under '<name> <source id>'
+    assert copy["id"] == other["copy"]["id"]
+    assert [image.source_image_id for image in amis(DESTINATION).values()] == [source]
+
+
+def test_a_copy_deregistered_since_its_token_was_used_is_copied_again(emulated):
+    # GIVEN a copy made, and then deregistered (EC2 remembers the token a while)
+    source_ami()
+    first = steps.start_copy(started_copy_state("run-1"))["copy"]
+    boto3.client("ec2", region_name=DESTINATION).deregister_image(ImageId=first["id"])
+
+    # WHEN the next run copies (the same token would answer with the deregistered AMI)
+    second = steps.start_copy(started_copy_state("run-2"))["copy"]
+
+    # THEN it made a new copy that exists
+    assert second["id"] != first["id"]
+    assert list(amis(DESTINATION)) == [second["id"]]
 
 
 def test_second_run_is_in_sync_with_two_reads(api_calls):
@@ -198,7 +260,8 @@ def test_a_failed_copy_is_deregistered_with_its_snapshots_and_replaced(api_calls
     assert second.status == "copied"
     assert second.created_resource != first.created_resource
     assert [(c.operation, c.params.get("ImageId")) for c in api_calls.calls[3:]] == [
-        ("DeregisterImage", first.created_resource), ("CopyImage", None)]
+        ("DeregisterImage", first.created_resource), ("CopyImage", None),
+        ("DescribeImages", None)]
     assert api_calls.named("DeregisterImage")[0].params["DeleteAssociatedSnapshots"] is True
     assert list(amis(DESTINATION)) == [second.created_resource]
     # and reported: it was deleted too

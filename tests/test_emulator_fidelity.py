@@ -104,6 +104,24 @@ def test_copy_image_client_token_makes_the_call_idempotent(emulated):
     assert len(ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis) == 4
 
 
+def test_copy_image_client_token_with_other_parameters_is_a_mismatch(emulated):
+    """EC2 "Ensuring idempotency in Amazon EC2 API requests": a repeated client token with
+    the same parameters returns the first call's result, even when the resource has since
+    been deleted; with different parameters the call fails IdempotentParameterMismatch."""
+    source = create_ami(SOURCE, "web-app")
+    first = copy_image(source, ClientToken="token-1", Name="web-app-copy")
+
+    with pytest.raises(ClientError) as refused:
+        copy_image(source, ClientToken="token-1", Name="web-app-copy",
+                   Description="another description")
+    boto3.client("ec2", region_name=DESTINATION).deregister_image(ImageId=first)
+    again = copy_image(source, ClientToken="token-1", Name="web-app-copy")
+
+    assert error_code(refused) == "IdempotentParameterMismatch"
+    assert again == first
+    assert first not in ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis
+
+
 def test_copy_image_refuses_a_name_in_use_in_the_region(emulated):
     """EC2 API Reference, error codes: InvalidAMIName.Duplicate, "The specified AMI name is
     already in use by another AMI" (AMI names are unique per account and region)."""

@@ -1,5 +1,6 @@
 """Every file in events/ is valid JSON and runs: the per-Lambda events through their
-handlers on the seeded demo world, the execution inputs through the state machine."""
+handlers on the seeded demo world, the execution inputs through the state machine. The
+EventBridge events (eventbridge-*) run through the stack's rules in test_event_starts.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from xregion_sync.local.template import read_template
 
 EVENT_FILES = sorted(path.stem for path in EVENTS_DIR.glob("*.json"))
 EXECUTION_INPUTS = [name for name in EVENT_FILES if name.startswith("execution-")]
-LAMBDA_EVENTS = [name for name in EVENT_FILES if name not in EXECUTION_INPUTS]
+EVENTBRIDGE_EVENTS = [name for name in EVENT_FILES if name.startswith("eventbridge-")]
+LAMBDA_EVENTS = [name for name in EVENT_FILES
+                 if name not in EXECUTION_INPUTS and name not in EVENTBRIDGE_EVENTS]
 # Events whose handler needs the copy an earlier step made.
 NEEDS_COPY = {"poll-copy-status"}
 
@@ -43,6 +46,8 @@ def stack_parameter_uri() -> str:
 def test_the_events_are_the_expected_set():
     assert set(EXECUTION_INPUTS) == {"execution-inline-config", "execution-config-uri-ssm",
                                      "execution-config-uri-s3", "execution-schedule"}
+    assert set(EVENTBRIDGE_EVENTS) == {"eventbridge-rds-snapshot-created",
+                                       "eventbridge-ec2-ami-available"}
     assert {f"{name.replace('-', '_')}" for name in LAMBDA_EVENTS} == {
         function.handler.rpartition(".")[2] for function in read_template().functions.values()}
 

@@ -46,6 +46,11 @@ class CopySlotsFullError(SyncError):
     job is deferred (it waits for a slot, or the next run copies), not failed."""
 
 
+class CopyGoneError(SyncError):
+    """The copy was deregistered or deleted (while waiting for it, or again and again
+    under CopyImage's idempotent answer)."""
+
+
 class OrphanedSnapshotsError(SyncError):
     """A copy was deregistered but some of its snapshots could not be deleted."""
 

@@ -2,10 +2,16 @@
 turn the per-job results into the execution's output at the end.
 
 Load Config reads the config from the execution input ({"config": {...}}), from
-{"config_uri": "ssm:<name>" | "s3://bucket/key"}, or, for an empty input (the
+{"config_uri": "ssm:<name>" | "s3://bucket/key"}, or, for an input without either (the
 schedule), from the stack's own SSM parameter (which may itself name a config_uri, for
 configs too large for SSM). Static access keys are refused: execution input, output and
 history are readable in the console.
+
+Beside the config, the input may narrow the run to some of its jobs:
+{"jobs": ["sync_a", ...]} runs only those (a name the config lacks fails the execution
+here, before any job runs), and {"event": {...}} (what the stack's EventBridge rules send
+for a new automated DB snapshot or a new available AMI) runs only the jobs whose source
+the event may be: see select_for_event. An event no job covers runs nothing and succeeds.
 
 The plan (one item per job) goes to the stack's run bucket, not into the state: the
 Distributed Maps read it with ItemReader, so an execution carries any number of jobs.
@@ -20,7 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import aws
@@ -39,6 +46,10 @@ PLAN_KINDS = ("express", "standard")
 # 256 KiB (with the summary and a 32,768-character failure cause beside them).
 MAX_INLINE_RESULTS_BYTES = 200 * 1024
 INPUT_KEYS = ("config", "config_uri")
+SELECTION_KEYS = ("jobs", "event")
+RDS_EVENT_SOURCE, EC2_EVENT_SOURCE = "aws.rds", "aws.ec2"
+# An automated DB snapshot's id: rds:<DB instance id>-<YYYY-MM-DD-HH-MM>.
+AUTOMATED_SNAPSHOT_ID = re.compile(r"rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
 logger = logging.getLogger(__name__)
@@ -58,10 +69,29 @@ def state_machine_errors(entry: JobEntry) -> list[ConfigError]:
 
 def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
     """Execution input -> the plans in the run bucket, and what the Maps need to read them:
-    {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}."""
-    entries = load_config(_config_source(event or {})).entries
+    {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}.
+    Only the jobs the input selects ("jobs" or "event") are planned; the others are not
+    in the plans, the results or the summary."""
+    event = event or {}
+    if not isinstance(event, Mapping):
+        raise ConfigError(f"execution input: expected a JSON object, got {event!r}"[:300],
+                          job=CONFIG_LEVEL)
+    selection = {key: event[key] for key in SELECTION_KEYS if key in event}
+    source = {key: value for key, value in event.items() if key not in SELECTION_KEYS}
+    if len(selection) > 1:
+        raise ConfigError("execution input: give 'jobs' or 'event', not both",
+                          job=CONFIG_LEVEL)
+    entries = load_config(_config_source(source, selected=bool(selection))).entries
+    if "jobs" in selection:
+        entries = select_jobs(entries, selection["jobs"])
+    elif "event" in selection:
+        entries = select_for_event(entries, selection["event"])
+        logger.info("Jobs selected by an event", extra={
+            "event": selection["event"], "jobs": [entry.name for _, entry in entries]})
+    else:
+        entries = list(enumerate(entries))
     plans: dict[str, list] = {kind: [] for kind in PLAN_KINDS}
-    for index, entry in enumerate(entries):
+    for index, entry in entries:
         errors = [*entry.errors, *state_machine_errors(entry)]
         if errors:
             failed = SyncResult.failure(entry.name, entry.sync_type, errors).to_dict()
@@ -77,6 +107,62 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
             "prefix": prefix, "total": len(entries),
             "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items)}
                       for kind, items in plans.items()}}
+
+
+def select_jobs(entries: Sequence[JobEntry], names: Any) -> list[tuple[int, JobEntry]]:
+    """(config index, entry) for each job `names` names, in config order. Any name the
+    config lacks is an error naming it and the config's jobs: no job runs."""
+    if (not isinstance(names, list) or not names
+            or not all(isinstance(name, str) for name in names)):
+        raise ConfigError("execution input: 'jobs' must be a non-empty list of job names "
+                          f"(e.g. [\"sync_web_app\"]), got {json.dumps(names)[:200]}",
+                          job=CONFIG_LEVEL, field="jobs")
+    known = [entry.name for entry in entries]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
+    if unknown:
+        shown = ", ".join(known[:50]) + (f" and {len(known) - 50} more" if len(known) > 50
+                                         else "")
+        raise ConfigError(f"execution input: 'jobs' names {len(unknown)} job(s) the config "
+                          f"does not define: {', '.join(unknown)}; its jobs are: {shown}",
+                          job=CONFIG_LEVEL, field="jobs")
+    wanted = set(names)
+    return [(index, entry) for index, entry in enumerate(entries) if entry.name in wanted]
+
+
+def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int, JobEntry]]:
+    """(config index, entry) for each valid job whose source the event may be.
+
+    - aws.rds (an automated DB snapshot was created, id rds:<db>-<timestamp>): the
+      rds_automated_snapshot jobs of that DB instance in the event's region.
+    - aws.ec2 (an AMI became available): every ec2_ami job whose source region is the
+      event's region. An AMI event does not carry the AMI's tags, and telling whether the
+      AMI is a job's source needs the job's own credentials: the job's normal steps do
+      that (Resolve Source, Check Sync Tag), and a job whose source is another AMI is
+      simply in sync, for two DescribeImages calls.
+
+    Any other event, and jobs with config errors (the schedule reports those), select
+    nothing: the execution runs no job and succeeds."""
+    if not isinstance(event, Mapping):
+        raise ConfigError("execution input: 'event' must be an object "
+                          '{"source", "region", "resource", ...}', job=CONFIG_LEVEL,
+                          field="event")
+    source, region = event.get("source"), event.get("region")
+    if source == RDS_EVENT_SOURCE:
+        match = AUTOMATED_SNAPSHOT_ID.fullmatch(str(event.get("snapshot_id") or ""))
+        if not match:
+            return []  # a manual snapshot, or no id: not an automated snapshot's
+        db_instance = match["db"].lower()  # RDS stores DB instance ids in lower case
+
+        def covers(spec) -> bool:
+            return (spec.sync_type == "rds_automated_snapshot"
+                    and str(spec.options.get("db_instance", "")).lower() == db_instance)
+    elif source == EC2_EVENT_SOURCE:
+        def covers(spec) -> bool:
+            return spec.sync_type == "ec2_ami"
+    else:
+        return []
+    return [(index, entry) for index, entry in enumerate(entries)
+            if entry.spec and entry.spec.source_region == region and covers(entry.spec)]
 
 
 def caught(exc: BaseException) -> dict[str, Any]:
@@ -204,8 +290,10 @@ def failure_cause(results: list[Mapping[str, Any]]) -> str:
 # ---------------------------------------------------------------- config sources
 
 
-def _config_source(event: Mapping[str, Any]) -> Mapping | str:
-    if _is_schedule(event):
+def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping | str:
+    """The config the input names; with no config in it, the stack's (the schedule's, or
+    a selection of jobs from it)."""
+    if _is_schedule(event) or (selected and not any(key in event for key in INPUT_KEYS)):
         config = _read_uri(f"ssm:{_stack_parameter()}")
         # A config too large for SSM lives in S3; the parameter then only points to it.
         if set(config) == {"config_uri"} and str(config["config_uri"]).startswith("s3://"):
@@ -214,7 +302,8 @@ def _config_source(event: Mapping[str, Any]) -> Mapping | str:
     unknown = sorted(set(event) - set(INPUT_KEYS))
     if unknown or len([k for k in INPUT_KEYS if k in event]) > 1:
         raise ConfigError(
-            f"execution input: expected {{}} or one of {INPUT_KEYS}, got keys {sorted(event)}",
+            f"execution input: expected {{}} or one of {INPUT_KEYS} (with 'jobs' or "
+            f"'event' beside it, or alone), got keys {sorted(event)}",
             job=CONFIG_LEVEL)
     if "config" in event:
         config = event["config"]

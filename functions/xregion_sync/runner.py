@@ -9,7 +9,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from . import execution, steps
@@ -24,17 +24,22 @@ logger = logging.getLogger(__name__)
 
 
 def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
-        max_workers: int = DEFAULT_MAX_WORKERS, run_id: str | None = None) -> list[SyncResult]:
-    """Run every job of `config` (a path, YAML text or a mapping); one result per job.
+        max_workers: int = DEFAULT_MAX_WORKERS, run_id: str | None = None,
+        jobs: Sequence[str] | None = None) -> list[SyncResult]:
+    """Run every job of `config` (a path, YAML text or a mapping), or only those named in
+    `jobs`; one result per job run.
 
     Results come in config order, config-error jobs included. A job's failure is
     recorded in its result and never raised. Raises ConfigError only when the config
-    cannot be read at all (not YAML, not a mapping, no jobs).
+    cannot be read at all (not YAML, not a mapping, no jobs), or when `jobs` is empty or
+    names a job the config lacks (then no job runs).
     """
     loaded = load_config(config)
     for note in loaded.notes:  # a typo'd job key would otherwise never run, silently
         logger.warning(note)
     entries = loaded.entries
+    if jobs is not None:
+        entries = [entry for _, entry in execution.select_jobs(entries, list(jobs))]
     run_id = run_id or uuid.uuid4().hex
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(entries)))) as pool:
         futures = [pool.submit(run_job, entry, run_id, dry_run) for entry in entries]

@@ -4,7 +4,9 @@ One place, shared by the demo and the tests, each behaviour pinned to the AWS
 documentation by a test in tests/test_emulator_fidelity.py. Product code is never
 bent to suit the emulator: when moto is wrong, moto is corrected here.
 
-  EC2 CopyImage   ClientToken makes the call idempotent (same token -> same AMI);
+  EC2 CopyImage   ClientToken makes the call idempotent (same token and parameters ->
+                  the same AMI, even one deregistered since; same token, other
+                  parameters -> IdempotentParameterMismatch);
                   a Name already used by an AMI of the account in the region is
                   refused (InvalidAMIName.Duplicate);
                   TagSpecifications tag the new AMI and/or its snapshots;
@@ -41,6 +43,7 @@ local/stepfunctions_quotas.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -147,7 +150,8 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
 
 def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                           quotas: AwsQuotas) -> None:
-    client_tokens: dict[tuple[str, str, str], str] = {}
+    # token -> (the AMI the first call made, that call's other parameters)
+    client_tokens: dict[tuple[str, str, str], tuple[str, str]] = {}
     original_copy_image = AmiBackend.copy_image
     original_describe_images = AmiBackend.describe_images
     original_create_image = AmiBackend.create_image
@@ -156,8 +160,18 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         backend = self.ec2_backend
         token = self._get_param("ClientToken")
         key = (backend.account_id, backend.region_name, token)
+        # "Ensuring idempotency in Amazon EC2 API requests": a repeated token with the same
+        # parameters returns the first call's result (the AMI, even if deregistered since);
+        # with other parameters it fails IdempotentParameterMismatch.
+        request = json.dumps({k: v for k, v in sorted(self.querystring.items())
+                              if k != "ClientToken"})
         if token and key in client_tokens:
-            return _action_result({"ImageId": client_tokens[key]})
+            image_id, first_request = client_tokens[key]
+            if request != first_request:
+                raise EC2ClientError("IdempotentParameterMismatch",
+                                     f"Client token {token} was used before with different "
+                                     "parameters")
+            return _action_result({"ImageId": image_id})
         self.error_on_dryrun()
         name = self._get_param("Name")
         taken = [image.id for image in backend.amis.values() if image.name == name]
@@ -197,7 +211,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         image.state = "pending"
         timing.started(image.id)
         if token:
-            client_tokens[key] = image.id
+            client_tokens[key] = (image.id, request)
         return _action_result({"ImageId": image.id})
 
     def create_image(self, instance_id: str, *args, **kwargs):

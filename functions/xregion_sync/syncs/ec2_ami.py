@@ -33,7 +33,12 @@ from ..config import (
     non_negative_int,
     text,
 )
-from ..errors import AmbiguousSourceError, OrphanedSnapshotsError, SourceNotFoundError
+from ..errors import (
+    AmbiguousSourceError,
+    CopyGoneError,
+    OrphanedSnapshotsError,
+    SourceNotFoundError,
+)
 from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -173,6 +178,7 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
 
 def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
                run_id: str) -> dict[str, Any]:
+    del run_id  # the ClientToken is the same in every run: see copy_token
     ec2 = aws.client(job, SERVICE, job.destination_region)
     # A failed AMI keeps its name, and the new copy needs that name.
     _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
@@ -196,24 +202,80 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     if job.options.get("kms_key_id"):
         params.update(Encrypted=True, KmsKeyId=job.options["kms_key_id"])
     with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
-        image_id = _copy_image_named(ec2, params, job, source, run_id)
+        image_id, tags = _copy_image_named(ec2, params, job, source,
+                                           list(existing.get("replaces") or ()), tags)
     copy = {"id": image_id, "state": PENDING, "tags": tags}
     if existing.get("replaces"):
         copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
     return copy
 
 
+# A copy a token made and someone deregistered since: each is skipped with a new token.
+MAX_GONE_COPIES = 3
+
+
+def copy_token(job: JobSpec, source: dict[str, Any], replaces: Iterable[str],
+               params: dict[str, Any], gone: Iterable[str] = ()) -> str:
+    """CopyImage's ClientToken: the same for every run that would make the same copy (the
+    job, the source AMI, the destination, the failed copies it replaces, the request
+    itself) and nothing else, in particular not the run. Two overlapping runs that both
+    found no copy send the same token and EC2 returns the first run's AMI to both (EC2
+    answers a repeated token with the first call's result; the same token with other
+    parameters would be IdempotentParameterMismatch, so the request is part of the
+    token). `gone` are copies this token chain made that have been deregistered since:
+    EC2 would keep answering with them while it remembers the token."""
+    request = json.dumps({k: v for k, v in params.items() if k != "ClientToken"},
+                         sort_keys=True)
+    return idempotency_token(job.name, source["id"], job.destination_region,
+                             ",".join(replaces), request, *gone)
+
+
 def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, Any],
-                      run_id: str) -> str:
+                      replaces: list[str], tags: dict[str, str]
+                      ) -> tuple[str, dict[str, str]]:
     """CopyImage under the source's name, as the original tool did; if an older copy in
     the destination holds that name (AMI names are unique per region), under the name
     plus the source id, the name shortened so that the whole id fits in EC2's 128
-    characters. Each name has its own ClientToken, the same within one run, so a retried
-    call returns the same AMI and never makes a second."""
+    characters. Returns the copy's id and tags.
 
-    def copy_as(name: str) -> str:
-        token = idempotency_token(job.name, source["id"], job.destination_region, run_id, name)
-        return ec2.copy_image(**params, Name=name, ClientToken=token)["ImageId"]
+    Never a second copy of one source: the ClientToken (copy_token) is the same in every
+    run and every retry, so EC2 returns the AMI the first call made; a name held by a
+    copy of this very source (a concurrent run's, another job's, one made with an older
+    token) is that copy, and is returned instead of copying again under the other name.
+    A copy the token made that was deregistered since is copied again (new token)."""
+    gone: list[str] = []
+    while True:
+        image_id, tags = _copy_or_adopt(ec2, params, job, source, replaces, tags, gone)
+        if _state_of(ec2, image_id) != GONE:
+            return image_id, tags
+        logger.warning("CopyImage answered with a copy that has been deregistered since "
+                       "(the ClientToken was used before); copying again with a new token",
+                       extra={"job": job.name, "source": source["id"], "image": image_id})
+        gone.append(image_id)
+        if len(gone) > MAX_GONE_COPIES:
+            raise CopyGoneError(f"job '{job.name}': CopyImage of {source['id']} keeps "
+                                f"answering with deregistered AMIs ({', '.join(gone)})",
+                                job=job.name)
+
+
+def _copy_or_adopt(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, Any],
+                   replaces: list[str], tags: dict[str, str], gone: list[str]
+                   ) -> tuple[str, dict[str, str]]:
+    def copy_as(name: str) -> tuple[str, dict[str, str]]:
+        request = {**params, "Name": name}
+        try:
+            token = copy_token(job, source, replaces, request, gone)
+            return ec2.copy_image(**request, ClientToken=token)["ImageId"], tags
+        except ClientError as exc:
+            if aws.error_code(exc) != "InvalidAMIName.Duplicate":
+                raise
+            holder = _copy_of_source_named(job, ec2, name, source, gone)
+            if holder is None:
+                raise
+            logger.info("The copy's name is held by a copy of the same source (a "
+                        "concurrent run's?): that copy is the copy", extra={
+                            "job": job.name, "source": source["id"], "image": holder[0]})
+            return holder
 
     try:
         return copy_as(source["name"])
@@ -222,6 +284,27 @@ def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[st
             raise
     suffix = f" {source['id']}"
     return copy_as(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+
+
+def _copy_of_source_named(job: JobSpec, ec2, name: str, source: dict[str, Any],
+                          gone: list[str]) -> tuple[str, dict[str, str]] | None:
+    """(id, tags) of the AMI named `name` in the destination when it is a live copy of
+    `source` from the job's source region by this tool (tags and AWS's record agree)."""
+    images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
+                              Filters=[{"Name": "name", "Values": [name]}])
+    for image in images:
+        tags = tag_dict(image.get("Tags"))
+        if (image["ImageId"] not in gone and _state(image) in (PENDING, AVAILABLE)
+                and tags.get(TAG_SOURCE_ID) == source["id"]
+                and tags.get(TAG_SOURCE_REGION) == job.source_region
+                and _provenance(job, image, tags)):
+            return image["ImageId"], tags
+    return None
+
+
+def _state_of(ec2, image_id: str) -> str:
+    images = _describe_image(ec2, image_id)
+    return _state(images[0]) if images else GONE
 
 
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,283 @@
+"""Starting a run for some jobs only: {"jobs": [...]} in the execution input (and
+xregion_sync.run(config, jobs=...)), and {"event": ...}, which the stack's EventBridge
+rules send when an automated DB snapshot is created or an AMI becomes available. The
+sample events in events/ go through each rule's EventPattern (moto's EventBridge
+matcher) and InputTransformer as written in template.yaml, into the local state machine."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+import yaml
+from conftest import load_event
+from moto.events.models import EventPattern, EventPatternParser
+from scenarios import (
+    AMI_JOB,
+    DB_JOB,
+    SOURCE,
+    ami_job,
+    db_job,
+    destination_image_ids,
+    destination_snapshot_ids,
+    source_ami,
+    source_db,
+)
+
+import xregion_sync
+from xregion_sync.errors import ConfigError
+from xregion_sync.local import execute_state_machine
+from xregion_sync.local.template import PROJECT_ROOT, _CfnLoader, read_template
+
+OTHER_REGION_AMI_JOB = "sync_eu_web_app"
+OTHER_DB_JOB = "sync_billing_db"
+# Two jobs each event could concern, and two it does not: another DB, another region.
+CONFIG = {
+    **ami_job(),
+    **db_job(),
+    OTHER_DB_JOB: {**db_job()[DB_JOB], "db_instance": "billing-db"},
+    OTHER_REGION_AMI_JOB: {**ami_job()[AMI_JOB], "source_region": "eu-west-1"},
+}
+RULES = {"eventbridge-rds-snapshot-created": "RdsSnapshotCreatedRule",
+         "eventbridge-ec2-ami-available": "AmiAvailableRule"}
+FORWARD_RULES = {"RdsSnapshotCreatedRule": "RdsSnapshotCreatedForwardRule",
+                 "AmiAvailableRule": "AmiAvailableForwardRule"}
+
+
+@pytest.fixture
+def world(emulated):
+    image_id = source_ami()
+    source_db()
+    return image_id
+
+
+def names(execution) -> list[str]:
+    return [result.name for result in execution.results()]
+
+
+# ---------------------------------------------------------------- EventBridge, as deployed
+
+
+def rule(logical_id: str, template: dict | None = None) -> dict:
+    template = template or read_template().raw
+    return template["Resources"][logical_id]["Properties"]
+
+
+def matches(pattern: dict, event: dict) -> bool:
+    """moto's EventBridge pattern matcher (the subset AWS documents for these rules)."""
+    return EventPattern(None, EventPatternParser(json.dumps(pattern)).parse()).matches_event(
+        event)
+
+
+def _path(event: dict, path: str):
+    value = event
+    for key in path.removeprefix("$.").split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def transform(transformer: dict, event: dict):
+    """EventBridge's InputTransformer: each <name> of InputTemplate becomes the JSON value
+    at its InputPathsMap path (inside a quoted string, the value's text)."""
+    values = {name: _path(event, path) for name, path in transformer["InputPathsMap"].items()}
+    text = transformer["InputTemplate"]
+    text = re.sub(r'"<(\w+)>"', lambda m: json.dumps(str(values[m[1]])), text)
+    text = re.sub(r"<(\w+)>", lambda m: json.dumps(values[m[1]]), text)
+    return json.loads(text)
+
+
+def deliver(event: dict):
+    """The event through every rule of template.yaml that targets the state machine: the
+    execution each matching rule starts, or None when no rule matches."""
+    started = None
+    for resource in read_template().raw["Resources"].values():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        properties = resource["Properties"]
+        if "EventPattern" not in properties or not matches(properties["EventPattern"], event):
+            continue
+        (target,) = properties["Targets"]
+        assert target["Arn"] == {"Ref": "SyncStateMachine"}
+        assert started is None, f"two rules start an execution for {event['detail-type']}"
+        started = execute_state_machine(transform(target["InputTransformer"], event))
+    return started
+
+
+def ami_event(image_id: str, region: str = SOURCE) -> dict:
+    event = load_event("eventbridge-ec2-ami-available")
+    event["detail"]["ImageId"] = image_id
+    event["resources"] = [f"arn:aws:ec2:{region}::image/{image_id}"]
+    event["region"] = region
+    return event
+
+
+def rds_event(snapshot_id: str = "rds:orders-db-2026-11-26-06-10",
+              event_id: str = "RDS-EVENT-0091") -> dict:
+    event = load_event("eventbridge-rds-snapshot-created")
+    arn = f"arn:aws:rds:{event['region']}:{event['account']}:snapshot:{snapshot_id}"
+    event["detail"].update(SourceIdentifier=snapshot_id, SourceArn=arn, EventID=event_id)
+    event["resources"] = [arn]
+    return event
+
+
+def store_stack_config(config: dict) -> None:
+    import boto3
+
+    boto3.client("ssm", region_name=SOURCE).put_parameter(
+        Name=read_template().resolve({"Ref": "ConfigParameter"}), Value=yaml.safe_dump(config),
+        Type="String", Overwrite=True)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_the_sample_event_matches_its_rule_only(name):
+    event = load_event(name)
+    for sample, logical_id in RULES.items():
+        assert matches(rule(logical_id)["EventPattern"], event) is (sample == name)
+
+
+def test_the_rds_transformer_gives_the_snapshot_and_its_region():
+    event = load_event("eventbridge-rds-snapshot-created")
+
+    (target,) = rule("RdsSnapshotCreatedRule")["Targets"]
+
+    assert transform(target["InputTransformer"], event) == {"event": {
+        "source": "aws.rds", "region": "us-east-1",
+        "resource": "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-db-2026-11-26-06-10",
+        "snapshot_id": "rds:orders-db-2026-11-26-06-10"}}
+
+
+def test_the_ec2_transformer_gives_the_image_and_its_region():
+    (target,) = rule("AmiAvailableRule")["Targets"]
+
+    assert transform(target["InputTransformer"], load_event("eventbridge-ec2-ami-available")) == {
+        "event": {"source": "aws.ec2", "region": "us-east-1",
+                  "resource": "ami-0abcdef1234567890", "image_id": "ami-0abcdef1234567890"}}
+
+
+def test_the_forwarder_forwards_exactly_what_the_stack_rules_match():
+    forwarder = yaml.load((PROJECT_ROOT / "forwarder" / "template.yaml").read_text(),
+                          Loader=_CfnLoader)  # noqa: S506
+    for stack_rule, forward_rule in FORWARD_RULES.items():
+        assert rule(forward_rule, forwarder)["EventPattern"] == rule(stack_rule)["EventPattern"]
+        (target,) = rule(forward_rule, forwarder)["Targets"]
+        assert target["Arn"] == {"Ref": "TargetEventBusArn"}
+
+
+def test_a_new_automated_snapshot_runs_only_the_jobs_of_its_db_instance(world):
+    store_stack_config(CONFIG)
+
+    execution = deliver(load_event("eventbridge-rds-snapshot-created"))
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [DB_JOB]
+    assert execution.output["summary"]["copied"] == 1
+    assert destination_image_ids() == []  # the AMI job did not run
+    assert len(destination_snapshot_ids()) == 1
+
+
+def test_a_new_available_ami_runs_only_the_ami_jobs_of_its_region(world):
+    store_stack_config(CONFIG)
+
+    execution = deliver(ami_event(world))
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [AMI_JOB]
+    assert [r.status for r in execution.results()] == ["copied"]
+    assert destination_snapshot_ids() == []  # the DB jobs did not run
+
+
+def test_an_event_with_the_config_inline_selects_from_it(world):
+    (target,) = rule("RdsSnapshotCreatedRule")["Targets"]
+    execution_input = {**transform(target["InputTransformer"], rds_event()), "config": CONFIG}
+
+    execution = execute_state_machine(execution_input)
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [DB_JOB]
+
+
+@pytest.mark.parametrize("event", [
+    pytest.param(lambda image: rds_event("rds:reports-db-2026-11-26-06-10"), id="other-db"),
+    pytest.param(lambda image: rds_event("orders-db-before-upgrade"), id="manual-snapshot-id"),
+    pytest.param(lambda image: ami_event(image, region="ap-south-1"), id="other-region-ami"),
+])
+def test_an_event_no_job_covers_runs_nothing_and_succeeds(world, event):
+    store_stack_config(CONFIG)
+
+    execution = deliver(event(world))
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == []
+    assert execution.output["summary"]["total"] == 0
+    assert destination_image_ids() == [] and destination_snapshot_ids() == []
+
+
+@pytest.mark.parametrize("event", [
+    pytest.param(lambda image: rds_event(event_id="RDS-EVENT-0042"), id="manual-snapshot"),
+    pytest.param(lambda image: {**ami_event(image), "detail": {"ImageId": image,
+                                                               "State": "failed"}},
+                 id="ami-failed"),
+    pytest.param(lambda image: {**ami_event(image), "detail-type": "EC2 Instance State-change "
+                                                                   "Notification"},
+                 id="other-detail-type"),
+])
+def test_an_event_the_rules_do_not_match_starts_nothing(world, event):
+    assert deliver(copy.deepcopy(event(world))) is None
+
+
+# ---------------------------------------------------------------- {"jobs": [...]}
+
+
+def test_jobs_in_the_input_run_only_those_jobs(world):
+    execution = execute_state_machine({"config": CONFIG, "jobs": [AMI_JOB]})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [AMI_JOB]
+    assert execution.output["summary"] == {
+        "total": 1, "copied": 1, "in_sync": 0, "deferred": 0, "failed": 0}
+    assert destination_snapshot_ids() == []
+
+
+def test_jobs_alone_select_from_the_stacks_config(world):
+    store_stack_config(CONFIG)
+
+    execution = execute_state_machine({"jobs": [DB_JOB]})
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [DB_JOB]
+    assert destination_image_ids() == []
+
+
+@pytest.mark.parametrize(("jobs", "says"), [
+    ([AMI_JOB, "sync_nope", "sync_gone"],
+     "'jobs' names 2 job(s) the config does not define: sync_nope, sync_gone; its jobs are: "
+     f"{AMI_JOB}, {DB_JOB}, {OTHER_DB_JOB}, {OTHER_REGION_AMI_JOB}"),
+    ([], "'jobs' must be a non-empty list of job names"),
+    ("sync_web_app", "'jobs' must be a non-empty list of job names"),
+], ids=["unknown", "empty", "not-a-list"])
+def test_bad_jobs_fail_the_execution_at_load_config_and_run_nothing(world, jobs, says):
+    execution = execute_state_machine({"config": CONFIG, "jobs": jobs})
+
+    assert (execution.status, execution.error) == ("FAILED", "ConfigError")
+    assert execution.states_entered()[-1] == "Config Not Loaded"
+    assert says in json.loads(execution.cause)["errorMessage"]
+    assert destination_image_ids() == [] and destination_snapshot_ids() == []
+
+
+def test_jobs_and_event_together_are_refused(world):
+    execution = execute_state_machine({"config": CONFIG, "jobs": [AMI_JOB],
+                                       "event": {"source": "aws.ec2", "region": SOURCE}})
+
+    assert execution.states_entered()[-1] == "Config Not Loaded"
+    assert "give 'jobs' or 'event', not both" in execution.cause
+
+
+def test_run_in_process_with_jobs(world):
+    results = xregion_sync.run(CONFIG, jobs=[DB_JOB])
+
+    assert [r.name for r in results] == [DB_JOB]
+    assert destination_image_ids() == []
+    with pytest.raises(ConfigError, match="does not define: sync_nope"):
+        xregion_sync.run(CONFIG, jobs=["sync_nope"])

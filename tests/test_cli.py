@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from conftest import SOURCE
 
 from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
 from xregion_sync.local import execute_state_machine
-from xregion_sync.local.seed import seed_demo
+from xregion_sync.local.seed import add_automated_snapshot, seed_demo
 from xregion_sync.local.stepfunctions import deploy
 from xregion_sync.local.template import read_template
 
@@ -280,3 +283,27 @@ def test_a_config_argument_is_a_path_even_without_a_yaml_suffix(capsys, tmp_path
     # THEN the error says the file cannot be read
     assert code == 1
     assert "cannot read config file my-config" in err
+
+
+def test_in_sync_rows_name_the_copy_and_dry_runs_the_source_while_json_keeps_the_contract(
+        capsys, config_file, emulated):
+    # GIVEN the demo world copied once
+    seed_demo()
+    path = config_file(VALID)
+    run_cli(capsys, "run", path)
+
+    # WHEN it runs again (in sync), as a table and as JSON, and dry after a new backup
+    _, table, _ = run_cli(capsys, "run", path)
+    _, as_json, _ = run_cli(capsys, "run", path, "--json")
+    add_automated_snapshot(SOURCE, "orders-db", datetime.now(UTC) + timedelta(hours=1))
+    _, dry, _ = run_cli(capsys, "run", path, "--dry-run")
+
+    # THEN in-sync rows name the copy found; the dry run names the source it would copy
+    rows = {line.split()[0]: line for line in table.splitlines() if line.startswith("sync_")}
+    assert re.search(r" in_sync +ami-[0-9a-f]+ \(available\)", rows["sync_web_app"])
+    assert re.search(r" in_sync +rds-orders-db-\S+ \(available\)", rows["sync_orders_db"])
+    dry_rows = {line.split()[0]: line for line in dry.splitlines() if line.startswith("sync_")}
+    assert re.search(r"would copy rds:orders-db-\S+", dry_rows["sync_orders_db"])
+    # AND the JSON results are exactly the result contract's keys
+    assert all(list(r) == ["name", "sync_type", "status", "created_resource", "copy_state",
+                           "pruned", "errors"] for r in json.loads(as_json)["results"])

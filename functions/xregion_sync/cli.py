@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__, logs
 from .config import load_config
 from .errors import ConfigError
-from .result import SyncResult
+from .result import WOULD_COPY, SyncResult
 from .runner import run
 
 ENGINES = ("inprocess", "stepfunctions-local")
@@ -326,10 +326,12 @@ def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
 def format_table(results: list[SyncResult]) -> str:
     rows = [("JOB", "TYPE", "STATUS", "RESOURCE", "MESSAGE")]
     for r in results:
-        resource = r.created_resource or ""
+        resource = r.created_resource or r.copy_id or ""  # in sync: the copy found
         if r.copy_state:
             resource = f"{resource} ({r.copy_state})".strip()
         message = "; ".join(e.message for e in r.errors)
+        if r.status == WOULD_COPY and r.source_id:
+            message = f"would copy {r.source_id}" + (f"; {message}" if message else "")
         if r.pruned:
             message = (message + "; " if message else "") + "pruned " + ", ".join(r.pruned)
         rows.append((r.name, r.sync_type or "?", r.status, resource, message))

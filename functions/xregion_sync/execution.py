@@ -33,7 +33,16 @@ from typing import Any
 from . import aws
 from .config import CONFIG_LEVEL, MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
 from .errors import ConfigError
-from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult, capped_message
+from .result import (
+    COPIED,
+    DEFERRED,
+    FAILED,
+    IN_SYNC,
+    JobError,
+    SyncResult,
+    capped_message,
+    contract_view,
+)
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 RUN_BUCKET_ENV = "RUN_BUCKET_NAME"
@@ -201,9 +210,10 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
     {summary, results_uri}; with failed jobs also the Jobs Failed state's cause."""
     from . import metrics
 
-    results = collect_results(event)
+    records = collect_results(event)
+    results = [contract_view(record) for record in records]  # the output: the contract
     document = summarize_results(results)
-    metrics.emit_run(document["summary"], metrics.stale_jobs(results))
+    metrics.emit_run(document["summary"], metrics.stale_jobs(records))
     size = len(json.dumps(results).encode())
     if size > MAX_INLINE_RESULTS_BYTES:
         key = f"{event['prefix']}/results.json"

@@ -48,6 +48,16 @@ class JobError:
         return cls(type(exc).__name__, str(exc) or type(exc).__name__)
 
 
+RESULT_KEYS = ("name", "sync_type", "status", "created_resource", "copy_state", "pruned",
+               "errors")
+RECORD_EXTRAS = ("copy_source_created", "source_id", "copy_id")
+
+
+def contract_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A result record (to_record(), or any result dict) as the result contract."""
+    return {key: record.get(key) for key in RESULT_KEYS}
+
+
 @dataclass(frozen=True)
 class SyncResult:
     name: str
@@ -57,9 +67,14 @@ class SyncResult:
     copy_state: str | None = None
     pruned: list[str] = field(default_factory=list)
     errors: list[JobError] = field(default_factory=list)
-    # When the source of the newest available copy was created (ISO 8601 UTC); None when
-    # no copy is available (or unknown: a failed step). In to_dict() only when known.
+    # Beyond the result contract (to_dict), carried between the steps (to_record) for the
+    # metrics and the command line: when the source of the newest available copy was
+    # created (ISO 8601 UTC; None when no copy is available), the source this run
+    # resolved, and for in_sync the copy found (created_resource is only ever a copy
+    # made by this run).
     copy_source_created: str | None = None
+    source_id: str | None = None
+    copy_id: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -70,7 +85,9 @@ class SyncResult:
         return cls(name, sync_type, FAILED, errors=[JobError.from_exception(e) for e in errors])
 
     def to_dict(self) -> dict[str, Any]:
-        document = {
+        """The result contract, the same from both drivers and in an execution's output:
+        exactly RESULT_KEYS."""
+        return {
             "name": self.name,
             "sync_type": self.sync_type,
             "status": self.status,
@@ -79,9 +96,12 @@ class SyncResult:
             "pruned": list(self.pruned),
             "errors": [{"type": e.type, "message": e.message} for e in self.errors],
         }
-        if self.copy_source_created:
-            document["copy_source_created"] = self.copy_source_created
-        return document
+
+    def to_record(self) -> dict[str, Any]:
+        """to_dict() and the known extras: what Record Result hands to Summarize, which
+        counts stale jobs with them and outputs contract_view() of each."""
+        return {**self.to_dict(), **{key: getattr(self, key) for key in RECORD_EXTRAS
+                                     if getattr(self, key)}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncResult:
@@ -94,4 +114,6 @@ class SyncResult:
             pruned=list(data.get("pruned") or ()),
             errors=[JobError(e["type"], e["message"]) for e in data.get("errors") or ()],
             copy_source_created=data.get("copy_source_created"),
+            source_id=data.get("source_id"),
+            copy_id=data.get("copy_id"),
         )

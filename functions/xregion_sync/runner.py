@@ -83,4 +83,4 @@ def _planned(state: steps.State) -> SyncResult:
         return result
     would_copy = {**state, "copy": {"id": "(new copy)", "state": AVAILABLE}}
     return SyncResult(result.name, result.sync_type, WOULD_COPY,
-                      pruned=steps.plan_pruning(would_copy))
+                      pruned=steps.plan_pruning(would_copy), source_id=result.source_id)

@@ -181,8 +181,11 @@ def record_result(state: State) -> dict[str, Any]:
     created = recovery_source_created(state)
     job = JobSpec.from_dict(state["job"])
     metrics.emit_copy_age(job.name, metrics.age_seconds(created))
-    result = dataclasses.replace(result, copy_source_created=created)
-    document = result.to_dict()
+    in_sync_copy = (state.get("existing") or {}).get("copy") or {}
+    result = dataclasses.replace(
+        result, copy_source_created=created, source_id=(state.get("source") or {}).get("id"),
+        copy_id=in_sync_copy.get("id") if result.status == IN_SYNC else None)
+    document = result.to_record()
     limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
     if limit != metrics.DEFAULT_MAX_COPY_AGE_HOURS:
         document["max_copy_age_hours"] = limit  # Summarize counts stale jobs with it

@@ -92,6 +92,28 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"fault injection: {STATS.line()}")
 
 
+# A config of the demo's two jobs (the demo world has their sources), and one more job
+# with a config error (a misspelt region).
+VALID = """
+sync_web_app:
+  sync_type: ec2_ami
+  source_region: us-east-1
+  destination_region: us-west-2
+  sync_identifier: web-app
+sync_orders_db:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-west-2
+  db_instance: orders-db
+"""
+ONE_BAD_JOB = VALID + """
+sync_broken:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-easst-2
+"""
+
+
 DEMO_NOW = "2026-11-25T06:10:00Z"  # events/ hold ids and dates of the demo seeded then
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from conftest import SOURCE
+from conftest import ONE_BAD_JOB, SOURCE, VALID
 
 from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
@@ -16,25 +16,6 @@ from xregion_sync.local import execute_state_machine
 from xregion_sync.local.seed import add_automated_snapshot, seed_demo
 from xregion_sync.local.stepfunctions import deploy
 from xregion_sync.local.template import read_template
-
-VALID = """
-sync_web_app:
-  sync_type: ec2_ami
-  source_region: us-east-1
-  destination_region: us-west-2
-  sync_identifier: web-app
-sync_orders_db:
-  sync_type: rds_automated_snapshot
-  source_region: us-east-1
-  destination_region: us-west-2
-  db_instance: orders-db
-"""
-ONE_BAD_JOB = VALID + """
-sync_broken:
-  sync_type: rds_automated_snapshot
-  source_region: us-east-1
-  destination_region: us-easst-2
-"""
 
 
 @pytest.fixture

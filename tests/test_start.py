@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+from conftest import ONE_BAD_JOB, VALID
 
 from xregion_sync import cli, operate
 from xregion_sync.deploy import config_parameter_name
@@ -15,24 +16,6 @@ from xregion_sync.local.stack import local_stack
 
 STACK = "xregion-sync-local"
 REGION = "us-east-1"
-VALID = """
-sync_web_app:
-  sync_type: ec2_ami
-  source_region: us-east-1
-  destination_region: us-west-2
-  sync_identifier: web-app
-sync_orders_db:
-  sync_type: rds_automated_snapshot
-  source_region: us-east-1
-  destination_region: us-west-2
-  db_instance: orders-db
-"""
-ONE_BAD_JOB = VALID + """
-sync_broken:
-  sync_type: rds_automated_snapshot
-  source_region: us-east-1
-  destination_region: us-easst-2
-"""
 FAST = ("--poll-seconds", "0.05")
 
 

@@ -257,16 +257,23 @@ def _add_status_command(commands) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from .status import status
 
+    return _report(args, status, format_status_table,
+                   failed=lambda statuses: any(s.stale or s.errors for s in statuses))
+
+
+def _report(args: argparse.Namespace, look, format_rows, failed) -> int:
+    """status and doctor: a read-only look at every job of args.config, as a table or
+    --json; exit 1 when `failed(rows)`, 2 when the config cannot be read at all."""
     try:
-        statuses = status(args.config)
+        rows = look(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        print(json.dumps([s.to_dict() for s in statuses], indent=2))
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:
-        print(format_status_table(statuses))
-    return EXIT_FAILED if any(s.stale or s.errors for s in statuses) else EXIT_OK
+        print(format_rows(rows))
+    return EXIT_FAILED if failed(rows) else EXIT_OK
 
 
 def human_age(seconds: float | None) -> str:
@@ -360,16 +367,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     config cannot be read at all."""
     from .doctor import doctor, format_findings, has_errors
 
-    try:
-        findings = doctor(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.json:
-        print(json.dumps([f.to_dict() for f in findings], indent=2))
-    else:
-        print(format_findings(findings))
-    return EXIT_FAILED if has_errors(findings) else EXIT_OK
+    return _report(args, doctor, format_findings, failed=has_errors)
 
 
 if __name__ == "__main__":

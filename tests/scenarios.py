@@ -283,6 +283,18 @@ def failed_copy_is_replaced(drive: Driver) -> Any:
     return [first, drive(config), destination_image_ids()]
 
 
+def deprecated_time_based_copy(drive: Driver) -> Any:
+    """deprecate_after_days and copy_completion_minutes: the copy is deprecated 30 days
+    after it is made (EnableImageDeprecation, in Copy Tags), and made as a time-based copy
+    that the emulator finishes within its completion duration."""
+    source_ami()
+    results = drive(ami_job(deprecate_after_days=30, copy_completion_minutes=15))
+    image = next(iter(amis(DESTINATION).values()))
+    deprecation = datetime.fromisoformat(image.deprecation_time.replace("Z", "+00:00"))
+    return [results, round((deprecation - datetime.now(UTC)).total_seconds() / 86400),
+            deprecation.second]
+
+
 @dataclass(frozen=True)
 class Scenario:
     run: Callable[[Driver], Any]
@@ -396,6 +408,7 @@ SCENARIOS = [
         # the failed copy Start Copy replaced is reported as pruned: it was deleted
         [result(AMI_JOB, "copied", "<ami-2>", "available", pruned=["<ami-1>"])],
         ["<ami-2>"]]),
+    Scenario(deprecated_time_based_copy, [[AMI_COPIED], 30, 0]),
 ]
 
 

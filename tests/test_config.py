@@ -761,3 +761,32 @@ def test_an_ami_owner_that_is_no_account_id_gets_a_note_but_stays_valid():
     (web, _) = config.entries
     assert web.spec is not None
     assert any("field 'ami_owner': 12345678910123 has 14 digits" in n for n in web.notes)
+
+
+# ---------------------------------------------------------------- ec2_ami deprecation, time copies
+
+
+def _ami(**options) -> dict:
+    return {"sync_type": "ec2_ami", "source_region": "us-east-1",
+            "destination_region": "us-west-2", **options}
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    (0, "from 1 to 3650"), (3651, "from 1 to 3650"), (1.5, "whole number"),
+    ("30", "remove the quotes")])
+def test_deprecate_after_days_must_be_1_to_3650_days(value, fragment):
+    assert_one_problem(_ami(deprecate_after_days=value), "deprecate_after_days", fragment)
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    (0, "from 15 to 2880"), (20, "in steps of 15"), (2895, "from 15 to 2880"),
+    (True, "whole number")])
+def test_copy_completion_minutes_must_be_15_to_2880_in_steps_of_15(value, fragment):
+    assert_one_problem(_ami(copy_completion_minutes=value), "copy_completion_minutes",
+                       fragment)
+
+
+def test_ami_deprecation_and_completion_options_load():
+    spec = spec_of(_ami(deprecate_after_days=3650, copy_completion_minutes=2880))
+    assert (spec.options["deprecate_after_days"], spec.options["copy_completion_minutes"]) == (
+        3650, 2880)

@@ -538,3 +538,80 @@ def test_a_new_source_with_an_old_sources_name_is_copied_under_a_second_name(api
     copies = boto3.client("ec2", region_name=DESTINATION).describe_images(
         ImageIds=[first.created_resource, result.created_resource])["Images"]
     assert sorted(i["Name"] for i in copies) == ["web", f"web {new}"]
+
+
+# ---------------------------------------------------------------- deprecation, time-based copies
+
+
+def test_deprecate_after_days_deprecates_the_copy_that_many_days_on(api_calls):
+    source_ami()
+    before = datetime.now(UTC)
+
+    result = sync(deprecate_after_days=90)
+
+    (call,) = api_calls.named("EnableImageDeprecation")
+    assert call.params["ImageId"] == result.created_resource
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    (image,) = ec2.describe_images(ImageIds=[result.created_resource])["Images"]
+    deprecation = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
+    assert deprecation.second == 0
+    assert before + timedelta(days=90, minutes=-1) <= deprecation <= (
+        datetime.now(UTC) + timedelta(days=90, minutes=1))
+
+
+def test_without_deprecate_after_days_no_deprecation_is_set(api_calls):
+    source_ami()
+
+    result = sync()
+
+    assert api_calls.named("EnableImageDeprecation") == []
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    (image,) = ec2.describe_images(ImageIds=[result.created_resource])["Images"]
+    assert "DeprecationTime" not in image
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 1, 1, 12, 0, 29, tzinfo=UTC), datetime(2026, 1, 8, 12, 0, tzinfo=UTC)),
+    (datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC), datetime(2026, 1, 8, 12, 1, tzinfo=UTC)),
+])
+def test_deprecation_time_is_rounded_to_the_minute_as_ec2_rounds_it(now, expected):
+    assert ec2_ami.deprecation_time(now, 7) == expected
+
+
+def test_copy_completion_minutes_makes_a_time_based_copy(api_calls):
+    source_ami()
+
+    sync(copy_completion_minutes=120)
+
+    (call,) = api_calls.named("CopyImage")
+    assert call.params["SnapshotCopyCompletionDurationMinutes"] == 120
+
+
+def test_without_copy_completion_minutes_the_copy_is_best_effort(api_calls):
+    source_ami()
+
+    sync()
+
+    (call,) = api_calls.named("CopyImage")
+    assert "SnapshotCopyCompletionDurationMinutes" not in call.params
+
+
+def test_the_emulator_finishes_a_time_based_copy_within_its_duration():
+    timing = EmulatedCopyTiming(copy_seconds=3600)  # a best-effort copy takes an hour
+    timing.started("ami-best-effort")
+    timing.started("ami-time-based", at_most=0)  # its deadline, already reached
+
+    assert (timing.is_done("ami-best-effort"), timing.is_done("ami-time-based")) == (
+        False, True)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"copy_completion_minutes": 240, "wait_for_completion": True}, 240 * 60 + 60),
+    ({"copy_completion_minutes": 30, "wait_for_completion": True}, 3600),
+    ({"copy_completion_minutes": 240, "wait_for_completion": True,
+      "max_wait_seconds": 600}, 600),
+    ({"copy_completion_minutes": 240}, 3600),
+])
+def test_a_waiting_time_based_copy_waits_until_its_deadline_by_default(options, expected):
+    (spec,) = load_config(ami_config(**options)).jobs
+    assert spec.options["max_wait_seconds"] == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -454,3 +455,40 @@ def test_rds_allows_at_most_50_tags_per_resource(emulated):
 
     assert error_code(one_more) == error_code(in_one_copy) == "TagQuotaPerResourceExceeded"
     assert len(rds().list_tags_for_resource(ResourceName=arn)["TagList"]) == 50
+
+
+@pytest.mark.parametrize("minutes", [0, 20, 2895])
+def test_copy_image_refuses_a_completion_duration_aws_refuses(emulated, minutes):
+    """CopyImage, SnapshotCopyCompletionDurationMinutes: 15 to 2880 minutes, in 15-minute
+    increments ("Time-based copies")."""
+    source = create_ami(SOURCE, "web-app")
+
+    with pytest.raises(ClientError) as caught:
+        copy_image(source, SnapshotCopyCompletionDurationMinutes=minutes)
+
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_enable_image_deprecation_rounds_to_the_minute_and_shows_in_describe_images(emulated):
+    """EnableImageDeprecation, DeprecateAt: "If you specify a value for seconds, Amazon EC2
+    rounds the seconds to the nearest minute"; DescribeImages returns DeprecationTime."""
+    copy = copy_image(create_ami(SOURCE, "web-app"))
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(second=40, microsecond=0)
+
+    ec2.enable_image_deprecation(ImageId=copy, DeprecateAt=at)
+
+    (image,) = ec2.describe_images(ImageIds=[copy])["Images"]
+    expected = (at + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:00.000Z")
+    assert image["DeprecationTime"] == expected
+
+
+@pytest.mark.parametrize("offset", [timedelta(days=-1), timedelta(days=3700)])
+def test_enable_image_deprecation_refuses_the_past_and_beyond_ten_years(emulated, offset):
+    copy = copy_image(create_ami(SOURCE, "web-app"))
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+
+    with pytest.raises(ClientError) as caught:
+        ec2.enable_image_deprecation(ImageId=copy, DeprecateAt=datetime.now(UTC) + offset)
+
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"

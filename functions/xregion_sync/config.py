@@ -358,6 +358,26 @@ def positive_int(value: Any) -> int:
     return number
 
 
+def days_up_to_ten_years(value: Any) -> int:
+    """A whole number of days from 1 to 3650: EC2 refuses a deprecation time in the past
+    or more than 10 years ahead (EnableImageDeprecation's DeprecateAt)."""
+    number = _whole_number(value)
+    if not 1 <= number <= 3650:
+        raise Problem(f"must be a whole number of days from 1 to 3650 (10 years, EC2's "
+                      f"limit for a deprecation time), got {number}")
+    return number
+
+
+def quarter_hour_minutes(value: Any) -> int:
+    """Minutes from 15 to 2880 (48 hours) in steps of 15: EC2's time-based copy completion
+    duration (CopyImage's SnapshotCopyCompletionDurationMinutes)."""
+    number = _whole_number(value)
+    if not 15 <= number <= 2880 or number % 15:
+        raise Problem(f"must be a number of minutes from 15 to 2880 (48 hours) in steps of "
+                      f"15, got {number}")
+    return number
+
+
 # Settings that may also stand at the top level, as defaults for every job.
 WAIT_OPTIONS: dict[str, Option] = {
     "wait_for_completion": Option(boolean, default=False,

@@ -81,8 +81,11 @@ class EmulatedCopyTiming:
     copy_seconds: float = 0.0
     _ready_at: dict[str, float] = field(default_factory=dict)
 
-    def started(self, resource_id: str) -> None:
-        self._ready_at[resource_id] = time.monotonic() + self.copy_seconds
+    def started(self, resource_id: str, at_most: float | None = None) -> None:
+        """`at_most`: a time-based copy's completion duration, in seconds; EC2 finishes
+        such a copy within it, however long a best-effort copy would take."""
+        seconds = self.copy_seconds if at_most is None else min(self.copy_seconds, at_most)
+        self._ready_at[resource_id] = time.monotonic() + seconds
 
     def is_done(self, resource_id: str) -> bool:
         return time.monotonic() >= self._ready_at.get(resource_id, float("inf"))
@@ -103,6 +106,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _look_up_ec2_tags_by_resource(stack)
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
+    _teach_ec2_enable_image_deprecation(stack)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_account_attributes(stack, quotas)
@@ -185,6 +189,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                 "ResourceLimitExceeded",
                 f"Too many snapshot copies in progress. The limit is "
                 f"{quotas.ebs_copies_in_progress} for this destination region.")
+        deadline = _completion_deadline(self)
         source_region = self._get_param("SourceRegion")
         source_image_id = self._get_param("SourceImageId")
         image = original_copy_image(backend, source_image_id, source_region,
@@ -209,7 +214,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
             if targets:
                 backend.create_tags(targets, tags)
         image.state = "pending"
-        timing.started(image.id)
+        timing.started(image.id, deadline)
         if token:
             client_tokens[key] = (image.id, request)
         return _action_result({"ImageId": image.id})
@@ -233,6 +238,56 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
     stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
     stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
     stack.enter_context(mock.patch.object(AmiBackend, "create_image", create_image))
+
+
+def _completion_deadline(request: AmisResponse) -> float | None:
+    """A time-based copy's deadline in seconds ("Time-based copies": CopyImage's
+    SnapshotCopyCompletionDurationMinutes is 15 to 2880, 48 hours, in 15-minute
+    increments; every snapshot of the AMI completes within it); None for best effort."""
+    duration = request._get_param("SnapshotCopyCompletionDurationMinutes")
+    if duration is None:
+        return None
+    if not 15 <= int(duration) <= 2880 or int(duration) % 15:
+        raise EC2ClientError("InvalidParameterValue",
+                             f"SnapshotCopyCompletionDurationMinutes {duration} must be "
+                             "from 15 to 2880 in increments of 15")
+    return int(duration) * 60
+
+
+# EnableImageDeprecation: DeprecateAt may not be in the past nor more than 10 years ahead.
+MAX_DEPRECATION_SECONDS = 10 * 365.25 * 24 * 3600
+
+
+def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
+    """moto has no EnableImageDeprecation. EC2 API Reference: DeprecateAt is UTC, "If you
+    specify a value for seconds, Amazon EC2 rounds the seconds to the nearest minute",
+    "You can't specify a date in the past", at most 10 years from now (2 years from
+    creation for public AMIs, which this tool never makes); DescribeImages then returns
+    it as the image's DeprecationTime."""
+    from datetime import UTC, datetime, timedelta
+
+    def enable_image_deprecation(self: AmisResponse):
+        backend = self.ec2_backend
+        image_id = self._get_param("ImageId")
+        image = backend.amis.get(image_id)
+        if image is None:
+            raise EC2ClientError("InvalidAMIID.NotFound",
+                                 f"The image id '[{image_id}]' does not exist")
+        raw = self._get_param("DeprecateAt")
+        at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        at = (at + timedelta(seconds=30)).replace(second=0, microsecond=0)
+        ahead = (at - datetime.now(UTC)).total_seconds()
+        if ahead < 0 or ahead > MAX_DEPRECATION_SECONDS:
+            raise EC2ClientError("InvalidParameterValue",
+                                 f"DeprecateAt {raw} must be in the future and at most 10 "
+                                 "years from now")
+        self.error_on_dryrun()
+        image.deprecation_time = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return _action_result({"Return": True})
+
+    stack.enter_context(mock.patch.object(AmisResponse, "enable_image_deprecation",
+                                          enable_image_deprecation, create=True))
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:

@@ -349,6 +349,15 @@ def _create_tags(request: AwsRequest) -> Authorization:
         for resource_id in request.params["Resources"]])
 
 
+def _enable_image_deprecation(request: AwsRequest) -> Authorization:
+    """Service Authorization Reference: EnableImageDeprecation on the image resource, with
+    its aws:ResourceTag/<key> and ec2:Region."""
+    image_id = request.params["ImageId"]
+    return Authorization([
+        _ec2(request, "ec2:EnableImageDeprecation", _ec2_arn(request.region, image_id),
+             **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))])
+
+
 def _deregister_image(request: AwsRequest) -> Authorization:
     from moto.ec2.models import ec2_backends
 
@@ -482,6 +491,7 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("ec2", "CopyImage"): _copy_image,
     ("ec2", "CreateTags"): _create_tags,
     ("ec2", "DeregisterImage"): _deregister_image,
+    ("ec2", "EnableImageDeprecation"): _enable_image_deprecation,
     ("ec2", "DeleteSnapshot"): _delete_snapshot,
     ("rds", "DescribeDBSnapshots"): _describe_db_snapshots,
     ("rds", "CopyDBSnapshot"): _copy_db_snapshot,

@@ -17,20 +17,23 @@ import logging
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .. import aws
 from ..config import (
+    WAIT_OPTIONS,
     ClientConfig,
     JobSpec,
     Option,
     ami_owner,
+    days_up_to_ten_years,
     ec2_filters,
     iam_role_arn,
     non_negative_int,
+    quarter_hour_minutes,
     text,
 )
 from ..errors import (
@@ -79,6 +82,13 @@ OPTIONS = {
     "source_role_arn": Option(iam_role_arn,
                               doc="role in the AMI owner's account to find the source AMI by "
                                   "its tags (AWS shows an AMI's tags only to its owner)"),
+    "deprecate_after_days": Option(days_up_to_ten_years,
+                                   doc="days after it is made that the copy is deprecated "
+                                       "(EnableImageDeprecation), 1 to 3650; unset: never"),
+    "copy_completion_minutes": Option(quarter_hour_minutes,
+                                      doc="time-based copy: EC2 completes the copy within "
+                                          "this many minutes, 15 to 2880 in steps of 15 "
+                                          "(billed per GiB copied); unset: best effort"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
 # DeregisterImage on an AMI a first attempt already deregistered: done, not failed.
@@ -143,11 +153,20 @@ def advice(job: JobSpec) -> list[str]:
 
 
 def check_options(options: dict[str, Any], problem) -> None:
-    """Rules between options: the source role must be in the AMI owner's account."""
+    """Rules between options: the source role must be in the AMI owner's account. A job
+    that waits for a time-based copy waits, unless told otherwise, until its deadline:
+    max_wait_seconds at its default (3600) is raised to the completion duration plus one
+    poll interval."""
     owner, role = options.get("ami_owner"), options.get("source_role_arn")
     if role and owner and re.fullmatch(r"\d{12}", owner) and role.split(":")[4] != owner:
         problem("source_role_arn", f"must be a role in the AMI owner's account {owner} (the "
                 f"account that can see the AMI's tags), got a role in {role.split(':')[4]}")
+    minutes = options.get("copy_completion_minutes")
+    if minutes and options.get("wait_for_completion"):
+        deadline = minutes * 60 + (options.get("poll_interval_seconds") or 0)
+        default = WAIT_OPTIONS["max_wait_seconds"].default
+        if options.get("max_wait_seconds") == default and deadline > default:
+            options["max_wait_seconds"] = deadline
 
 
 def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +220,10 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     }
     if job.options.get("kms_key_id"):
         params.update(Encrypted=True, KmsKeyId=job.options["kms_key_id"])
+    if job.options.get("copy_completion_minutes"):
+        # A time-based copy; left out otherwise, so the ClientToken of a job without the
+        # option is what it always was (copy_token hashes the request).
+        params["SnapshotCopyCompletionDurationMinutes"] = job.options["copy_completion_minutes"]
     with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
         image_id, tags = _copy_image_named(ec2, params, job, source,
                                            list(existing.get("replaces") or ()), tags)
@@ -308,7 +331,9 @@ def _state_of(ec2, image_id: str) -> str:
 
 
 def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
-    """Tag what the copy call did not; CopyImage applies all tags, so normally nothing."""
+    """Tag what the copy call did not (CopyImage applies all tags, so normally nothing),
+    and set the copy's deprecation time when the job asks for one: CopyImage has no
+    parameter for it, and EnableImageDeprecation takes the new AMI's id."""
     applied = copy.get("tags") or {}
     missing = missing_tags(source["tags"], applied)
     if missing:
@@ -316,7 +341,21 @@ def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dic
         with aws.aws_errors(job.name, f"tagging copy {copy['id']}"):
             ec2.create_tags(Resources=[copy["id"]], Tags=tag_list(missing))
         copy = {**copy, "tags": {**applied, **missing}}
+    days = job.options.get("deprecate_after_days")
+    if days:
+        at = deprecation_time(datetime.now(UTC), days)
+        ec2 = aws.client(job, SERVICE, job.destination_region)
+        with aws.aws_errors(job.name, f"setting the deprecation time of copy {copy['id']}"):
+            ec2.enable_image_deprecation(ImageId=copy["id"], DeprecateAt=at)
+        copy = {**copy, "deprecate_at": iso_utc(at)}
     return copy
+
+
+def deprecation_time(now: datetime, days: int) -> datetime:
+    """`days` after `now`, rounded to the nearest minute as EC2 rounds DeprecateAt, so
+    the time sent is the time the copy gets."""
+    at = now + timedelta(days=days, seconds=30)
+    return at.replace(second=0, microsecond=0)
 
 
 def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:

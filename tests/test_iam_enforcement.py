@@ -317,6 +317,26 @@ def test_deregistering_an_ami_the_tool_did_not_tag_is_denied(emulated):
     assert untagged in amis(DESTINATION)
 
 
+def test_deprecating_an_ami_the_tool_did_not_tag_is_denied(emulated):
+    # GIVEN a deployed Copy Tags (deprecate_after_days) and two AMIs in the destination:
+    # one the tool tagged, one someone else's
+    execute_state_machine({"config": {}})
+    ours = create_ami(DESTINATION, "ours", {"xregion-sync:job": "sync_web_app"})
+    theirs = create_ami(DESTINATION, "someone-elses", {"Owner": "ops"})
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    deprecate_at = "2030-01-01T00:00:00Z"
+    # WHEN Copy Tags' role deprecates each
+    with acting_as("CopyTagsFunction"):
+        ec2.enable_image_deprecation(ImageId=ours, DeprecateAt=deprecate_at)
+        with pytest.raises(ClientError) as denied:
+            ec2.enable_image_deprecation(ImageId=theirs, DeprecateAt=deprecate_at)
+    # THEN only the tool's own copy may be deprecated: the tag condition bites
+    assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert (f"ec2:EnableImageDeprecation on resource: arn:aws:ec2:{DESTINATION}::image/"
+            f"{theirs}") in denied.value.response["Error"]["Message"]
+    assert getattr(amis(DESTINATION)[theirs], "deprecation_time", None) is None
+
+
 def test_a_tagged_amis_untagged_snapshot_is_kept_and_reported(emulated):
     # GIVEN a tool-tagged AMI whose snapshot lacks the job tag
     execute_state_machine({"config": {}})

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotocoreConfig
@@ -44,6 +44,7 @@ from .errors import (
     ThrottlingError,
 )
 
+T = TypeVar("T")
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SESSION_NAME = "xregion-sync"
 
@@ -246,6 +247,17 @@ def copy_slots_full(exc: ClientError) -> bool:
 
 def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
+
+
+def unless_not_found(call: Callable[[], T], not_found_code: str, default: T) -> T:
+    """call(), or `default` when AWS answers `not_found_code` (the thing asked for does
+    not exist): for look-ups where absence is an answer, not an error."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) != not_found_code:
+            raise
+        return default
 
 
 def who(job: str) -> str:

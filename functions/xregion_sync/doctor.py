@@ -140,7 +140,7 @@ class _Doctor:
                      f"{where}, taken {source['created']}")
 
     def _ami_snapshot_count(self, job: JobSpec, image_id: str) -> int:
-        ec2 = aws.client_for(ec2_ami._source_client(job), "ec2", job.source_region)
+        ec2 = aws.client(job, "ec2", job.source_region, settings=ec2_ami._source_client(job))
         try:
             with aws.aws_errors(job.name, f"describing {image_id}"):
                 images = ec2_ami._describe_image(ec2, image_id)
@@ -159,17 +159,10 @@ class _Doctor:
                      f"a key of {parts[3]}, but the copy is encrypted in {region}: {fix_key}")
             return
         kms = aws.client(job, "kms", region)
-
-        def describe():
-            try:
-                return kms.describe_key(KeyId=key_id)["KeyMetadata"]
-            except ClientError as exc:
-                if aws.error_code(exc) != "NotFoundException":
-                    raise
-                return None
-
         key = self.attempt(job, "kms_key", f"describing KMS key {key_id} in {region}",
-                           describe)
+                           lambda: aws.unless_not_found(
+                               lambda: kms.describe_key(KeyId=key_id)["KeyMetadata"],
+                               "NotFoundException", None))
         if key is None:
             if not any(f.job == job.name and f.check == "kms_key" for f in self.findings):
                 self.add(job.name, "kms_key", ERROR, f"job '{job.name}': KMS key {key_id} "
@@ -200,18 +193,10 @@ class _Doctor:
     def check_option_group(self, job: JobSpec) -> None:
         db = job.options["db_instance"]
         source_rds = aws.client(job, "rds", job.source_region)
-
-        def describe_db():
-            try:
-                return source_rds.describe_db_instances(
-                    DBInstanceIdentifier=db)["DBInstances"]
-            except ClientError as exc:
-                if aws.error_code(exc) != "DBInstanceNotFound":
-                    raise
-                return []
-
-        instances = self.attempt(job, "option_group", f"describing DB instance {db} in "
-                                 f"{job.source_region}", describe_db)
+        instances = self.attempt(
+            job, "option_group", f"describing DB instance {db} in {job.source_region}",
+            lambda: aws.unless_not_found(lambda: source_rds.describe_db_instances(
+                DBInstanceIdentifier=db)["DBInstances"], "DBInstanceNotFound", []))
         if instances is None:
             return
         instance = instances[0] if instances else {}
@@ -233,17 +218,10 @@ class _Doctor:
                          "option group: none needed in the destination")
             return
         rds = aws.client(job, "rds", region)
-
-        def describe_group():
-            try:
-                return rds.describe_option_groups(OptionGroupName=wanted)["OptionGroupsList"]
-            except ClientError as exc:
-                if aws.error_code(exc) != "OptionGroupNotFoundFault":
-                    raise
-                return []
-
-        found = self.attempt(job, "option_group", f"describing option group {wanted} in "
-                             f"{region}", describe_group)
+        found = self.attempt(
+            job, "option_group", f"describing option group {wanted} in {region}",
+            lambda: aws.unless_not_found(lambda: rds.describe_option_groups(
+                OptionGroupName=wanted)["OptionGroupsList"], "OptionGroupNotFoundFault", []))
         if found is None:
             return
         if not found:

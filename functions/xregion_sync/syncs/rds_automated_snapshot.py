@@ -268,12 +268,8 @@ def _paginate_snapshots(rds, **params) -> list[dict[str, Any]]:
 
 
 def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:
-    try:
-        found = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
-    except ClientError as exc:
-        if aws.error_code(exc) == "DBSnapshotNotFound":
-            return None
-        raise
+    found = aws.unless_not_found(lambda: rds.describe_db_snapshots(
+        DBSnapshotIdentifier=snapshot_id)["DBSnapshots"], "DBSnapshotNotFound", [])
     return found[0] if found else None
 
 

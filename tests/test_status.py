@@ -257,3 +257,22 @@ def test_the_cli_keeps_metrics_out_of_its_json(demo_world, config_file, capsys):
     path = config_file(dict(__import__("yaml").safe_load(demo_config_text())))
     cli.main(["run", path, "--json"])
     json.loads(capsys.readouterr().out)  # one JSON document, no EMF line
+
+
+def test_a_dry_run_writes_no_metric_and_a_real_run_does(emulated, capsys, info_logs):
+    # GIVEN the metrics switched on (INFO) and a job with a copy in sync
+    create_ami(SOURCE, "web", {"Sync-Identifier": "web"})
+    config = {"sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                           "destination_region": DESTINATION, "sync_identifier": "web"}}
+    run(config)
+    capsys.readouterr()
+
+    # WHEN it runs dry, then for real
+    run(config, dry_run=True)
+    dry = emf_lines(capsys.readouterr().out)
+    run(config)
+    real = emf_lines(capsys.readouterr().out)
+
+    # THEN only the real run measured the copy's age: a plan is not an observation
+    assert dry == []
+    assert [d["job"] for d in real if "CopyAgeSeconds" in d] == ["sync_web"]

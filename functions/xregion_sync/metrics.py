@@ -20,13 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import logs
+from .config import STATUS_OPTIONS
 from .tags import parse_iso_utc
 
 NAMESPACE = "XregionSync"
 STACK_ENV = "STACK_NAME"  # template.yaml's Globals set it to the stack's name
 LOCAL_STACK = "local"
 SECONDS, COUNT = "Seconds", "Count"
-DEFAULT_MAX_COPY_AGE_HOURS = 48  # config.py's default of max_copy_age_hours
+# The option's default, read from its one definition (jobs at the default do not carry it:
+# JobSpec.to_dict leaves defaults out).
+DEFAULT_MAX_COPY_AGE_HOURS: int = STATUS_OPTIONS["max_copy_age_hours"].default
 
 
 def stack_name() -> str:

@@ -78,7 +78,7 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
 def _planned(state: steps.State) -> SyncResult:
     """What a real run would do: read-only, nothing copied or deleted. `pruned` lists the
     copies retention removes once the new copy is available."""
-    result = SyncResult.from_dict(steps.record_result(state))
+    result = SyncResult.from_dict(steps.result_record(state))  # a plan: no metric
     if state["in_sync"]:
         return result
     would_copy = {**state, "copy": {"id": "(new copy)", "state": AVAILABLE}}

@@ -175,12 +175,18 @@ def recovery_source_created(state: State) -> str | None:
 
 
 def record_result(state: State) -> dict[str, Any]:
-    """The job's result, and the job's CopyAgeSeconds metric. Failed copies Start Copy
-    replaced are reported with the pruned ones: they were deleted too."""
+    """The job's result record (result_record), and the job's CopyAgeSeconds metric."""
+    record = result_record(state)
+    metrics.emit_copy_age(record["name"], metrics.age_seconds(record.get("copy_source_created")))
+    return record
+
+
+def result_record(state: State) -> dict[str, Any]:
+    """The job's result with the extras Summarize needs (SyncResult.to_record). Failed
+    copies Start Copy replaced are reported with the pruned ones: they were deleted too."""
     result = _result(state)
     created = recovery_source_created(state)
     job = JobSpec.from_dict(state["job"])
-    metrics.emit_copy_age(job.name, metrics.age_seconds(created))
     in_sync_copy = (state.get("existing") or {}).get("copy") or {}
     result = dataclasses.replace(
         result, copy_source_created=created, source_id=(state.get("source") or {}).get("id"),

@@ -7,7 +7,8 @@ region and its source selection, and whose SourceImageId/SourceImageRegion (AWS'
 record of what the AMI was copied from) agree with the tags. A source the original
 aws_xregion_sync copied is recognised by its Sync-<destination> tag, when that tag is
 about this source and not inherited from the image it was built from.
-Calls: in sync 2 reads; copy 4 calls; +1 DeregisterImage per pruned copy.
+Calls: in sync 2 reads; copy 5 calls (3 reads, CopyImage, a read that the AMI it answered
+with exists); +1 DeregisterImage per pruned copy.
 """
 
 from __future__ import annotations

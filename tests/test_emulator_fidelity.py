@@ -19,7 +19,9 @@ from moto.ec2.models import ec2_backends
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
 from xregion_sync.local.seed import (
     create_ami,
+    create_db_cluster,
     create_db_instance,
+    force_db_cluster_snapshot_status,
     force_db_snapshot_status,
     force_image_state,
 )
@@ -376,6 +378,139 @@ def test_a_forced_db_snapshot_status_outlasts_the_copy_time(slow_copies):
     time.sleep(COPY_SECONDS)
 
     assert db_snapshot_status("orders-copy") == "failed"
+
+
+# ---------------------------------------------------------------- RDS CopyDBClusterSnapshot
+
+
+def copy_db_cluster_snapshot(snapshot_id: str, target: str, **params) -> dict:
+    arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:cluster-snapshot:{snapshot_id}"
+    return rds().copy_db_cluster_snapshot(
+        SourceDBClusterSnapshotIdentifier=arn, TargetDBClusterSnapshotIdentifier=target,
+        SourceRegion=SOURCE, **params)["DBClusterSnapshot"]
+
+
+def db_cluster_snapshot(snapshot_id: str, region: str = DESTINATION) -> dict:
+    return boto3.client("rds", region_name=region).describe_db_cluster_snapshots(
+        DBClusterSnapshotIdentifier=snapshot_id)["DBClusterSnapshots"][0]
+
+
+def test_an_encrypted_cluster_snapshot_crosses_regions_only_with_a_kms_key(emulated):
+    """RDS API Reference, CopyDBClusterSnapshot, KmsKeyId: "To copy an encrypted DB cluster
+    snapshot to another Amazon Web Services Region, you must set KmsKeyId to the Amazon Web
+    Services KMS key identifier you want to use to encrypt the copy ... in the destination
+    Amazon Web Services Region." AWS answers KMSKeyNotAccessibleFault (observed)."""
+    encrypted = create_db_cluster(SOURCE, "secure-cluster", encrypted=True)
+    key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+
+    with pytest.raises(ClientError) as refused:
+        copy_db_cluster_snapshot(encrypted, "no-key-copy")
+    copied = copy_db_cluster_snapshot(encrypted, "keyed-copy", KmsKeyId=key)
+
+    assert error_code(refused) == "KMSKeyNotAccessibleFault"
+    assert (copied["DBClusterSnapshotIdentifier"], copied["KmsKeyId"]) == ("keyed-copy", key)
+    with pytest.raises(ClientError):
+        db_cluster_snapshot("no-key-copy")
+
+
+def test_an_unencrypted_cluster_snapshot_crosses_regions_only_without_a_key(emulated):
+    """Same parameter: "If you copy an unencrypted DB cluster snapshot and specify a value
+    for the KmsKeyId parameter, an error is returned." """
+    plain = create_db_cluster(SOURCE, "plain-cluster")
+    key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+
+    with pytest.raises(ClientError) as refused:
+        copy_db_cluster_snapshot(plain, "keyed-copy", KmsKeyId=key)
+    copied = copy_db_cluster_snapshot(plain, "plain-copy")
+
+    assert error_code(refused) == "InvalidParameterCombination"
+    assert (copied["DBClusterSnapshotIdentifier"], copied["StorageEncrypted"]) == (
+        "plain-copy", False)
+
+
+def test_a_copied_cluster_snapshot_is_copying_then_available(slow_copies):
+    """DBClusterSnapshot Status: available, copying or creating; CopyDBClusterSnapshot: a
+    copy in progress is "in "copying" status" (the call does not wait)."""
+    source = create_db_cluster(SOURCE, "orders")
+
+    answer = copy_db_cluster_snapshot(source, "orders-copy")
+    status_at_once = db_cluster_snapshot("orders-copy")["Status"]
+    time.sleep(COPY_SECONDS)
+
+    assert (answer["Status"], status_at_once) == ("copying", "copying")
+    assert db_cluster_snapshot("orders-copy")["Status"] == "available"
+
+
+def test_a_copied_cluster_snapshot_names_its_source_and_keeps_its_cluster(emulated):
+    """DBClusterSnapshot: SourceDBClusterSnapshotArn "If the DB cluster snapshot was copied
+    from a source DB cluster snapshot, the ARN for the source DB cluster snapshot,
+    otherwise, a null value"; DBClusterIdentifier, the cluster "this DB cluster snapshot
+    was created from"."""
+    source = create_db_cluster(SOURCE, "orders")
+    source_arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:cluster-snapshot:{source}"
+
+    answer = copy_db_cluster_snapshot(source, "orders-copy")
+    described = db_cluster_snapshot("orders-copy")
+
+    for copy in (answer, described):
+        assert (copy["SourceDBClusterSnapshotArn"], copy["DBClusterIdentifier"],
+                copy["SnapshotType"]) == (source_arn, "orders", "manual")
+    assert "SourceDBClusterSnapshotArn" not in db_cluster_snapshot(source, SOURCE)
+
+
+def test_an_automated_cluster_snapshot_cannot_be_deleted(emulated):
+    """RDS API Reference, DeleteDBClusterSnapshot: only a snapshot "in the available state"
+    of one's own; AWS answers an automated one "InvalidDBClusterSnapshotStateFault: Only
+    manual snapshots may be deleted." (observed). A manual one is deleted."""
+    automated = create_db_cluster(DESTINATION, "local")
+    destination_rds = rds()
+    destination_rds.create_db_cluster_snapshot(DBClusterIdentifier="local",
+                                               DBClusterSnapshotIdentifier="local-manual")
+
+    with pytest.raises(ClientError) as refused:
+        destination_rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=automated)
+    destination_rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier="local-manual")
+
+    assert error_code(refused) == "InvalidDBClusterSnapshotStateFault"
+    assert db_cluster_snapshot(automated)["SnapshotType"] == "automated"
+    with pytest.raises(ClientError):
+        db_cluster_snapshot("local-manual")
+
+
+def test_a_forced_cluster_snapshot_status_outlasts_the_copy_time(slow_copies):
+    """seed.force_db_cluster_snapshot_status sets a status no API call asks for; the
+    emulated copy moves on from `copying` only."""
+    copy_db_cluster_snapshot(create_db_cluster(SOURCE, "orders"), "orders-copy")
+
+    force_db_cluster_snapshot_status(DESTINATION, "orders-copy", "failed")
+    time.sleep(COPY_SECONDS)
+
+    assert db_cluster_snapshot("orders-copy")["Status"] == "failed"
+
+
+def test_rds_refuses_cluster_snapshot_tags_that_break_its_rules(emulated):
+    """The RDS tag rules below hold for cluster snapshots and clusters too."""
+    source = create_db_cluster(SOURCE, "orders")
+    refused_tags = tags(RDS_REFUSED_TAGS["value beginning rds:"])
+    create_db_cluster(DESTINATION, "local")
+    calls = {
+        "CopyDBClusterSnapshot": lambda: copy_db_cluster_snapshot(source, "refused-copy",
+                                                                  Tags=refused_tags),
+        "CreateDBClusterSnapshot": lambda: rds().create_db_cluster_snapshot(
+            DBClusterIdentifier="local", DBClusterSnapshotIdentifier="refused-manual",
+            Tags=refused_tags),
+        "CreateDBCluster": lambda: create_db_cluster(
+            DESTINATION, "refused-cluster", tags=RDS_REFUSED_TAGS["key beginning aws:"]),
+    }
+
+    for operation, call in calls.items():
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert error_code(refused) == "InvalidParameterValue", operation
+
+    snapshots = rds().describe_db_cluster_snapshots()["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in snapshots
+            if s["DBClusterSnapshotIdentifier"].startswith("refused")] == []
 
 
 # ---------------------------------------------------------------- RDS tags

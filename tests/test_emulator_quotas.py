@@ -21,6 +21,7 @@ from xregion_sync.local import EMULATOR_ACCOUNT_ID, AwsQuotas, emulated_aws
 from xregion_sync.local.seed import (
     account_session,
     create_ami,
+    create_db_cluster,
     create_db_instance,
     create_shared_ami,
 )
@@ -245,6 +246,14 @@ def copy_db_snapshot(snapshot_id: str, target: str) -> dict:
                                   TargetDBSnapshotIdentifier=target)["DBSnapshot"]
 
 
+def copy_db_cluster_snapshot(snapshot_id: str, target: str) -> dict:
+    arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:cluster-snapshot:{snapshot_id}"
+    return rds().copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=arn,
+                                          SourceRegion=SOURCE,
+                                          TargetDBClusterSnapshotIdentifier=target)[
+                                              "DBClusterSnapshot"]
+
+
 def copy_image(source: str, name: str) -> str:
     ec2 = boto3.client("ec2", region_name=DESTINATION)
     return ec2.copy_image(SourceRegion=SOURCE, SourceImageId=source, Name=name)["ImageId"]
@@ -261,6 +270,13 @@ COPYING_SECONDS = 1.0  # long enough that the copies below are still in progress
                  marks=pytest.mark.quotas(rds_copies_in_progress=2,
                                           copy_seconds=COPYING_SECONDS),
                  id="rds-copy-db-snapshot"),
+    # Aurora User Guide, "DB cluster snapshot copying", Limitations: "You can have up to
+    # five snapshot copy requests in progress to a single destination Region per account."
+    pytest.param(lambda: (create_db_cluster(SOURCE, "orders"), copy_db_cluster_snapshot),
+                 ("SnapshotQuotaExceeded", "Cannot copy more than 2 snapshots across regions"),
+                 marks=pytest.mark.quotas(rds_cluster_copies_in_progress=2,
+                                          copy_seconds=COPYING_SECONDS),
+                 id="rds-copy-db-cluster-snapshot"),
     # EBS User Guide, "Copy an Amazon EBS snapshot": "There is a limit of 20 concurrent
     # snapshot copy requests per destination Region. If you exceed this quota, you receive a
     # ResourceLimitExceeded error." "How Amazon EC2 AMI copy works": each backing snapshot
@@ -306,6 +322,53 @@ def test_rds_refuses_a_copy_beyond_the_manual_snapshot_quota(quotas):
     assert error_of(refused_copy) == ("SnapshotQuotaExceeded",
                                       "Cannot create more than 2 manual snapshots")
     assert error_of(refused_snapshot)[0] == "SnapshotQuotaExceeded"
+
+
+def test_the_cluster_copy_quota_is_five_by_default():
+    """The documented five, not the DB snapshot copies' 20; a copy within the region
+    (not "to a ... destination Region") is not refused by it."""
+    with emulated_aws(copy_seconds=60):
+        source = create_db_cluster(SOURCE, "orders")
+        for n in range(5):
+            copy_db_cluster_snapshot(source, f"copy-{n}")
+        with pytest.raises(ClientError) as refused:
+            copy_db_cluster_snapshot(source, "copy-5")
+        create_db_cluster(DESTINATION, "local")
+        rds().copy_db_cluster_snapshot(
+            SourceDBClusterSnapshotIdentifier=rds().describe_db_cluster_snapshots(
+                DBClusterIdentifier="local")["DBClusterSnapshots"][0][
+                    "DBClusterSnapshotIdentifier"],
+            TargetDBClusterSnapshotIdentifier="local-copy")
+
+    assert error_of(refused) == ("SnapshotQuotaExceeded",
+                                 "Cannot copy more than 5 snapshots across regions")
+
+
+@pytest.mark.quotas(rds_manual_cluster_snapshots=2)
+def test_rds_refuses_a_copy_beyond_the_manual_cluster_snapshot_quota(quotas):
+    """Aurora User Guide, "Quotas in Amazon Aurora": Manual DB cluster snapshots, 100 per
+    Region; a copy is a manual snapshot, automated ones do not count. DB instance
+    snapshots have their own quota. DescribeAccountAttributes reports both."""
+    source = create_db_cluster(SOURCE, "orders")
+    create_db_cluster(DESTINATION, "local")  # its automated snapshot does not count
+    copy_db_cluster_snapshot(source, "copy-1")
+    rds().create_db_cluster_snapshot(DBClusterIdentifier="local",
+                                     DBClusterSnapshotIdentifier="manual-1")
+    create_db_instance(DESTINATION, "local-db")
+    rds().create_db_snapshot(DBInstanceIdentifier="local-db", DBSnapshotIdentifier="db-manual")
+
+    with pytest.raises(ClientError) as refused_copy:
+        copy_db_cluster_snapshot(source, "copy-2")
+    with pytest.raises(ClientError) as refused_snapshot:
+        rds().create_db_cluster_snapshot(DBClusterIdentifier="local",
+                                         DBClusterSnapshotIdentifier="manual-2")
+
+    assert error_of(refused_copy) == ("SnapshotQuotaExceeded",
+                                      "Cannot create more than 2 manual snapshots")
+    assert error_of(refused_snapshot)[0] == "SnapshotQuotaExceeded"
+    quotas_reported = {q["AccountQuotaName"]: (q["Used"], q["Max"])
+                       for q in rds().describe_account_attributes()["AccountQuotas"]}
+    assert quotas_reported == {"ManualSnapshots": (1, 100), "ManualClusterSnapshots": (2, 2)}
 
 
 def test_finished_copies_hold_no_slot_so_copy_seconds_zero_never_hits_a_copy_quota(emulated):

@@ -37,6 +37,14 @@ class AwsQuotas:
     # RDS User Guide, "Quotas in Amazon RDS": "Manual DB instance snapshots: 100" per Region;
     # "After you copy a snapshot, the copy is a manual snapshot" (Copying a DB snapshot).
     rds_manual_snapshots: int = 100
+    # Aurora User Guide, "DB cluster snapshot copying", Limitations: "You can have up to
+    # five snapshot copy requests in progress to a single destination Region per account"
+    # ("Copying a DB cluster snapshot": "up to five DB cluster snapshots at a time from one
+    # AWS Region to another"). Counted per destination region, the stricter reading.
+    rds_cluster_copies_in_progress: int = 5
+    # Aurora User Guide, "Quotas in Amazon Aurora": "Manual DB cluster snapshots: 100" per
+    # Region; "After you copy a snapshot, the copy is a manual snapshot."
+    rds_manual_cluster_snapshots: int = 100
     # EBS User Guide, "Copy an Amazon EBS snapshot": "There is a limit of 20 concurrent
     # snapshot copy requests per destination Region. If you exceed this quota, you receive a
     # ResourceLimitExceeded error." An AMI copy copies each backing snapshot ("How Amazon

@@ -92,6 +92,39 @@ def add_automated_snapshot(region: str, db: str, created: datetime,
     return snapshot_id
 
 
+def create_db_cluster(region: str, cluster: str, *, engine: str = "aurora-postgresql",
+                      encrypted: bool = False, tags: dict[str, str] | None = None) -> str:
+    """An Aurora DB cluster; moto gives it one automated cluster snapshot, as RDS takes
+    one of every cluster. Returns that snapshot's id."""
+    rds = boto3.client("rds", region_name=region)
+    params = {}
+    if encrypted:
+        key = boto3.client("kms", region_name=region).create_key()["KeyMetadata"]["KeyId"]
+        params = {"StorageEncrypted": True, "KmsKeyId": key}
+    rds.create_db_cluster(
+        DBClusterIdentifier=cluster, Engine=engine, MasterUsername="demo",
+        MasterUserPassword="not-a-secret-1", CopyTagsToSnapshot=True,
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()], **params)
+    snapshots = rds.describe_db_cluster_snapshots(
+        DBClusterIdentifier=cluster, SnapshotType="automated")["DBClusterSnapshots"]
+    return snapshots[0]["DBClusterSnapshotIdentifier"]
+
+
+def add_automated_cluster_snapshot(region: str, cluster: str, created: datetime,
+                                   status: str = "available") -> str:
+    """Another automated snapshot of `cluster`, as RDS takes one a day; returns its id."""
+    from moto.rds.models import rds_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    snapshot_id = f"rds:{cluster}-{created:%Y-%m-%d-%H-%M}"
+    backend = rds_backends[EMULATOR_ACCOUNT_ID][region]
+    snapshot = backend.create_auto_cluster_snapshot(cluster, snapshot_id)
+    snapshot.created = created  # moto's SnapshotCreateTime
+    snapshot.status = status
+    return snapshot_id
+
+
 def seed_demo() -> dict[str, str]:
     """The demo's world: a tagged web-app AMI and a database with a week of backups."""
     image_id = create_ami(DEMO_SOURCE_REGION, "web-app-2026-11-25",
@@ -130,3 +163,13 @@ def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None
     from . import EMULATOR_ACCOUNT_ID
 
     rds_backends[EMULATOR_ACCOUNT_ID][region].database_snapshots[snapshot_id].status = status
+
+
+def force_db_cluster_snapshot_status(region: str, snapshot_id: str, status: str) -> None:
+    """Put a DB cluster snapshot in a status no API call asks for (e.g. 'failed'). Emulated
+    copies only move on from 'copying'."""
+    from moto.rds.models import rds_backends
+
+    from . import EMULATOR_ACCOUNT_ID
+
+    rds_backends[EMULATOR_ACCOUNT_ID][region].cluster_snapshots[snapshot_id].status = status

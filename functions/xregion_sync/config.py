@@ -399,7 +399,8 @@ STATUS_OPTIONS: dict[str, Option] = {
 TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS, **STATUS_OPTIONS}
 
 COMMON_OPTIONS: dict[str, Option] = {
-    "sync_type": Option(text, required=True, doc="ec2_ami or rds_automated_snapshot"),
+    "sync_type": Option(text, required=True, doc="ec2_ami, rds_automated_snapshot or "
+                                                 "rds_cluster_snapshot"),
     "source_region": Option(text, required=True, doc="region the source is in"),
     "destination_region": Option(text, required=True, doc="region the copy goes to"),
     "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "

@@ -388,10 +388,15 @@ def _rds_arn(request: AwsRequest, kind: str, name: str) -> str:
 
 
 def _rds_snapshot_tags(request: AwsRequest, arn: str) -> dict[str, str]:
+    """The tags of the DB snapshot or DB cluster snapshot an ARN names."""
     from moto.rds.models import rds_backends
 
-    region, account, name = arn.split(":")[3], arn.split(":")[4], ":".join(arn.split(":")[6:])
-    snapshot = rds_backends[account][region].database_snapshots.get(name.lower())
+    parts = arn.split(":")
+    region, account, kind, name = parts[3], parts[4], parts[5], ":".join(parts[6:])
+    backend = rds_backends[account][region]
+    snapshots = backend.cluster_snapshots if kind == "cluster-snapshot" else \
+        backend.database_snapshots
+    snapshot = snapshots.get(name.lower())
     return {t["Key"]: t["Value"] for t in (snapshot.tags if snapshot is not None else [])}
 
 
@@ -412,19 +417,53 @@ def _describe_db_snapshots(request: AwsRequest) -> Authorization:
     return Authorization([Check("rds:DescribeDBSnapshots", resource, {})])
 
 
-def _copy_db_snapshot(request: AwsRequest) -> Authorization:
+def _copy_rds_snapshot(operation: str, kind: str, parameter: str
+                       ) -> Callable[[AwsRequest], Authorization]:
+    """CopyDBSnapshot / CopyDBClusterSnapshot (`parameter`: the DBSnapshot/DBClusterSnapshot
+    of their Source...Identifier and Target...Identifier) on the source and the new
+    snapshot (aws:RequestTag, aws:TagKeys), rds:AddTagsToResource for the tags in the call,
+    and what RDS does with a KmsKeyId on the caller's behalf."""
+
+    def authorization(request: AwsRequest) -> Authorization:
+        params = request.params
+        source = _rds_arn(request, kind, params[f"Source{parameter}Identifier"])
+        target = _rds_arn(request, kind, params[f"Target{parameter}Identifier"])
+        tagging = _request_tags(params.get("Tags"))
+        checks = [Check(f"rds:{operation}", source, tagging),
+                  Check(f"rds:{operation}", target, tagging)]
+        if params.get("Tags"):
+            checks.append(Check("rds:AddTagsToResource", target, tagging))
+        if params.get("KmsKeyId"):
+            checks += _kms_via(request, "rds", params["KmsKeyId"],
+                               ["kms:DescribeKey", "kms:CreateGrant"])
+        return Authorization(checks)
+
+    return authorization
+
+
+def _describe_db_cluster_snapshots(request: AwsRequest) -> Authorization:
+    """Service Authorization Reference: its resource types (cluster, cluster-snapshot) are
+    optional; AWS evaluates the one named."""
     params = request.params
-    source = _rds_arn(request, "snapshot", params["SourceDBSnapshotIdentifier"])
-    target = _rds_arn(request, "snapshot", params["TargetDBSnapshotIdentifier"])
-    tagging = _request_tags(params.get("Tags"))
-    checks = [Check("rds:CopyDBSnapshot", source, tagging),
-              Check("rds:CopyDBSnapshot", target, tagging)]
-    if params.get("Tags"):
-        checks.append(Check("rds:AddTagsToResource", target, tagging))
-    if params.get("KmsKeyId"):
-        checks += _kms_via(request, "rds", params["KmsKeyId"],
-                           ["kms:DescribeKey", "kms:CreateGrant"])
-    return Authorization(checks)
+    if params.get("DBClusterSnapshotIdentifier"):
+        resource = _rds_arn(request, "cluster-snapshot", params["DBClusterSnapshotIdentifier"])
+    elif params.get("DBClusterIdentifier"):
+        resource = _rds_arn(request, "cluster", params["DBClusterIdentifier"])
+    else:
+        resource = "*"
+    return Authorization([Check("rds:DescribeDBClusterSnapshots", resource, {})])
+
+
+def _describe_db_clusters(request: AwsRequest) -> Authorization:
+    """On the cluster resource when one is named (Service Authorization Reference)."""
+    name = request.params.get("DBClusterIdentifier")
+    resource = _rds_arn(request, "cluster", name) if name else "*"
+    return Authorization([Check("rds:DescribeDBClusters", resource, {})])
+
+
+def _delete_db_cluster_snapshot(request: AwsRequest) -> Authorization:
+    arn = _rds_arn(request, "cluster-snapshot", request.params["DBClusterSnapshotIdentifier"])
+    return Authorization([_rds_on_snapshot(request, "rds:DeleteDBClusterSnapshot", arn)])
 
 
 def _add_tags_to_resource(request: AwsRequest) -> Authorization:
@@ -494,9 +533,14 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("ec2", "EnableImageDeprecation"): _enable_image_deprecation,
     ("ec2", "DeleteSnapshot"): _delete_snapshot,
     ("rds", "DescribeDBSnapshots"): _describe_db_snapshots,
-    ("rds", "CopyDBSnapshot"): _copy_db_snapshot,
+    ("rds", "CopyDBSnapshot"): _copy_rds_snapshot("CopyDBSnapshot", "snapshot", "DBSnapshot"),
     ("rds", "AddTagsToResource"): _add_tags_to_resource,
     ("rds", "DeleteDBSnapshot"): _delete_db_snapshot,
+    ("rds", "DescribeDBClusterSnapshots"): _describe_db_cluster_snapshots,
+    ("rds", "DescribeDBClusters"): _describe_db_clusters,
+    ("rds", "CopyDBClusterSnapshot"): _copy_rds_snapshot("CopyDBClusterSnapshot",
+                                                         "cluster-snapshot", "DBClusterSnapshot"),
+    ("rds", "DeleteDBClusterSnapshot"): _delete_db_cluster_snapshot,
     ("sts", "AssumeRole"): _assume_role,
     ("secretsmanager", "GetSecretValue"): _get_secret_value,
     ("ssm", "GetParameter"): _get_parameter,

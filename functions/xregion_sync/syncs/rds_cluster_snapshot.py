@@ -16,16 +16,17 @@ DescribeDBClusters more, to tell a missing cluster from one without a snapshot y
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..config import JobSpec, Option, boolean, non_negative_int, text
 from ..errors import SourceNotFoundError
+from ..spec import JobSpec, Option, boolean, non_negative_int, text
 from ..tags import decode_source_id
 from . import rds_common
+from .base import Copy, ExistingCopies, ProblemReporter, Source
 
 NAME = "rds_cluster_snapshot"
 SERVICE = "rds"
@@ -41,12 +42,12 @@ OPTIONS = {
 CLUSTER_NOT_FOUND = "DBClusterNotFoundFault"
 
 
-def _recorded_source(snapshot: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _recorded_source(snapshot: rds_common.Snapshot) -> tuple[str | None, str | None]:
     """RDS API Reference, DBClusterSnapshot: SourceDBClusterSnapshotArn "If the DB cluster
     snapshot was copied from a source DB cluster snapshot, the ARN for the source DB
     cluster snapshot, otherwise, a null value." Its region is the ARN's."""
     arn = snapshot.get("SourceDBClusterSnapshotArn")
-    if not arn or not arn.startswith("arn:"):
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
         return None, None
     return arn.split(":")[3], decode_source_id(arn)
 
@@ -64,7 +65,16 @@ SNAPSHOTS = rds_common.SnapshotApi(
     max_identifier_length=63, recorded_source=_recorded_source)
 
 
-def resolve_source(job: JobSpec) -> dict[str, Any]:
+def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
+    """No rules between this type's options."""
+
+
+def advice(job: JobSpec) -> list[str]:
+    """Nothing to say before the run: doctor checks the DB cluster and the key on AWS."""
+    return []
+
+
+def resolve_source(job: JobSpec) -> Source:
     cluster = job.options["db_cluster"]
     rds = aws.client(job, SERVICE, job.source_region)
     with aws.aws_errors(job.name, f"looking for automated snapshots of DB cluster {cluster} "
@@ -94,7 +104,7 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
     return {**rds_common.source_entry(newest, SNAPSHOTS), "encrypted": encrypted}
 
 
-def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
+def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     rds = aws.client(job, SERVICE, job.destination_region)
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         # All manual cluster snapshots of the region (100 by default: one page), then the
@@ -106,8 +116,7 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     return rds_common.existing_copies(job, source, of_cluster, SNAPSHOTS)
 
 
-def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
-               run_id: str) -> dict[str, Any]:
+def start_copy(job: JobSpec, source: Source, existing: ExistingCopies, run_id: str) -> Copy:
     del run_id  # the deterministic target id makes retries idempotent
     # CopyDBClusterSnapshot, KmsKeyId: "If you copy an unencrypted DB cluster snapshot and
     # specify a value for the KmsKeyId parameter, an error is returned."
@@ -115,11 +124,11 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     return rds_common.start_copy(job, source, existing, SNAPSHOTS, extra)
 
 
-def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     return rds_common.copy_tags(job, source, copy)
 
 
-def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
+def copy_status(job: JobSpec, copy: Copy) -> Copy:
     return rds_common.copy_status(job, copy, SNAPSHOTS)
 
 

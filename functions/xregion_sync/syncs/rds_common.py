@@ -20,8 +20,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..config import JobSpec
 from ..errors import ConfigError, DestinationConflictError
+from ..spec import JobSpec
 from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -31,14 +31,29 @@ from ..tags import (
     encode_source_id,
     iso_utc,
     legacy_copy_tag_key,
-    parse_iso_utc,
     parse_legacy_value,
     tag_dict,
     tag_list,
     tracking_tags,
     user_tags,
 )
-from .base import AVAILABLE, FAILED, GONE, PENDING, UNKNOWN, lineage, managed_copy, missing_tags
+from .base import (
+    AVAILABLE,
+    FAILED,
+    GONE,
+    PENDING,
+    UNKNOWN,
+    Copy,
+    ExistingCopies,
+    ManagedCopy,
+    Source,
+    lineage,
+    managed_copy,
+    missing_tags,
+)
+
+# What RDS answers for one snapshot (DBSnapshot, DBClusterSnapshot): field name -> value.
+Snapshot = Mapping[str, Any]
 
 # Target ids tried when the deterministic one is taken by a snapshot that is not this
 # job's copy of this source (another job's, another source region's, a user's).
@@ -72,7 +87,7 @@ class SnapshotApi:
     already_exists: str  # the error code of a copy whose target id is taken
     max_identifier_length: int
     # (source region, source snapshot id) that AWS records on a copy, None where it has none
-    recorded_source: Callable[[Mapping[str, Any]], tuple[str | None, str | None]]
+    recorded_source: Callable[[Snapshot], tuple[str | None, str | None]]
     # Whether the original aws_xregion_sync's Sync-From-<region> tag can mark a copy
     legacy_tags: bool = False
 
@@ -81,15 +96,15 @@ def state(status: str | None) -> str:
     return _STATES.get(status or "", UNKNOWN)
 
 
-def paginate(rds, api: SnapshotApi, **params) -> list[dict[str, Any]]:
+def paginate(rds: Any, api: SnapshotApi, **params: Any) -> list[dict[str, Any]]:
     snapshots: list[dict[str, Any]] = []
     for page in rds.get_paginator(api.describe).paginate(**params):
         snapshots += page.get(api.listed, [])
     return snapshots
 
 
-def describe(rds, api: SnapshotApi, snapshot_id: str) -> dict[str, Any] | None:
-    found = aws.unless_not_found(lambda: getattr(rds, api.describe)(
+def describe(rds: Any, api: SnapshotApi, snapshot_id: str) -> dict[str, Any] | None:
+    found: list[dict[str, Any]] = aws.unless_not_found(lambda: getattr(rds, api.describe)(
         **{api.identifier: snapshot_id})[api.listed], api.not_found, [])
     return found[0] if found else None
 
@@ -105,7 +120,7 @@ def refuse_encrypted_without_key(job: JobSpec, snapshot_id: str, encrypted: bool
             f"{job.destination_region}", job=job.name, field="kms_key_id")
 
 
-def source_entry(snapshot: Mapping[str, Any], api: SnapshotApi) -> dict[str, Any]:
+def source_entry(snapshot: Snapshot, api: SnapshotApi) -> Source:
     return {
         "id": snapshot[api.identifier],
         "arn": snapshot[api.arn],
@@ -114,8 +129,8 @@ def source_entry(snapshot: Mapping[str, Any], api: SnapshotApi) -> dict[str, Any
     }
 
 
-def existing_copies(job: JobSpec, source: Mapping[str, Any], snapshots: list[dict[str, Any]],
-                    api: SnapshotApi) -> dict[str, Any]:
+def existing_copies(job: JobSpec, source: Source, snapshots: list[dict[str, Any]],
+                    api: SnapshotApi) -> ExistingCopies:
     """find_existing_copy over the destination's snapshots of the source's DB."""
     tracked = [t for t in (_tracked(job, s, api) for s in snapshots) if t]
     # Any tracked copy of this source proves it is copied, whichever job made it; but a
@@ -128,7 +143,7 @@ def existing_copies(job: JobSpec, source: Mapping[str, Any], snapshots: list[dic
     return {
         "in_sync": bool(live),
         # The newest copy is the recovery point once available; until then nothing is pruned.
-        "copy": max(live, key=lambda m: m["source_created"]) if live else None,
+        "copy": max(live, key=lambda m: m["source_created"] or "") if live else None,
         "replaces": [m["id"] for m in managed
                      if m["state"] == FAILED and m["source_id"] == source["id"]],
         "managed": managed,
@@ -138,12 +153,12 @@ def existing_copies(job: JobSpec, source: Mapping[str, Any], snapshots: list[dic
     }
 
 
-def start_copy(job: JobSpec, source: Mapping[str, Any], existing: Mapping[str, Any],
-               api: SnapshotApi, extra: Mapping[str, Any]) -> dict[str, Any]:
+def start_copy(job: JobSpec, source: Source, existing: ExistingCopies, api: SnapshotApi,
+               extra: Mapping[str, Any]) -> Copy:
     """The copy call, tags and all, under the deterministic target id or the next free one;
     `extra`: the kind's own parameters (KmsKeyId, OptionGroupName)."""
     tracking = tracking_tags(job.name, encode_source_id(source["id"], source["arn"]),
-                             job.source_region, parse_iso_utc(source["created"]))
+                             job.source_region, source["created"])
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
@@ -180,7 +195,7 @@ def start_copy(job: JobSpec, source: Mapping[str, Any], existing: Mapping[str, A
         f"{source['id']}; rename or delete some of them, then run again", job=job.name)
 
 
-def copy_tags(job: JobSpec, source: Mapping[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     """Tag what the copy call did not: nothing after a fresh copy (its Tags carry all),
     the missing ones when a retried call found the copy already made."""
     if not job.options.get("copy_tags", True):
@@ -195,7 +210,7 @@ def copy_tags(job: JobSpec, source: Mapping[str, Any], copy: dict[str, Any]) -> 
     return copy
 
 
-def copy_status(job: JobSpec, copy: dict[str, Any], api: SnapshotApi) -> dict[str, Any]:
+def copy_status(job: JobSpec, copy: Copy, api: SnapshotApi) -> Copy:
     rds = aws.client(job, "rds", job.destination_region)
     with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):
         snapshot = describe(rds, api, copy["id"])
@@ -262,8 +277,8 @@ def copy_identifier(source_id: str, max_length: int,
 # ---------------------------------------------------------------- provenance
 
 
-def _tracked(job: JobSpec, snapshot: Mapping[str, Any], api: SnapshotApi
-             ) -> tuple[dict[str, Any], str | None] | None:
+def _tracked(job: JobSpec, snapshot: Snapshot, api: SnapshotApi
+             ) -> tuple[ManagedCopy, str | None] | None:
     """(managed-copy entry, the job that made it; None for the original tool) when the
     snapshot is provably a copy from the job's source region, else None."""
     tags = tag_dict(snapshot.get("TagList"))
@@ -284,7 +299,7 @@ def _tracked(job: JobSpec, snapshot: Mapping[str, Any], api: SnapshotApi
     return None
 
 
-def _copied_from(job: JobSpec, snapshot: Mapping[str, Any], source_id: str | None,
+def _copied_from(job: JobSpec, snapshot: Snapshot, source_id: str | None,
                  api: SnapshotApi) -> bool:
     """Whether AWS records the snapshot as copied from `source_id` in the job's source
     region. A snapshot someone copied from a DR copy inside the destination, tags and
@@ -299,8 +314,8 @@ def _copied_from(job: JobSpec, snapshot: Mapping[str, Any], source_id: str | Non
     return False
 
 
-def _own_copy(job: JobSpec, rds, target: str, source: Mapping[str, Any],
-              api: SnapshotApi) -> dict[str, Any] | None:
+def _own_copy(job: JobSpec, rds: Any, target: str, source: Source,
+              api: SnapshotApi) -> Copy | None:
     """The snapshot holding the target id, when it is this job's copy of this source
     (a retried call made it); None when it is anything else: another job's copy of the
     same snapshot, a copy from another source region with the same id, a user's."""

@@ -25,14 +25,22 @@ from moto.rds.models import rds_backends
 import xregion_sync
 from xregion_sync.errors import ThrottlingError
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
-from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
-from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
+from xregion_sync.local.seed import (
+    add_automated_cluster_snapshot,
+    add_automated_snapshot,
+    create_ami,
+    create_db_cluster,
+    create_db_instance,
+)
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
 AMI_JOB = "sync_web_app"
 DB_JOB = "sync_orders_db"
 DB = "orders-db"
+CLUSTER_JOB = "sync_orders_cluster"
+CLUSTER = "orders-cluster"
 FIRST_BACKUP = datetime(2026, 11, 19, 6, 10, tzinfo=UTC)
 AMI_CREATED = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1}
@@ -68,6 +76,11 @@ def db_job(**options) -> dict:
                      "destination_region": DESTINATION, "db_instance": DB, **options}}
 
 
+def cluster_job(name: str = CLUSTER_JOB, cluster: str = CLUSTER, **options) -> dict:
+    return {name: {"sync_type": "rds_cluster_snapshot", "source_region": SOURCE,
+                   "destination_region": DESTINATION, "db_cluster": cluster, **options}}
+
+
 def amis(region: str) -> dict:
     return ec2_backends[EMULATOR_ACCOUNT_ID][region].amis
 
@@ -87,6 +100,22 @@ def source_db(**kwargs) -> str:
 
 def backup(days: int) -> str:
     return add_automated_snapshot(SOURCE, DB, FIRST_BACKUP + timedelta(days=days))
+
+
+def source_cluster(cluster: str = CLUSTER, **kwargs) -> str:
+    """An Aurora cluster, whose first automated snapshot RDS takes at FIRST_BACKUP."""
+    with freeze_time(FIRST_BACKUP):
+        return create_db_cluster(SOURCE, cluster, tags={"Team": "payments"}, **kwargs)
+
+
+def cluster_backup(days: int) -> str:
+    return add_automated_cluster_snapshot(SOURCE, CLUSTER, FIRST_BACKUP + timedelta(days=days))
+
+
+def destination_cluster_snapshot_ids() -> list[str]:
+    rds = boto3.client("rds", region_name=DESTINATION)
+    return sorted(s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots(
+        SnapshotType="manual")["DBClusterSnapshots"])
 
 
 def destination_image_ids() -> list[str]:
@@ -295,6 +324,78 @@ def deprecated_time_based_copy(drive: Driver) -> Any:
             deprecation.second]
 
 
+# ---------------------------------------------------------------- rds_cluster_snapshot
+
+
+def cluster_first_sync_then_in_sync(drive: Driver) -> Any:
+    source_cluster()
+    return [drive(cluster_job()), drive(cluster_job())]
+
+
+def cluster_retention_touches_only_this_jobs_copies(drive: Driver) -> Any:
+    """Daily backups, default retention; another job's copies of the same cluster (kept
+    for longer) and a user's hand copy stay whatever this job prunes."""
+    first = source_cluster()
+    keeper = cluster_job("sync_cluster_keeper", max_snapshots_to_retain=10)
+    drive(keeper)
+    boto3.client("rds", region_name=DESTINATION).copy_db_cluster_snapshot(
+        SourceDBClusterSnapshotIdentifier=f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:"
+                                          f"cluster-snapshot:{first}",
+        TargetDBClusterSnapshotIdentifier="my-own-orders-cluster-copy", SourceRegion=SOURCE)
+    runs = []
+    for day in range(1, 5):
+        cluster_backup(day)
+        runs.append(drive(cluster_job(**WAIT, max_wait_seconds=10)))
+    return [*runs, destination_cluster_snapshot_ids()]
+
+
+def cluster_old_copy_deleted_meanwhile(drive: Driver) -> Any:
+    """As old_copy_deleted_meanwhile, for a cluster snapshot copy."""
+    original = rds_cluster_snapshot.prune
+
+    def prune(job, doomed, untracked=()):
+        for snapshot_id in doomed:
+            boto3.client("rds", region_name=DESTINATION).delete_db_cluster_snapshot(
+                DBClusterSnapshotIdentifier=snapshot_id)
+        return original(job, doomed, untracked)
+
+    source_cluster()
+    with mock.patch.object(rds_cluster_snapshot, "prune", prune):
+        first = drive(cluster_job(max_snapshots_to_retain=0))
+        cluster_backup(1)
+        return [first, drive(cluster_job(max_snapshots_to_retain=0, **WAIT, max_wait_seconds=10)),
+                destination_cluster_snapshot_ids()]
+
+
+def cluster_encrypted_source_without_kms_key(drive: Driver) -> Any:
+    source_cluster(encrypted=True)
+    return [drive(cluster_job()), destination_cluster_snapshot_ids()]
+
+
+def cluster_without_automated_snapshot(drive: Driver) -> Any:
+    snapshot_id = source_cluster()
+    rds_backends[EMULATOR_ACCOUNT_ID][SOURCE].cluster_snapshots[snapshot_id].status = "creating"
+    return drive(cluster_job())
+
+
+def missing_cluster(drive: Driver) -> Any:
+    return drive(cluster_job())
+
+
+def cluster_copies_beyond_the_quota_are_deferred(drive: Driver) -> Any:
+    """Six clusters into one region while copies take long: AWS runs five cluster snapshot
+    copies at a time, the sixth job is deferred (not failed) to the next run."""
+    config = {}
+    for n in range(6):
+        source_cluster(f"cluster-{n}")
+        config.update(cluster_job(f"sync_cluster_{n}", f"cluster-{n}"))
+    results = drive(config)
+    deferred = [r for r in results if r["status"] == "deferred"]
+    return [sorted(r["status"] for r in results),
+            [(r["errors"][0]["type"], "Cannot copy more than 5 snapshots across regions" in
+              r["errors"][0]["message"]) for r in deferred]]
+
+
 @dataclass(frozen=True)
 class Scenario:
     run: Callable[[Driver], Any]
@@ -309,10 +410,15 @@ class Scenario:
 def result(name: str, status: str, created: str | None = None, copy_state: str | None = None,
            pruned: list[str] | None = None, errors: list[tuple[str, str]] = (),
            sync_type: str | None = None) -> dict:
-    sync_type = sync_type or ("ec2_ami" if name == AMI_JOB else "rds_automated_snapshot")
+    sync_type = sync_type or {AMI_JOB: "ec2_ami", CLUSTER_JOB: "rds_cluster_snapshot"}.get(
+        name, "rds_automated_snapshot")
     return {"name": name, "sync_type": sync_type, "status": status, "created_resource": created,
             "copy_state": copy_state, "pruned": list(pruned or ()),
             "errors": [{"type": t, "message": m} for t, m in errors]}
+
+
+def cluster_copy(days: int) -> str:
+    return f"rds-{CLUSTER}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}"
 
 
 def snapshot_copy(days: int) -> str:
@@ -328,6 +434,8 @@ DB_COPIED = result(DB_JOB, "copied", snapshot_copy(0), "pending")
 NO_BACKUPS = result(DB_JOB, "failed", errors=[(
     "SourceNotFoundError", f"No automated snapshots for db '{DB}' are available in {SOURCE} "
     f"(job '{DB_JOB}'): check that the DB instance exists and has automated backups turned on")])
+
+CLUSTER_COPIED = result(CLUSTER_JOB, "copied", cluster_copy(0), "pending")
 
 SCENARIOS = [
     Scenario(first_sync, [AMI_COPIED, DB_COPIED]),
@@ -409,6 +517,38 @@ SCENARIOS = [
         [result(AMI_JOB, "copied", "<ami-2>", "available", pruned=["<ami-1>"])],
         ["<ami-2>"]]),
     Scenario(deprecated_time_based_copy, [[AMI_COPIED], 30, 0]),
+    Scenario(cluster_first_sync_then_in_sync, [
+        [CLUSTER_COPIED], [result(CLUSTER_JOB, "in_sync", copy_state="available")]]),
+    # Each run waits for its copy, so it prunes at once what retention (2 previous) dooms;
+    # the keeper's copy of day 0 and the user's copy stay.
+    Scenario(cluster_retention_touches_only_this_jobs_copies, [
+        [result(CLUSTER_JOB, "copied", cluster_copy(1), "available")],
+        [result(CLUSTER_JOB, "copied", cluster_copy(2), "available")],
+        [result(CLUSTER_JOB, "copied", cluster_copy(3), "available")],
+        [result(CLUSTER_JOB, "copied", cluster_copy(4), "available", pruned=[cluster_copy(1)])],
+        ["my-own-orders-cluster-copy", cluster_copy(0), cluster_copy(2), cluster_copy(3),
+         cluster_copy(4)]]),
+    Scenario(cluster_old_copy_deleted_meanwhile, [
+        [CLUSTER_COPIED],
+        [result(CLUSTER_JOB, "copied", cluster_copy(1), "available", pruned=[cluster_copy(0)])],
+        [cluster_copy(1)]]),
+    Scenario(cluster_encrypted_source_without_kms_key, [
+        [result(CLUSTER_JOB, "failed", errors=[(
+            "ConfigError", f"job '{CLUSTER_JOB}', field 'kms_key_id': source snapshot "
+            f"rds:{CLUSTER}-2026-11-19-06-10 is encrypted, and AWS copies an encrypted "
+            "snapshot across regions only with a KMS key of the destination region: set "
+            f"kms_key_id to a key id, ARN or alias in {DESTINATION}")])],
+        []]),
+    Scenario(cluster_without_automated_snapshot, [result(CLUSTER_JOB, "failed", errors=[(
+        "SourceNotFoundError", f"No automated snapshots for DB cluster '{CLUSTER}' are "
+        f"available in {SOURCE} (job '{CLUSTER_JOB}'): RDS takes one in each daily backup "
+        "window; the next run copies it once it is available")])]),
+    Scenario(missing_cluster, [result(CLUSTER_JOB, "failed", errors=[(
+        "SourceNotFoundError", f"job '{CLUSTER_JOB}': DB cluster '{CLUSTER}' was not found in "
+        f"{SOURCE}: check db_cluster (for a DB instance, use the rds_automated_snapshot "
+        "type)")])]),
+    Scenario(cluster_copies_beyond_the_quota_are_deferred, [
+        ["copied"] * 5 + ["deferred"], [("CopySlotsFullError", True)]], copy_seconds=600),
 ]
 
 

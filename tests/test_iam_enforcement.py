@@ -26,17 +26,20 @@ from moto.ec2.models import ec2_backends
 from moto.rds.models import rds_backends
 from scenarios import (
     AMI_JOB,
+    CLUSTER,
     DESTINATION,
     SCENARIOS,
     SOURCE,
     WAIT,
     ami_job,
     amis,
+    cluster_job,
     db_job,
     first_sync,
     mask_ids,
     run_on_state_machine,
     source_ami,
+    source_cluster,
     source_db,
     start_copy_throttled_once,
 )
@@ -48,9 +51,9 @@ from xregion_sync.local.deployed_policies import NamedPolicy, function_policies
 from xregion_sync.local.fidelity import snapshot_ids
 from xregion_sync.local.iam import acting_as, current_enforcement, decision_table
 from xregion_sync.local.iam_evaluator import EvaluatorUnavailable, check_installation
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.seed import create_ami, create_db_cluster, create_db_instance
 from xregion_sync.local.template import read_template
-from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 
 JOB_ROLE = f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/xregion-sync-job"
 SECRET_NAME = "xregion-sync/keys"
@@ -72,7 +75,9 @@ def deployment_only_paths() -> None:
     """What the scenario suite does not reach but a deployment does."""
     source_ami()
     source_db()
-    for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job())):
+    source_cluster()
+    for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job()),
+                         (rds_cluster_snapshot, cluster_job())):
         with start_copy_throttled_once(sync):  # the retry finds the copy it made
             assert execute_state_machine({"config": config}).status == "SUCCEEDED"
     text = yaml.safe_dump({**ami_job(), **db_job()})
@@ -110,6 +115,7 @@ def encrypted_copies_and_job_credentials() -> None:
     for snapshot in snapshot_ids(amis(SOURCE)[image]):
         ec2_backends[EMULATOR_ACCOUNT_ID][SOURCE].snapshots[snapshot].encrypted = True
     create_db_instance(SOURCE, "secure-db", encrypted=True, tags={"Team": "sec"})
+    create_db_cluster(SOURCE, "secure-cluster", encrypted=True, tags={"Team": "sec"})
     create_db_instance(SOURCE, "other-db", tags={"Team": "other"})
     create_ami(SOURCE, "role-app", {"Sync-Identifier": "role-app"})
     secret = boto3.client("secretsmanager", region_name=SOURCE).create_secret(
@@ -121,6 +127,8 @@ def encrypted_copies_and_job_credentials() -> None:
                             "kms_key_id": key, **common},
         "sync_secure_db": {"sync_type": "rds_automated_snapshot", "db_instance": "secure-db",
                            "kms_key_id": key, **common},
+        "sync_secure_cluster": {"sync_type": "rds_cluster_snapshot",
+                                "db_cluster": "secure-cluster", "kms_key_id": key, **common},
         # Every task of a job with credentials reads them itself (Poll: waiting on).
         "sync_role_app": {"sync_type": "ec2_ami", "sync_identifier": "role-app",
                           "aws_client_config": {"role_arn": JOB_ROLE}, **WAIT, **common},
@@ -129,11 +137,11 @@ def encrypted_copies_and_job_credentials() -> None:
                            **common},
     }
     results = execute_state_machine({"config": config}).results()
-    assert [r.status for r in results] == ["copied"] * 4, [r.errors for r in results]
+    assert [r.status for r in results] == ["copied"] * 5, [r.errors for r in results]
     copies = [r.created_resource for r in results]
     for client in ({}, {"role_arn": JOB_ROLE}, {"credentials_secret_arn": secret}):
-        copy_tags_fills_in_missing_tags(copies[0], copies[1], client)
-    prune_with_job_credentials(copies[2], {"role_arn": JOB_ROLE})
+        copy_tags_fills_in_missing_tags(copies[0], copies[1], copies[2], client)
+    prune_with_job_credentials(copies[3], {"role_arn": JOB_ROLE})
     prune_with_job_credentials(copies[0], {"credentials_secret_arn": secret})
 
 
@@ -143,10 +151,13 @@ def invoke(function: str, event: dict) -> None:
     assert "FunctionError" not in answer, answer["Payload"].read()
 
 
-def copy_tags_fills_in_missing_tags(image_id: str, snapshot_id: str, client: dict) -> None:
+def copy_tags_fills_in_missing_tags(image_id: str, snapshot_id: str, cluster_snapshot_id: str,
+                                    client: dict) -> None:
     """Copy Tags tags only what the copy call could not: give it copies lacking a tag."""
     common = {"source_region": SOURCE, "destination_region": DESTINATION, "client": client}
     snapshot_arn = f"arn:aws:rds:{DESTINATION}:{EMULATOR_ACCOUNT_ID}:snapshot:{snapshot_id}"
+    cluster_snapshot_arn = (f"arn:aws:rds:{DESTINATION}:{EMULATOR_ACCOUNT_ID}:cluster-snapshot:"
+                            f"{cluster_snapshot_id}")
     invoke("CopyTagsFunction", {
         "job": {"name": "sync_secure_app", "sync_type": "ec2_ami", **common, "options": {}},
         "source": {"id": "ami-source", "tags": {"Late": "tag"}},
@@ -156,6 +167,12 @@ def copy_tags_fills_in_missing_tags(image_id: str, snapshot_id: str, client: dic
                 "options": {"db_instance": "secure-db"}},
         "source": {"id": "rds:secure-db", "tags": {"Late": "tag"}},
         "copy": {"id": snapshot_id, "arn": snapshot_arn, "state": "pending", "tags": {}}})
+    invoke("CopyTagsFunction", {
+        "job": {"name": "sync_secure_cluster", "sync_type": "rds_cluster_snapshot", **common,
+                "options": {"db_cluster": "secure-cluster"}},
+        "source": {"id": "rds:secure-cluster", "tags": {"Late": "tag"}},
+        "copy": {"id": cluster_snapshot_id, "arn": cluster_snapshot_arn, "state": "pending",
+                 "tags": {}}})
 
 
 def prune_with_job_credentials(image_id: str, client: dict) -> None:
@@ -193,11 +210,14 @@ def test_the_scenario_suite_passes_under_enforcement(suite):
         assert mask_ids(results[scenario.name]) == scenario.expected, scenario.name
 
 
-# Denials the suite means to meet: scenarios.old_copy_deleted_meanwhile deletes a copy that
-# is already gone, which the deployed policy refuses (a gone snapshot has no tag for its
-# condition), and Prune Old Copies then finds it gone.
+# Denials the suite means to meet: scenarios.old_copy_deleted_meanwhile (and its cluster
+# twin) deletes a copy that is already gone, which the deployed policy refuses (a gone
+# snapshot has no tag for its condition), and Prune Old Copies then finds it gone.
 EXPECTED_DENIALS = {("PruneOldCopiesFunction", "rds:DeleteDBSnapshot",
-                     "arn:aws:rds:us-west-2:123456789012:snapshot:rds-orders-db-2026-11-19-06-10")}
+                     "arn:aws:rds:us-west-2:123456789012:snapshot:rds-orders-db-2026-11-19-06-10"),
+                    ("PruneOldCopiesFunction", "rds:DeleteDBClusterSnapshot",
+                     f"arn:aws:rds:us-west-2:123456789012:cluster-snapshot:rds-{CLUSTER}-"
+                     "2026-11-19-06-10")}
 
 
 def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suite):

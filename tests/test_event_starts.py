@@ -1,6 +1,7 @@
 """Starting a run for some jobs only: {"jobs": [...]} in the execution input (and
 xregion_sync.run(config, jobs=...)), and {"event": ...}, which the stack's EventBridge
-rules send when an automated DB snapshot is created or an AMI becomes available. The
+rules send when an automated DB or DB cluster snapshot is created or an AMI becomes
+available. The
 sample events in events/ go through each rule's EventPattern (moto's EventBridge
 matcher) and InputTransformer as written in template.yaml, into the local state machine."""
 
@@ -16,13 +17,18 @@ from conftest import load_event
 from moto.events.models import EventPattern, EventPatternParser
 from scenarios import (
     AMI_JOB,
+    CLUSTER,
+    CLUSTER_JOB,
     DB_JOB,
     SOURCE,
     ami_job,
+    cluster_job,
     db_job,
+    destination_cluster_snapshot_ids,
     destination_image_ids,
     destination_snapshot_ids,
     source_ami,
+    source_cluster,
     source_db,
 )
 
@@ -33,16 +39,23 @@ from xregion_sync.local.template import PROJECT_ROOT, _CfnLoader, read_template
 
 OTHER_REGION_AMI_JOB = "sync_eu_web_app"
 OTHER_DB_JOB = "sync_billing_db"
-# Two jobs each event could concern, and two it does not: another DB, another region.
+OTHER_CLUSTER_JOB = "sync_billing_cluster"
+# The jobs each event could concern, and those it does not: another DB or cluster, another
+# region. A cluster named like the DB instance: an event names which of the two it is.
 CONFIG = {
     **ami_job(),
     **db_job(),
     OTHER_DB_JOB: {**db_job()[DB_JOB], "db_instance": "billing-db"},
     OTHER_REGION_AMI_JOB: {**ami_job()[AMI_JOB], "source_region": "eu-west-1"},
+    **cluster_job(),
+    **cluster_job(OTHER_CLUSTER_JOB, "billing-cluster"),
+    **cluster_job("sync_cluster_named_like_the_db", "orders-db"),
 }
 RULES = {"eventbridge-rds-snapshot-created": "RdsSnapshotCreatedRule",
+         "eventbridge-rds-cluster-snapshot-created": "RdsClusterSnapshotCreatedRule",
          "eventbridge-ec2-ami-available": "AmiAvailableRule"}
 FORWARD_RULES = {"RdsSnapshotCreatedRule": "RdsSnapshotCreatedForwardRule",
+                 "RdsClusterSnapshotCreatedRule": "RdsClusterSnapshotCreatedForwardRule",
                  "AmiAvailableRule": "AmiAvailableForwardRule"}
 
 
@@ -50,6 +63,7 @@ FORWARD_RULES = {"RdsSnapshotCreatedRule": "RdsSnapshotCreatedForwardRule",
 def world(emulated):
     image_id = source_ami()
     source_db()
+    source_cluster()
     return image_id
 
 
@@ -122,6 +136,15 @@ def rds_event(snapshot_id: str = "rds:orders-db-2026-11-26-06-10",
     return event
 
 
+def cluster_event(snapshot_id: str = f"rds:{CLUSTER}-2026-11-26-06-10",
+                  event_id: str = "RDS-EVENT-0169") -> dict:
+    event = load_event("eventbridge-rds-cluster-snapshot-created")
+    arn = f"arn:aws:rds:{event['region']}:{event['account']}:cluster-snapshot:{snapshot_id}"
+    event["detail"].update(SourceIdentifier=snapshot_id, SourceArn=arn, EventID=event_id)
+    event["resources"] = [arn]
+    return event
+
+
 def store_stack_config(config: dict) -> None:
     import boto3
 
@@ -146,6 +169,18 @@ def test_the_rds_transformer_gives_the_snapshot_and_its_region():
         "source": "aws.rds", "region": "us-east-1",
         "resource": "arn:aws:rds:us-east-1:123456789012:snapshot:rds:orders-db-2026-11-26-06-10",
         "snapshot_id": "rds:orders-db-2026-11-26-06-10"}}
+
+
+def test_the_rds_cluster_transformer_gives_the_cluster_snapshot_and_its_region():
+    event = load_event("eventbridge-rds-cluster-snapshot-created")
+
+    (target,) = rule("RdsClusterSnapshotCreatedRule")["Targets"]
+
+    assert transform(target["InputTransformer"], event) == {"event": {
+        "source": "aws.rds", "region": "us-east-1",
+        "resource": "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:"
+                    "rds:orders-cluster-2026-11-26-06-10",
+        "snapshot_id": "rds:orders-cluster-2026-11-26-06-10"}}
 
 
 def test_the_ec2_transformer_gives_the_image_and_its_region():
@@ -175,6 +210,19 @@ def test_a_new_automated_snapshot_runs_only_the_jobs_of_its_db_instance(world):
     assert execution.output["summary"]["copied"] == 1
     assert destination_image_ids() == []  # the AMI job did not run
     assert len(destination_snapshot_ids()) == 1
+    assert destination_cluster_snapshot_ids() == []  # nor the cluster jobs
+
+
+def test_a_new_automated_cluster_snapshot_runs_only_the_jobs_of_its_cluster(world):
+    store_stack_config(CONFIG)
+
+    execution = deliver(load_event("eventbridge-rds-cluster-snapshot-created"))
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert names(execution) == [CLUSTER_JOB]
+    assert [r.status for r in execution.results()] == ["copied"]
+    assert destination_image_ids() == [] and destination_snapshot_ids() == []
+    assert len(destination_cluster_snapshot_ids()) == 1
 
 
 def test_a_new_available_ami_runs_only_the_ami_jobs_of_its_region(world):
@@ -201,6 +249,7 @@ def test_an_event_with_the_config_inline_selects_from_it(world):
 @pytest.mark.parametrize("event", [
     pytest.param(lambda image: rds_event("rds:reports-db-2026-11-26-06-10"), id="other-db"),
     pytest.param(lambda image: rds_event("orders-db-before-upgrade"), id="manual-snapshot-id"),
+    pytest.param(lambda image: cluster_event("rds:reports-2026-11-26-06-10"), id="other-cluster"),
     pytest.param(lambda image: ami_event(image, region="ap-south-1"), id="other-region-ami"),
 ])
 def test_an_event_no_job_covers_runs_nothing_and_succeeds(world, event):
@@ -212,10 +261,15 @@ def test_an_event_no_job_covers_runs_nothing_and_succeeds(world, event):
     assert names(execution) == []
     assert execution.output["summary"]["total"] == 0
     assert destination_image_ids() == [] and destination_snapshot_ids() == []
+    assert destination_cluster_snapshot_ids() == []
 
 
 @pytest.mark.parametrize("event", [
     pytest.param(lambda image: rds_event(event_id="RDS-EVENT-0042"), id="manual-snapshot"),
+    pytest.param(lambda image: cluster_event(event_id="RDS-EVENT-0075"),
+                 id="manual-cluster-snapshot"),
+    pytest.param(lambda image: cluster_event(event_id="RDS-EVENT-0168"),
+                 id="cluster-snapshot-being-taken"),
     pytest.param(lambda image: {**ami_event(image), "detail": {"ImageId": image,
                                                                "State": "failed"}},
                  id="ami-failed"),
@@ -253,7 +307,8 @@ def test_jobs_alone_select_from_the_stacks_config(world):
 @pytest.mark.parametrize(("jobs", "says"), [
     ([AMI_JOB, "sync_nope", "sync_gone"],
      "'jobs' names 2 job(s) the config does not define: sync_nope, sync_gone; its jobs are: "
-     f"{AMI_JOB}, {DB_JOB}, {OTHER_DB_JOB}, {OTHER_REGION_AMI_JOB}"),
+     f"{AMI_JOB}, {DB_JOB}, {OTHER_DB_JOB}, {OTHER_REGION_AMI_JOB}, {CLUSTER_JOB}, "
+     f"{OTHER_CLUSTER_JOB}, sync_cluster_named_like_the_db"),
     ([], "'jobs' must be a non-empty list of job names"),
     ("sync_web_app", "'jobs' must be a non-empty list of job names"),
 ], ids=["unknown", "empty", "not-a-list"])

@@ -47,6 +47,7 @@ def test_the_events_are_the_expected_set():
     assert set(EXECUTION_INPUTS) == {"execution-inline-config", "execution-config-uri-ssm",
                                      "execution-config-uri-s3", "execution-schedule"}
     assert set(EVENTBRIDGE_EVENTS) == {"eventbridge-rds-snapshot-created",
+                                       "eventbridge-rds-cluster-snapshot-created",
                                        "eventbridge-ec2-ami-available"}
     assert {f"{name.replace('-', '_')}" for name in LAMBDA_EVENTS} == {
         function.handler.rpartition(".")[2] for function in read_template().functions.values()}

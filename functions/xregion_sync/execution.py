@@ -58,8 +58,13 @@ MAX_INLINE_RESULTS_BYTES = 200 * 1024
 INPUT_KEYS = ("config", "config_uri")
 SELECTION_KEYS = ("jobs", "event")
 RDS_EVENT_SOURCE, EC2_EVENT_SOURCE = "aws.rds", "aws.ec2"
-# An automated DB snapshot's id: rds:<DB instance id>-<YYYY-MM-DD-HH-MM>.
+# An automated DB (cluster) snapshot's id: rds:<DB instance or cluster id>-<YYYY-MM-DD-HH-MM>.
 AUTOMATED_SNAPSHOT_ID = re.compile(r"rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
+# The RDS snapshot events, by the resource type of the snapshot's ARN (RDS-EVENT-0091 a DB
+# snapshot's, RDS-EVENT-0169 a DB cluster snapshot's): the sync type whose jobs they
+# concern, and its option naming the snapshot's DB. No ARN: a DB snapshot's.
+RDS_SNAPSHOT_EVENT_JOBS = {"snapshot": ("rds_automated_snapshot", "db_instance"),
+                           "cluster-snapshot": ("rds_cluster_snapshot", "db_cluster")}
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
 logger = logging.getLogger(__name__)
@@ -143,7 +148,9 @@ def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int,
     """(config index, entry) for each valid job whose source the event may be.
 
     - aws.rds (an automated DB snapshot was created, id rds:<db>-<timestamp>): the
-      rds_automated_snapshot jobs of that DB instance in the event's region.
+      rds_automated_snapshot jobs of that DB instance in the event's region; for an
+      automated DB cluster snapshot (its `resource` ARN a cluster-snapshot's), the
+      rds_cluster_snapshot jobs of that DB cluster.
     - aws.ec2 (an AMI became available): every ec2_ami job whose source region is the
       event's region. An AMI event does not carry the AMI's tags, and telling whether the
       AMI is a job's source needs the job's own credentials: the job's normal steps do
@@ -159,13 +166,16 @@ def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int,
     source, region = event.get("source"), event.get("region")
     if source == RDS_EVENT_SOURCE:
         match = AUTOMATED_SNAPSHOT_ID.fullmatch(str(event.get("snapshot_id") or ""))
-        if not match:
+        arn = str(event.get("resource") or "").split(":")
+        kind = arn[5] if len(arn) > 6 and arn[0] == "arn" else "snapshot"
+        if not match or kind not in RDS_SNAPSHOT_EVENT_JOBS:
             return []  # a manual snapshot, or no id: not an automated snapshot's
-        db_instance = match["db"].lower()  # RDS stores DB instance ids in lower case
+        sync_type, db_option = RDS_SNAPSHOT_EVENT_JOBS[kind]
+        db = match["db"].lower()  # RDS stores DB instance and cluster ids in lower case
 
         def covers(spec) -> bool:
-            return (spec.sync_type == "rds_automated_snapshot"
-                    and str(spec.options.get("db_instance", "")).lower() == db_instance)
+            return (spec.sync_type == sync_type
+                    and str(spec.options.get(db_option, "")).lower() == db)
     elif source == EC2_EVENT_SOURCE:
         def covers(spec) -> bool:
             return spec.sync_type == "ec2_ami"

@@ -122,9 +122,11 @@ def test_demo_runs_the_state_machine_twice(capsys):
     first, second = json.loads(out)
     assert first["status"] == second["status"] == "SUCCEEDED"
     assert first["output"]["summary"] == {
-        "total": 2, "copied": 2, "in_sync": 0, "deferred": 0, "failed": 0}
+        "total": 3, "copied": 3, "in_sync": 0, "deferred": 0, "failed": 0}
     assert second["output"]["summary"] == {
-        "total": 2, "copied": 0, "in_sync": 2, "deferred": 0, "failed": 0}
+        "total": 3, "copied": 0, "in_sync": 3, "deferred": 0, "failed": 0}
+    assert [r["sync_type"] for r in first["output"]["results"]] == [
+        "ec2_ami", "rds_automated_snapshot", "rds_cluster_snapshot"]
 
 
 def test_demo_table_shows_the_states_each_job_passed(capsys):
@@ -134,6 +136,8 @@ def test_demo_table_shows_the_states_each_job_passed(capsys):
             "Already In Sync? -> Start Copy") in out
     assert "sync_orders_db: Config Valid? -> Resolve Source -> Check Sync Tag -> " \
            "Already In Sync? -> Record Result" in out
+    assert "sync_orders_cluster: Config Valid? -> Resolve Source -> Check Sync Tag -> " \
+           "Already In Sync? -> Start Copy" in out
 
 
 def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated):

@@ -82,4 +82,4 @@ def test_execution_input_runs_the_demo_on_the_state_machine(demo_world, name):
 
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.output["summary"] == {
-        "total": 2, "copied": 2, "in_sync": 0, "deferred": 0, "failed": 0}
+        "total": 3, "copied": 3, "in_sync": 0, "deferred": 0, "failed": 0}

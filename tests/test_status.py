@@ -224,7 +224,8 @@ def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
         assert_valid_emf(document)
     ages = [d for d in documents if "CopyAgeSeconds" in d]
     runs = [d for d in documents if "StaleJobs" in d]
-    assert sorted(d["job"] for d in ages) == ["sync_orders_db", "sync_web_app"]
+    assert sorted(d["job"] for d in ages) == ["sync_orders_cluster", "sync_orders_db",
+                                              "sync_web_app"]
     for document in ages:
         (directive,) = document["_aws"]["CloudWatchMetrics"]
         assert directive["Dimensions"] == [["stack", "job"]]
@@ -236,7 +237,7 @@ def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
     assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
         "JobsCopied": "Count", "JobsInSync": "Count", "JobsDeferred": "Count",
         "JobsFailed": "Count", "StaleJobs": "Count"}
-    assert (summary["JobsCopied"], summary["JobsInSync"], summary["JobsFailed"]) == (0, 2, 0)
+    assert (summary["JobsCopied"], summary["JobsInSync"], summary["JobsFailed"]) == (0, 3, 0)
 
 
 def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, info_logs):
@@ -247,7 +248,7 @@ def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, in
 
     documents = emf_lines(capsys.readouterr().out)
     (summary,) = [d for d in documents if "StaleJobs" in d]
-    assert (summary["JobsCopied"], summary["StaleJobs"]) == (2, 2)
+    assert (summary["JobsCopied"], summary["StaleJobs"]) == (3, 3)
     assert not [d for d in documents if "CopyAgeSeconds" in d]  # no copy available yet
 
 

@@ -1,5 +1,6 @@
 """`xregion-sync demo`: the sample config through the real state machine, twice, on
-emulated AWS seeded with an AMI and a database with a week of automated snapshots."""
+emulated AWS seeded with an AMI, and a database and an Aurora cluster with a week of
+automated snapshots each."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def run_demo(*, as_json: bool = False) -> int:
         seeded = seed_demo()
         if not as_json:
             print(f"Emulated AWS (moto), seeded in {DEMO_SOURCE_REGION}: AMI "
-                  f"{seeded['image_id']} and DB instance orders-db with a week of automated "
-                  f"snapshots.\nConfig (samples/demo.yaml):\n\n{config_text}")
+                  f"{seeded['image_id']}, DB instance orders-db and Aurora cluster "
+                  "orders-cluster with a week of automated snapshots each.\nConfig "
+                  f"(samples/demo.yaml):\n\n{config_text}")
         for title in RUNS:
             execution = execute_state_machine({"config": config})
             results = execution.results()

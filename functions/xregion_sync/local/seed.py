@@ -126,16 +126,23 @@ def add_automated_cluster_snapshot(region: str, cluster: str, created: datetime,
 
 
 def seed_demo() -> dict[str, str]:
-    """The demo's world: a tagged web-app AMI and a database with a week of backups."""
+    """The demo's world: a tagged web-app AMI, a database and an Aurora cluster with a week
+    of backups each."""
     image_id = create_ami(DEMO_SOURCE_REGION, "web-app-2026-11-25",
                           {"Sync-Identifier": "web-app", "Environment": "Production",
                            "Team": "platform"})
-    # RDS made today's automated snapshot with the instance; add the six days before.
+    # RDS made today's automated snapshots with the instance and the cluster; add the six
+    # days before.
     newest = create_db_instance(DEMO_SOURCE_REGION, "orders-db", tags={"Team": "payments"})
+    newest_cluster = create_db_cluster(DEMO_SOURCE_REGION, "orders-cluster",
+                                       engine="aurora-mysql", tags={"Team": "payments"})
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     for days_ago in range(6, 0, -1):
         add_automated_snapshot(DEMO_SOURCE_REGION, "orders-db", now - timedelta(days=days_ago))
-    return {"image_id": image_id, "newest_snapshot": newest}
+        add_automated_cluster_snapshot(DEMO_SOURCE_REGION, "orders-cluster",
+                                       now - timedelta(days=days_ago))
+    return {"image_id": image_id, "newest_snapshot": newest,
+            "newest_cluster_snapshot": newest_cluster}
 
 
 def force_image_state(region: str, image_id: str, state: str,

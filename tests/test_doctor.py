@@ -46,6 +46,17 @@ def rds_job(name: str, db: str = "orders-db", **options: str) -> str:
 """
 
 
+def cluster_job(name: str, cluster: str = "orders-cluster", **options: str) -> str:
+    extra = "".join(f"\n  {key}: {value}" for key, value in options.items())
+    return f"""
+{name}:
+  sync_type: rds_cluster_snapshot
+  source_region: {SOURCE}
+  destination_region: {DESTINATION}
+  db_cluster: {cluster}{extra}
+"""
+
+
 def ami_job(name: str, **options: str) -> str:
     options = {"sync_identifier": "web-app", **options}
     extra = "".join(f"\n  {key}: {value}" for key, value in options.items())
@@ -236,6 +247,33 @@ def test_the_manual_snapshot_quota_headroom(used, severity):
         assert "Service Quotas" in finding.message
 
 
+def test_cluster_jobs_are_checked_against_the_manual_cluster_snapshot_quota(api_calls):
+    # GIVEN a quota of 10 manual cluster snapshots, 7 used by a local cluster's snapshots
+    with emulated_aws(quotas=AwsQuotas(rds_manual_cluster_snapshots=10)):
+        seed_demo()
+        rds = boto3.client("rds", region_name=DESTINATION)
+        rds.create_db_cluster(DBClusterIdentifier="local", Engine="aurora-postgresql",
+                              MasterUsername="demo", MasterUserPassword="not-a-secret-1")
+        for index in range(7):
+            rds.create_db_cluster_snapshot(DBClusterIdentifier="local",
+                                           DBClusterSnapshotIdentifier=f"manual-{index}")
+        # WHEN doctor checks a cluster job beside a DB job into the same region
+        findings = xregion_sync.doctor(ORDERS_DB + cluster_job("sync_orders_cluster"))
+    # THEN the cluster job meets the cluster quota (it needs 4: no room), the DB job its
+    # own, from one DescribeAccountAttributes
+    cluster = only(findings, "sync_orders_cluster", "manual_snapshot_quota")
+    assert cluster.severity == ERROR, cluster.message
+    assert cluster.message.startswith(f"manual DB cluster snapshots in {DESTINATION}: 7 of 10 "
+                                      "used")
+    assert "raise 'Manual DB cluster snapshots' in Service Quotas" in cluster.message
+    assert only(findings, "sync_orders_db", "manual_snapshot_quota").message.startswith(
+        f"manual DB snapshots in {DESTINATION}: 0 of 100 used")
+    assert len(api_calls.named("DescribeAccountAttributes")) == 1
+    # AND no option group check: a cluster snapshot copy takes none
+    assert of(findings, "sync_orders_cluster", "option_group") == []
+    assert only(findings, "sync_orders_cluster", "source").severity == OK
+
+
 # ---------------------------------------------------------------- another account's AMIs
 
 
@@ -269,6 +307,16 @@ def test_many_jobs_into_one_region_warn_that_the_surplus_is_deferred(world, jobs
     assert finding.job.startswith("sync_db_0, sync_db_1, sync_db_2 (+")
     if severity == WARNING:
         assert "about 1 are deferred to the next run" in finding.message
+
+
+@pytest.mark.parametrize("jobs, severity", [(5, OK), (6, WARNING)])
+def test_more_than_five_cluster_jobs_into_one_region_warn(world, jobs, severity):
+    config = "".join(cluster_job(f"sync_cluster_{index}") for index in range(jobs))
+    (finding,) = [f for f in xregion_sync.doctor(config) if f.check == "copy_quota"]
+    assert finding.severity == severity
+    assert (f"{jobs} rds_cluster_snapshot jobs copy into {DESTINATION}: up to {jobs} RDS "
+            "cluster snapshot copies in progress at once; AWS allows 5 per destination "
+            "region") in finding.message
 
 
 # ---------------------------------------------------------------- config errors, reads only

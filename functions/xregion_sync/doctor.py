@@ -11,14 +11,20 @@ uses them). A job with config errors gets those as findings and no AWS call. Che
   source          the source is found and unambiguous (the sync type's resolve_source)
   kms_key         kms_key_id exists in the destination, is Enabled and a symmetric
                   encryption key the credentials can describe (kms:DescribeKey)
-  option_group    option_group_name exists in the destination for the source DB's engine;
-                  a source DB in a non-default option group without option_group_name
-  source_account  an ec2_ami job selecting another account's AMI by tag without
+  option_group    (rds_automated_snapshot) option_group_name exists in the destination for
+                  the source DB's engine; a source DB in a non-default option group without
+                  option_group_name
+  source_account  (ec2_ami) a job selecting another account's AMI by tag without
                   source_role_arn (AWS shows an AMI's tags only to its owner)
-  manual_snapshot_quota  room under the destination's manual DB snapshot quota for the
-                  RDS jobs' copies (rds:DescribeAccountAttributes)
-  copy_quota      jobs of one type into one destination region against AWS's 20 copies in
-                  progress: the surplus is deferred to the next run
+  manual_snapshot_quota  room under the destination's manual DB snapshot quota (and manual
+                  DB cluster snapshot quota) for the RDS jobs' copies
+                  (rds:DescribeAccountAttributes)
+  copy_quota      jobs of one type into one destination region against AWS's copies in
+                  progress (20 EBS or RDS snapshot copies, 5 RDS cluster snapshot copies):
+                  the surplus is deferred to the next run
+
+Which type has which quotas and own checks is the type's to say (COPY_QUOTAS,
+DOCTOR_CHECKS in its module): a check_<name> method here runs each of its checks.
 """
 
 from __future__ import annotations
@@ -36,20 +42,12 @@ from . import aws
 from .config import Config, load_config
 from .errors import SyncError
 from .spec import JobSpec
-from .syncs import SYNC_TYPES, ec2_ami, rds_automated_snapshot
-from .syncs.base import GONE
+from .syncs import SYNC_TYPES, ec2_ami
+from .syncs.base import GONE, CopyQuotas
 
 ERROR, WARNING, OK = "error", "warning", "ok"
 SEVERITIES = (ERROR, WARNING, OK)
 
-# RDS User Guide, "Copying a DB snapshot": "up to 20 snapshot copy requests in progress to
-# a single destination Region per account"; EBS User Guide, "Copy an Amazon EBS snapshot":
-# "a limit of 20 concurrent snapshot copy requests per destination Region" (an AMI copy
-# holds one per backing snapshot). The same values as local/quotas.py's defaults.
-COPIES_IN_PROGRESS = {ec2_ami.NAME: 20, rds_automated_snapshot.NAME: 20}
-COPY_KIND = {ec2_ami.NAME: "EBS snapshot copies", rds_automated_snapshot.NAME: "RDS snapshot "
-             "copies"}
-MANUAL_SNAPSHOTS_QUOTA = "ManualSnapshots"
 NEAR_QUOTA_SHARE = 0.10  # warn when the room left is under the jobs' need + 10% of the quota
 MAX_NAMED_JOBS = 3
 
@@ -114,10 +112,8 @@ class _Doctor:
         self.check_source(job)
         if job.options.get("kms_key_id"):
             self.check_kms_key(job)
-        if job.sync_type == rds_automated_snapshot.NAME:
-            self.check_option_group(job)
-        if job.sync_type == ec2_ami.NAME:
-            self.check_source_account(job)
+        for check in SYNC_TYPES[job.sync_type].DOCTOR_CHECKS:
+            getattr(self, f"check_{check}")(job)
 
     def check_source(self, job: JobSpec) -> None:
         sync = SYNC_TYPES[job.sync_type]
@@ -271,41 +267,49 @@ class _Doctor:
     # ---------------------------------------------------------------- per destination
 
     def check_manual_snapshot_quota(self) -> None:
-        by_region: dict[tuple, list[JobSpec]] = defaultdict(list)
+        """One DescribeAccountAttributes per destination (and credentials); a finding per
+        count quota the jobs' copies use up there (manual DB snapshots, manual DB cluster
+        snapshots)."""
+        by_region: dict[tuple[str, Any], list[JobSpec]] = defaultdict(list)
         for job in self.jobs:
-            if job.sync_type == rds_automated_snapshot.NAME:
+            if SYNC_TYPES[job.sync_type].COPY_QUOTAS.account_quota:
                 by_region[(job.destination_region, job.client)].append(job)
         for (region, _), jobs in by_region.items():
-            self._manual_snapshot_quota(region, jobs)
+            first = jobs[0]
+            rds = aws.client(first, "rds", region)
+            attributes = self.attempt(first, "manual_snapshot_quota",
+                                      f"reading the account quotas of {region}",
+                                      rds.describe_account_attributes)
+            if attributes is None:
+                continue
+            by_quota: dict[CopyQuotas, list[JobSpec]] = defaultdict(list)
+            for job in jobs:
+                by_quota[SYNC_TYPES[job.sync_type].COPY_QUOTAS].append(job)
+            for quotas, quota_jobs in by_quota.items():
+                self._manual_snapshot_quota(region, quotas, quota_jobs, attributes)
 
-    def _manual_snapshot_quota(self, region: str, jobs: list[JobSpec]) -> None:
+    def _manual_snapshot_quota(self, region: str, quotas: CopyQuotas, jobs: list[JobSpec],
+                               attributes: dict[str, Any]) -> None:
         names = _job_names(jobs)
-        first = jobs[0]
-        rds = aws.client(first, "rds", region)
-        attributes = self.attempt(first, "manual_snapshot_quota",
-                                  f"reading the account quotas of {region}",
-                                  rds.describe_account_attributes)
-        if attributes is None:
-            return
         quota = next((q for q in attributes.get("AccountQuotas") or ()
-                      if q.get("AccountQuotaName") == MANUAL_SNAPSHOTS_QUOTA), None)
+                      if q.get("AccountQuotaName") == quotas.account_quota), None)
         if quota is None:
             self.add(names, "manual_snapshot_quota", WARNING, f"DescribeAccountAttributes "
-                     f"in {region} reported no {MANUAL_SNAPSHOTS_QUOTA} quota: check 'Manual "
-                     "DB instance snapshots' in Service Quotas")
+                     f"in {region} reported no {quotas.account_quota} quota: check "
+                     f"'{quotas.service_quota_name}' in Service Quotas")
             return
         used, limit = int(quota["Used"]), int(quota["Max"])
         # Each job may hold, at the peak of a run, this run's copy, the newest copy and
         # max_snapshots_to_retain previous ones; the copies it holds already count in Used.
-        need = sum((rds_automated_snapshot.retention(job) or 0) + 2 for job in jobs)
+        need = sum((SYNC_TYPES[job.sync_type].retention(job) or 0) + 2 for job in jobs)
         held = self._copies_held(jobs)
         room = limit - used + held
-        said = (f"manual DB snapshots in {region}: {used} of {limit} used, {held} of them "
+        said = (f"{quotas.counted} in {region}: {used} of {limit} used, {held} of them "
                 f"these jobs' copies; {_count(jobs, 'RDS job')} "
                 f"{'need' if len(jobs) != 1 else 'needs'} up to {need} (per job: this run's "
                 "copy, the newest copy and max_snapshots_to_retain previous ones)")
-        fix = ("delete unneeded manual snapshots in the region, lower "
-               "max_snapshots_to_retain, or raise 'Manual DB instance snapshots' in "
+        fix = (f"delete unneeded {quotas.counted} in the region, lower "
+               f"max_snapshots_to_retain, or raise '{quotas.service_quota_name}' in "
                "Service Quotas")
         margin = math.ceil(limit * NEAR_QUOTA_SHARE)
         if room < need:
@@ -326,7 +330,7 @@ class _Doctor:
                 continue
             existing = self.attempt(
                 job, "manual_snapshot_quota", f"looking for copies in {job.destination_region}",
-                lambda job=job, source=source: rds_automated_snapshot.find_existing_copy(
+                lambda job=job, source=source: SYNC_TYPES[job.sync_type].find_existing_copy(
                     job, source))
             for copy in (existing or {}).get("managed") or ():
                 if copy.get("state") != GONE:
@@ -338,9 +342,9 @@ class _Doctor:
         for job in self.jobs:
             by_region[(job.destination_region, job.sync_type)].append(job)
         for (region, sync_type), jobs in by_region.items():
-            limit = COPIES_IN_PROGRESS[sync_type]
+            quotas = SYNC_TYPES[sync_type].COPY_QUOTAS
+            limit, kind = quotas.in_progress, quotas.in_progress_kind
             slots = sum(self.copy_slots.get(job.name, 1) for job in jobs)
-            kind = COPY_KIND[sync_type]
             each = (" (an AMI copy holds one per backing snapshot)"
                     if sync_type == ec2_ami.NAME else "")
             said = (f"{_count(jobs, sync_type + ' job')} "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from ..spec import JobSpec, Option
@@ -97,6 +98,20 @@ class Copy(TypedDict):
     deprecate_at: NotRequired[str]  # EC2: the deprecation time set (deprecate_after_days)
 
 
+@dataclass(frozen=True)
+class CopyQuotas:
+    """AWS's quotas a type's copies count against, as `doctor` checks them (the emulator
+    enforces the same values: local/quotas.py)."""
+
+    in_progress: int  # copies in progress into one destination region per account
+    in_progress_kind: str  # what those are, in messages: "RDS snapshot copies"
+    # The count quota the copies use up (DescribeAccountAttributes' AccountQuotaName), its
+    # name in Service Quotas, and what it counts, in messages; None: no such quota to read.
+    account_quota: str | None = None
+    service_quota_name: str = ""
+    counted: str = ""
+
+
 # How config reports a problem between options: problem(field, message).
 ProblemReporter = Callable[[str, str], None]
 
@@ -115,6 +130,14 @@ class SyncType(Protocol):
 
     @property
     def OPTIONS(self) -> Mapping[str, Option]:  # noqa: N802 - its config keys
+        ...
+
+    @property
+    def COPY_QUOTAS(self) -> CopyQuotas:  # noqa: N802 - what doctor checks the jobs against
+        ...
+
+    @property
+    def DOCTOR_CHECKS(self) -> tuple[str, ...]:  # noqa: N802 - its own checks (doctor.py)
         ...
 
     def check_options(self, options: dict[str, Any], problem: ProblemReporter) -> None:

@@ -64,6 +64,7 @@ from .base import (
     PENDING,
     UNKNOWN,
     Copy,
+    CopyQuotas,
     ExistingCopies,
     ManagedCopy,
     ProblemReporter,
@@ -76,6 +77,10 @@ from .base import (
 
 NAME = "ec2_ami"
 SERVICE = "ec2"
+# EBS User Guide, "Copy an Amazon EBS snapshot": "a limit of 20 concurrent snapshot copy
+# requests per destination Region" (an AMI copy holds one per backing snapshot).
+COPY_QUOTAS = CopyQuotas(in_progress=20, in_progress_kind="EBS snapshot copies")
+DOCTOR_CHECKS = ("source_account",)  # another account's AMIs selected by tag
 OPTIONS = {
     "ami_owner": Option(ami_owner, default="self", aliases=("owner_id",),
                         doc="account id or alias owning the source AMI"),

@@ -23,10 +23,18 @@ from ..errors import SourceNotFoundError
 from ..spec import JobSpec, Option, boolean, non_negative_int, text
 from ..tags import decode_source_id
 from . import rds_common
-from .base import Copy, ExistingCopies, ProblemReporter, Source
+from .base import Copy, CopyQuotas, ExistingCopies, ProblemReporter, Source
 
 NAME = "rds_automated_snapshot"
 SERVICE = "rds"
+# RDS User Guide, "Copying a DB snapshot": "up to 20 snapshot copy requests in progress to
+# a single destination Region per account"; "Quotas in Amazon RDS": 100 manual DB instance
+# snapshots per Region, copies included.
+COPY_QUOTAS = CopyQuotas(in_progress=20, in_progress_kind="RDS snapshot copies",
+                         account_quota="ManualSnapshots",
+                         service_quota_name="Manual DB instance snapshots",
+                         counted="manual DB snapshots")
+DOCTOR_CHECKS = ("option_group",)  # the source DB's option group in the destination
 OPTIONS = {
     "db_instance": Option(text, required=True, doc="DB instance identifier in source_region"),
     "max_snapshots_to_retain": Option(non_negative_int, default=2,

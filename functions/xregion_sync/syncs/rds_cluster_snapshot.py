@@ -26,10 +26,18 @@ from ..errors import SourceNotFoundError
 from ..spec import JobSpec, Option, boolean, non_negative_int, text
 from ..tags import decode_source_id
 from . import rds_common
-from .base import Copy, ExistingCopies, ProblemReporter, Source
+from .base import Copy, CopyQuotas, ExistingCopies, ProblemReporter, Source
 
 NAME = "rds_cluster_snapshot"
 SERVICE = "rds"
+# Aurora User Guide, "DB cluster snapshot copying": "up to five snapshot copy requests in
+# progress to a single destination Region per account"; "Quotas in Amazon Aurora": 100
+# manual DB cluster snapshots per Region, copies included.
+COPY_QUOTAS = CopyQuotas(in_progress=5, in_progress_kind="RDS cluster snapshot copies",
+                         account_quota="ManualClusterSnapshots",
+                         service_quota_name="Manual DB cluster snapshots",
+                         counted="manual DB cluster snapshots")
+DOCTOR_CHECKS: tuple[str, ...] = ()  # a cluster snapshot copy takes no option group
 OPTIONS = {
     "db_cluster": Option(text, required=True, doc="DB cluster identifier in source_region"),
     "max_snapshots_to_retain": Option(non_negative_int, default=2,

@@ -25,7 +25,14 @@ from moto.rds.models import rds_backends
 import xregion_sync
 from xregion_sync import load_config, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
-from xregion_sync.local.seed import add_automated_snapshot, create_ami, create_db_instance
+from xregion_sync.local.seed import (
+    add_automated_cluster_snapshot,
+    add_automated_snapshot,
+    create_ami,
+    create_db_cluster,
+    create_db_instance,
+    force_db_cluster_snapshot_status,
+)
 from xregion_sync.syncs import SYNC_TYPES
 from xregion_sync.tag_rules import key_problem, value_problem
 from xregion_sync.tags import TAG_JOB, TAG_SOURCE_ID, TAG_SOURCE_REGION, tag_dict
@@ -778,3 +785,92 @@ def test_failed_copy_that_is_replaced_is_reported_pruned(driver, sync_type):
     assert failed in planned["pruned"]
     assert failed in results[0]["pruned"]
     assert results[0]["created_resource"] != failed
+
+
+# ---------------------------------------------------------------- 16. DB cluster snapshots
+# rds_cluster_snapshot shares rds_automated_snapshot's provenance and retention code
+# (syncs/rds_common.py); these pin that its own record of a copy's source (AWS's
+# SourceDBClusterSnapshotArn) and its own snapshots keep the same promises. (faults.py's
+# inventory knows DB snapshots only: these look at the cluster snapshots themselves.)
+
+CLUSTER_JOB, CLUSTER = "sync_orders_cluster", "orders-cluster"
+
+
+def cluster_job(name: str = CLUSTER_JOB, source: str = SOURCE, **options) -> dict:
+    return {name: {"sync_type": "rds_cluster_snapshot", "source_region": source,
+                   "destination_region": DESTINATION, "db_cluster": CLUSTER, **options}}
+
+
+def source_cluster(region: str = SOURCE) -> str:
+    with freeze_time(FIRST_BACKUP):
+        return create_db_cluster(region, CLUSTER)
+
+
+def cluster_backup(days: int, region: str = SOURCE) -> str:
+    return add_automated_cluster_snapshot(region, CLUSTER, FIRST_BACKUP + timedelta(days=days))
+
+
+def cluster_snapshots(region: str = DESTINATION) -> dict[str, str]:
+    """Every cluster snapshot in the region -> its status."""
+    return {i: s.status for i, s in rds_backends[EMULATOR_ACCOUNT_ID][region]
+            .cluster_snapshots.items()}
+
+
+def test_hand_copy_of_our_cluster_snapshot_copy_is_never_pruned(driver):
+    # GIVEN our DR copy, and a copy of it someone made by hand in the destination, tags too
+    config = cluster_job(max_snapshots_to_retain=0, **WAIT)
+    source_cluster()
+    (first,) = driver(config)
+    rds = boto3.client("rds", region_name=DESTINATION)
+    rds.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=first["created_resource"],
+                                 TargetDBClusterSnapshotIdentifier="keep-me", CopyTags=True)
+    assert TAG_JOB in tag_dict(rds.describe_db_cluster_snapshots(  # the world we mean
+        DBClusterSnapshotIdentifier="keep-me")["DBClusterSnapshots"][0]["TagList"])
+    # WHEN new automated snapshots come over two later runs, and a third run prunes
+    runs = []
+    for days in (1, 2):
+        cluster_backup(days)
+        runs.append(driver(config))
+    runs.append(driver(config))
+    # THEN the job pruned its own older copies only; the hand copy is still there
+    assert [r["status"] for results in runs for r in results] == ["copied", "copied",
+                                                                   "in_sync"]
+    assert "keep-me" not in pruned_ids(*runs)
+    assert set(cluster_snapshots()) == {"keep-me", runs[1][0]["created_resource"]}
+
+
+def test_same_job_name_copying_another_regions_cluster_never_deletes_its_copies(driver):
+    # GIVEN two configs with a job `sync_orders_cluster` each, copying a cluster of the same
+    # name from two source regions into one destination, retention 0
+    configs = {"A": cluster_job(max_snapshots_to_retain=0, **WAIT),
+               "B": cluster_job(source=OTHER_SOURCE, max_snapshots_to_retain=0, **WAIT)}
+    source_cluster(SOURCE)
+    source_cluster(OTHER_SOURCE)
+    latest: dict[str, str] = {}
+    # WHEN they run in turn, each after a new backup in its source region
+    for step, (name, days) in enumerate([("A", 0), ("B", 0), ("A", 1), ("B", 1), ("A", 2)]):
+        if days:
+            cluster_backup(days, SOURCE if name == "A" else OTHER_SOURCE)
+        (result,) = driver(configs[name])
+        assert result["status"] == "copied", result
+        latest[name] = result["created_resource"]
+        # THEN neither ever deletes the other's newest copy
+        for owner, copy_id in latest.items():
+            assert cluster_snapshots().get(copy_id) in LIVE_SNAPSHOT, (
+                f"run {step + 1} ({name}) deleted {owner}'s copy {copy_id}")
+
+
+@pytest.mark.parametrize("status, pruned", [("unknown-future-status", False), ("failed", True)])
+def test_old_cluster_snapshot_copy_is_deleted_only_when_failed(driver, status, pruned):
+    # GIVEN our old copy in a status outside the known list, or failed
+    config = cluster_job(max_snapshots_to_retain=0)
+    source_cluster()
+    (first,) = driver(config)
+    old = first["created_resource"]
+    force_db_cluster_snapshot_status(DESTINATION, old, status)
+    # WHEN retention 0 runs after a newer copy, then once more in sync
+    cluster_backup(1)
+    runs = [driver(config), driver(config)]
+    # THEN a status the tool does not know keeps it; failed deletes it
+    assert (old in pruned_ids(*runs)) is pruned
+    assert cluster_snapshots().get(old) == (None if pruned else status)

@@ -15,7 +15,7 @@ from faults import aws_faults, first_calls
 import xregion_sync
 from xregion_sync.local import emulated_aws, execute_state_machine
 from xregion_sync.local.quotas import AwsQuotas
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.seed import create_ami, create_db_cluster, create_db_instance
 
 SLOTS = 2
 QUOTAS = AwsQuotas(rds_copies_in_progress=SLOTS, ebs_copies_in_progress=SLOTS)
@@ -120,3 +120,22 @@ def test_the_manual_snapshot_quota_is_a_failure_with_advice(emulated):
     assert result.status == "failed"
     assert result.errors[0].type == "CopyQuotaExceededError"
     assert "Manual DB instance snapshots" in result.errors[0].message
+
+
+def test_the_manual_cluster_snapshot_quota_is_a_failure_with_its_own_advice():
+    # GIVEN a destination with room for one more manual cluster snapshot, two cluster jobs
+    with emulated_aws(quotas=AwsQuotas(rds_manual_cluster_snapshots=1)):
+        config = {}
+        for i in range(2):
+            create_db_cluster(SOURCE, f"cluster-{i}")
+            config[f"sync_cluster_{i}"] = {
+                "sync_type": "rds_cluster_snapshot", "db_cluster": f"cluster-{i}",
+                "source_region": SOURCE, "destination_region": DESTINATION}
+        # WHEN they run
+        results = xregion_sync.run(config, max_workers=1)
+    # THEN the second fails (a count quota does not free itself) and says which quota
+    assert [r.status for r in results] == ["copied", "failed"]
+    error = results[1].errors[0]
+    assert error.type == "CopyQuotaExceededError"
+    assert "Cannot create more than 1 manual snapshots" in error.message
+    assert "raise 'Manual DB cluster snapshots' in Service Quotas" in error.message

@@ -230,6 +230,13 @@ QUOTA_ADVICE = {
     "ResourceLimitExceeded": "the region's AMI quota is reached: deregister unneeded AMIs, "
     "lower max_images_to_retain, or raise the quota in Service Quotas; the next run copies",
 }
+# CopyDBClusterSnapshot answers the same code for its own count quota.
+OPERATION_QUOTA_ADVICE = {
+    ("CopyDBClusterSnapshot", "SnapshotQuotaExceeded"): "the manual DB cluster snapshot "
+    "quota of the destination region is used up: delete unneeded cluster snapshots, lower "
+    "max_snapshots_to_retain, or raise 'Manual DB cluster snapshots' in Service Quotas; the "
+    "next run copies",
+}
 
 
 def copy_slots_full(exc: ClientError) -> bool:
@@ -302,7 +309,8 @@ def translate_client_error(exc: ClientError, job: str, doing: str) -> SyncError:
         return CopySlotsFullError(f"{said}. The destination's copies in progress are at "
                                   "AWS's quota: the job waits for a slot or the next run "
                                   "copies", job=job)
-    if code in QUOTA_ADVICE:
-        return CopyQuotaExceededError(f"{said}. This is an AWS quota: {QUOTA_ADVICE[code]}",
+    advice = OPERATION_QUOTA_ADVICE.get((operation, code)) or QUOTA_ADVICE.get(code)
+    if advice:
+        return CopyQuotaExceededError(f"{said}. This is an AWS quota: {advice}",
                                       job=job)
     return AwsApiError(said, job=job)

@@ -288,3 +288,19 @@ def test_a_failed_copy_is_replaced_under_a_suffixed_id(emulated):
     assert (second.status, second.created_resource) == ("copied", f"{FIRST_COPY}-2")
     assert second.pruned == [first.created_resource]
     assert list(destination_snapshots()) == [second.created_resource]
+
+
+def test_a_job_without_db_cluster_is_a_config_error_and_no_aws_call(api_calls):
+    config = cluster_config()
+    del config[JOB]["db_cluster"]
+    config[JOB]["db_instance"] = CLUSTER  # the rds_automated_snapshot option, by mistake
+
+    (result,) = run(config)
+
+    assert result.status == "failed"
+    assert [(e.type, e.message) for e in result.errors] == [
+        ("ConfigError", f"job '{JOB}', field 'db_instance': is not an option of "
+                        "rds_cluster_snapshot jobs"),
+        ("ConfigError", f"job '{JOB}', field 'db_cluster': is required (DB cluster "
+                        "identifier in source_region)")]
+    assert api_calls.count() == 0

@@ -405,16 +405,21 @@ def _rds_on_snapshot(request: AwsRequest, action: str, arn: str, **context: Any)
                                               _rds_snapshot_tags(request, arn)), **context})
 
 
-def _describe_db_snapshots(request: AwsRequest) -> Authorization:
-    """Its resource types (db, snapshot) are optional: AWS evaluates the one named."""
-    params = request.params
-    if params.get("DBSnapshotIdentifier"):
-        resource = _rds_arn(request, "snapshot", params["DBSnapshotIdentifier"])
-    elif params.get("DBInstanceIdentifier"):
-        resource = _rds_arn(request, "db", params["DBInstanceIdentifier"])
-    else:
+def _describe_rds_snapshots(operation: str, snapshot: tuple[str, str], db: tuple[str, str]
+                            ) -> Callable[[AwsRequest], Authorization]:
+    """DescribeDBSnapshots / DescribeDBClusterSnapshots: their resource types (the
+    snapshot's and its DB's, each a (resource type, parameter) pair) are optional: AWS
+    evaluates the one named."""
+
+    def authorization(request: AwsRequest) -> Authorization:
         resource = "*"
-    return Authorization([Check("rds:DescribeDBSnapshots", resource, {})])
+        for kind, parameter in (snapshot, db):
+            if request.params.get(parameter):
+                resource = _rds_arn(request, kind, request.params[parameter])
+                break
+        return Authorization([Check(f"rds:{operation}", resource, {})])
+
+    return authorization
 
 
 def _copy_rds_snapshot(operation: str, kind: str, parameter: str
@@ -439,19 +444,6 @@ def _copy_rds_snapshot(operation: str, kind: str, parameter: str
         return Authorization(checks)
 
     return authorization
-
-
-def _describe_db_cluster_snapshots(request: AwsRequest) -> Authorization:
-    """Service Authorization Reference: its resource types (cluster, cluster-snapshot) are
-    optional; AWS evaluates the one named."""
-    params = request.params
-    if params.get("DBClusterSnapshotIdentifier"):
-        resource = _rds_arn(request, "cluster-snapshot", params["DBClusterSnapshotIdentifier"])
-    elif params.get("DBClusterIdentifier"):
-        resource = _rds_arn(request, "cluster", params["DBClusterIdentifier"])
-    else:
-        resource = "*"
-    return Authorization([Check("rds:DescribeDBClusterSnapshots", resource, {})])
 
 
 def _describe_db_clusters(request: AwsRequest) -> Authorization:
@@ -532,11 +524,15 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("ec2", "DeregisterImage"): _deregister_image,
     ("ec2", "EnableImageDeprecation"): _enable_image_deprecation,
     ("ec2", "DeleteSnapshot"): _delete_snapshot,
-    ("rds", "DescribeDBSnapshots"): _describe_db_snapshots,
+    ("rds", "DescribeDBSnapshots"): _describe_rds_snapshots(
+        "DescribeDBSnapshots", ("snapshot", "DBSnapshotIdentifier"),
+        ("db", "DBInstanceIdentifier")),
     ("rds", "CopyDBSnapshot"): _copy_rds_snapshot("CopyDBSnapshot", "snapshot", "DBSnapshot"),
     ("rds", "AddTagsToResource"): _add_tags_to_resource,
     ("rds", "DeleteDBSnapshot"): _delete_db_snapshot,
-    ("rds", "DescribeDBClusterSnapshots"): _describe_db_cluster_snapshots,
+    ("rds", "DescribeDBClusterSnapshots"): _describe_rds_snapshots(
+        "DescribeDBClusterSnapshots", ("cluster-snapshot", "DBClusterSnapshotIdentifier"),
+        ("cluster", "DBClusterIdentifier")),
     ("rds", "DescribeDBClusters"): _describe_db_clusters,
     ("rds", "CopyDBClusterSnapshot"): _copy_rds_snapshot("CopyDBClusterSnapshot",
                                                          "cluster-snapshot", "DBClusterSnapshot"),

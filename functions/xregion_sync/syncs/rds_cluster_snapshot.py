@@ -132,8 +132,9 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies, run_id: s
     return rds_common.start_copy(job, source, existing, SNAPSHOTS, extra)
 
 
-def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
-    return rds_common.copy_tags(job, source, copy)
+# The same for every RDS snapshot kind: tags go on the copy's ARN, retention is an option.
+copy_tags = rds_common.copy_tags
+retention = rds_common.retention
 
 
 def copy_status(job: JobSpec, copy: Copy) -> Copy:
@@ -142,10 +143,6 @@ def copy_status(job: JobSpec, copy: Copy) -> Copy:
 
 def prune(job: JobSpec, doomed: list[str], untracked: Collection[str] = ()) -> list[str]:
     return rds_common.prune(job, doomed, untracked, SNAPSHOTS)
-
-
-def retention(job: JobSpec) -> int | None:
-    return job.options.get("max_snapshots_to_retain")
 
 
 def copy_identifier(source_id: str, unusable: list[str] | tuple[str, ...] = ()) -> str:

@@ -210,6 +210,11 @@ def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     return copy
 
 
+def retention(job: JobSpec) -> int | None:
+    """max_snapshots_to_retain: previous copies kept besides the newest."""
+    return job.options.get("max_snapshots_to_retain")
+
+
 def copy_status(job: JobSpec, copy: Copy, api: SnapshotApi) -> Copy:
     rds = aws.client(job, "rds", job.destination_region)
     with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):

@@ -23,9 +23,11 @@ SECRETS = (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN)
 SOURCE, DESTINATION = "us-east-1", "us-west-2"
 
 # Actions whose APIs support no resource-level permissions (IAM Service Authorization
-# Reference): only these may be granted on "*".
+# Reference), or whose calls here name no resource (rds_cluster_snapshot lists the
+# destination's manual cluster snapshots, which IAM evaluates on "*"): only these may be
+# granted on "*".
 RESOURCE_STAR_ALLOWED = {
-    "ec2:DescribeImages", "rds:DescribeDBSnapshots",
+    "ec2:DescribeImages", "rds:DescribeDBSnapshots", "rds:DescribeDBClusterSnapshots",
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",

@@ -20,7 +20,8 @@ from .config import JobEntry, load_config
 from .errors import SyncError
 from .result import JobError
 from .syncs import SYNC_TYPES
-from .syncs.base import AVAILABLE, oldest_first
+from .syncs.base import AVAILABLE, PENDING, oldest_first
+from .tags import parse_iso_utc
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_WORKERS = 8
@@ -101,6 +102,9 @@ def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
     recovery = in_sync if in_sync.get("state") == AVAILABLE and in_sync.get(
         "source_created") else newest
     shown = in_sync or newest or {}
+    overdue = _overdue(job.name, shown, now)
+    if overdue:
+        errors.append(overdue)
     created = (recovery or {}).get("source_created")
     age = metrics.age_seconds(created, now)
     if age is not None:
@@ -112,6 +116,16 @@ def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
         copy_age_seconds=age, copies=len(managed), max_copy_age_hours=limit,
         # Without its source the job's copy cannot be called current.
         stale=source is None or metrics.is_stale(age, limit), errors=errors)
+
+
+def _overdue(job: str, copy: Mapping[str, Any], now: datetime) -> JobError | None:
+    """A time-based copy still pending after the time AWS promised it by."""
+    due = parse_iso_utc(copy.get("due") or "")
+    if copy.get("state") != PENDING or due is None or now <= due:
+        return None
+    return JobError("CopyOverdueError", f"job '{job}': copy {copy['id']} is a time-based copy "
+                    f"due by {copy['due']} and is still pending; AWS may be holding it back "
+                    "(the account's copy throughput): see the copy in the EC2 console")
 
 
 def _error(job: str, exc: BaseException) -> JobError:

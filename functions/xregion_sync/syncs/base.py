@@ -67,6 +67,8 @@ class ManagedCopy(TypedDict):
     source_id: str | None
     source_created: str | None  # ISO 8601 UTC, from the tracking tag
     legacy: NotRequired[bool]  # the original tool's copy, without the tracking tag
+    # A time-based copy still pending: when AWS promised it complete (ISO 8601 UTC).
+    due: NotRequired[str]
 
 
 class ExistingCopies(TypedDict):

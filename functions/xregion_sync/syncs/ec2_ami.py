@@ -504,9 +504,14 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
                                                                                tags):
             continue
-        copies.append((managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
-                                    tags.get(TAG_SOURCE_CREATED) or _creation_time(image)),
-                       tags))
+        copy = managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
+                            tags.get(TAG_SOURCE_CREATED) or _creation_time(image))
+        minutes = job.options.get("copy_completion_minutes")
+        if minutes and copy["state"] == PENDING:
+            # A time-based copy completes within its duration of the CopyImage call,
+            # which is the copy's CreationDate.
+            copy["due"] = iso_utc(_created_at(image) + timedelta(minutes=minutes))
+        copies.append((copy, tags))
     return copies
 
 
@@ -569,8 +574,12 @@ def _state(image: dict[str, Any]) -> str:
     return _STATES.get(image.get("State", ""), UNKNOWN)
 
 
+def _created_at(image: dict[str, Any]) -> datetime:
+    created = image.get("CreationDate") or "1970-01-01T00:00:00Z"
+    return datetime.fromisoformat(created.replace("Z", "+00:00"))
+
+
 def _creation_time(image: dict[str, Any]) -> str:
     """EC2's CreationDate ('2026-11-26T06:10:00.000Z') in the one format the state and
     the tracking tags use, so copies of both sync types sort and compare alike."""
-    created = image.get("CreationDate") or "1970-01-01T00:00:00Z"
-    return iso_utc(datetime.fromisoformat(created.replace("Z", "+00:00")))
+    return iso_utc(_created_at(image))

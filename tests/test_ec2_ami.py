@@ -828,6 +828,19 @@ def test_through_the_owners_role_another_accounts_launch_permissions_are_copied(
     assert launch_permissions(first.created_resource) == [GRANTEES[0]]
 
 
+def test_the_original_tools_copy_in_sync_gets_no_launch_permissions(api_calls):
+    # GIVEN a shared source the original tool copied (its copy has no job tag of this tool)
+    source = shared_source_ami(*GRANTEES)
+    original_copy = create_ami(DESTINATION, "web-app")
+    tag_source_as_the_original_did(source, original_copy)
+
+    result = sync(copy_launch_permissions=True)
+
+    assert result.status == "in_sync"
+    assert launch_permission_calls(api_calls) == []
+    assert launch_permissions(original_copy) == []
+
+
 def test_launch_grants_are_accounts_organizations_and_ous_less_the_copys_own_account():
     permissions = [{"Group": "all"}, {"UserId": "123456789012"}, *GRANTEES]
 

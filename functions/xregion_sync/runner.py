@@ -65,7 +65,7 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
             while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
                 time.sleep(state["wait"]["interval_seconds"])
                 state = steps.poll_copy_status(state)
-        if not state["in_sync"] or state["prune_due"]:
+        if not state["in_sync"] or state["prune_due"] or state["finish_due"]:
             state = steps.prune_old_copies(state)
         return SyncResult.from_dict(steps.record_result(state))
     except Exception as exc:  # one job's failure, even a bug, must not hide the others

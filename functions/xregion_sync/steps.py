@@ -84,8 +84,9 @@ def check_sync_tag(state: State) -> State:
     existing["untracked_candidates"] = [i for i in existing["prune_candidates"] if i in legacy]
     state = {**state, "existing": existing, "in_sync": existing["in_sync"]}
     # The in-sync path goes through Prune Old Copies only when there is something to do:
-    # a lowered retention, or last run's copy now available.
-    return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state))}
+    # a lowered retention, or last run's copy now available (to prune for, or to finish).
+    return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state)),
+            "finish_due": existing["in_sync"] and _finish_due(in_sync_copy)}
 
 
 def start_copy(state: State) -> State:
@@ -150,13 +151,37 @@ def plan_pruning(state: State) -> list[str]:
     return [i for i in plan if i not in gone]
 
 
+def _finish_due(copy: dict[str, Any]) -> bool:
+    """Whether the sync type has work left on a copy that it can do only once the copy is
+    available (it marks such a copy `finish_due`; ec2_ami: copy_launch_permissions)."""
+    return bool(copy.get("finish_due")) and copy.get("state") == AVAILABLE
+
+
+def _finish_recovery_point(state: State, job: JobSpec, sync) -> State:
+    """The sync type's finish_copy(job, source, copy) on the recovery point once it is
+    available: this run's copy (after the wait), or the copy in sync (made by an earlier
+    run that ended while it was pending). Only copies the type marked `finish_due` are
+    finished (see SyncType.finish_copy)."""
+    copy = recovery_point(state)
+    if not _finish_due(copy):
+        return state
+    finished = sync.finish_copy(job, state["source"], copy)
+    if state.get("copy"):
+        return {**state, "copy": finished}
+    return {**state, "existing": {**state["existing"], "copy": finished}, "finish_due": False}
+
+
 def prune_old_copies(state: State) -> State:
-    """Apply retention (see check_sync_tag); the original tool's copies are passed as
-    untracked, since the deployed IAM policy may refuse to delete them. Never after this
-    run's copy failed or vanished: the job fails, and the old copies stay as they are."""
+    """Finish the recovery point if that is due (_finish_recovery_point), then apply
+    retention (see check_sync_tag): old copies go only once the new one has what is due
+    to it, e.g. the launch permissions the copies it replaces had. The original tool's
+    copies are passed as untracked, since the deployed IAM policy may refuse to delete
+    them. Never after this run's copy failed or vanished: the job fails, and the old
+    copies stay as they are."""
     if recovery_point(state).get("state") in (COPY_FAILED, GONE):
         return {**state, "pruned": []}
     job, sync = _job_and_type(state)
+    state = _finish_recovery_point(state, job, sync)
     untracked = state["existing"].get("untracked_candidates") or ()
     return {**state, "pruned": sync.prune(job, plan_pruning(state), untracked)}
 

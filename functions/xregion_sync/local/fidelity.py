@@ -26,6 +26,10 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   snapshots per region, copies included (SnapshotQuotaExceeded).
   RDS DescribeAccountAttributes  (moto has none) AccountQuotas with ManualSnapshots:
                   Used counts the region's manual snapshots, Max is that quota.
+  EC2 launch permissions  DescribeImageAttribute and ModifyImageAttribute answer only the
+                  AMI's owner (AuthFailure "Not authorized for image"; moto answered a
+                  Python KeyError, and let a shared AMI's grantee change its permissions);
+                  ModifyImageAttribute refuses an AMI still pending (InvalidAMIID.Unavailable).
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
@@ -107,6 +111,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_enable_image_deprecation(stack)
+    _teach_ec2_launch_permissions(stack)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_account_attributes(stack, quotas)
@@ -288,6 +293,51 @@ def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
 
     stack.enter_context(mock.patch.object(AmisResponse, "enable_image_deprecation",
                                           enable_image_deprecation, create=True))
+
+
+def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
+    """An AMI's attributes, launch permissions among them, are its owner's alone: EC2 User
+    Guide, "Share an AMI with specific AWS accounts": "To share an AMI, your AWS account
+    must own the AMI"; DescribeImageAttribute of an AMI another account owns (one shared
+    with the caller) is refused with AuthFailure "Not authorized for image:<id>", as AWS
+    answers it (moto raised a Python KeyError: it looks the AMI up in the caller's own
+    account only, and for ModifyImageAttribute found the shared AMI and changed its owner's
+    permissions). ModifyImageAttribute on an AMI still being made is refused with
+    InvalidAMIID.Unavailable "The AMI ID '<id>' is currently pending and may not be used
+    for this operation" (EC2's answer, as users report it; moto changed it)."""
+    original_describe = AmisResponse.describe_image_attribute
+    original_modify = AmisResponse.modify_image_attribute
+
+    def owned_image(request: AmisResponse):
+        backend = request.ec2_backend
+        image_id = request._get_param("ImageId")
+        # describe_images raises InvalidAMIID.NotFound for an unknown id, shows another
+        # account's AMI shared with this one (local/cross_account.py), and moves a finished
+        # emulated copy on from pending.
+        images = backend.describe_images(ami_ids=[image_id])
+        if not images:  # deregistered
+            raise EC2ClientError("InvalidAMIID.NotFound",
+                                 f"The image id '[{image_id}]' does not exist")
+        if images[0].owner_id != backend.account_id:
+            raise EC2ClientError("AuthFailure", f"Not authorized for image:{image_id}")
+        return images[0]
+
+    def describe_image_attribute(self: AmisResponse):
+        owned_image(self)
+        return original_describe(self)
+
+    def modify_image_attribute(self: AmisResponse):
+        image = owned_image(self)
+        if image.state == "pending":
+            raise EC2ClientError("InvalidAMIID.Unavailable",
+                                 f"The AMI ID '{image.id}' is currently pending and may not be "
+                                 "used for this operation")
+        return original_modify(self)
+
+    stack.enter_context(mock.patch.object(AmisResponse, "describe_image_attribute",
+                                          describe_image_attribute))
+    stack.enter_context(mock.patch.object(AmisResponse, "modify_image_attribute",
+                                          modify_image_attribute))
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:

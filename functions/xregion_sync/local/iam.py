@@ -358,6 +358,19 @@ def _enable_image_deprecation(request: AwsRequest) -> Authorization:
              **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))])
 
 
+def _on_image(action: str) -> Callable[[AwsRequest], Authorization]:
+    """Service Authorization Reference: DescribeImageAttribute and ModifyImageAttribute
+    act on the image resource (required), with its aws:ResourceTag/<key> and ec2:Region."""
+
+    def authorization(request: AwsRequest) -> Authorization:
+        image_id = request.params["ImageId"]
+        return Authorization([
+            _ec2(request, action, _ec2_arn(request.region, image_id),
+                 **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))])
+
+    return authorization
+
+
 def _deregister_image(request: AwsRequest) -> Authorization:
     from moto.ec2.models import ec2_backends
 
@@ -492,6 +505,8 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("ec2", "CreateTags"): _create_tags,
     ("ec2", "DeregisterImage"): _deregister_image,
     ("ec2", "EnableImageDeprecation"): _enable_image_deprecation,
+    ("ec2", "DescribeImageAttribute"): _on_image("ec2:DescribeImageAttribute"),
+    ("ec2", "ModifyImageAttribute"): _on_image("ec2:ModifyImageAttribute"),
     ("ec2", "DeleteSnapshot"): _delete_snapshot,
     ("rds", "DescribeDBSnapshots"): _describe_db_snapshots,
     ("rds", "CopyDBSnapshot"): _copy_db_snapshot,

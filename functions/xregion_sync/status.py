@@ -25,7 +25,7 @@ from .syncs.base import AVAILABLE, oldest_first
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_WORKERS = 8
 # A source that cannot be resolved still lets the copies be listed: no copy is of it.
-_UNRESOLVED_SOURCE = {"id": "(unresolved)", "arn": "(unresolved)",
+_UNRESOLVED_SOURCE: dict[str, Any] = {"id": "(unresolved)", "arn": "(unresolved)",
                       "created": "9999-12-31T23:59:59Z", "tags": {}, "legacy_copy_id": None}
 
 
@@ -65,7 +65,7 @@ class JobStatus:
         }
 
 
-def status(config: str | os.PathLike | Mapping, *,
+def status(config: str | os.PathLike[str] | Mapping[str, Any], *,
            max_workers: int = DEFAULT_MAX_WORKERS) -> list[JobStatus]:
     """One JobStatus per job of `config`, in config order, config-error jobs included.
     Raises ConfigError only when the config cannot be read at all."""

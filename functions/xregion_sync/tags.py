@@ -33,7 +33,8 @@ _LEGACY_KEY = re.compile(r"^Sync-(From-)?[a-z]{2}(-[a-z]+)+-\d+$")  # Sync-[From
 _LEGACY_VALUE = re.compile(r"^\s*(\d{14}[+-]\d{4})\s*/\s*(\S+)\s*$")
 
 
-def tracking_tags(job: str, source_id: str, source_region: str, source_created: datetime) -> dict:
+def tracking_tags(job: str, source_id: str, source_region: str,
+                  source_created: datetime) -> dict[str, str]:
     return {
         TAG_JOB: job,
         TAG_SOURCE_ID: source_id,

@@ -11,7 +11,6 @@ from conftest import DESTINATION, SOURCE
 from moto.ec2.models import ec2_backends
 
 from xregion_sync import aws, load_config
-from xregion_sync.config import ClientConfig, JobSpec
 from xregion_sync.errors import (
     AccessDeniedError,
     AwsApiError,
@@ -21,6 +20,7 @@ from xregion_sync.errors import (
     SyncError,
     ThrottlingError,
 )
+from xregion_sync.spec import ClientConfig, JobSpec
 
 JOB = "sync_x"
 ROLE_ACCOUNT = "111111111111"

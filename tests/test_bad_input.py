@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import xregion_sync
 from xregion_sync import aws, cli, execution
-from xregion_sync.config import CONFIG_LEVEL, MAX_CONFIG_BYTES, load_config
-from xregion_sync.errors import ConfigError
+from xregion_sync.config import MAX_CONFIG_BYTES, load_config
+from xregion_sync.errors import CONFIG_LEVEL, ConfigError
 
 VALID_JOBS = {
     "ec2_ami": {"sync_type": "ec2_ami", "source_region": "us-east-1",

@@ -11,8 +11,8 @@ import pytest
 from conftest import EVENTS_DIR, load_event, store_finished_map_run, summarize_results
 
 from xregion_sync import handlers
-from xregion_sync.cli import demo_config_text
 from xregion_sync.local import execute_state_machine
+from xregion_sync.local.demo import demo_config_text
 from xregion_sync.local.template import read_template
 
 EVENT_FILES = sorted(path.stem for path in EVENTS_DIR.glob("*.json"))

@@ -10,7 +10,7 @@ import pytest
 from conftest import DESTINATION, SOURCE
 from freezegun import freeze_time
 
-from xregion_sync import JobStatus, cli, run, status
+from xregion_sync import JobStatus, cli, run, status, tables
 from xregion_sync.local import execute_state_machine
 from xregion_sync.local.seed import create_ami, create_db_instance
 
@@ -167,7 +167,7 @@ def test_cli_status_fails_for_a_job_that_failed_and_rejects_bad_input(sources, c
 
 
 def test_human_age():
-    assert [cli.human_age(s) for s in (None, 45, 300, 11520, 187200)] == [
+    assert [tables.human_age(s) for s in (None, 45, 300, 11520, 187200)] == [
         "-", "45s", "5m 0s", "3h 12m", "2d 4h"]
 
 
@@ -211,8 +211,8 @@ def assert_valid_emf(document: dict) -> None:
 
 
 def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
-    from xregion_sync.cli import demo_config_text
     from xregion_sync.config import read_config_source
+    from xregion_sync.local.demo import demo_config_text
 
     cfg = read_config_source(demo_config_text())
     execute_state_machine({"config": cfg})  # copies: no copy available yet
@@ -240,8 +240,8 @@ def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
 
 
 def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, info_logs):
-    from xregion_sync.cli import demo_config_text
     from xregion_sync.config import read_config_source
+    from xregion_sync.local.demo import demo_config_text
 
     execute_state_machine({"config": read_config_source(demo_config_text())})
 
@@ -252,7 +252,7 @@ def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, in
 
 
 def test_the_cli_keeps_metrics_out_of_its_json(demo_world, config_file, capsys):
-    from xregion_sync.cli import demo_config_text
+    from xregion_sync.local.demo import demo_config_text
 
     path = config_file(dict(__import__("yaml").safe_load(demo_config_text())))
     cli.main(["run", path, "--json"])

@@ -32,7 +32,6 @@ from botocore.exceptions import (
 from botocore.session import get_session as get_botocore_session
 
 from . import __version__
-from .config import ClientConfig, JobSpec
 from .errors import (
     AccessDeniedError,
     AwsApiError,
@@ -43,6 +42,7 @@ from .errors import (
     SyncError,
     ThrottlingError,
 )
+from .spec import ClientConfig, JobSpec
 
 T = TypeVar("T")
 DEFAULT_MAX_ATTEMPTS = 5

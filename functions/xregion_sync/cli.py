@@ -8,14 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 
 from . import __version__, logs
 from .config import load_config
 from .errors import ConfigError
-from .result import WOULD_COPY, SyncResult
+from .result import SyncResult
 from .runner import run
+from .tables import format_status_table, format_table
 
 ENGINES = ("inprocess", "stepfunctions-local")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2  # 2: bad input, nothing done
@@ -276,46 +276,7 @@ def _report(args: argparse.Namespace, look, format_rows, failed) -> int:
     return EXIT_FAILED if failed(rows) else EXIT_OK
 
 
-def human_age(seconds: float | None) -> str:
-    """3h 12m, 2d 4h, 45s; '-' when unknown."""
-    if seconds is None:
-        return "-"
-    sign, seconds = ("-" if seconds < 0 else ""), abs(int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours}h"
-    if hours:
-        return f"{sign}{hours}h {minutes}m"
-    if minutes:
-        return f"{sign}{minutes}m {secs}s"
-    return f"{sign}{secs}s"
-
-
-def format_status_table(statuses) -> str:
-    rows = [("JOB", "TYPE", "SOURCE", "COPY", "AGE", "LIMIT", "CHECK", "MESSAGE")]
-    for s in statuses:
-        copy = s.copy_id or ""
-        if s.copy_state:
-            copy = f"{copy} ({s.copy_state})"
-        limit = f"{s.max_copy_age_hours}h" if s.max_copy_age_hours else "-"
-        marker = " ".join(word for word, on in (("STALE", s.stale), ("FAILED", s.errors))
-                          if on) or "ok"
-        message = "; ".join(e.message for e in s.errors)
-        rows.append((s.name, s.sync_type or "?", s.source_id or "-", copy or "-",
-                     human_age(s.copy_age_seconds), limit, marker, message))
-    widths = [max(len(row[i]) for row in rows) for i in range(7)]
-    return "\n".join(
-        ("  ".join(cell.ljust(width) for cell, width in zip(row[:7], widths, strict=True))
-         + "  " + row[7]).rstrip()
-        for row in rows
-    )
 # ---------------------------------------------------------------- end of status
-
-
-def demo_config_text() -> str:
-    return files("xregion_sync").joinpath("samples/demo.yaml").read_text(encoding="utf-8")
 
 
 def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
@@ -328,26 +289,6 @@ def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
         print(json.dumps(document, indent=2))
     else:
         print(format_table(results))
-
-
-def format_table(results: list[SyncResult]) -> str:
-    rows = [("JOB", "TYPE", "STATUS", "RESOURCE", "MESSAGE")]
-    for r in results:
-        resource = r.created_resource or r.copy_id or ""  # in sync: the copy found
-        if r.copy_state:
-            resource = f"{resource} ({r.copy_state})".strip()
-        message = "; ".join(e.message for e in r.errors)
-        if r.status == WOULD_COPY and r.source_id:
-            message = f"would copy {r.source_id}" + (f"; {message}" if message else "")
-        if r.pruned:
-            message = (message + "; " if message else "") + "pruned " + ", ".join(r.pruned)
-        rows.append((r.name, r.sync_type or "?", r.status, resource, message))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
-        + "  " + row[4]
-        for row in rows
-    )
 
 
 # ---------------------------------------------------------------- doctor

@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 from . import aws
-from .config import ClientConfig, load_config, read_config_source
+from .config import load_config, read_config_source
 from .errors import SyncError
 from .execution import state_machine_errors
+from .spec import ClientConfig
 
 MAX_PARAMETER_BYTES = 8192  # SSM's limit for advanced (Intelligent-Tiering) parameters
 CONFIG_OBJECT_KEY = "config/config.yaml"

@@ -33,8 +33,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
-from .config import Config, JobSpec, load_config
+from .config import Config, load_config
 from .errors import SyncError
+from .spec import JobSpec
 from .syncs import SYNC_TYPES, ec2_ami, rds_automated_snapshot
 from .syncs.base import GONE
 

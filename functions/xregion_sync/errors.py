@@ -7,6 +7,8 @@ from a domain error (never retried). Keep these names stable: the ASL uses them.
 
 from __future__ import annotations
 
+CONFIG_LEVEL = "(config)"  # the "job" named in errors that concern the whole config
+
 
 class SyncError(Exception):
     """Base class: an expected failure of one job, with a message a user can act on."""

@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import aws
-from .config import CONFIG_LEVEL, MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
-from .errors import ConfigError
+from .config import MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
+from .errors import CONFIG_LEVEL, ConfigError
 from .result import (
     COPIED,
     DEFERRED,
@@ -43,6 +43,7 @@ from .result import (
     capped_message,
     contract_view,
 )
+from .syncs import job_to_dict
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 RUN_BUCKET_ENV = "RUN_BUCKET_NAME"
@@ -108,7 +109,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
             continue
         waits = entry.spec.options.get("wait_for_completion")
         plans["standard" if waits else "express"].append(
-            {"index": index, "job": entry.spec.to_dict(), "result": None})
+            {"index": index, "job": job_to_dict(entry.spec), "result": None})
     bucket, prefix = _run_bucket(), f"{RUNS_PREFIX}/{execution_name}"
     for kind, items in plans.items():
         _put_json(bucket, f"{prefix}/plan-{kind}.json", items)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import logs
-from .config import STATUS_OPTIONS
+from .spec import STATUS_OPTIONS
 from .tags import parse_iso_utc
 
 NAMESPACE = "XregionSync"

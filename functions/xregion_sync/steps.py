@@ -17,10 +17,10 @@ import math
 from typing import Any
 
 from . import metrics
-from .config import JobSpec
 from .errors import ConfigError, CopySlotsFullError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
-from .syncs import SYNC_TYPES
+from .spec import JobSpec
+from .syncs import SYNC_TYPES, job_from_dict, job_to_dict
 from .syncs.base import (
     AVAILABLE,
     GONE,
@@ -36,11 +36,11 @@ State = dict[str, Any]
 
 
 def new_state(job: JobSpec, run_id: str) -> State:
-    return {"job": job.to_dict(), "run_id": run_id}
+    return {"job": job_to_dict(job), "run_id": run_id}
 
 
 def _job_and_type(state: State):
-    job = JobSpec.from_dict(state["job"])
+    job = job_from_dict(state["job"])
     sync = SYNC_TYPES.get(job.sync_type)
     if sync is None:
         raise ConfigError(f"job '{job.name}', field 'sync_type': unknown type "
@@ -186,7 +186,7 @@ def result_record(state: State) -> dict[str, Any]:
     copies Start Copy replaced are reported with the pruned ones: they were deleted too."""
     result = _result(state)
     created = recovery_source_created(state)
-    job = JobSpec.from_dict(state["job"])
+    job = job_from_dict(state["job"])
     in_sync_copy = (state.get("existing") or {}).get("copy") or {}
     result = dataclasses.replace(
         result, copy_source_created=created, source_id=(state.get("source") or {}).get("id"),

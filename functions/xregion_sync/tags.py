@@ -34,12 +34,15 @@ _LEGACY_VALUE = re.compile(r"^\s*(\d{14}[+-]\d{4})\s*/\s*(\S+)\s*$")
 
 
 def tracking_tags(job: str, source_id: str, source_region: str,
-                  source_created: datetime) -> dict[str, str]:
+                  source_created: datetime | str) -> dict[str, str]:
+    """The tags every copy carries. `source_created` is a datetime or already in the
+    tag's format (a Source's `created`)."""
     return {
         TAG_JOB: job,
         TAG_SOURCE_ID: source_id,
         TAG_SOURCE_REGION: source_region,
-        TAG_SOURCE_CREATED: iso_utc(source_created),
+        TAG_SOURCE_CREATED: (iso_utc(source_created) if isinstance(source_created, datetime)
+                             else source_created),
     }
 
 

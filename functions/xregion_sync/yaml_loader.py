@@ -2,7 +2,7 @@
 
 It also keeps how numbers and dates were written: YAML 1.1 reads an unquoted 0755 as
 the number 493 and 2026-11-28 as a date, so ints, floats, dates and datetimes come back
-as subclasses carrying `yaml_text` (the scalar as written). The validators in config.py
+as subclasses carrying `yaml_text` (the scalar as written). The value kinds in spec.py
 use it to refuse 0755 where text is meant ("quote it ('0755')") and 010, 0x1F, 1:30 or
 1_000 where a number is meant. Booleans stay plain bools (bool cannot be subclassed).
 
@@ -17,8 +17,12 @@ from typing import Any
 
 import yaml
 
-from .config import CONFIG_LEVEL, MAX_YAML_ALIAS_NODES, MAX_YAML_ALIASES
-from .errors import ConfigError
+from .errors import CONFIG_LEVEL, ConfigError
+
+MAX_YAML_ALIASES = 200  # generous for shared defaults
+# Few aliases can still repeat a billion values (each level aliasing the one below), so
+# what counts is how many YAML nodes the aliases repeat in total.
+MAX_YAML_ALIAS_NODES = 10_000
 
 YAMLError = yaml.YAMLError
 

@@ -4,14 +4,19 @@ emulated AWS seeded with an AMI and a database with a week of automated snapshot
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 
-from ..cli import demo_config_text, format_table
 from ..config import read_config_source
+from ..tables import format_status_table, format_table
 from . import emulated_aws, execute_state_machine
 from .seed import DEMO_DESTINATION_REGION, DEMO_SOURCE_REGION, seed_demo
 
 RUNS = (f"First execution: copies to {DEMO_DESTINATION_REGION}",
         "Second execution: already in sync, nothing copied")
+
+
+def demo_config_text() -> str:
+    return files("xregion_sync").joinpath("samples/demo.yaml").read_text(encoding="utf-8")
 
 
 def run_demo(*, as_json: bool = False) -> int:
@@ -39,7 +44,6 @@ def run_demo(*, as_json: bool = False) -> int:
 
 
 def _print_status(config) -> None:
-    from ..cli import format_status_table
     from ..status import status
 
     print("== xregion-sync status: how old each job's newest available copy is")

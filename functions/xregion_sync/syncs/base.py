@@ -1,33 +1,38 @@
-"""The step interface every sync type implements, and the logic they share.
+"""The sync-type contract: what a module in syncs/ provides, the shapes its steps pass
+on, and the logic all types share. Adding a type is one module satisfying `SyncType`
+plus one line in syncs/__init__.py; steps, runner, handlers and the ASL stay as they are.
 
-A sync type is a module exposing NAME, SERVICE (for the region check), OPTIONS (its
-config keys), retention(job) (previous copies to keep, None for all) and the six steps:
 Steps take a JobSpec plus the plain dicts earlier steps returned and return a plain
-JSON-able dict, so the same step runs in-process and as a Lambda in the state machine.
+JSON-able dict, so the same step runs in-process and as a Lambda in the state machine:
 
-  resolve_source(job)                         -> source   {id, created, tags, ...}
-  find_existing_copy(job, source)             -> existing {in_sync, copy, managed, ...}
-  start_copy(job, source, existing, run_id)   -> copy     {id, state, tags, ...}
-  copy_tags(job, source, copy)                -> copy     (tags the copy call could not apply)
-  copy_status(job, copy)                      -> copy     (state refreshed)
+  resolve_source(job)                         -> Source
+  find_existing_copy(job, source)             -> ExistingCopies
+  start_copy(job, source, existing, run_id)   -> Copy
+  copy_tags(job, source, copy)                -> Copy  (tags the copy call could not apply)
+  copy_status(job, copy)                      -> Copy  (state refreshed)
   prune(job, doomed_ids, untracked_ids)       -> [ids deleted] (already gone counts)
+
+Errors are the named exceptions in errors.py (their class names are the state machine's
+error names): SourceNotFoundError, ConfigError, CopyQuotaExceededError (the copy is
+deferred), ThrottlingError (retried), ... `aws.aws_errors` maps AWS's error codes.
 
 A "managed" copy is one this job (under its name or a name in `renamed_from`) or the
 original aws_xregion_sync provably created: its tracking tags name this job and source
-region, and AWS's own record of where it was copied from agrees with them. It is
-described as {id, state, source_id, source_created[, legacy]} (legacy: the original
-tool's, without this tool's tracking tag, passed to prune as untracked_ids).
-steps.check_sync_tag turns the managed list into the ids retention dooms
-(select_for_pruning below); nothing else is ever deleted. Copies another job made of the
-same source count as the source being in sync (a renamed job copies nothing again), but
-only a job's own copies are ever pruned by it.
+region, and AWS's own record of where it was copied from agrees with them (ManagedCopy;
+legacy: the original tool's, without this tool's tracking tag, passed to prune as
+untracked_ids). steps.check_sync_tag turns the managed list into the ids retention
+dooms (select_for_pruning below); nothing else is ever deleted. Copies another job made
+of the same source count as the source being in sync (a renamed job copies nothing
+again), but only a job's own copies are ever pruned by it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, NotRequired, Protocol, TypedDict
+
+from ..spec import JobSpec, Option
 
 # Normalised copy states, the same words for every sync type.
 PENDING = "pending"
@@ -40,26 +45,121 @@ TIMED_OUT = "timed_out"  # set by the drivers when a bounded wait ends
 UNKNOWN = "unknown"
 
 
-def lineage(job) -> tuple[str, ...]:
+class Source(TypedDict):
+    """The one source a job copies now, from resolve_source."""
+
+    id: str
+    created: str  # ISO 8601 UTC (tags.iso_utc): copies of every type sort and compare alike
+    tags: dict[str, str]  # the source's user tags (no aws: tags)
+    # Type-specific, read back only by the type that set them:
+    arn: NotRequired[str]  # RDS: the snapshot's ARN (copy calls and tracking tags name it)
+    name: NotRequired[str]  # EC2: the AMI's name and description, given to the copy
+    description: NotRequired[str]
+    legacy_copy_id: NotRequired[str | None]  # EC2: the copy the original tool recorded
+    legacy_tagged: NotRequired[str | None]
+
+
+class ManagedCopy(TypedDict):
+    """A copy in the destination that provably came from this job's source region."""
+
+    id: str
+    state: str  # one of the normalised states above
+    source_id: str | None
+    source_created: str | None  # ISO 8601 UTC, from the tracking tag
+    legacy: NotRequired[bool]  # the original tool's copy, without the tracking tag
+
+
+class ExistingCopies(TypedDict):
+    """What find_existing_copy found in the destination."""
+
+    in_sync: bool  # a pending or available copy of the current source exists
+    copy: ManagedCopy | None  # that copy, the recovery point once available
+    replaces: list[str]  # failed copies of this source, replaced by the next copy
+    managed: list[ManagedCopy]  # every copy this job may prune
+    taken_ids: NotRequired[list[str]]  # RDS: ids a new copy must avoid
+    # Set by steps.check_sync_tag, for the steps after it:
+    newest_available_created: NotRequired[str | None]
+    prune_candidates: NotRequired[list[str]]
+    prune_meanwhile: NotRequired[list[str]]
+    untracked_candidates: NotRequired[list[str]]
+
+
+class Copy(TypedDict):
+    """The copy start_copy started, as later steps refresh it."""
+
+    id: str
+    state: str
+    tags: dict[str, str]  # the tags the copy carries (tracking tags included)
+    arn: NotRequired[str | None]  # RDS: the copy's ARN (tagging calls name it)
+    replaced: NotRequired[list[str]]  # EC2: failed copies deregistered to reuse the name
+    reason: NotRequired[str]  # why AWS failed the copy, when it says
+    deprecate_at: NotRequired[str]  # EC2: the deprecation time set (deprecate_after_days)
+
+
+# How config reports a problem between options: problem(field, message).
+ProblemReporter = Callable[[str, str], None]
+
+
+class SyncType(Protocol):
+    """What a sync type module provides. Module-level names; mypy checks every module in
+    SYNC_TYPES against this."""
+
+    @property
+    def NAME(self) -> str:  # noqa: N802 - a module constant; the value of sync_type
+        ...
+
+    @property
+    def SERVICE(self) -> str:  # noqa: N802 - "ec2" or "rds": region and tag-name rules
+        ...
+
+    @property
+    def OPTIONS(self) -> Mapping[str, Option]:  # noqa: N802 - its config keys
+        ...
+
+    def check_options(self, options: dict[str, Any], problem: ProblemReporter) -> None:
+        """Rules between options, after each is read (may fill in derived defaults)."""
+
+    def advice(self, job: JobSpec) -> list[str]:
+        """Notes `validate` prints about a valid job that may still find nothing."""
+
+    def retention(self, job: JobSpec) -> int | None:
+        """How many previous available copies to keep besides the newest; None: all."""
+
+    def resolve_source(self, job: JobSpec) -> Source: ...
+
+    def find_existing_copy(self, job: JobSpec, source: Source) -> ExistingCopies: ...
+
+    def start_copy(self, job: JobSpec, source: Source, existing: ExistingCopies,
+                   run_id: str) -> Copy: ...
+
+    def copy_tags(self, job: JobSpec, source: Source, copy: Copy) -> Copy: ...
+
+    def copy_status(self, job: JobSpec, copy: Copy) -> Copy: ...
+
+    def prune(self, job: JobSpec, doomed: list[str],
+              untracked: Collection[str] = ()) -> list[str]: ...
+
+
+def lineage(job: JobSpec) -> tuple[str, ...]:
     """The job names whose copies are this job's: its own and those it was renamed from."""
     return (job.name, *job.options.get("renamed_from", ()))
 
 
 def managed_copy(copy_id: str, state: str, source_id: str | None, source_created: str | None,
-                 legacy: bool = False) -> dict[str, Any]:
-    entry = {"id": copy_id, "state": state, "source_id": source_id,
+                 legacy: bool = False) -> ManagedCopy:
+    entry: ManagedCopy = {"id": copy_id, "state": state, "source_id": source_id,
              "source_created": source_created}
     if legacy:
         entry["legacy"] = True
     return entry
 
 
-def oldest_first(managed: Mapping[str, Any]) -> tuple[str, str]:
+def oldest_first(managed: ManagedCopy) -> tuple[str, str]:
     """Sort key of managed copies: by their source's creation time, then id."""
     return (managed.get("source_created") or "", managed["id"])
 
 
-def select_for_pruning(managed: Iterable[Mapping[str, Any]], retain: int | None,
+def select_for_pruning(managed: Iterable[ManagedCopy], retain: int | None,
                        keep_ids: Iterable[str], current_source_id: str | None = None
                        ) -> list[str]:
     """Ids of managed copies to delete so that `retain` previous available copies remain.

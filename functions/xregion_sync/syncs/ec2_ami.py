@@ -24,7 +24,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..config import (
+from ..errors import (
+    AmbiguousSourceError,
+    CopyGoneError,
+    OrphanedSnapshotsError,
+    SourceNotFoundError,
+)
+from ..spec import (
     WAIT_OPTIONS,
     ClientConfig,
     JobSpec,
@@ -37,12 +43,6 @@ from ..config import (
     quarter_hour_minutes,
     text,
 )
-from ..errors import (
-    AmbiguousSourceError,
-    CopyGoneError,
-    OrphanedSnapshotsError,
-    SourceNotFoundError,
-)
 from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -51,7 +51,6 @@ from ..tags import (
     TAG_SOURCE_SELECTION,
     iso_utc,
     legacy_source_tag_key,
-    parse_iso_utc,
     parse_legacy_value,
     tag_dict,
     tag_list,
@@ -64,6 +63,11 @@ from .base import (
     GONE,
     PENDING,
     UNKNOWN,
+    Copy,
+    ExistingCopies,
+    ManagedCopy,
+    ProblemReporter,
+    Source,
     idempotency_token,
     lineage,
     managed_copy,
@@ -103,7 +107,7 @@ _STATES = {"pending": PENDING, "available": AVAILABLE, "failed": FAILED, "error"
 logger = logging.getLogger(__name__)
 
 
-def resolve_source(job: JobSpec) -> dict[str, Any]:
+def resolve_source(job: JobSpec) -> Source:
     owner = job.options.get("ami_owner") or "self"
     ec2 = aws.client(job, SERVICE, job.source_region, settings=_source_client(job))
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
@@ -153,7 +157,7 @@ def advice(job: JobSpec) -> list[str]:
     return notes
 
 
-def check_options(options: dict[str, Any], problem) -> None:
+def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
     """Rules between options: the source role must be in the AMI owner's account. A job
     that waits for a time-based copy waits, unless told otherwise, until its deadline:
     max_wait_seconds at its default (3600) is raised to the completion duration plus one
@@ -170,7 +174,7 @@ def check_options(options: dict[str, Any], problem) -> None:
             options["max_wait_seconds"] = deadline
 
 
-def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
+def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     ec2 = aws.client(job, SERVICE, job.destination_region)
     selection = _selection_key(job)
     copies = _tracked_copies(job, ec2, f"tag:{TAG_JOB}", list(lineage(job)))
@@ -196,21 +200,20 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
-               run_id: str) -> dict[str, Any]:
+def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
+               run_id: str) -> Copy:
     del run_id  # the ClientToken is the same in every run: see copy_token
     ec2 = aws.client(job, SERVICE, job.destination_region)
     # A failed AMI keeps its name, and the new copy needs that name.
     _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
-    tracking = {**tracking_tags(job.name, source["id"], job.source_region,
-                                parse_iso_utc(source["created"])),
+    tracking = {**tracking_tags(job.name, source["id"], job.source_region, source["created"]),
                 TAG_SOURCE_SELECTION: _selection_key(job)}
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
                        extra={"job": job.name, "source": source["id"]})
     tags = {**inherited, **tracking}
-    params = {
+    params: dict[str, Any] = {
         "SourceRegion": job.source_region,
         "SourceImageId": source["id"],
         "Description": source["description"] or
@@ -228,7 +231,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
     with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
         image_id, tags = _copy_image_named(ec2, params, job, source,
                                            list(existing.get("replaces") or ()), tags)
-    copy = {"id": image_id, "state": PENDING, "tags": tags}
+    copy: Copy = {"id": image_id, "state": PENDING, "tags": tags}
     if existing.get("replaces"):
         copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
     return copy
@@ -238,7 +241,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
 MAX_GONE_COPIES = 3
 
 
-def copy_token(job: JobSpec, source: dict[str, Any], replaces: Iterable[str],
+def copy_token(job: JobSpec, source: Source, replaces: Iterable[str],
                params: dict[str, Any], gone: Iterable[str] = ()) -> str:
     """CopyImage's ClientToken: the same for every run that would make the same copy (the
     job, the source AMI, the destination, the failed copies it replaces, the request
@@ -254,7 +257,7 @@ def copy_token(job: JobSpec, source: dict[str, Any], replaces: Iterable[str],
                              ",".join(replaces), request, *gone)
 
 
-def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, Any],
+def _copy_image_named(ec2: Any, params: dict[str, Any], job: JobSpec, source: Source,
                       replaces: list[str], tags: dict[str, str]
                       ) -> tuple[str, dict[str, str]]:
     """CopyImage under the source's name, as the original tool did; if an older copy in
@@ -282,14 +285,15 @@ def _copy_image_named(ec2, params: dict[str, Any], job: JobSpec, source: dict[st
                                 job=job.name)
 
 
-def _copy_or_adopt(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, Any],
+def _copy_or_adopt(ec2: Any, params: dict[str, Any], job: JobSpec, source: Source,
                    replaces: list[str], tags: dict[str, str], gone: list[str]
                    ) -> tuple[str, dict[str, str]]:
     def copy_as(name: str) -> tuple[str, dict[str, str]]:
         request = {**params, "Name": name}
         try:
             token = copy_token(job, source, replaces, request, gone)
-            return ec2.copy_image(**request, ClientToken=token)["ImageId"], tags
+            image_id: str = ec2.copy_image(**request, ClientToken=token)["ImageId"]
+            return image_id, tags
         except ClientError as exc:
             if aws.error_code(exc) != "InvalidAMIName.Duplicate":
                 raise
@@ -310,7 +314,7 @@ def _copy_or_adopt(ec2, params: dict[str, Any], job: JobSpec, source: dict[str, 
     return copy_as(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
 
 
-def _copy_of_source_named(job: JobSpec, ec2, name: str, source: dict[str, Any],
+def _copy_of_source_named(job: JobSpec, ec2: Any, name: str, source: Source,
                           gone: list[str]) -> tuple[str, dict[str, str]] | None:
     """(id, tags) of the AMI named `name` in the destination when it is a live copy of
     `source` from the job's source region by this tool (tags and AWS's record agree)."""
@@ -326,12 +330,12 @@ def _copy_of_source_named(job: JobSpec, ec2, name: str, source: dict[str, Any],
     return None
 
 
-def _state_of(ec2, image_id: str) -> str:
+def _state_of(ec2: Any, image_id: str) -> str:
     images = _describe_image(ec2, image_id)
     return _state(images[0]) if images else GONE
 
 
-def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     """Tag what the copy call did not (CopyImage applies all tags, so normally nothing),
     and set the copy's deprecation time when the job asks for one: CopyImage has no
     parameter for it, and EnableImageDeprecation takes the new AMI's id."""
@@ -359,14 +363,14 @@ def deprecation_time(now: datetime, days: int) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
-def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
+def copy_status(job: JobSpec, copy: Copy) -> Copy:
     ec2 = aws.client(job, SERVICE, job.destination_region)
     with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):
         images = _describe_image(ec2, copy["id"])
     if not images:
         return {**copy, "state": GONE}
     image = images[0]
-    result = {**copy, "state": _state(image)}
+    result: Copy = {**copy, "state": _state(image)}
     if result["state"] == FAILED:
         result["reason"] = (image.get("StateReason") or {}).get("Message", "")
     return result
@@ -388,7 +392,7 @@ def retention(job: JobSpec) -> int | None:
 # ---------------------------------------------------------------- helpers
 
 
-def _deregister_copies(job: JobSpec, ec2, image_ids: Iterable[str], what: str) -> None:
+def _deregister_copies(job: JobSpec, ec2: Any, image_ids: Iterable[str], what: str) -> None:
     """Deregister AMIs with their snapshots. An AMI already gone counts as done (a retried
     step finds what its first attempt deleted). DeregisterImage succeeds even when it
     could not delete a snapshot: those are deleted here, or the job fails naming them,
@@ -413,7 +417,8 @@ def _deregister_copies(job: JobSpec, ec2, image_ids: Iterable[str], what: str) -
             job=job.name)
 
 
-def _delete_kept_snapshots(job: JobSpec, ec2, image_id: str, answer: dict[str, Any]) -> list:
+def _delete_kept_snapshots(job: JobSpec, ec2: Any, image_id: str, answer: dict[str, Any]
+                           ) -> list[str]:
     """Snapshots DeregisterImage reported as not deleted: 'skipped' ones back another AMI
     too and are kept; the others are deleted directly. Returns '<id> (<code>)' for each
     that is still there."""
@@ -468,31 +473,32 @@ def _other_account_advice(job: JobSpec) -> str:
             "it to the stack's JobRoleArns)")
 
 
-def _paginate_images(ec2, **params) -> list[dict[str, Any]]:
-    images = []
+def _paginate_images(ec2: Any, **params: Any) -> list[dict[str, Any]]:
+    images: list[dict[str, Any]] = []
     for page in ec2.get_paginator("describe_images").paginate(**params):
         images += page.get("Images", [])
     return images
 
 
-def _describe_image(ec2, image_id: str) -> list[dict[str, Any]]:
+def _describe_image(ec2: Any, image_id: str) -> list[dict[str, Any]]:
     """DescribeImages for one id; AWS answers InvalidAMIID.NotFound for a missing one."""
     try:
-        return ec2.describe_images(ImageIds=[image_id])["Images"]
+        images: list[dict[str, Any]] = ec2.describe_images(ImageIds=[image_id])["Images"]
+        return images
     except ClientError as exc:
         if aws.error_code(exc).startswith("InvalidAMIID"):
             return []
         raise
 
 
-def _tracked_copies(job: JobSpec, ec2, tag_filter: str, values: list[str]
-                    ) -> list[tuple[dict[str, Any], dict[str, str]]]:
+def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
+                    ) -> list[tuple[ManagedCopy, dict[str, str]]]:
     """(managed-copy entry, its tags) for each of our AMIs in the destination matching
     the tag filter that is provably a copy from the job's source region (see _provenance)."""
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
                                   Filters=[{"Name": tag_filter, "Values": values}])
-    copies = []
+    copies: list[tuple[ManagedCopy, dict[str, str]]] = []
     for image in images:
         tags = tag_dict(image.get("Tags"))
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
@@ -520,7 +526,7 @@ def _provenance(job: JobSpec, image: dict[str, Any], tags: dict[str, str]) -> bo
     return False
 
 
-def _live(copies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _live(copies: list[ManagedCopy]) -> list[ManagedCopy]:
     """Copies that are, or may become, the recovery point: available ones first."""
     return ([m for m in copies if m["state"] == AVAILABLE]
             + [m for m in copies if m["state"] == PENDING])
@@ -535,11 +541,13 @@ def _selection_key(job: JobSpec) -> str:
     return idempotency_token(owner, *filters)[:16]
 
 
-def _legacy_copy(job: JobSpec, ec2, source: dict[str, Any]) -> dict[str, Any] | None:
+def _legacy_copy(job: JobSpec, ec2: Any, source: Source) -> ManagedCopy | None:
     """The copy the original tool recorded on the source, if it still exists and the tag
     is about this source: an AMI built from a copied image inherits the tag, which then
     names a copy of another image."""
-    copy_id = source["legacy_copy_id"]
+    copy_id = source.get("legacy_copy_id")
+    if not copy_id:
+        return None
     with aws.aws_errors(job.name, f"looking for the original tool's copy {copy_id}"):
         images = _describe_image(ec2, copy_id)
     live = [i for i in images if _state(i) in (PENDING, AVAILABLE)]
@@ -548,8 +556,7 @@ def _legacy_copy(job: JobSpec, ec2, source: dict[str, Any]) -> dict[str, Any] | 
     return managed_copy(copy_id, _state(live[0]), source["id"], None, legacy=True)
 
 
-def _legacy_tag_about_source(job: JobSpec, copy: dict[str, Any], source: dict[str, Any]
-                             ) -> bool:
+def _legacy_tag_about_source(job: JobSpec, copy: dict[str, Any], source: Source) -> bool:
     """AWS's record of what the copy was copied from decides; where it has none, the tag
     must have been written at or after the source was created."""
     if copy.get("SourceImageId"):

@@ -21,8 +21,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..config import JobSpec, Option, boolean, non_negative_int, text
 from ..errors import ConfigError, DestinationConflictError, SourceNotFoundError
+from ..spec import JobSpec, Option, boolean, non_negative_int, text
 from ..tags import (
     TAG_JOB,
     TAG_SOURCE_CREATED,
@@ -32,7 +32,6 @@ from ..tags import (
     encode_source_id,
     iso_utc,
     legacy_copy_tag_key,
-    parse_iso_utc,
     parse_legacy_value,
     tag_dict,
     tag_list,
@@ -45,6 +44,11 @@ from .base import (
     GONE,
     PENDING,
     UNKNOWN,
+    Copy,
+    ExistingCopies,
+    ManagedCopy,
+    ProblemReporter,
+    Source,
     lineage,
     managed_copy,
     missing_tags,
@@ -74,7 +78,16 @@ _STATES = {"available": AVAILABLE, "creating": PENDING, "copying": PENDING,
            "pending": PENDING, "deleting": GONE, "failed": FAILED}
 
 
-def resolve_source(job: JobSpec) -> dict[str, Any]:
+def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
+    """No rules between this type's options."""
+
+
+def advice(job: JobSpec) -> list[str]:
+    """Nothing to say before the run: doctor checks the DB instance and the key on AWS."""
+    return []
+
+
+def resolve_source(job: JobSpec) -> Source:
     db = job.options["db_instance"]
     rds = aws.client(job, SERVICE, job.source_region)
     with aws.aws_errors(job.name, f"looking for automated snapshots of {db} in "
@@ -110,7 +123,7 @@ def resolve_source(job: JobSpec) -> dict[str, Any]:
     }
 
 
-def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
+def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     rds = aws.client(job, SERVICE, job.destination_region)
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         snapshots = _paginate_snapshots(rds, DBInstanceIdentifier=job.options["db_instance"],
@@ -125,7 +138,7 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     return {
         "in_sync": bool(live),
         # The newest copy is the recovery point once available; until then nothing is pruned.
-        "copy": max(live, key=lambda m: m["source_created"]) if live else None,
+        "copy": max(live, key=lambda m: m["source_created"] or "") if live else None,
         "replaces": [m["id"] for m in managed
                      if m["state"] == FAILED and m["source_id"] == source["id"]],
         "managed": managed,
@@ -135,11 +148,11 @@ def find_existing_copy(job: JobSpec, source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
-               run_id: str) -> dict[str, Any]:
+def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
+               run_id: str) -> Copy:
     del run_id  # the deterministic target id makes retries idempotent
     tracking = tracking_tags(job.name, encode_source_id(source["id"], source["arn"]),
-                             job.source_region, parse_iso_utc(source["created"]))
+                             job.source_region, source["created"])
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
@@ -179,7 +192,7 @@ def start_copy(job: JobSpec, source: dict[str, Any], existing: dict[str, Any],
         f"{source['id']}; rename or delete some of them, then run again", job=job.name)
 
 
-def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dict[str, Any]:
+def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     """Tag what the copy call did not: nothing after a fresh copy (its Tags carry all),
     the missing ones when a retried call found the copy already made."""
     if not job.options.get("copy_tags", True):
@@ -194,7 +207,7 @@ def copy_tags(job: JobSpec, source: dict[str, Any], copy: dict[str, Any]) -> dic
     return copy
 
 
-def copy_status(job: JobSpec, copy: dict[str, Any]) -> dict[str, Any]:
+def copy_status(job: JobSpec, copy: Copy) -> Copy:
     rds = aws.client(job, SERVICE, job.destination_region)
     with aws.aws_errors(job.name, f"reading the state of copy {copy['id']}"):
         snapshot = _describe_snapshot(rds, copy["id"])
@@ -260,20 +273,20 @@ def copy_identifier(source_id: str, unusable: list[str] | tuple[str, ...] = ()) 
 # ---------------------------------------------------------------- helpers
 
 
-def _paginate_snapshots(rds, **params) -> list[dict[str, Any]]:
-    snapshots = []
+def _paginate_snapshots(rds: Any, **params: Any) -> list[dict[str, Any]]:
+    snapshots: list[dict[str, Any]] = []
     for page in rds.get_paginator("describe_db_snapshots").paginate(**params):
         snapshots += page.get("DBSnapshots", [])
     return snapshots
 
 
-def _describe_snapshot(rds, snapshot_id: str) -> dict[str, Any] | None:
-    found = aws.unless_not_found(lambda: rds.describe_db_snapshots(
+def _describe_snapshot(rds: Any, snapshot_id: str) -> dict[str, Any] | None:
+    found: list[dict[str, Any]] = aws.unless_not_found(lambda: rds.describe_db_snapshots(
         DBSnapshotIdentifier=snapshot_id)["DBSnapshots"], "DBSnapshotNotFound", [])
     return found[0] if found else None
 
 
-def _tracked(job: JobSpec, snapshot: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
+def _tracked(job: JobSpec, snapshot: dict[str, Any]) -> tuple[ManagedCopy, str | None] | None:
     """(managed-copy entry, the job that made it; None for the original tool) when the
     snapshot is provably a copy from the job's source region, else None."""
     tags = tag_dict(snapshot.get("TagList"))
@@ -308,13 +321,14 @@ def _copied_from(job: JobSpec, snapshot: dict[str, Any], source_id: str | None) 
     return False
 
 
-def _own_copy(job: JobSpec, rds, target: str, source: dict[str, Any]) -> dict | None:
+def _own_copy(job: JobSpec, rds: Any, target: str, source: Source) -> Copy | None:
     """The snapshot holding the target id, when it is this job's copy of this source
     (a retried call made it); None when it is anything else: another job's copy of the
     same snapshot, a copy from another source region with the same id, a user's."""
     snapshot = _describe_snapshot(rds, target)
     tracked = _tracked(job, snapshot) if snapshot else None
-    if not tracked or tracked[1] != job.name or tracked[0]["source_id"] != source["id"]:
+    if (not snapshot or not tracked or tracked[1] != job.name
+            or tracked[0]["source_id"] != source["id"]):
         return None
     return {"id": target, "arn": snapshot.get("DBSnapshotArn"),
             "state": _state(snapshot.get("Status")),

@@ -6,15 +6,13 @@ It calls the same steps, in the same order, as the state machine does.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from . import execution, steps
-from .config import JobEntry, load_config
+from .config import ConfigSource, JobEntry, load_config
 from .errors import SyncError
 from .result import WOULD_COPY, SyncResult
 from .syncs.base import AVAILABLE, PENDING
@@ -24,7 +22,7 @@ DEFAULT_MAX_WORKERS = 8
 logger = logging.getLogger(__name__)
 
 
-def run(config: str | os.PathLike[str] | Mapping[str, Any], *, dry_run: bool = False,
+def run(config: ConfigSource, *, dry_run: bool = False,
         max_workers: int = DEFAULT_MAX_WORKERS, run_id: str | None = None,
         jobs: Sequence[str] | None = None) -> list[SyncResult]:
     """Run every job of `config` (a path, YAML text or a mapping), or only those named in

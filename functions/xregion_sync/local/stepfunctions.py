@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import Hashable, Iterator, Mapping, MutableMapping
+from collections.abc import Hashable, Iterator, MutableMapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,8 @@ from .template import LOCAL_STACK_NAME, StackTemplate, read_template
 
 if TYPE_CHECKING:
     from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from ..config import ConfigSource
 
 REGION = "us-east-1"
 ROLE_NAME = "xregion-sync-local-tasks"
@@ -279,8 +281,7 @@ def execute_state_machine(execution_input: Any = None, *, name: str | None = Non
     )
 
 
-def run_on_local_state_machine(config: str | os.PathLike[str] | Mapping[str, Any]
-                               ) -> list[SyncResult]:
+def run_on_local_state_machine(config: ConfigSource) -> list[SyncResult]:
     """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
     on emulated AWS seeded with the demo's resources."""
     from ..config import read_config_source

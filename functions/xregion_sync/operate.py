@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -288,7 +288,7 @@ def recent_executions(stack: Stack, *, max_results: int = 10) -> list[dict[str, 
     return rows
 
 
-def format_executions(rows: list[Mapping[str, Any]]) -> str:
+def format_executions(rows: Sequence[Mapping[str, Any]]) -> str:
     table = [("NAME", "STATUS", "STARTED", "STOPPED", "SUMMARY")]
     for row in rows:
         table.append((row["name"], row["status"], _short_time(row["start"]),

@@ -27,6 +27,8 @@ from .syncs.base import (
     PENDING,
     TIMED_OUT,
     UNKNOWN,
+    ManagedCopy,
+    SyncType,
     oldest_first,
     select_for_pruning,
 )
@@ -39,7 +41,7 @@ def new_state(job: JobSpec, run_id: str) -> State:
     return {"job": job_to_dict(job), "run_id": run_id}
 
 
-def _job_and_type(state: State):
+def _job_and_type(state: State) -> tuple[JobSpec, SyncType]:
     job = job_from_dict(state["job"])
     sync = SYNC_TYPES.get(job.sync_type)
     if sync is None:
@@ -62,8 +64,8 @@ def check_sync_tag(state: State) -> State:
     and `prune_meanwhile` while it is not, which keeps the newest available copy as the
     recovery point. A copy still pending may yet fail: it never counts as one."""
     job, sync = _job_and_type(state)
-    existing = dict(sync.find_existing_copy(job, state["source"]))
-    in_sync_copy = existing.get("copy") or {}
+    existing = sync.find_existing_copy(job, state["source"]).copy()
+    in_sync_copy: ManagedCopy | dict[str, Any] = existing.get("copy") or {}
     managed = existing.pop("managed")
     retain = sync.retention(job)
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
@@ -73,12 +75,12 @@ def check_sync_tag(state: State) -> State:
         # The recovery point while this run's copy (or the one in sync) is not available:
         # Record Result reports its age (CopyAgeSeconds, staleness).
         existing["newest_available_created"] = newest_available["source_created"]
-    newest_available = newest_available["id"] if newest_available else None
+    newest_available_id = newest_available["id"] if newest_available else None
     source_id = state["source"]["id"]
     existing["prune_candidates"] = select_for_pruning(
         managed, retain, [in_sync_copy["id"]] if in_sync_copy else [], source_id)
     existing["prune_meanwhile"] = select_for_pruning(
-        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available) if i],
+        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available_id) if i],
         source_id)
     legacy = {m["id"] for m in managed if m.get("legacy")}
     existing["untracked_candidates"] = [i for i in existing["prune_candidates"] if i in legacy]

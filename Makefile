@@ -90,4 +90,4 @@ schema: install
 	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
 
 clean:
-	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache .mypy_cache

@@ -50,11 +50,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueErrorTagNull
@@ -68,6 +68,22 @@ from moto.rds.exceptions import RDSClientError
 
 from ..tag_rules import key_problem, value_problem
 from .quotas import AwsQuotas
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.core.common_types import TYPE_RESPONSE
+    from moto.core.responses import ActionResult
+    from moto.ec2.models import EC2Backend
+    from moto.ec2.models.amis import Ami
+    from moto.rds.responses import RDSResponse
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 # One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
 # decides a request under the same lock, since it reads the backends too.
@@ -134,7 +150,7 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
 
     process_request = BotocoreStubber.process_request
 
-    def serialized(self, request):
+    def serialized(self: BotocoreStubber, request: AWSPreparedRequest) -> TYPE_RESPONSE | None:
         with REQUEST_LOCK:
             return process_request(self, request)
 
@@ -149,7 +165,9 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
     from moto.ec2.models.core import TaggedEC2Resource
     from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
-    def get_tags(self) -> list[dict[str, str]]:
+    # `self`: a TaggedEC2Resource, whose subclasses all have `id` and `ec2_backend`; the base
+    # class declares neither (moto's own get_tags ignores the same).
+    def get_tags(self: Any) -> list[dict[str, str]]:
         kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
         return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
                 for key, value in self.ec2_backend.tags.get(self.id, {}).items()]
@@ -165,7 +183,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
     original_describe_images = AmiBackend.describe_images
     original_create_image = AmiBackend.create_image
 
-    def copy_image(self: AmisResponse):
+    def copy_image(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         token = self._get_param("ClientToken")
         key = (backend.account_id, backend.region_name, token)
@@ -203,9 +221,10 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         # AMI was created" and SourceImageRegion "The Region of the source AMI"; they
         # "only appear if the AMI was created using CreateImage, CopyImage, or
         # CreateRestoreImageTask" (so not for RegisterImage). A copy within one region
-        # names that region. moto's serializer returns these attributes when set.
-        image.source_image_id = source_image_id
-        image.source_image_region = source_region
+        # names that region. moto's serializer returns these attributes when set (moto's
+        # Ami declares neither: hence the ignores).
+        image.source_image_id = source_image_id  # type: ignore[attr-defined]
+        image.source_image_region = source_region  # type: ignore[attr-defined]
         if self._get_param("CopyImageTags"):
             source = _ec2_backend(backend.account_id, source_region).amis.get(source_image_id)
             # moto's get_tags() is a list of {"key", "value", ...} dicts
@@ -224,15 +243,15 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
             client_tokens[key] = (image.id, request)
         return _action_result({"ImageId": image.id})
 
-    def create_image(self, instance_id: str, *args, **kwargs):
+    def create_image(self: EC2Backend, instance_id: str, *args: Any, **kwargs: Any) -> Ami:
         image = original_create_image(self, instance_id, *args, **kwargs)
         # The same Image fields (above) for CreateImage: the AMI the instance was launched
         # from, in this region.
-        image.source_image_id = self.get_instance(instance_id).image_id
-        image.source_image_region = self.region_name
+        image.source_image_id = self.get_instance(instance_id).image_id  # type: ignore[attr-defined]
+        image.source_image_region = self.region_name  # type: ignore[attr-defined]
         return image
 
-    def describe_images(self, *args, **kwargs):
+    def describe_images(self: AmiBackend, *args: Any, **kwargs: Any) -> list[Ami]:
         # Only a copy still `pending` moves on: a state set otherwise (e.g. by
         # seed.force_image_state) stays, as AWS's own states do.
         for image in self.amis.values():
@@ -271,7 +290,7 @@ def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
     it as the image's DeprecationTime."""
     from datetime import UTC, datetime, timedelta
 
-    def enable_image_deprecation(self: AmisResponse):
+    def enable_image_deprecation(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         image_id = self._get_param("ImageId")
         image = backend.amis.get(image_id)
@@ -308,7 +327,7 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
     original_describe = AmisResponse.describe_image_attribute
     original_modify = AmisResponse.modify_image_attribute
 
-    def owned_image(request: AmisResponse):
+    def owned_image(request: AmisResponse) -> Any:
         backend = request.ec2_backend
         image_id = request._get_param("ImageId")
         # describe_images raises InvalidAMIID.NotFound for an unknown id, shows another
@@ -322,11 +341,11 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
             raise EC2ClientError("AuthFailure", f"Not authorized for image:{image_id}")
         return images[0]
 
-    def describe_image_attribute(self: AmisResponse):
+    def describe_image_attribute(self: AmisResponse) -> ActionResult:
         owned_image(self)
         return original_describe(self)
 
-    def modify_image_attribute(self: AmisResponse):
+    def modify_image_attribute(self: AmisResponse) -> ActionResult:
         image = owned_image(self)
         if image.state == "pending":
             raise EC2ClientError("InvalidAMIID.Unavailable",
@@ -341,7 +360,7 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:
-    def deregister_image(self: AmisResponse):
+    def deregister_image(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         image = backend.amis.get(self._get_param("ImageId"))
         delete_snapshots = bool(self._get_param("DeleteAssociatedSnapshots"))
@@ -367,7 +386,7 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
     original_create_db_snapshot = rds_models.RDSBackend.create_db_snapshot
     original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
 
-    def refuse_beyond_manual_snapshot_quota(backend) -> None:
+    def refuse_beyond_manual_snapshot_quota(backend: rds_models.RDSBackend) -> None:
         manual = sum(1 for snapshot in backend.database_snapshots.values()
                      if snapshot.snapshot_type == "manual")
         if manual >= quotas.rds_manual_snapshots:
@@ -375,12 +394,13 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                 "SnapshotQuotaExceeded",
                 f"Cannot create more than {quotas.rds_manual_snapshots} manual snapshots")
 
-    def copy_db_snapshot(self, source_db_snapshot_identifier: str,
+    def copy_db_snapshot(self: rds_models.RDSBackend, source_db_snapshot_identifier: str,
                          target_db_snapshot_identifier: str, kms_key_id: str | None = None,
-                         tags: list | None = None, copy_tags: bool | None = False, **kwargs):
+                         tags: list[dict[str, str]] | None = None,
+                         copy_tags: bool | None = False, **kwargs: Any) -> rds_models.DBSnapshot:
         source = _rds_source_snapshot(self, source_db_snapshot_identifier)
         cross_region = source is not None and source.backend.region_name != self.region_name
-        if cross_region and source.encrypted and not kms_key_id:
+        if cross_region and source is not None and source.encrypted and not kms_key_id:
             raise RDSClientError(
                 "InvalidParameterValue",
                 "Must specify new KMS key for the destination region when copying an "
@@ -401,17 +421,19 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         # the DB snapshot was created in or copied from"; SourceDBSnapshotIdentifier "The
         # DB snapshot Amazon Resource Name (ARN) that the DB snapshot was copied from. It
         # only has a value in the case of a cross-account or cross-Region copy."
+        # (moto's DBSnapshot declares neither attribute: hence the ignores.)
         if source is not None and (cross_region or source.account_id != self.account_id):
-            snapshot.source_region = source.backend.region_name
-            snapshot.source_db_snapshot_identifier = source.arn
+            snapshot.source_region = source.backend.region_name  # type: ignore[attr-defined]
+            snapshot.source_db_snapshot_identifier = source.arn  # type: ignore[attr-defined]
         else:
-            snapshot.source_region = self.region_name
+            snapshot.source_region = self.region_name  # type: ignore[attr-defined]
         snapshot.status = "creating"
         timing.started(snapshot.arn)
         return snapshot
 
-    def create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifier: str,
-                           snapshot_type: str = "manual", *args, **kwargs):
+    def create_db_snapshot(self: rds_models.RDSBackend, db_instance_identifier: str,
+                           db_snapshot_identifier: str, snapshot_type: str = "manual",
+                           *args: Any, **kwargs: Any) -> rds_models.DBSnapshot:
         if snapshot_type == "manual":
             refuse_beyond_manual_snapshot_quota(self)
         snapshot = original_create_db_snapshot(self, db_instance_identifier,
@@ -419,10 +441,11 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                                                **kwargs)
         # DBSnapshot SourceRegion (above): a snapshot RDS takes, manual or automated, was
         # "created in" this region. (moto's automated snapshots come through here too.)
-        snapshot.source_region = self.region_name
+        snapshot.source_region = self.region_name  # type: ignore[attr-defined]
         return snapshot
 
-    def describe_db_snapshots(self, *args, **kwargs):
+    def describe_db_snapshots(self: rds_models.RDSBackend, *args: Any,
+                              **kwargs: Any) -> list[rds_models.DBSnapshot]:
         # Only a copy still `creating` moves on; any other status (seed.
         # force_db_snapshot_status) stays.
         for snapshot in self.database_snapshots.values():
@@ -446,7 +469,7 @@ def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
     from moto.core.responses import ActionResult
     from moto.rds.responses import RDSResponse
 
-    def describe_account_attributes(self: RDSResponse):
+    def describe_account_attributes(self: RDSResponse) -> ActionResult:
         manual = sum(1 for snapshot in self.backend.database_snapshots.values()
                      if snapshot.snapshot_type == "manual")
         return ActionResult({"AccountQuotas": [
@@ -478,24 +501,31 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
     stack.enter_context(mock.patch.object(TagBackend, "create_tags", _create_ec2_tags))
 
     backend = rds_models.RDSBackend
-    original_copy = backend.copy_db_snapshot
-    original_create_snapshot = backend.create_db_snapshot
+    # Called with *args and tags=: typed loosely, or mypy counts `tags` twice.
+    original_copy: Callable[..., rds_models.DBSnapshot] = backend.copy_db_snapshot
+    original_create_snapshot: Callable[..., rds_models.DBSnapshot] = backend.create_db_snapshot
     original_add_tags = backend.add_tags_to_resource
     original_create_instance = backend.create_db_instance
 
-    def copy_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def copy_db_snapshot(self: rds_models.RDSBackend, *args: Any,
+                         tags: list[dict[str, str]] | None = None,
+                         **kwargs: Any) -> rds_models.DBSnapshot:
         _refuse_rds_tags(tags or [])
         return original_copy(self, *args, tags=tags, **kwargs)
 
-    def create_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def create_db_snapshot(self: rds_models.RDSBackend, *args: Any,
+                           tags: list[dict[str, str]] | None = None,
+                           **kwargs: Any) -> rds_models.DBSnapshot:
         _refuse_rds_tags(tags or [])
         return original_create_snapshot(self, *args, tags=tags, **kwargs)
 
-    def create_db_instance(self, db_kwargs: dict[str, Any]):
+    def create_db_instance(self: rds_models.RDSBackend,
+                           db_kwargs: dict[str, Any]) -> rds_models.DBInstance:
         _refuse_rds_tags(db_kwargs.get("tags") or [])
         return original_create_instance(self, db_kwargs)
 
-    def add_tags_to_resource(self, arn: str, tags: list):
+    def add_tags_to_resource(self: rds_models.RDSBackend, arn: str,
+                             tags: list[dict[str, str]]) -> list[dict[str, str]]:
         resource = self._get_resource_for_tagging(arn)
         existing = resource.get_tags() if resource else []
         _refuse_rds_tags(tags, existing)
@@ -508,8 +538,9 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
                                           add_tags_to_resource))
 
 
-def _checking_ec2_request_tags(name: str, action: Callable) -> Callable:
-    def checked(self: EC2Response):
+def _checking_ec2_request_tags(name: str, action: Callable[[EC2Response], object]
+                               ) -> Callable[[EC2Response], object]:
+    def checked(self: EC2Response) -> object:
         for tags in _ec2_request_tag_sets(self, name):
             for key, value in tags.items():
                 _refuse_ec2_tag(key, value)
@@ -580,7 +611,7 @@ def _ec2_tag_limit_exceeded() -> EC2ClientError:
                           "The maximum number of Tags for a resource has been reached.")
 
 
-def _user_tag_count(tags) -> int:
+def _user_tag_count(tags: Iterable[str | None]) -> int:
     return sum(1 for key in tags if not str(key).lower().startswith("aws:"))
 
 
@@ -613,7 +644,7 @@ def _refuse_rds_tags(tags: list[dict[str, str]],
             f"a resource is {MAX_USER_TAGS_PER_RESOURCE}.")
 
 
-def delete_associated_snapshot(backend, snapshot_id: str) -> str:
+def delete_associated_snapshot(backend: EC2Backend, snapshot_id: str) -> str:
     """Delete one snapshot of a deregistered AMI; its DeleteSnapshotResults ReturnCode.
     The IAM layer (local/iam.py), when on, says whether the caller may delete it."""
     if not snapshot_deletion_permitted.get()(snapshot_id):
@@ -622,24 +653,25 @@ def delete_associated_snapshot(backend, snapshot_id: str) -> str:
     return "success"
 
 
-def _action_result(body: dict[str, Any]):
+def _action_result(body: dict[str, Any]) -> ActionResult:
     from moto.core.responses import ActionResult
 
     return ActionResult(body)
 
 
-def _ec2_backend(account_id: str, region: str):
+def _ec2_backend(account_id: str, region: str) -> EC2Backend:
     from moto.ec2.models import ec2_backends
 
     return ec2_backends[account_id][region]
 
 
-def snapshot_ids(image) -> list[str]:
+def snapshot_ids(image: Ami) -> list[str]:
     snapshot = getattr(image, "ebs_snapshot", None)
     return [snapshot.id] if snapshot is not None else []
 
 
-def _rds_source_snapshot(backend, identifier: str):
+def _rds_source_snapshot(backend: rds_models.RDSBackend,
+                         identifier: str) -> rds_models.DBSnapshot | None:
     """The source snapshot of a copy, looked up in the region its ARN names."""
     if identifier.startswith("arn:"):
         parts = identifier.split(":")
@@ -671,7 +703,7 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
 
     original = StateTaskLambda._from_error
 
-    def from_error(self, env, ex):
+    def from_error(self: StateTaskLambda, env: Environment, ex: Exception) -> FailureEvent:
         if not isinstance(ex, ClientError):
             return original(self, env, ex)
         name = f"Lambda.{ex.response['Error'].get('Code', 'Exception')}"
@@ -679,6 +711,9 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
                                                    cause=ex.response["Error"].get("Message", ""))
         return FailureEvent(env=env, error_name=CustomErrorName(name),
                             event_type=HistoryEventType.LambdaFunctionFailed,
-                            event_details=EventDetails(lambdaFunctionFailedEventDetails=details))
+                            # moto declares EventDetails total, yet every event (moto's own
+                            # too) fills one key of it: not a mistake here.
+                            event_details=EventDetails(  # type: ignore[typeddict-item]
+                                lambdaFunctionFailedEventDetails=details))
 
     stack.enter_context(mock.patch.object(StateTaskLambda, "_from_error", from_error))

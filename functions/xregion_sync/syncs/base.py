@@ -81,7 +81,9 @@ class ExistingCopies(TypedDict):
     in_sync: bool  # a pending or available copy of the current source exists
     copy: ManagedCopy | None  # that copy, the recovery point once available
     replaces: list[str]  # failed copies of this source, replaced by the next copy
-    managed: list[ManagedCopy]  # every copy this job may prune
+    # Every copy this job may prune: find_existing_copy always sets it; check_sync_tag
+    # takes it out (only the ids retention dooms travel on), so start_copy never sees it.
+    managed: NotRequired[list[ManagedCopy]]
     taken_ids: NotRequired[list[str]]  # RDS: ids a new copy must avoid
     # Set by steps.check_sync_tag, for the steps after it:
     newest_available_created: NotRequired[str | None]

@@ -16,7 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 IAM_SIMULATOR_SRC := functions/xregion_sync/local/iam_simulator
 IAM_SIMULATOR ?= .tools/iam-simulator
 
-.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint sam-validate sam-build deploy bench schema clean
+.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint typecheck sam-validate sam-build deploy bench schema clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -54,9 +54,13 @@ test-py313: iam-simulator
 	.venv313/bin/pip install -q -e '.[dev]'
 	.venv313/bin/python -m pytest -p no:cacheprovider
 
-lint: install sam-validate sam-build
+lint: install typecheck sam-validate sam-build
 	$(BIN)/ruff check functions tests bench
 	$(BIN)/python -m xregion_sync.local.policy_lint
+
+# mypy --strict on functions/xregion_sync; the settings are [tool.mypy] in pyproject.toml.
+typecheck: install
+	$(BIN)/mypy
 
 $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -86,4 +90,4 @@ schema: install
 	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
 
 clean:
-	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache
+	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache .mypy_cache

@@ -31,6 +31,7 @@ from xregion_sync.local.seed import (
     create_ami,
     create_db_cluster,
     create_db_instance,
+    force_image_state,
 )
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 
@@ -324,6 +325,52 @@ def deprecated_time_based_copy(drive: Driver) -> Any:
             deprecation.second]
 
 
+# Launch permissions the source AMI of the copy_launch_permissions scenarios has: an
+# account, an organization and an OU, and public (which the copy never gets).
+GRANTEES = [{"UserId": "444455556666"},
+            {"OrganizationArn": "arn:aws:organizations::111122223333:organization/o-exampleorg1"},
+            {"OrganizationalUnitArn": "arn:aws:organizations::111122223333:ou/o-exampleorg1/"
+                                      "ou-ab12-cdef3456"}]
+
+
+def shared_source_ami() -> str:
+    image_id = source_ami()
+    boto3.client("ec2", region_name=SOURCE).modify_image_attribute(
+        ImageId=image_id, LaunchPermission={"Add": [*GRANTEES, {"Group": "all"}]})
+    return image_id
+
+
+def launch_permissions_of_the_copy() -> list[Any]:
+    """The copy's launch permissions, and its launch-permissions tag."""
+    (copy,) = amis(DESTINATION).values()
+    marker = ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].tags.get(copy.id, {}).get(
+        ec2_ami.TAG_LAUNCH_PERMISSIONS)
+    return [list(copy.launch_permissions), marker]
+
+
+def launch_permissions_by_the_next_run(drive: Driver) -> Any:
+    """copy_launch_permissions: the first run ends while its copy is pending, and EC2
+    refuses to share a pending AMI, so the copy gets nothing yet; the next run finds it
+    available and in sync, and gives it the source's account, organization and OU, not
+    the source's public permission; the run after that has nothing left to do."""
+    shared_source_ami()
+    config = ami_job(copy_launch_permissions=True)
+    first = drive(config)
+    given_by_first = launch_permissions_of_the_copy()
+    force_image_state(DESTINATION, next(iter(amis(DESTINATION))), "available")
+    second = drive(config)
+    given_by_second = launch_permissions_of_the_copy()
+    return [first, given_by_first, second, given_by_second, drive(config)]
+
+
+def launch_permissions_once_waited_for(drive: Driver) -> Any:
+    """copy_launch_permissions in a job that waits: the copy gets the permissions in the
+    run that made it, once it is available."""
+    shared_source_ami()
+    return [drive(ami_job(copy_launch_permissions=True, **WAIT, max_wait_seconds=10)),
+            launch_permissions_of_the_copy()]
+
+
 # ---------------------------------------------------------------- rds_cluster_snapshot
 
 
@@ -517,6 +564,13 @@ SCENARIOS = [
         [result(AMI_JOB, "copied", "<ami-2>", "available", pruned=["<ami-1>"])],
         ["<ami-2>"]]),
     Scenario(deprecated_time_based_copy, [[AMI_COPIED], 30, 0]),
+    Scenario(launch_permissions_by_the_next_run, [
+        [AMI_COPIED], [[], None],
+        [result(AMI_JOB, "in_sync", copy_state="available")], [GRANTEES, "copied"],
+        [result(AMI_JOB, "in_sync", copy_state="available")]], copy_seconds=30),
+    Scenario(launch_permissions_once_waited_for, [
+        [result(AMI_JOB, "copied", "<ami-1>", "available")], [GRANTEES, "copied"]],
+        copy_seconds=1.5),
     Scenario(cluster_first_sync_then_in_sync, [
         [CLUSTER_COPIED], [result(CLUSTER_JOB, "in_sync", copy_state="available")]]),
     # Each run waits for its copy, so it prunes at once what retention (2 previous) dooms;

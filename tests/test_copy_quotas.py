@@ -6,11 +6,10 @@ for a slot when they wait for their copy. Both drivers, on the emulator's real q
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from conftest import DESTINATION, SOURCE
 from faults import aws_faults, first_calls
+from freezegun import freeze_time
 
 import xregion_sync
 from xregion_sync.local import emulated_aws, execute_state_machine
@@ -74,14 +73,17 @@ def test_jobs_beyond_the_destinations_copy_slots_are_deferred_not_failed(driver,
 
 @pytest.mark.parametrize("driver", sorted(DRIVERS))
 def test_a_deferred_job_is_copied_by_the_next_run(driver):
-    with emulated_aws(copy_seconds=0.5, quotas=QUOTAS):
+    # Emulated time, not the machine's: the copies take 10 minutes, and the next run is
+    # 11 minutes later, however slow the machine.
+    with emulated_aws(copy_seconds=600, quotas=QUOTAS):
         config = db_jobs(SLOTS + 1)
-        first, _ = DRIVERS[driver](config)
+        with freeze_time("2026-11-28T06:00:00Z"):
+            first, _ = DRIVERS[driver](config)
         deferred = {r["name"] for r in first if r["status"] == "deferred"}
         assert len(deferred) == 1
 
-        time.sleep(0.6)  # the first copies finish, freeing their slots
-        second, _ = DRIVERS[driver](config)
+        with freeze_time("2026-11-28T06:11:00Z"):  # the first copies have freed their slots
+            second, _ = DRIVERS[driver](config)
 
         assert {r["name"]: r["status"] for r in second} == {
             name: "copied" if name in deferred else "in_sync" for name in config}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -12,7 +13,12 @@ from moto.ec2.models import ec2_backends
 from xregion_sync import load_config, run, steps
 from xregion_sync.local import EMULATOR_ACCOUNT_ID
 from xregion_sync.local.fidelity import EmulatedCopyTiming
-from xregion_sync.local.seed import create_ami, record_copy_source
+from xregion_sync.local.seed import (
+    account_session,
+    create_ami,
+    create_shared_ami,
+    record_copy_source,
+)
 from xregion_sync.syncs import ec2_ami
 from xregion_sync.tags import (
     TAG_JOB,
@@ -615,3 +621,250 @@ def test_the_emulator_finishes_a_time_based_copy_within_its_duration():
 def test_a_waiting_time_based_copy_waits_until_its_deadline_by_default(options, expected):
     (spec,) = load_config(ami_config(**options)).jobs
     assert spec.options["max_wait_seconds"] == expected
+
+
+# ---------------------------------------------------------------- copy_launch_permissions
+
+GRANTEES = [{"UserId": "444455556666"},
+            {"OrganizationArn": "arn:aws:organizations::111122223333:organization/o-exampleorg1"},
+            {"OrganizationalUnitArn": "arn:aws:organizations::111122223333:ou/o-exampleorg1/"
+                                      "ou-ab12-cdef3456"}]
+OTHER_ACCOUNT = "111111111111"
+READER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/xregion-sync-reader"
+LAUNCH_PERMISSION_CALLS = ("DescribeImageAttribute", "ModifyImageAttribute", "CreateTags")
+
+
+def shared_source_ami(*grantees: dict[str, str]) -> str:
+    image_id = source_ami()
+    boto3.client("ec2", region_name=SOURCE).modify_image_attribute(
+        ImageId=image_id, LaunchPermission={"Add": list(grantees)})
+    return image_id
+
+
+def launch_permissions(image_id: str) -> list[dict[str, str]]:
+    return boto3.client("ec2", region_name=DESTINATION).describe_image_attribute(
+        ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
+
+
+def sync_without_identifier(**options):
+    """A job selecting another account's AMI by its filters alone: the owner's tags are
+    invisible to this account."""
+    config = ami_config(**options)
+    del config[JOB]["sync_identifier"]
+    (result,) = run(config)
+    return result
+
+
+def launch_permission_calls(api_calls) -> list[tuple[str, str]]:
+    return [(c.operation, c.region) for c in api_calls.calls
+            if c.operation in LAUNCH_PERMISSION_CALLS]
+
+
+def test_copy_launch_permissions_gives_the_copy_the_sources_once_it_is_available(api_calls):
+    # GIVEN a source AMI shared with an account, an organization and an OU
+    source = shared_source_ami(*GRANTEES)
+    # WHEN the first run ends while its copy is pending, and the next finds it available
+    first = sync(copy_launch_permissions=True)
+    given_by_first = launch_permission_calls(api_calls)
+    api_calls.clear()
+    second = sync(copy_launch_permissions=True)
+    # THEN the first gives nothing (EC2 shares no pending AMI); the second, in sync, reads
+    # the source's permissions, gives them to the copy and tags it done
+    assert (first.status, first.copy_state, given_by_first) == ("copied", "pending", [])
+    assert (second.status, second.copy_state) == ("in_sync", "available")
+    assert launch_permission_calls(api_calls) == [
+        ("DescribeImageAttribute", SOURCE), ("ModifyImageAttribute", DESTINATION),
+        ("CreateTags", DESTINATION)]
+    (read,) = api_calls.named("DescribeImageAttribute")
+    assert read.params == {"ImageId": source, "Attribute": "launchPermission"}
+    assert launch_permissions(first.created_resource) == GRANTEES
+    assert image_tags(DESTINATION, first.created_resource)[
+        ec2_ami.TAG_LAUNCH_PERMISSIONS] == ec2_ami.COPIED
+
+
+def test_a_copy_with_its_launch_permissions_is_in_sync_with_two_reads(api_calls):
+    shared_source_ami(*GRANTEES)
+    sync(copy_launch_permissions=True)
+    sync(copy_launch_permissions=True)
+    api_calls.clear()
+
+    again = sync(copy_launch_permissions=True)
+
+    assert (again.status, again.copy_state) == ("in_sync", "available")
+    assert [(c.operation, c.region) for c in api_calls.calls] == [
+        ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION)]
+
+
+def test_a_waiting_job_gives_the_launch_permissions_in_the_run_that_copies(api_calls,
+                                                                           monkeypatch):
+    monkeypatch.setattr("xregion_sync.runner.time", SimpleNamespace(sleep=lambda _s: None))
+    shared_source_ami(*GRANTEES)
+
+    result = sync(copy_launch_permissions=True, **WAIT_FOR_COPY)
+
+    assert (result.status, result.copy_state) == ("copied", "available")
+    assert launch_permissions(result.created_resource) == GRANTEES
+
+
+def test_a_public_source_never_makes_a_public_copy(api_calls, caplog):
+    # GIVEN a public source AMI, also shared with one account
+    shared_source_ami({"Group": "all"}, GRANTEES[0])
+
+    sync(copy_launch_permissions=True)
+    copy = sync(copy_launch_permissions=True)
+
+    # THEN the copy gets the account only, never `all`, and a warning says so
+    (modify,) = api_calls.named("ModifyImageAttribute")
+    assert modify.params["LaunchPermission"] == {"Add": [GRANTEES[0]]}
+    (image,) = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        Owners=["self"])["Images"]
+    assert (image["Public"], launch_permissions(image["ImageId"])) == (False, [GRANTEES[0]])
+    assert copy.status == "in_sync"
+    assert "The source AMI is public; its copy is not made public" in caplog.text
+
+
+def test_a_source_without_launch_permissions_is_marked_done_without_a_change(api_calls):
+    source_ami()
+    first = sync(copy_launch_permissions=True)
+
+    sync(copy_launch_permissions=True)
+
+    assert api_calls.named("ModifyImageAttribute") == []
+    assert launch_permissions(first.created_resource) == []
+    assert image_tags(DESTINATION, first.created_resource)[
+        ec2_ami.TAG_LAUNCH_PERMISSIONS] == ec2_ami.COPIED
+
+
+def test_without_copy_launch_permissions_nothing_is_read_or_shared(api_calls):
+    shared_source_ami(*GRANTEES)
+    first = sync()
+
+    second = sync()
+
+    assert second.status == "in_sync"
+    assert launch_permission_calls(api_calls) == []
+    assert launch_permissions(first.created_resource) == []
+
+
+def test_a_pending_copy_in_sync_gets_no_launch_permissions_yet(api_calls, copies_stay_pending):
+    shared_source_ami(*GRANTEES)
+    first = sync(copy_launch_permissions=True)
+
+    second = sync(copy_launch_permissions=True)
+
+    assert (second.status, second.copy_state) == ("in_sync", "pending")
+    assert launch_permission_calls(api_calls) == []
+    assert launch_permissions(first.created_resource) == []
+
+
+def test_a_copy_made_before_the_option_was_set_gets_the_launch_permissions(api_calls):
+    shared_source_ami(*GRANTEES)
+    first = sync()
+
+    sync(copy_launch_permissions=True)
+
+    assert launch_permissions(first.created_resource) == GRANTEES
+
+
+def test_giving_launch_permissions_again_after_a_failure_changes_nothing(api_calls):
+    # GIVEN a copy that got its launch permissions, but whose done tag a failure lost
+    shared_source_ami(*GRANTEES)
+    first = sync(copy_launch_permissions=True)
+    sync(copy_launch_permissions=True)
+    boto3.client("ec2", region_name=DESTINATION).delete_tags(
+        Resources=[first.created_resource], Tags=[{"Key": ec2_ami.TAG_LAUNCH_PERMISSIONS}])
+    api_calls.clear()
+
+    # WHEN the next run gives them again
+    again = sync(copy_launch_permissions=True)
+
+    # THEN AWS takes the same permissions again as no change, and the copy is done
+    assert again.status == "in_sync" and not again.failed
+    assert len(api_calls.named("ModifyImageAttribute")) == 1
+    assert launch_permissions(first.created_resource) == GRANTEES
+    assert ec2_ami.TAG_LAUNCH_PERMISSIONS in image_tags(DESTINATION, first.created_resource)
+
+
+def test_another_accounts_ami_is_copied_without_launch_permissions_and_a_warning(api_calls,
+                                                                                  caplog):
+    # GIVEN an AMI of another account, shared with this one: AWS shows its launch
+    # permissions only to its owner
+    shared = create_shared_ami(SOURCE, "web-app", owner=OTHER_ACCOUNT,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+    config = {"ami_owner": OTHER_ACCOUNT, "copy_launch_permissions": True,
+              "filters": [f"image-id={shared}"]}
+    first = sync_without_identifier(**config)
+
+    # WHEN the copy is available and in sync
+    second = sync_without_identifier(**config)
+    third = sync_without_identifier(**config)
+
+    # THEN the job succeeds, its copy gets none, the warning says why, once: the copy is
+    # marked skipped, and no refused DescribeImageAttribute is ever sent
+    assert [r.status for r in (first, second, third)] == ["copied", "in_sync", "in_sync"]
+    assert api_calls.named("DescribeImageAttribute") == []
+    assert launch_permissions(first.created_resource) == []
+    assert image_tags(DESTINATION, first.created_resource)[
+        ec2_ami.TAG_LAUNCH_PERMISSIONS] == ec2_ami.SKIPPED
+    assert caplog.text.count("Launch permissions not copied") == 1
+
+
+def test_through_the_owners_role_another_accounts_launch_permissions_are_copied(api_calls):
+    # GIVEN an AMI of another account, shared with this one and another account
+    shared = create_shared_ami(SOURCE, "web-app", owner=OTHER_ACCOUNT,
+                               shared_with=EMULATOR_ACCOUNT_ID, tags={"Sync-Identifier": "web"})
+    account_session(OTHER_ACCOUNT, SOURCE).client("ec2").modify_image_attribute(
+        ImageId=shared, LaunchPermission={"Add": [GRANTEES[0]]})
+    config = {"ami_owner": OTHER_ACCOUNT, "source_role_arn": READER_ROLE,
+              "copy_launch_permissions": True}
+
+    # WHEN the job reads them through the owner's role, once its copy is available
+    first = sync(**config)
+    sync(**config)
+
+    # THEN the copy gets the other account's permission; this account's own is left out
+    (modify,) = api_calls.named("ModifyImageAttribute")
+    assert modify.params["LaunchPermission"] == {"Add": [GRANTEES[0]]}
+    assert launch_permissions(first.created_resource) == [GRANTEES[0]]
+
+
+def test_the_original_tools_copy_in_sync_gets_no_launch_permissions(api_calls):
+    # GIVEN a shared source the original tool copied (its copy has no job tag of this tool)
+    source = shared_source_ami(*GRANTEES)
+    original_copy = create_ami(DESTINATION, "web-app")
+    tag_source_as_the_original_did(source, original_copy)
+
+    result = sync(copy_launch_permissions=True)
+
+    assert result.status == "in_sync"
+    assert launch_permission_calls(api_calls) == []
+    assert launch_permissions(original_copy) == []
+
+
+def test_launch_grants_are_accounts_organizations_and_ous_less_the_copys_own_account():
+    permissions = [{"Group": "all"}, {"UserId": "123456789012"}, *GRANTEES]
+
+    assert ec2_ami.launch_grants(permissions, "123456789012") == GRANTEES
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true"])
+def test_copy_launch_permissions_must_be_a_boolean(value):
+    (error,) = load_config(ami_config(copy_launch_permissions=value)).errors
+
+    assert (error.job, error.field) == (JOB, "copy_launch_permissions")
+    assert f"job '{JOB}'" in error.message and "copy_launch_permissions" in error.message
+
+
+def test_copy_launch_permissions_is_off_by_default():
+    (spec,) = load_config(ami_config()).jobs
+
+    assert spec.options["copy_launch_permissions"] is False
+
+
+def test_validate_notes_that_another_accounts_launch_permissions_need_its_role():
+    (entry,) = load_config(ami_config(ami_owner=OTHER_ACCOUNT,
+                                      copy_launch_permissions=True)).entries
+
+    assert entry.spec is not None
+    assert any("field 'copy_launch_permissions'" in note and "source_role_arn" in note
+               for note in entry.notes)

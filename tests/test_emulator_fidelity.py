@@ -18,9 +18,11 @@ from moto.ec2.models import ec2_backends
 
 from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
 from xregion_sync.local.seed import (
+    account_session,
     create_ami,
     create_db_cluster,
     create_db_instance,
+    create_shared_ami,
     force_db_cluster_snapshot_status,
     force_db_snapshot_status,
     force_image_state,
@@ -627,3 +629,76 @@ def test_enable_image_deprecation_refuses_the_past_and_beyond_ten_years(emulated
         ec2.enable_image_deprecation(ImageId=copy, DeprecateAt=datetime.now(UTC) + offset)
 
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+# ---------------------------------------------------------------- EC2 launch permissions
+
+AMI_OWNER = "111111111111"
+GRANTEE = {"UserId": "444455556666"}
+
+
+def test_an_amis_launch_permissions_are_shown_only_to_its_owner(emulated):
+    """DescribeImageAttribute of an AMI another account owns, though shared with the caller:
+    AuthFailure "Not authorized for image:<id>" (moto raised a Python KeyError)."""
+    shared = create_shared_ami(SOURCE, "golden-image", owner=AMI_OWNER,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+    ec2 = boto3.client("ec2", region_name=SOURCE)
+
+    with pytest.raises(ClientError) as refused:
+        ec2.describe_image_attribute(ImageId=shared, Attribute="launchPermission")
+    owners_view = account_session(AMI_OWNER, SOURCE).client("ec2").describe_image_attribute(
+        ImageId=shared, Attribute="launchPermission")
+
+    assert error_code(refused) == "AuthFailure"
+    assert refused.value.response["Error"]["Message"] == f"Not authorized for image:{shared}"
+    assert owners_view["LaunchPermissions"] == [{"UserId": EMULATOR_ACCOUNT_ID}]
+
+
+def test_launch_permissions_of_an_unknown_ami_are_not_found(emulated):
+    with pytest.raises(ClientError) as refused:
+        ec2().describe_image_attribute(ImageId="ami-0123456789abcdef0",
+                                       Attribute="launchPermission")
+
+    assert error_code(refused) == "InvalidAMIID.NotFound"
+
+
+def test_only_the_owner_may_change_an_amis_launch_permissions(emulated):
+    """"To share an AMI, your AWS account must own the AMI" (moto let the account it was
+    shared with add to its owner's permissions)."""
+    shared = create_shared_ami(SOURCE, "golden-image", owner=AMI_OWNER,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+
+    with pytest.raises(ClientError) as refused:
+        boto3.client("ec2", region_name=SOURCE).modify_image_attribute(
+            ImageId=shared, LaunchPermission={"Add": [GRANTEE]})
+
+    assert error_code(refused) == "AuthFailure"
+    owner = ec2_backends[AMI_OWNER][SOURCE].amis[shared]
+    assert owner.launch_permissions == [{"UserId": EMULATOR_ACCOUNT_ID}]
+
+
+def test_a_pending_ami_gets_no_launch_permissions_until_it_is_available(emulated):
+    """ModifyImageAttribute on an AMI being made: InvalidAMIID.Unavailable "The AMI ID
+    '<id>' is currently pending and may not be used for this operation" (moto changed it)."""
+    image_id = create_ami(DESTINATION, "web-app-copy")
+    force_image_state(DESTINATION, image_id, "pending")
+
+    with pytest.raises(ClientError) as refused:
+        ec2().modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [GRANTEE]})
+    force_image_state(DESTINATION, image_id, "available")
+    ec2().modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [GRANTEE]})
+
+    assert error_code(refused) == "InvalidAMIID.Unavailable"
+    assert "is currently pending" in refused.value.response["Error"]["Message"]
+    assert ec2().describe_image_attribute(ImageId=image_id, Attribute="launchPermission")[
+        "LaunchPermissions"] == [GRANTEE]
+
+
+def test_a_copy_is_shared_only_once_the_copy_has_finished():
+    """A copy is pending until EC2 finishes it: launch permissions wait for that."""
+    with emulated_aws(copy_seconds=COPY_SECONDS):
+        copy = copy_image(create_ami(SOURCE, "web-app"))
+        with pytest.raises(ClientError) as refused:
+            ec2().modify_image_attribute(ImageId=copy, LaunchPermission={"Add": [GRANTEE]})
+
+        assert error_code(refused) == "InvalidAMIID.Unavailable"

@@ -357,6 +357,43 @@ def test_deprecating_an_ami_the_tool_did_not_tag_is_denied(emulated):
     assert getattr(amis(DESTINATION)[theirs], "deprecation_time", None) is None
 
 
+def test_sharing_an_ami_the_tool_did_not_tag_is_denied(emulated):
+    # GIVEN a deployed Prune Old Copies (copy_launch_permissions) and two available AMIs in
+    # the destination: one the tool tagged, one someone else's
+    execute_state_machine({"config": {}})
+    ours = create_ami(DESTINATION, "ours", {"xregion-sync:job": "sync_web_app"})
+    theirs = create_ami(DESTINATION, "someone-elses", {"Owner": "ops"})
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    grant = {"Add": [{"UserId": "444455556666"}]}
+    # WHEN Prune Old Copies' role gives each a launch permission
+    with acting_as("PruneOldCopiesFunction"):
+        ec2.modify_image_attribute(ImageId=ours, LaunchPermission=grant)
+        with pytest.raises(ClientError) as denied:
+            ec2.modify_image_attribute(ImageId=theirs, LaunchPermission=grant)
+    # THEN only the tool's own copy may be shared: the tag condition bites
+    assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert (f"ec2:ModifyImageAttribute on resource: arn:aws:ec2:{DESTINATION}::image/"
+            f"{theirs}") in denied.value.response["Error"]["Message"]
+    assert amis(DESTINATION)[theirs].launch_permissions == []
+
+
+def test_prune_may_tag_the_tools_copies_with_the_launch_permissions_tag_only(emulated):
+    # GIVEN a deployed Prune Old Copies and an AMI the tool tagged
+    execute_state_machine({"config": {}})
+    ours = create_ami(DESTINATION, "ours", {"xregion-sync:job": "sync_web_app"})
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    # WHEN its role sets the launch-permissions tag, and then any other tag
+    with acting_as("PruneOldCopiesFunction"):
+        ec2.create_tags(Resources=[ours], Tags=[
+            {"Key": ec2_ami.TAG_LAUNCH_PERMISSIONS, "Value": ec2_ami.COPIED}])
+        with pytest.raises(ClientError) as denied:
+            ec2.create_tags(Resources=[ours], Tags=[{"Key": "xregion-sync:job",
+                                                     "Value": "another_job"}])
+    # THEN only the one tag it needs is allowed
+    assert denied.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert "ec2:CreateTags" in denied.value.response["Error"]["Message"]
+
+
 def test_a_tagged_amis_untagged_snapshot_is_kept_and_reported(emulated):
     # GIVEN a tool-tagged AMI whose snapshot lacks the job tag
     execute_state_machine({"config": {}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from unittest import mock
 
 import pytest
 from conftest import DESTINATION, SOURCE
@@ -277,3 +278,35 @@ def test_a_dry_run_writes_no_metric_and_a_real_run_does(emulated, capsys, info_l
     # THEN only the real run measured the copy's age: a plan is not an observation
     assert dry == []
     assert [d["job"] for d in real if "CopyAgeSeconds" in d] == ["sync_web"]
+
+
+def test_a_time_based_copy_pending_past_its_deadline_is_reported_overdue():
+    from xregion_sync.local import emulated_aws
+    from xregion_sync.local.fidelity import EmulatedCopyTiming
+
+    timed = {"copy_completion_minutes": 120}
+    # Copies take hours of real time here: the 120-minute copy is still pending at the end.
+    with emulated_aws(copy_seconds=10 * 3600):
+        with freeze_time("2026-11-20T06:00:00Z"):
+            create_ami(SOURCE, "web-image", {"Sync-Identifier": "web"})
+            create_db_instance(SOURCE, "orders")
+        with freeze_time("2026-11-20T07:00:00Z"):
+            (result, _) = run(config(**timed))
+
+        with freeze_time("2026-11-20T08:59:00Z"):  # within its 120 minutes: just pending
+            web = by_name(status(config(**timed)))["sync_web"]
+        assert (web.copy_id, web.copy_state, web.errors) == (
+            result.created_resource, "pending", [])
+
+        # AWS misses its promise (the emulator keeps it: a time-based copy is done by
+        # its deadline), so the copy is held back here.
+        with freeze_time("2026-11-20T09:01:00Z"), mock.patch.object(
+                EmulatedCopyTiming, "is_done", return_value=False):
+            web = by_name(status(config(**timed)))["sync_web"]
+        assert web.copy_state == "pending"
+        assert [e.type for e in web.errors] == ["CopyOverdueError"]
+        assert "due by 2026-11-20T09:00:00Z" in web.errors[0].message
+
+        with freeze_time("2026-11-20T09:01:00Z"), mock.patch.object(
+                EmulatedCopyTiming, "is_done", return_value=False):
+            assert by_name(status(config()))["sync_web"].errors == []  # no deadline

@@ -61,7 +61,7 @@ class ApiCall:
     service: str
     operation: str
     region: str
-    params: dict  # the API parameters as the tool passed them (before serialization)
+    params: dict[str, Any]  # the API parameters as the tool passed them (before serialization)
 
 
 @contextmanager
@@ -74,7 +74,8 @@ def observe_calls(callback: Callable[[ApiCall], None]) -> Iterator[None]:
         _call_observers.remove(callback)
 
 
-def _notify_observers(model, params, context, **_kwargs) -> None:
+def _notify_observers(model: Any, params: dict[str, Any], context: dict[str, Any],
+                      **_kwargs: Any) -> None:
     if _call_observers:
         call = ApiCall(model.service_model.service_name, model.name,
                        context.get("client_region", ""), copy.deepcopy(params))
@@ -82,7 +83,8 @@ def _notify_observers(model, params, context, **_kwargs) -> None:
             callback(call)
 
 
-def client(job: JobSpec, service: str, region: str, settings: ClientConfig | None = None):
+def client(job: JobSpec, service: str, region: str,
+           settings: ClientConfig | None = None) -> Any:
     """A cached boto3 client for the job's credentials (or `settings` derived from them)
     in one region."""
     settings = settings or job.client
@@ -96,13 +98,13 @@ def client(job: JobSpec, service: str, region: str, settings: ClientConfig | Non
             job=job.name, field="aws_client_config.profile") from None
 
 
-def tool_client(service: str, region: str | None = None):
+def tool_client(service: str, region: str | None = None) -> Any:
     """A client with the tool's own credentials (the Lambda role), e.g. to read its config."""
     return client_for(ClientConfig(), service, region or os.environ.get("AWS_REGION")
                       or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
 
 
-def client_for(settings: ClientConfig, service: str, region: str):
+def client_for(settings: ClientConfig, service: str, region: str) -> Any:
     key = (settings, service, region)
     with _lock:
         cached = _clients.get(key)
@@ -163,6 +165,7 @@ def _build_session(settings: ClientConfig) -> boto3.Session:
 def _session_from_secret(base: boto3.Session, settings: ClientConfig) -> boto3.Session:
     """Static keys kept in Secrets Manager, read by the task itself (never in payloads)."""
     arn = settings.credentials_secret_arn
+    assert arn  # called only for a config with a secret (_build_session)
     region = settings.region or (arn.split(":")[3] if arn.count(":") >= 6 else None)
     secrets = base.client("secretsmanager", region_name=region, endpoint_url=settings.endpoint_url,
                           config=_botocore_config(settings))
@@ -199,8 +202,8 @@ def _assumed_role_session(base: boto3.Session, settings: ClientConfig) -> boto3.
     return boto3.Session(botocore_session=botocore_session, region_name=base.region_name)
 
 
-def _sts_client_creator(base: boto3.Session, settings: ClientConfig):
-    def create(service, **kwargs):
+def _sts_client_creator(base: boto3.Session, settings: ClientConfig) -> Callable[..., Any]:
+    def create(service: str, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", settings.endpoint_url)
         kwargs.setdefault("region_name", settings.region or base.region_name or "us-east-1")
         return base.client(service, **kwargs)
@@ -253,7 +256,8 @@ def copy_slots_full(exc: ClientError) -> bool:
 
 
 def error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+    code: str = exc.response.get("Error", {}).get("Code", "")
+    return code
 
 
 def unless_not_found(call: Callable[[], T], not_found_code: str, default: T) -> T:

@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import __version__, logs
 from .config import load_config
@@ -19,6 +20,18 @@ from .tables import format_status_table, format_table
 
 ENGINES = ("inprocess", "stepfunctions-local")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2  # 2: bad input, nothing done
+if TYPE_CHECKING:  # (argparse's class is generic only in its type stubs)
+    # `commands` below: what ArgumentParser.add_subparsers returns.
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+class _Row(Protocol):
+    """A row of `status` or `doctor` (JobStatus, Finding): --json prints its to_dict()."""
+
+    def to_dict(self) -> Mapping[str, Any]: ...
+
+
+Row = TypeVar("Row", bound=_Row)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     try:
         with logs.logs_on_stderr():
-            return args.command(args)
+            command: Callable[[argparse.Namespace], int] = args.command
+            return command(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -134,7 +148,7 @@ def cmd_push_config(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- start, executions
 
 
-def _add_operate_commands(commands) -> None:
+def _add_operate_commands(commands: Commands) -> None:
     start = commands.add_parser("start", help="start the deployed state machine (and follow it)")
     start.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
     start.add_argument("--job", action="append", metavar="NAME",
@@ -245,7 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- status
 
 
-def _add_status_command(commands) -> None:
+def _add_status_command(commands: Commands) -> None:
     status_cmd = commands.add_parser(
         "status", help="how old each job's newest DR copy is (read-only); exit 1 if any "
                        "job is stale or failed")
@@ -261,7 +275,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                    failed=lambda statuses: any(s.stale or s.errors for s in statuses))
 
 
-def _report(args: argparse.Namespace, look, format_rows, failed) -> int:
+def _report(args: argparse.Namespace, look: Callable[[Path], list[Row]],
+            format_rows: Callable[[list[Row]], str],
+            failed: Callable[[list[Row]], bool]) -> int:
     """status and doctor: a read-only look at every job of args.config, as a table or
     --json; exit 1 when `failed(rows)`, 2 when the config cannot be read at all."""
     try:
@@ -295,7 +311,7 @@ def _print_results(results: list[SyncResult], *, as_json: bool) -> None:
 
 
 
-def _add_doctor_parser(commands) -> None:
+def _add_doctor_parser(commands: Commands) -> None:
     doctor = commands.add_parser(
         "doctor", help="read-only checks of a config against AWS; exit 1 on any error")
     doctor.add_argument("config", type=Path, help="path of the YAML config")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,10 +32,14 @@ from .spec import (
     show,
 )
 from .syncs import SYNC_TYPES
+from .syncs.base import ProblemReporter, SyncType
 from .tag_rules import MAX_VALUE_LENGTH, RESERVED_PREFIXES, value_problem
 from .tags import TAG_JOB
 
 JOB_PREFIX = "sync_"
+# What a config is given as: a path, YAML text, or the parsed mapping (YAML allows keys
+# of any type; only text keys can be jobs or settings).
+ConfigSource = str | os.PathLike[str] | Mapping[Any, Any]
 
 # About 20,000 jobs; Load Config (1024 MB) parses 10,000 (1.75 MB) with ~90 MiB at peak.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -43,7 +47,7 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 # ---------------------------------------------------------------- YAML loading
 
 
-def read_config_source(source: str | os.PathLike | Mapping) -> Mapping:
+def read_config_source(source: ConfigSource) -> Mapping[Any, Any]:
     """Return the parsed top-level mapping of a path, a YAML string or a mapping."""
     if isinstance(source, Mapping):
         return source
@@ -78,10 +82,12 @@ def _looks_like_path(text: str) -> bool:
         return False
 
 
-def parse_yaml(text: str) -> Mapping:
+def parse_yaml(text: str) -> Mapping[Any, Any]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"the config is larger than {MAX_CONFIG_BYTES} bytes", job=CONFIG_LEVEL)
-    from .yaml_loader import StrictLoader, YAMLError, yaml
+    import yaml
+
+    from .yaml_loader import StrictLoader, YAMLError
 
     try:
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
@@ -127,7 +133,7 @@ class Config:
         return [error for entry in self.entries for error in entry.errors]
 
 
-def load_config(source: str | os.PathLike | Mapping) -> Config:
+def load_config(source: ConfigSource) -> Config:
     """Parse and validate a config. Raises ConfigError only when no job can be read."""
     data = read_config_source(source)
     global_client, global_errors = _client_config_mapping(
@@ -156,7 +162,7 @@ def load_config(source: str | os.PathLike | Mapping) -> Config:
     return Config(tuple(entries), notes=tuple(_ignored_top_level_keys(data)))
 
 
-def _ignored_top_level_keys(data: Mapping) -> list[str]:
+def _ignored_top_level_keys(data: Mapping[Any, Any]) -> list[str]:
     """A note for each top-level key that is neither a job nor a setting: the original tool
     skipped them without a word, and a typo'd job (`snyc_db:`) then never ran."""
     settings = [CLIENT_CONFIG_KEY, *TOP_LEVEL_OPTIONS]
@@ -173,7 +179,7 @@ def _ignored_top_level_keys(data: Mapping) -> list[str]:
     return notes
 
 
-def _top_level_hint(data: Mapping) -> str:
+def _top_level_hint(data: Mapping[Any, Any]) -> str:
     near = [str(k) for k in data if isinstance(k, str) and re.match(r"(?i)s[yn][nyc]{2}[_-]?", k)]
     return f"; did you mean to name {near[0]!r} 'sync_...'?" if near else ""
 
@@ -199,8 +205,8 @@ def job_name_problem(name: Any, service: str) -> str | None:
             f"{advice}")
 
 
-def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
-               global_defaults: dict) -> JobEntry:
+def _job_entry(name: str, raw: Any, global_client: dict[str, Any],
+               global_errors: list[ConfigError], global_defaults: dict[str, Any]) -> JobEntry:
     sync_type = raw.get("sync_type") if isinstance(raw, Mapping) else None
     sync_type = sync_type if isinstance(sync_type, str) else None
     sync = SYNC_TYPES.get(sync_type) if sync_type else None
@@ -244,7 +250,7 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
     _check_regions(name, sync.SERVICE if sync else "ec2", values, problem)
     if sync is not None:
         sync.check_options(values, problem)
-    if errors:
+    if errors or sync_type is None:  # (no type is one of the errors)
         return JobEntry(name, sync_type, None, tuple(errors))
     spec = JobSpec(
         name=name,
@@ -258,8 +264,9 @@ def _job_entry(name: str, raw: Any, global_client: dict, global_errors: list,
     return JobEntry(name, sync_type, spec, notes=notes)
 
 
-def _option_values(raw: Mapping, sync, options_spec: dict[str, Option],
-                   global_defaults: dict, problem: Callable[[str, str], None]) -> dict:
+def _option_values(raw: Mapping[Any, Any], sync: SyncType | None,
+                   options_spec: dict[str, Option], global_defaults: dict[str, Any],
+                   problem: ProblemReporter) -> dict[str, Any]:
     """Parse a job's options: aliases resolved, top-level defaults and defaults applied."""
     values: dict[str, Any] = {}
     by_name = _canonical_names(options_spec)
@@ -301,21 +308,23 @@ def _canonical_names(spec: Mapping[str, Option]) -> dict[str, str]:
     return names
 
 
-def _did_you_mean(word: str, choices) -> str:
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     import difflib  # only when there is a mistake to explain: keeps Lambda cold starts short
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _client_config_mapping(raw: Any, job: str, where: str) -> tuple[dict, list[ConfigError]]:
+def _client_config_mapping(raw: Any, job: str,
+                           where: str) -> tuple[dict[str, Any], list[ConfigError]]:
     """Validate one aws_client_config mapping; aliases become canonical names."""
     if raw is None:
         return {}, []
     if not isinstance(raw, Mapping):
         return {}, [ConfigError(f"job '{job}', field '{where}': must be a mapping, got "
                                 f"{a_kind_of(raw)}", job=job, field=where)]
-    values, errors = {}, []
+    values: dict[str, Any] = {}
+    errors: list[ConfigError] = []
     names = _canonical_names(CLIENT_OPTIONS)
     for key, value in raw.items():
         field_name = f"{where}.{key}"
@@ -337,7 +346,7 @@ def _client_config_mapping(raw: Any, job: str, where: str) -> tuple[dict, list[C
     return values, errors
 
 
-def _client_config(job: str, values: dict, errors: list[ConfigError]) -> ClientConfig:
+def _client_config(job: str, values: dict[str, Any], errors: list[ConfigError]) -> ClientConfig:
     def problem(key: str, message: str) -> None:
         field_name = f"{CLIENT_CONFIG_KEY}.{key}"
         errors.append(ConfigError(f"job '{job}', field '{field_name}': {message}",
@@ -384,8 +393,9 @@ def partition_of(region: str, service: str = "ec2") -> str | None:
     return None
 
 
-def _check_regions(job: str, service: str, values: dict, problem) -> None:
-    partitions = {}
+def _check_regions(job: str, service: str, values: dict[str, Any],
+                   problem: ProblemReporter) -> None:
+    partitions: dict[str, str | None] = {}
     for key in ("source_region", "destination_region"):
         region = values.get(key)
         if not region:

@@ -24,7 +24,7 @@ def config_parameter_name(stack: str) -> str:
     return f"/xregion-sync/{stack}/config"
 
 
-def push_config(path: str | os.PathLike, *, stack: str, region: str | None = None,
+def push_config(path: str | os.PathLike[str], *, stack: str, region: str | None = None,
                 profile: str | None = None, bucket: str | None = None) -> tuple[str, list[str]]:
     """Validate the config at `path` and store it; returns (where it went, problems).
     Nothing is stored when there is any problem. `bucket` overrides the stack's run
@@ -38,7 +38,7 @@ def push_config(path: str | os.PathLike, *, stack: str, region: str | None = Non
     region = region or _configured_region(profile)
     if not region:
         problems.append("no AWS region is configured: pass --region (the stack's region)")
-    if problems:
+    if problems or not region:  # (no region is one of the problems)
         return name, problems
     settings = ClientConfig(profile=profile)
     try:
@@ -64,7 +64,8 @@ def _stack_output(settings: ClientConfig, region: str, stack: str, key: str) -> 
     with aws.aws_errors("", f"reading the outputs of stack {stack}"):
         stacks = aws.client_for(settings, "cloudformation", region).describe_stacks(
             StackName=stack)["Stacks"]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or ()}
+    outputs: dict[str, str] = {o["OutputKey"]: o["OutputValue"]
+                               for o in stacks[0].get("Outputs") or ()}
     if key not in outputs:
         raise SyncError(f"stack {stack} has no output {key}: deploy the current template.yaml "
                         "(or pass --bucket)")
@@ -75,6 +76,7 @@ def _configured_region(profile: str | None) -> str | None:
     import boto3
 
     try:
-        return boto3.Session(profile_name=profile).region_name
+        region: str | None = boto3.Session(profile_name=profile).region_name
+        return region
     except Exception:  # an unknown profile: aws_errors reports it on the call
         return None

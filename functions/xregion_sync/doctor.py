@@ -30,20 +30,22 @@ DOCTOR_CHECKS in its module): a check_<name> method here runs each of its checks
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
-from .config import Config, load_config
+from .config import Config, ConfigSource, load_config
 from .errors import SyncError
-from .spec import JobSpec
+from .spec import ClientConfig, JobSpec
 from .syncs import SYNC_TYPES, ec2_ami
-from .syncs.base import GONE, CopyQuotas
+from .syncs.base import GONE, CopyQuotas, Source
+
+T = TypeVar("T")
 
 ERROR, WARNING, OK = "error", "warning", "ok"
 SEVERITIES = (ERROR, WARNING, OK)
@@ -67,7 +69,7 @@ class Finding:
                 "message": self.message}
 
 
-def doctor(config: Config | str | os.PathLike | Mapping) -> list[Finding]:
+def doctor(config: Config | ConfigSource) -> list[Finding]:
     """Check every job of `config` (a Config, a path, YAML text or a mapping) against AWS,
     reading only. Raises ConfigError only when the config cannot be read at all."""
     if not isinstance(config, Config):
@@ -87,7 +89,7 @@ def doctor(config: Config | str | os.PathLike | Mapping) -> list[Finding]:
 class _Doctor:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
-        self.sources: dict[str, dict[str, Any]] = {}  # job name -> resolved source
+        self.sources: dict[str, Source] = {}  # job name -> resolved source
         self.jobs: list[JobSpec] = []
         self.copy_slots: dict[str, int] = {}  # job name -> copies in progress it may hold
         self._accounts: dict[Any, str | None] = {}
@@ -95,7 +97,8 @@ class _Doctor:
     def add(self, job: str, check: str, severity: str, message: str) -> None:
         self.findings.append(Finding(job, check, severity, message))
 
-    def attempt(self, job: JobSpec, check: str, doing: str, action: Callable[[], Any]):
+    def attempt(self, job: JobSpec, check: str, doing: str,
+                action: Callable[[], T]) -> T | None:
         """Run one read; a failure becomes an error finding (returned None)."""
         try:
             with aws.aws_errors(job.name, doing):
@@ -190,7 +193,7 @@ class _Doctor:
     def check_option_group(self, job: JobSpec) -> None:
         db = job.options["db_instance"]
         source_rds = aws.client(job, "rds", job.source_region)
-        instances = self.attempt(
+        instances: list[dict[str, Any]] | None = self.attempt(
             job, "option_group", f"describing DB instance {db} in {job.source_region}",
             lambda: aws.unless_not_found(lambda: source_rds.describe_db_instances(
                 DBInstanceIdentifier=db)["DBInstances"], "DBInstanceNotFound", []))
@@ -215,7 +218,7 @@ class _Doctor:
                          "option group: none needed in the destination")
             return
         rds = aws.client(job, "rds", region)
-        found = self.attempt(
+        found: list[dict[str, Any]] | None = self.attempt(
             job, "option_group", f"describing option group {wanted} in {region}",
             lambda: aws.unless_not_found(lambda: rds.describe_option_groups(
                 OptionGroupName=wanted)["OptionGroupsList"], "OptionGroupNotFoundFault", []))
@@ -270,7 +273,7 @@ class _Doctor:
         """One DescribeAccountAttributes per destination (and credentials); a finding per
         count quota the jobs' copies use up there (manual DB snapshots, manual DB cluster
         snapshots)."""
-        by_region: dict[tuple[str, Any], list[JobSpec]] = defaultdict(list)
+        by_region: dict[tuple[str, ClientConfig], list[JobSpec]] = defaultdict(list)
         for job in self.jobs:
             if SYNC_TYPES[job.sync_type].COPY_QUOTAS.account_quota:
                 by_region[(job.destination_region, job.client)].append(job)
@@ -330,9 +333,8 @@ class _Doctor:
                 continue
             existing = self.attempt(
                 job, "manual_snapshot_quota", f"looking for copies in {job.destination_region}",
-                lambda job=job, source=source: SYNC_TYPES[job.sync_type].find_existing_copy(
-                    job, source))
-            for copy in (existing or {}).get("managed") or ():
+                partial(SYNC_TYPES[job.sync_type].find_existing_copy, job, source))
+            for copy in existing["managed"] if existing else ():
                 if copy.get("state") != GONE:
                     held.add(copy["id"])
         return len(held)
@@ -361,7 +363,7 @@ class _Doctor:
                 self.add(_job_names(jobs), "copy_quota", OK, said)
 
 
-def _count(items: list, what: str) -> str:
+def _count(items: Sized, what: str) -> str:
     return f"{len(items)} {what}{'s' if len(items) != 1 else ''}"
 
 

@@ -27,8 +27,10 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from . import aws
 from .config import MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
@@ -43,6 +45,7 @@ from .result import (
     capped_message,
     contract_view,
 )
+from .spec import JobSpec
 from .syncs import job_to_dict
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
@@ -96,19 +99,20 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     if len(selection) > 1:
         raise ConfigError("execution input: give 'jobs' or 'event', not both",
                           job=CONFIG_LEVEL)
-    entries = load_config(_config_source(source, selected=bool(selection))).entries
+    configured = load_config(_config_source(source, selected=bool(selection))).entries
+    entries: list[tuple[int, JobEntry]]  # (config index, entry) of the jobs selected
     if "jobs" in selection:
-        entries = select_jobs(entries, selection["jobs"])
+        entries = select_jobs(configured, selection["jobs"])
     elif "event" in selection:
-        entries = select_for_event(entries, selection["event"])
+        entries = select_for_event(configured, selection["event"])
         logger.info("Jobs selected by an event", extra={
             "event": selection["event"], "jobs": [entry.name for _, entry in entries]})
     else:
-        entries = list(enumerate(entries))
-    plans: dict[str, list] = {kind: [] for kind in PLAN_KINDS}
+        entries = list(enumerate(configured))
+    plans: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PLAN_KINDS}
     for index, entry in entries:
         errors = [*entry.errors, *state_machine_errors(entry)]
-        if errors:
+        if errors or entry.spec is None:  # (a spec exactly when there are no errors)
             failed = SyncResult.failure(entry.name, entry.sync_type, errors).to_dict()
             plans["express"].append({"index": index, "job": None, "result": failed})
             continue
@@ -173,11 +177,11 @@ def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int,
         sync_type, db_option = RDS_SNAPSHOT_EVENT_JOBS[kind]
         db = match["db"].lower()  # RDS stores DB instance and cluster ids in lower case
 
-        def covers(spec) -> bool:
+        def covers(spec: JobSpec) -> bool:
             return (spec.sync_type == sync_type
                     and str(spec.options.get(db_option, "")).lower() == db)
     elif source == EC2_EVENT_SOURCE:
-        def covers(spec) -> bool:
+        def covers(spec: JobSpec) -> bool:
             return spec.sync_type == "ec2_ami"
     else:
         return []
@@ -203,7 +207,7 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
             message = cause.get("errorMessage") or message
     except ValueError:
         pass  # a Step Functions error (States.Timeout, ...) with a plain-text cause
-    job = state.get("job") or {}
+    job: Any = state.get("job") or {}  # the job's JSON (JobSpec.to_dict), if it got that far
     if not message or name == "States.Timeout":
         message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
     copy = state.get("copy") or {}  # a copy made before the failure is still reported
@@ -234,10 +238,10 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 
-def summarize_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+def summarize_results(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """{results, summary[, failure_cause]} for results in config order."""
     statuses = [r.get("status") for r in results]
-    document = {
+    document: dict[str, Any] = {
         "results": list(results),
         "summary": {"total": len(results), "copied": statuses.count(COPIED),
                     "in_sync": statuses.count(IN_SYNC), "deferred": statuses.count(DEFERRED),
@@ -264,7 +268,7 @@ def collect_results(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [by_name.get(_item_name(item)) or _missing_result(item) for item in items]
 
 
-def _child_executions(writer: Mapping[str, str]):
+def _child_executions(writer: Mapping[str, str]) -> Iterator[dict[str, Any]]:
     manifest = _get_json(writer["Bucket"], writer["Key"])
     for files in manifest.get("ResultFiles", {}).values():
         for result_file in files:
@@ -275,9 +279,10 @@ def _child_executions(writer: Mapping[str, str]):
 def _result_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """A job's result from one child execution record of a ResultWriter file."""
     if record.get("Status") == "SUCCEEDED":
-        return json.loads(record["Output"])
+        result: dict[str, Any] = json.loads(record["Output"])
+        return result
     item = json.loads(record.get("Input") or "{}")
-    job = item.get("job") or item.get("result") or {}
+    job: Any = item.get("job") or item.get("result") or {}
     error = JobError(record.get("Error") or "ChildExecutionFailed",
                      f"job '{job.get('name')}': its child execution ended {record.get('Status')}"
                      f": {record.get('Cause') or 'no cause given'}")
@@ -285,17 +290,19 @@ def _result_of(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _item_name(item: Mapping[str, Any]) -> str:
-    return (item.get("job") or item.get("result") or {}).get("name")
+    job: Any = item.get("job") or item.get("result") or {}
+    name: str = job.get("name")
+    return name
 
 
 def _missing_result(item: Mapping[str, Any]) -> dict[str, Any]:
-    job = item.get("job") or item.get("result") or {}
+    job: Any = item.get("job") or item.get("result") or {}
     error = JobError("ResultMissing", f"job '{job.get('name')}': the Map reported no result "
                                       "for it; see the Map Run in the Step Functions console")
     return SyncResult(job.get("name"), job.get("sync_type"), FAILED, errors=[error]).to_dict()
 
 
-def failure_cause(results: list[Mapping[str, Any]]) -> str:
+def failure_cause(results: Sequence[Mapping[str, Any]]) -> str:
     """The Fail state's cause: the count and the first few failed results, within AWS's
     32,768-character cap on a cause (the ASL only points at it: no filter expressions)."""
     failed = [r for r in results if r.get("status") == FAILED]
@@ -311,7 +318,7 @@ def failure_cause(results: list[Mapping[str, Any]]) -> str:
 # ---------------------------------------------------------------- config sources
 
 
-def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping | str:
+def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping[Any, Any] | str:
     """The config the input names; with no config in it, the stack's (the schedule's, or
     a selection of jobs from it)."""
     if _is_schedule(event) or (selected and not any(key in event for key in INPUT_KEYS)):
@@ -374,7 +381,7 @@ def _stack_parameter() -> str:
                                  "{'config_uri': ...}")
 
 
-def _read_uri(uri: Any) -> Mapping:
+def _read_uri(uri: Any) -> Mapping[Any, Any]:
     if not isinstance(uri, str) or not uri.startswith(("ssm:", "s3://")):
         raise ConfigError(f"execution input: config_uri must be 'ssm:<parameter name>' or "
                           f"'s3://<bucket>/<key>', got {uri!r}", job=CONFIG_LEVEL,
@@ -382,7 +389,7 @@ def _read_uri(uri: Any) -> Mapping:
     with aws.aws_errors(CONFIG_LEVEL, f"reading the config from {uri}"):
         try:
             text = _read_ssm(uri[4:]) if uri.startswith("ssm:") else _read_s3(uri)
-        except aws.ClientError as exc:
+        except ClientError as exc:
             if aws.error_code(exc) in ("ParameterNotFound", "NoSuchKey", "NoSuchBucket"):
                 raise ConfigError(f"the config at {uri} does not exist ({aws.error_code(exc)})"
                                   "; store it with `xregion-sync push-config`",
@@ -393,13 +400,14 @@ def _read_uri(uri: Any) -> Mapping:
 
 def _read_ssm(name: str) -> str:
     answer = aws.tool_client("ssm").get_parameter(Name=name, WithDecryption=True)
-    return answer["Parameter"]["Value"]
+    value: str = answer["Parameter"]["Value"]
+    return value
 
 
 def _read_s3(uri: str) -> str:
     bucket, _, key = uri[len("s3://"):].partition("/")
     body = aws.tool_client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-    data = body.read(MAX_CONFIG_BYTES + 1)
+    data: bytes = body.read(MAX_CONFIG_BYTES + 1)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"the config at {uri} is larger than {MAX_CONFIG_BYTES} bytes",
                           job=CONFIG_LEVEL, field="config_uri")

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "xregion_sync_log_context", default=None)
@@ -44,7 +44,8 @@ class _Current:
         self.name = name
 
     def write(self, text: str) -> int:
-        return getattr(sys, self.name).write(text)
+        stream: TextIO = getattr(sys, self.name)
+        return stream.write(text)
 
     def flush(self) -> None:
         getattr(sys, self.name).flush()
@@ -52,7 +53,7 @@ class _Current:
 
 # Lambda ships stdout to CloudWatch; the CLI moves the task logs to stderr, where they do
 # not mix with its tables and JSON.
-_streams: dict[str, Any] = {"logs": _Current("stdout")}
+_streams: dict[str, _Current] = {"logs": _Current("stdout")}
 
 
 def configure() -> None:
@@ -78,22 +79,25 @@ def logs_on_stderr() -> Iterator[None]:
         _point_json_handlers(before)
 
 
-def _point_json_handlers(stream) -> None:
+def _point_json_handlers(stream: _Current) -> None:
     _streams["logs"] = stream
     for handler in logging.getLogger("xregion_sync").handlers:
-        if isinstance(handler.formatter, JsonFormatter):
+        # configure() makes a StreamHandler; another handler with the JSON formatter (a
+        # test's collector) has no stream to point.
+        if isinstance(handler, logging.StreamHandler) and isinstance(handler.formatter,
+                                                                     JsonFormatter):
             handler.setStream(stream)
 
 
-def log_stream():
+def log_stream() -> _Current:
     """Where task logs and EMF metric lines go: stdout in Lambda, stderr under the CLI."""
     return _streams["logs"]
 
 
-def set_context(**fields: Any) -> contextvars.Token:
+def set_context(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
     """Add fields (execution id, job) to every log line until reset_context(token)."""
     return _context.set({k: v for k, v in fields.items() if v is not None})
 
 
-def reset_context(token: contextvars.Token) -> None:
+def reset_context(token: contextvars.Token[dict[str, Any] | None]) -> None:
     _context.reset(token)

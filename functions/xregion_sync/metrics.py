@@ -37,7 +37,7 @@ def stack_name() -> str:
 
 
 def emf_record(metrics: Mapping[str, tuple[float, str]], dimensions: Mapping[str, str],
-               *, timestamp_ms: int | None = None) -> dict:
+               *, timestamp_ms: int | None = None) -> dict[str, Any]:
     """One EMF document: metrics {name: (value, unit)} with one dimension set."""
     return {
         "_aws": {

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -64,7 +65,7 @@ class Stack:
                 "it an xregion-sync stack? Deploy the current template.yaml (sam deploy)")
         return arn
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:
         return self.session.client(service, region_name=self.region)
 
 
@@ -124,9 +125,10 @@ def start_execution(stack: Stack, document: Mapping[str, Any], *,
     """Start the stack's state machine with `document`; returns the execution ARN."""
     name = name or f"cli-{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with _calling(f"starting {stack.state_machine_arn}"):
-        return stack.client("stepfunctions").start_execution(
+        execution_arn: str = stack.client("stepfunctions").start_execution(
             stateMachineArn=stack.state_machine_arn, name=name,
             input=json.dumps(document))["executionArn"]
+        return execution_arn
 
 
 def console_url(region: str, execution_arn: str) -> str:
@@ -166,7 +168,7 @@ class Progress:
         return text
 
 
-def progress(sfn, execution_arn: str) -> tuple[dict[str, Any], Progress]:
+def progress(sfn: Any, execution_arn: str) -> tuple[dict[str, Any], Progress]:
     """(DescribeExecution, Progress) now."""
     with _calling(f"reading execution {execution_arn}"):
         description = sfn.describe_execution(executionArn=execution_arn)
@@ -185,7 +187,7 @@ def progress(sfn, execution_arn: str) -> tuple[dict[str, Any], Progress]:
     return description, Progress(status=description["status"], state=state, **counts)
 
 
-def follow(sfn, execution_arn: str, *, poll_seconds: float = 5.0,
+def follow(sfn: Any, execution_arn: str, *, poll_seconds: float = 5.0,
            on_progress: Callable[[Progress, float], None] = lambda progress, elapsed: None,
            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Poll the execution until it ends, calling on_progress(progress, seconds since the
@@ -205,8 +207,9 @@ def follow(sfn, execution_arn: str, *, poll_seconds: float = 5.0,
 # ---------------------------------------------------------------- results
 
 
-def history(sfn, execution_arn: str, *, newest_first: bool = False) -> list[dict[str, Any]]:
-    events = []
+def history(sfn: Any, execution_arn: str, *,
+            newest_first: bool = False) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(
             executionArn=execution_arn, reverseOrder=newest_first):
         events += page["events"]
@@ -223,7 +226,7 @@ def fail_state_document(events: Iterable[Mapping[str, Any]]) -> Any:
     return None
 
 
-def execution_document(sfn, description: Mapping[str, Any]) -> dict[str, Any]:
+def execution_document(sfn: Any, description: Mapping[str, Any]) -> dict[str, Any]:
     """{summary, results | results_uri} of an ended execution, or {} when it ended before
     Summarize (e.g. the config could not be loaded)."""
     if description.get("output"):
@@ -237,7 +240,7 @@ def execution_document(sfn, description: Mapping[str, Any]) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def read_results(document: Mapping[str, Any], s3) -> list[SyncResult]:
+def read_results(document: Mapping[str, Any], s3: Any) -> list[SyncResult]:
     """The per-job results of an execution document: inline (`results`: [...]) or, when they
     outgrew the output, a JSON array in S3 (`results_uri`: "s3://bucket/key")."""
     if "results_uri" in document:
@@ -285,7 +288,7 @@ def recent_executions(stack: Stack, *, max_results: int = 10) -> list[dict[str, 
     return rows
 
 
-def format_executions(rows: list[Mapping[str, Any]]) -> str:
+def format_executions(rows: Sequence[Mapping[str, Any]]) -> str:
     table = [("NAME", "STATUS", "STARTED", "STOPPED", "SUMMARY")]
     for row in rows:
         table.append((row["name"], row["status"], _short_time(row["start"]),
@@ -330,10 +333,11 @@ class _calling:
     def __init__(self, doing: str):
         self.doing = doing
 
-    def __enter__(self):
+    def __enter__(self) -> _calling:
         return self
 
-    def __exit__(self, kind, exc, traceback):
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
         if isinstance(exc, ClientError):
             raise AwsCallError(f"{self.doing}: {_said(exc)}") from None
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):

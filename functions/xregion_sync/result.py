@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,8 @@ class SyncResult:
         return self.status == FAILED
 
     @classmethod
-    def failure(cls, name: str, sync_type: str | None, errors: list[BaseException]) -> SyncResult:
+    def failure(cls, name: str, sync_type: str | None,
+                errors: Sequence[BaseException]) -> SyncResult:
         return cls(name, sync_type, FAILED, errors=[JobError.from_exception(e) for e in errors])
 
     def to_dict(self) -> dict[str, Any]:

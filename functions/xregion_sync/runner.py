@@ -6,14 +6,13 @@ It calls the same steps, in the same order, as the state machine does.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from . import execution, steps
-from .config import JobEntry, load_config
+from .config import ConfigSource, JobEntry, load_config
 from .errors import SyncError
 from .result import WOULD_COPY, SyncResult
 from .syncs.base import AVAILABLE, PENDING
@@ -23,7 +22,7 @@ DEFAULT_MAX_WORKERS = 8
 logger = logging.getLogger(__name__)
 
 
-def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
+def run(config: ConfigSource, *, dry_run: bool = False,
         max_workers: int = DEFAULT_MAX_WORKERS, run_id: str | None = None,
         jobs: Sequence[str] | None = None) -> list[SyncResult]:
     """Run every job of `config` (a path, YAML text or a mapping), or only those named in
@@ -37,7 +36,7 @@ def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
     loaded = load_config(config)
     for note in loaded.notes:  # a typo'd job key would otherwise never run, silently
         logger.warning(note)
-    entries = loaded.entries
+    entries: Sequence[JobEntry] = loaded.entries
     if jobs is not None:
         entries = [entry for _, entry in execution.select_jobs(entries, list(jobs))]
     run_id = run_id or uuid.uuid4().hex
@@ -47,7 +46,7 @@ def run(config: str | os.PathLike | Mapping, *, dry_run: bool = False,
 
 
 def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
-    if entry.errors:
+    if entry.errors or entry.spec is None:  # a spec exactly when there are no errors
         return SyncResult.failure(entry.name, entry.sync_type, list(entry.errors))
     state = steps.new_state(entry.spec, run_id)
     try:
@@ -65,7 +64,7 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
             while state["wait"]["enabled"] and state["copy"]["state"] == PENDING:
                 time.sleep(state["wait"]["interval_seconds"])
                 state = steps.poll_copy_status(state)
-        if not state["in_sync"] or state["prune_due"]:
+        if not state["in_sync"] or state["prune_due"] or state["finish_due"]:
             state = steps.prune_old_copies(state)
         return SyncResult.from_dict(steps.record_result(state))
     except Exception as exc:  # one job's failure, even a bug, must not hide the others

@@ -8,25 +8,25 @@ copy's source is older than `max_copy_age_hours`, or when it has no available co
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from . import metrics
-from .config import JobEntry, load_config
+from .config import ConfigSource, JobEntry, load_config
 from .errors import SyncError
 from .result import JobError
 from .syncs import SYNC_TYPES
-from .syncs.base import AVAILABLE, oldest_first
+from .syncs.base import AVAILABLE, PENDING, ExistingCopies, ManagedCopy, Source, oldest_first
+from .tags import parse_iso_utc
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_WORKERS = 8
 # A source that cannot be resolved still lets the copies be listed: no copy is of it.
-_UNRESOLVED_SOURCE = {"id": "(unresolved)", "arn": "(unresolved)",
-                      "created": "9999-12-31T23:59:59Z", "tags": {}, "legacy_copy_id": None}
+_UNRESOLVED_SOURCE: Source = {"id": "(unresolved)", "arn": "(unresolved)",
+                              "created": "9999-12-31T23:59:59Z", "tags": {},
+                              "legacy_copy_id": None}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class JobStatus:
         }
 
 
-def status(config: str | os.PathLike | Mapping, *,
+def status(config: ConfigSource, *,
            max_workers: int = DEFAULT_MAX_WORKERS) -> list[JobStatus]:
     """One JobStatus per job of `config`, in config order, config-error jobs included.
     Raises ConfigError only when the config cannot be read at all."""
@@ -84,34 +84,50 @@ def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
     sync = SYNC_TYPES[job.sync_type]
     limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
     errors: list[JobError] = []
-    source = None
+    source: Source | None = None
     try:
         source = sync.resolve_source(job)
     except Exception as exc:  # one job's failure must not hide the others
         errors.append(_error(job.name, exc))
+    existing: ExistingCopies
     try:
         existing = sync.find_existing_copy(job, source or _UNRESOLVED_SOURCE)
     except Exception as exc:
         errors.append(_error(job.name, exc))
-        existing = {"copy": None, "managed": []}
-    in_sync = (existing.get("copy") or {}) if source else {}
+        existing = {"in_sync": False, "copy": None, "replaces": [], "managed": []}
+    in_sync: ManagedCopy | dict[str, Any] = (existing.get("copy") or {}) if source else {}
     managed = existing.get("managed") or []
     available = [m for m in managed if m["state"] == AVAILABLE and m.get("source_created")]
     newest = max(available, key=oldest_first) if available else None
     recovery = in_sync if in_sync.get("state") == AVAILABLE and in_sync.get(
         "source_created") else newest
     shown = in_sync or newest or {}
+    overdue = _overdue(job.name, shown, now)
+    if overdue:
+        errors.append(overdue)
     created = (recovery or {}).get("source_created")
     age = metrics.age_seconds(created, now)
     if age is not None:
         age = int(age)
     return JobStatus(
         name=job.name, sync_type=job.sync_type,
-        source_id=(source or {}).get("id"), source_created=(source or {}).get("created"),
+        source_id=source["id"] if source else None,
+        source_created=source["created"] if source else None,
         copy_id=shown.get("id"), copy_state=shown.get("state"), copy_source_created=created,
         copy_age_seconds=age, copies=len(managed), max_copy_age_hours=limit,
         # Without its source the job's copy cannot be called current.
         stale=source is None or metrics.is_stale(age, limit), errors=errors)
+
+
+def _overdue(job: str, copy: ManagedCopy | dict[str, Any], now: datetime
+             ) -> JobError | None:
+    """A time-based copy still pending after the time AWS promised it by."""
+    due = parse_iso_utc(copy.get("due") or "")
+    if copy.get("state") != PENDING or due is None or now <= due:
+        return None
+    return JobError("CopyOverdueError", f"job '{job}': copy {copy['id']} is a time-based copy "
+                    f"due by {copy['due']} and is still pending; AWS may be holding it back "
+                    "(the account's copy throughput): see the copy in the EC2 console")
 
 
 def _error(job: str, exc: BaseException) -> JobError:

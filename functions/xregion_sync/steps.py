@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from . import metrics
 from .errors import ConfigError, CopySlotsFullError
@@ -27,6 +28,9 @@ from .syncs.base import (
     PENDING,
     TIMED_OUT,
     UNKNOWN,
+    Copy,
+    ManagedCopy,
+    SyncType,
     oldest_first,
     select_for_pruning,
 )
@@ -39,7 +43,7 @@ def new_state(job: JobSpec, run_id: str) -> State:
     return {"job": job_to_dict(job), "run_id": run_id}
 
 
-def _job_and_type(state: State):
+def _job_and_type(state: State) -> tuple[JobSpec, SyncType]:
     job = job_from_dict(state["job"])
     sync = SYNC_TYPES.get(job.sync_type)
     if sync is None:
@@ -62,8 +66,8 @@ def check_sync_tag(state: State) -> State:
     and `prune_meanwhile` while it is not, which keeps the newest available copy as the
     recovery point. A copy still pending may yet fail: it never counts as one."""
     job, sync = _job_and_type(state)
-    existing = dict(sync.find_existing_copy(job, state["source"]))
-    in_sync_copy = existing.get("copy") or {}
+    existing = sync.find_existing_copy(job, state["source"]).copy()
+    in_sync_copy: ManagedCopy | dict[str, Any] = existing.get("copy") or {}
     managed = existing.pop("managed")
     retain = sync.retention(job)
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(
@@ -73,19 +77,20 @@ def check_sync_tag(state: State) -> State:
         # The recovery point while this run's copy (or the one in sync) is not available:
         # Record Result reports its age (CopyAgeSeconds, staleness).
         existing["newest_available_created"] = newest_available["source_created"]
-    newest_available = newest_available["id"] if newest_available else None
+    newest_available_id = newest_available["id"] if newest_available else None
     source_id = state["source"]["id"]
     existing["prune_candidates"] = select_for_pruning(
         managed, retain, [in_sync_copy["id"]] if in_sync_copy else [], source_id)
     existing["prune_meanwhile"] = select_for_pruning(
-        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available) if i],
+        managed, retain, [i for i in (in_sync_copy.get("id"), newest_available_id) if i],
         source_id)
     legacy = {m["id"] for m in managed if m.get("legacy")}
     existing["untracked_candidates"] = [i for i in existing["prune_candidates"] if i in legacy]
     state = {**state, "existing": existing, "in_sync": existing["in_sync"]}
     # The in-sync path goes through Prune Old Copies only when there is something to do:
-    # a lowered retention, or last run's copy now available.
-    return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state))}
+    # a lowered retention, or last run's copy now available (to prune for, or to finish).
+    return {**state, "prune_due": existing["in_sync"] and bool(plan_pruning(state)),
+            "finish_due": existing["in_sync"] and _finish_due(in_sync_copy)}
 
 
 def start_copy(state: State) -> State:
@@ -150,13 +155,39 @@ def plan_pruning(state: State) -> list[str]:
     return [i for i in plan if i not in gone]
 
 
+def _finish_due(copy: Mapping[str, Any]) -> bool:
+    """Whether the sync type has work left on a copy that it can do only once the copy is
+    available (it marks such a copy `finish_due`; ec2_ami: copy_launch_permissions)."""
+    return bool(copy.get("finish_due")) and copy.get("state") == AVAILABLE
+
+
+def _finish_recovery_point(state: State, job: JobSpec, sync: SyncType) -> State:
+    """The sync type's finish_copy(job, source, copy) on the recovery point once it is
+    available: this run's copy (after the wait), or the copy in sync (made by an earlier
+    run that ended while it was pending). Only copies the type marked `finish_due` are
+    finished (see SyncType.finish_copy)."""
+    copy = recovery_point(state)
+    if not _finish_due(copy):
+        return state
+    # The state is JSON: the recovery point is this run's Copy or the copy in sync, both
+    # with the id, state, owner and finish_due a type's finish_copy reads.
+    finished = sync.finish_copy(job, state["source"], cast(Copy, copy))
+    if state.get("copy"):
+        return {**state, "copy": finished}
+    return {**state, "existing": {**state["existing"], "copy": finished}, "finish_due": False}
+
+
 def prune_old_copies(state: State) -> State:
-    """Apply retention (see check_sync_tag); the original tool's copies are passed as
-    untracked, since the deployed IAM policy may refuse to delete them. Never after this
-    run's copy failed or vanished: the job fails, and the old copies stay as they are."""
+    """Finish the recovery point if that is due (_finish_recovery_point), then apply
+    retention (see check_sync_tag): old copies go only once the new one has what is due
+    to it, e.g. the launch permissions the copies it replaces had. The original tool's
+    copies are passed as untracked, since the deployed IAM policy may refuse to delete
+    them. Never after this run's copy failed or vanished: the job fails, and the old
+    copies stay as they are."""
     if recovery_point(state).get("state") in (COPY_FAILED, GONE):
         return {**state, "pruned": []}
     job, sync = _job_and_type(state)
+    state = _finish_recovery_point(state, job, sync)
     untracked = state["existing"].get("untracked_candidates") or ()
     return {**state, "pruned": sync.prune(job, plan_pruning(state), untracked)}
 

@@ -12,8 +12,9 @@ importing PyYAML; the other task Lambdas never parse YAML.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import yaml
 
@@ -25,6 +26,7 @@ MAX_YAML_ALIASES = 200  # generous for shared defaults
 MAX_YAML_ALIAS_NODES = 10_000
 
 YAMLError = yaml.YAMLError
+Number = TypeVar("Number", int, float)
 
 
 class YamlInt(int):
@@ -54,13 +56,13 @@ class YamlDatetime(datetime):
 class StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and alias bombs."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str | bytes | IO[str] | IO[bytes]) -> None:
         super().__init__(stream)
         self._aliases_seen = 0
         self._alias_nodes = 0
         self._node_sizes: dict[int, int] = {}  # of complete nodes only
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if not self.check_event(yaml.AliasEvent):
             node = super().compose_node(parent, index)
             self._node_sizes[id(node)] = self._expanded_size(node)
@@ -86,7 +88,7 @@ class StrictLoader(yaml.SafeLoader):
             )
         return node
 
-    def _expanded_size(self, node) -> int:
+    def _expanded_size(self, node: yaml.Node | None) -> int:
         """How many nodes `node` stands for with every alias in it expanded (children are
         complete, so their sizes are known)."""
         if isinstance(node, yaml.SequenceNode):
@@ -97,7 +99,8 @@ class StrictLoader(yaml.SafeLoader):
             children = []
         return 1 + sum(self._node_sizes.get(id(child), 1) for child in children)
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -117,18 +120,19 @@ class StrictLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
-    def construct_yaml_int(self, node):
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> YamlInt:
         number = YamlInt(_read_number(super().construct_yaml_int, node))
         number.yaml_text = node.value
         return number
 
-    def construct_yaml_float(self, node):
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> YamlFloat:
         number = YamlFloat(_read_number(super().construct_yaml_float, node))
         number.yaml_text = node.value
         return number
 
-    def construct_yaml_timestamp(self, node):
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> YamlDate | YamlDatetime:
         value = super().construct_yaml_timestamp(node)
+        kept: YamlDate | YamlDatetime
         if isinstance(value, datetime):
             kept = YamlDatetime(value.year, value.month, value.day, value.hour, value.minute,
                                 value.second, value.microsecond, value.tzinfo)
@@ -138,7 +142,8 @@ class StrictLoader(yaml.SafeLoader):
         return kept
 
 
-def _read_number(construct, node):
+def _read_number(construct: Callable[[yaml.ScalarNode], Number],
+                 node: yaml.ScalarNode) -> Number:
     """PyYAML's number, or a ConfigError: its resolver takes some scalars for numbers that
     its constructor then cannot read (`0b_`, `0x_`, `._`) and raises a bare ValueError."""
     try:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import copy
 from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, cast
 from unittest import mock
 
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.utils import generic_filter
+
+if TYPE_CHECKING:
+    from moto.ec2.models import EC2Backend
 
 
 class SharedImageView(Ami):
@@ -34,7 +38,10 @@ class SharedImageView(Ami):
 def share_amis_across_accounts(stack: ExitStack) -> None:
     original_describe_images = AmiBackend.describe_images
 
-    def describe_images(self, ami_ids=None, filters=None, exec_users=None, owners=None):
+    def describe_images(self: EC2Backend, ami_ids: list[str] | None = None,
+                        filters: dict[str, Any] | None = None,
+                        exec_users: list[str] | None = None,
+                        owners: list[str] | None = None) -> list[Ami]:
         shared = _shared_with(self.account_id, self.region_name)
         if ami_ids:
             found = [image for image in shared if image.id in ami_ids]
@@ -55,7 +62,7 @@ def _shared_with(account_id: str, region: str) -> list[SharedImageView]:
     """The AMIs of other accounts in `region` that `account_id` may launch, as it sees them."""
     from moto.ec2.models import ec2_backends
 
-    views = []
+    views: list[SharedImageView] = []
     for owner in list(ec2_backends.keys()):
         backends = ec2_backends[owner]
         if owner == account_id or region not in backends.keys():
@@ -64,7 +71,7 @@ def _shared_with(account_id: str, region: str) -> list[SharedImageView]:
             if image.is_public or {"UserId": account_id} in image.launch_permissions:
                 view = copy.copy(image)
                 view.__class__ = SharedImageView
-                views.append(view)
+                views.append(cast(SharedImageView, view))  # its class, just set
     return views
 
 

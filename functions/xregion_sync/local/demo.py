@@ -5,11 +5,14 @@ automated snapshots each."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from importlib.resources import files
+from typing import Any
 
 from ..config import read_config_source
+from ..result import SyncResult
 from ..tables import format_status_table, format_table
-from . import emulated_aws, execute_state_machine
+from . import LocalExecution, emulated_aws, execute_state_machine
 from .seed import DEMO_DESTINATION_REGION, DEMO_SOURCE_REGION, seed_demo
 
 RUNS = (f"First execution: copies to {DEMO_DESTINATION_REGION}",
@@ -45,14 +48,14 @@ def run_demo(*, as_json: bool = False) -> int:
     return 1 if failed else 0
 
 
-def _print_status(config) -> None:
+def _print_status(config: Mapping[Any, Any]) -> None:
     from ..status import status
 
     print("== xregion-sync status: how old each job's newest available copy is")
     print(format_status_table(status(config)))
 
 
-def _print_execution(title, execution, results) -> None:
+def _print_execution(title: str, execution: LocalExecution, results: list[SyncResult]) -> None:
     print(f"== {title}\nExecution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
     print(format_table(results))
     paths = execution.states_by_job()

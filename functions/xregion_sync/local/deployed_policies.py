@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -103,7 +103,8 @@ def transformed_template() -> dict[str, Any]:
             resource["Properties"]["DefinitionUri"] = PACKAGED_DEFINITION_URI
     # The translator reads the region from the environment (for ARNs it generates).
     with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}):
-        return transform(template, {}, _ManagedPolicyMap())
+        transformed: dict[str, Any] = transform(template, {}, _ManagedPolicyMap())
+        return transformed
 
 
 class _DeployedStack:
@@ -133,7 +134,8 @@ class _DeployedStack:
         return True if name is None else bool(self.resolve(self._conditions[name]))
 
     def role_of(self, function: dict[str, Any]) -> str:
-        return function["Properties"]["Role"]["Fn::GetAtt"][0]
+        role_id: str = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        return role_id
 
     def policies_of_role(self, role_id: str) -> list[NamedPolicy]:
         properties = self.resources[role_id]["Properties"]
@@ -196,7 +198,8 @@ class _DeployedStack:
         if kind == "AWS::IAM::ManagedPolicy":
             return f"arn:{PARTITION}:iam::{ACCOUNT_ID}:policy/{logical_id}"
         if kind == "AWS::SSM::Parameter":
-            return self.resolve(self.template["Resources"][logical_id]["Properties"]["Name"])
+            name: str = self.resolve(self.template["Resources"][logical_id]["Properties"]["Name"])
+            return name
         if kind == "AWS::StepFunctions::StateMachine":
             return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STACK_NAME}"
         if kind == "AWS::SNS::Topic":
@@ -224,7 +227,7 @@ class _DeployedStack:
         text, variables = (argument, {}) if isinstance(argument, str) else argument
         variables = {name: self._resolve(value) for name, value in variables.items()}
 
-        def substitute(match: re.Match) -> str:
+        def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name in variables:
                 return str(variables[name])
@@ -239,10 +242,11 @@ class _DeployedStack:
         return self._resolve(when_true if self.condition(name) else when_false)
 
     def _fn_join(self, argument: list[Any]) -> str:
+        separator: str
         separator, items = argument
         return separator.join(str(item) for item in self._resolve(items))
 
-    _FUNCTIONS = {
+    _FUNCTIONS: dict[str, Callable[[_DeployedStack, Any], Any]] = {
         "Ref": _fn_ref,
         "Fn::GetAtt": _fn_get_att,
         "Fn::Sub": _fn_sub,

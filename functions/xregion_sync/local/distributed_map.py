@@ -32,7 +32,7 @@ import threading
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from moto.stepfunctions.parser.api import (
@@ -62,6 +62,31 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from .quotas import AwsQuotas
+
+if TYPE_CHECKING:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+        DistributedIterationComponentEvalInput,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
+        DistributedItemProcessorWorker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_component import (  # noqa: E501
+        IterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import Job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
+        StateCredentials,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceRuntimePart,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+# moto declares EventDetails (a TypedDict) total, yet every event, moto's own too, fills one
+# key of it: hence `type: ignore[typeddict-item]` where one is made.
 
 # Step Functions Developer Guide, "Tolerated failure threshold for Distributed Map state".
 THRESHOLD_ERROR = StatesErrorNameType.StatesExceedToleratedFailureThreshold.to_name()
@@ -194,7 +219,7 @@ def _accept_express_children_and_remember_map_facts(stack: ExitStack,
     component = iteration_component.IterationComponent
     original_program = component._get_iteration_program
 
-    def parse(definition: str):
+    def parse(definition: str) -> tuple[EvalComponent, Any]:  # Any: antlr4's parse tree
         document = json.loads(definition)
         facts: list[tuple[list[str], _MapFacts]] = []
         _collect_map_facts(document.get("States", {}), [], facts)
@@ -203,11 +228,14 @@ def _accept_express_children_and_remember_map_facts(stack: ExitStack,
             _state_at(program, path).iteration_component.aws_map_facts = map_facts
         return program, tree
 
-    def get_iteration_program(self):
+    def get_iteration_program(self: IterationComponent) -> Program:
         program = original_program(self)
         facts: _MapFacts | None = getattr(self, "aws_map_facts", None)
         if facts is not None and facts.execution_type == "EXPRESS":
-            program.timeout_seconds = TimeoutSeconds(quotas.express_execution_seconds)
+            # moto declares the limit Final (set when parsed) and whole seconds; it is set
+            # here after parsing, and tests shorten it to fractions of a second.
+            program.timeout_seconds = TimeoutSeconds(  # type: ignore[misc]
+                quotas.express_execution_seconds)  # type: ignore[arg-type]
         return program
 
     stack.enter_context(mock.patch.object(AmazonStateLanguageParser, "parse",
@@ -216,7 +244,7 @@ def _accept_express_children_and_remember_map_facts(stack: ExitStack,
                                           get_iteration_program))
 
 
-def _collect_map_facts(states: dict, path: list[str],
+def _collect_map_facts(states: dict[str, Any], path: list[str],
                        found: list[tuple[list[str], _MapFacts]]) -> None:
     """Find every Distributed Map under `states` (through Parallel branches and Map
     processors), rewriting what AWS accepts and moto's grammar refuses (EXPRESS, an integer
@@ -247,9 +275,11 @@ def _collect_map_facts(states: dict, path: list[str],
         _collect_map_facts(processor.get("States", {}), [*here, "*"], found)
 
 
-def _state_at(program, path: list[str]):
-    """The parsed state at `path` (names; "#n" a Parallel branch; "*" a Map's processor)."""
-    states, state = program.states.states, None
+def _state_at(program: Any, path: list[str]) -> Any:
+    """The parsed state at `path` (names; "#n" a Parallel branch; "*" a Map's processor).
+    Typed Any: the states are moto's parse tree, of many classes, walked by attribute."""
+    states = program.states.states
+    state: Any = None
     for step in path:
         if step.startswith("#"):
             states = state.branches.programs[int(step[1:])].states.states
@@ -277,19 +307,19 @@ def _record_child_executions(stack: ExitStack) -> None:
     original_eval_job = worker._eval_job
     original_eval_body = distributed_component.DistributedIterationComponent._eval_body
 
-    def eval_body(self, env):
+    def eval_body(self: DistributedIterationComponent, env: Environment) -> None:
         # Remember which Map Run belongs to this state's evaluation, for its ResultWriter.
         record = env.stack[-1].map_run_record
-        env.aws_map_run_arn = record.map_run_arn
+        env.aws_map_run_arn = record.map_run_arn  # type: ignore[attr-defined]  # ours, not moto's
         facts = getattr(self, "aws_map_facts", None) or _MapFacts()
         _map_runs[record.map_run_arn] = _MapRun(record.execution_arn, facts)
         return original_eval_body(self, env)
 
-    def eval_input(self, env_frame):
+    def eval_input(self: DistributedItemProcessorWorker, env_frame: Environment) -> None:
         original_eval_input(self, env_frame)
-        env_frame.aws_child_input = env_frame.states.get_input()
+        env_frame.aws_child_input = env_frame.states.get_input()  # type: ignore[attr-defined]
 
-    def eval_job(self, env, job):
+    def eval_job(self: DistributedItemProcessorWorker, env: Environment, job: Job) -> None:
         record = self._map_run_record
         run = _map_runs[record.map_run_arn]
         name = str(uuid.uuid4())
@@ -310,17 +340,17 @@ def _record_child_executions(stack: ExitStack) -> None:
     stack.enter_context(mock.patch.object(worker, "_eval_job", eval_job))
 
 
-def _announce_start(env, child: ChildExecution) -> None:
+def _announce_start(env: Environment, child: ChildExecution) -> None:
     """The child's ExecutionStarted: the first event of its own history (moto's frames record
     neither this nor the end event)."""
     env.event_manager.add_event(
         context=env.event_history_context, event_type=HistoryEventType.ExecutionStarted,
-        event_details=EventDetails(executionStartedEventDetails=ExecutionStartedEventDetails(
+        event_details=EventDetails(executionStartedEventDetails=ExecutionStartedEventDetails(  # type: ignore[typeddict-item]
             input=to_json_str(child.input), inputDetails={"truncated": False},
             roleArn=env.aws_execution_details.role_arn)))
 
 
-def _finish(env, job, child: ChildExecution) -> None:
+def _finish(env: Environment, job: Job, child: ChildExecution) -> None:
     """Read the child's end from its program state; moto counted a timed-out child as
     succeeded and gave a failed one no error."""
     child.input = getattr(env, "aws_child_input", child.input)
@@ -328,7 +358,7 @@ def _finish(env, job, child: ChildExecution) -> None:
     state = env.program_state()
     if isinstance(state, ProgramEnded):
         child.status, child.output = "SUCCEEDED", job.job_output
-        _end_event(env, HistoryEventType.ExecutionSucceeded, EventDetails(
+        _end_event(env, HistoryEventType.ExecutionSucceeded, EventDetails(  # type: ignore[typeddict-item]
             executionSucceededEventDetails=ExecutionSucceededEventDetails(
                 output=to_json_str(child.output), outputDetails={"truncated": False})))
         child.history = _events(env)
@@ -337,7 +367,7 @@ def _finish(env, job, child: ChildExecution) -> None:
     if isinstance(state, ProgramTimedOut):
         child.status, child.error = "TIMED_OUT", EXPRESS_TIMEOUT_ERROR
         child.cause = "The execution reached its maximum duration."
-        _end_event(env, HistoryEventType.ExecutionTimedOut, EventDetails(
+        _end_event(env, HistoryEventType.ExecutionTimedOut, EventDetails(  # type: ignore[typeddict-item]
             executionTimedOutEventDetails={"error": child.error, "cause": child.cause}))
     else:
         details = state.error if isinstance(state, ProgramError) else None
@@ -345,18 +375,18 @@ def _finish(env, job, child: ChildExecution) -> None:
         child.error = (details or {}).get("error") or "States.Runtime"
         child.cause = (details or {}).get("cause") or ""
         if child.status == "FAILED":
-            _end_event(env, HistoryEventType.ExecutionFailed, EventDetails(
+            _end_event(env, HistoryEventType.ExecutionFailed, EventDetails(  # type: ignore[typeddict-item]
                 executionFailedEventDetails=ExecutionFailedEventDetails(
                     error=child.error, cause=child.cause)))
     child.history = _events(env)
 
 
-def _end_event(env, event_type, details) -> None:
+def _end_event(env: Environment, event_type: HistoryEventType, details: EventDetails) -> None:
     env.event_manager.add_event(context=env.event_history_context, event_type=event_type,
                                 event_details=details)
 
 
-def _events(env) -> list[dict[str, Any]]:
+def _events(env: Environment) -> list[dict[str, Any]]:
     """The child's history in GetExecutionHistory's shape (plain strings, not enums)."""
     events = []
     for event in env.event_manager.get_event_history():
@@ -377,7 +407,8 @@ def _fail_map_runs_over_the_tolerated_threshold(stack: ExitStack) -> None:
     component = distributed_component.DistributedIterationComponent
     original_map_run = component._map_run
 
-    def map_run(self, env, eval_input):
+    def map_run(self: DistributedIterationComponent, env: Environment,
+                eval_input: DistributedIterationComponentEvalInput) -> None:
         original_map_run(self, env, eval_input)
         run = _map_runs[eval_input.map_run_record.map_run_arn]
         failed = sum(1 for child in run.children if child.failed)
@@ -395,7 +426,7 @@ def _fail_map_runs_over_the_tolerated_threshold(stack: ExitStack) -> None:
             env=env,
             error_name=StatesErrorName(StatesErrorNameType.StatesExceedToleratedFailureThreshold),
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(mapRunFailedEventDetails=details)))
+            event_details=EventDetails(mapRunFailedEventDetails=details)))  # type: ignore[typeddict-item]
 
     stack.enter_context(mock.patch.object(component, "_map_run", map_run))
 
@@ -422,10 +453,11 @@ def _write_results_as_aws_does(stack: ExitStack, quotas: AwsQuotas) -> None:
         resource_eval_s3,
     )
 
-    def put_object(env, resource_runtime_part, state_credentials):
+    def put_object(env: Environment, resource_runtime_part: ResourceRuntimePart,
+                   state_credentials: StateCredentials) -> None:
         parameters = env.stack.pop()
         env.stack.pop()  # the Map's outputs: the results come from the child records
-        map_run_arn = env.aws_map_run_arn
+        map_run_arn = env.aws_map_run_arn  # type: ignore[attr-defined]  # set by eval_body
         run = _map_runs[map_run_arn]
         s3 = resource_eval_s3.ResourceEvalS3._get_s3_client(resource_runtime_part,
                                                             state_credentials)
@@ -477,7 +509,8 @@ def _split(records: list[Any], limit: int, lines: bool) -> list[bytes]:
             return "".join(json.dumps(r) + "\n" for r in chunk).encode("utf-8")
         return json.dumps(chunk).encode("utf-8")
 
-    files, chunk = [], []
+    files: list[bytes] = []
+    chunk: list[Any] = []
     for record in records:
         if chunk and len(encode([*chunk, record])) > limit:
             files.append(encode(chunk))

@@ -35,6 +35,10 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
   RDS DescribeAccountAttributes  (moto has none) AccountQuotas with ManualSnapshots and
                   ManualClusterSnapshots: Used counts the region's manual (cluster)
                   snapshots, Max is that quota.
+  EC2 launch permissions  DescribeImageAttribute and ModifyImageAttribute answer only the
+                  AMI's owner (AuthFailure "Not authorized for image"; moto answered a
+                  Python KeyError, and let a shared AMI's grantee change its permissions);
+                  ModifyImageAttribute refuses an AMI still pending (InvalidAMIID.Unavailable).
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
@@ -55,11 +59,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueErrorTagNull
@@ -73,6 +77,22 @@ from moto.rds.exceptions import RDSClientError
 
 from ..tag_rules import key_problem, value_problem
 from .quotas import AwsQuotas
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest
+    from moto.core.botocore_stubber import BotocoreStubber
+    from moto.core.common_types import TYPE_RESPONSE
+    from moto.core.responses import ActionResult
+    from moto.ec2.models import EC2Backend
+    from moto.ec2.models.amis import Ami
+    from moto.rds.responses import RDSResponse
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 # One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
 # decides a request under the same lock, since it reads the backends too.
@@ -116,6 +136,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_enable_image_deprecation(stack)
+    _teach_ec2_launch_permissions(stack)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_copy_db_cluster_snapshot(stack, timing, quotas)
@@ -139,7 +160,7 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
 
     process_request = BotocoreStubber.process_request
 
-    def serialized(self, request):
+    def serialized(self: BotocoreStubber, request: AWSPreparedRequest) -> TYPE_RESPONSE | None:
         with REQUEST_LOCK:
             return process_request(self, request)
 
@@ -154,7 +175,9 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
     from moto.ec2.models.core import TaggedEC2Resource
     from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
-    def get_tags(self) -> list[dict[str, str]]:
+    # `self`: a TaggedEC2Resource, whose subclasses all have `id` and `ec2_backend`; the base
+    # class declares neither (moto's own get_tags ignores the same).
+    def get_tags(self: Any) -> list[dict[str, str]]:
         kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(self.id), "")
         return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
                 for key, value in self.ec2_backend.tags.get(self.id, {}).items()]
@@ -170,7 +193,7 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
     original_describe_images = AmiBackend.describe_images
     original_create_image = AmiBackend.create_image
 
-    def copy_image(self: AmisResponse):
+    def copy_image(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         token = self._get_param("ClientToken")
         key = (backend.account_id, backend.region_name, token)
@@ -208,9 +231,10 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         # AMI was created" and SourceImageRegion "The Region of the source AMI"; they
         # "only appear if the AMI was created using CreateImage, CopyImage, or
         # CreateRestoreImageTask" (so not for RegisterImage). A copy within one region
-        # names that region. moto's serializer returns these attributes when set.
-        image.source_image_id = source_image_id
-        image.source_image_region = source_region
+        # names that region. moto's serializer returns these attributes when set (moto's
+        # Ami declares neither: hence the ignores).
+        image.source_image_id = source_image_id  # type: ignore[attr-defined]
+        image.source_image_region = source_region  # type: ignore[attr-defined]
         if self._get_param("CopyImageTags"):
             source = _ec2_backend(backend.account_id, source_region).amis.get(source_image_id)
             # moto's get_tags() is a list of {"key", "value", ...} dicts
@@ -229,15 +253,15 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
             client_tokens[key] = (image.id, request)
         return _action_result({"ImageId": image.id})
 
-    def create_image(self, instance_id: str, *args, **kwargs):
+    def create_image(self: EC2Backend, instance_id: str, *args: Any, **kwargs: Any) -> Ami:
         image = original_create_image(self, instance_id, *args, **kwargs)
         # The same Image fields (above) for CreateImage: the AMI the instance was launched
         # from, in this region.
-        image.source_image_id = self.get_instance(instance_id).image_id
-        image.source_image_region = self.region_name
+        image.source_image_id = self.get_instance(instance_id).image_id  # type: ignore[attr-defined]
+        image.source_image_region = self.region_name  # type: ignore[attr-defined]
         return image
 
-    def describe_images(self, *args, **kwargs):
+    def describe_images(self: AmiBackend, *args: Any, **kwargs: Any) -> list[Ami]:
         # Only a copy still `pending` moves on: a state set otherwise (e.g. by
         # seed.force_image_state) stays, as AWS's own states do.
         for image in self.amis.values():
@@ -276,7 +300,7 @@ def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
     it as the image's DeprecationTime."""
     from datetime import UTC, datetime, timedelta
 
-    def enable_image_deprecation(self: AmisResponse):
+    def enable_image_deprecation(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         image_id = self._get_param("ImageId")
         image = backend.amis.get(image_id)
@@ -300,8 +324,53 @@ def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
                                           enable_image_deprecation, create=True))
 
 
+def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
+    """An AMI's attributes, launch permissions among them, are its owner's alone: EC2 User
+    Guide, "Share an AMI with specific AWS accounts": "To share an AMI, your AWS account
+    must own the AMI"; DescribeImageAttribute of an AMI another account owns (one shared
+    with the caller) is refused with AuthFailure "Not authorized for image:<id>", as AWS
+    answers it (moto raised a Python KeyError: it looks the AMI up in the caller's own
+    account only, and for ModifyImageAttribute found the shared AMI and changed its owner's
+    permissions). ModifyImageAttribute on an AMI still being made is refused with
+    InvalidAMIID.Unavailable "The AMI ID '<id>' is currently pending and may not be used
+    for this operation" (EC2's answer, as users report it; moto changed it)."""
+    original_describe = AmisResponse.describe_image_attribute
+    original_modify = AmisResponse.modify_image_attribute
+
+    def owned_image(request: AmisResponse) -> Any:
+        backend = request.ec2_backend
+        image_id = request._get_param("ImageId")
+        # describe_images raises InvalidAMIID.NotFound for an unknown id, shows another
+        # account's AMI shared with this one (local/cross_account.py), and moves a finished
+        # emulated copy on from pending.
+        images = backend.describe_images(ami_ids=[image_id])
+        if not images:  # deregistered
+            raise EC2ClientError("InvalidAMIID.NotFound",
+                                 f"The image id '[{image_id}]' does not exist")
+        if images[0].owner_id != backend.account_id:
+            raise EC2ClientError("AuthFailure", f"Not authorized for image:{image_id}")
+        return images[0]
+
+    def describe_image_attribute(self: AmisResponse) -> ActionResult:
+        owned_image(self)
+        return original_describe(self)
+
+    def modify_image_attribute(self: AmisResponse) -> ActionResult:
+        image = owned_image(self)
+        if image.state == "pending":
+            raise EC2ClientError("InvalidAMIID.Unavailable",
+                                 f"The AMI ID '{image.id}' is currently pending and may not be "
+                                 "used for this operation")
+        return original_modify(self)
+
+    stack.enter_context(mock.patch.object(AmisResponse, "describe_image_attribute",
+                                          describe_image_attribute))
+    stack.enter_context(mock.patch.object(AmisResponse, "modify_image_attribute",
+                                          modify_image_attribute))
+
+
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:
-    def deregister_image(self: AmisResponse):
+    def deregister_image(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
         image = backend.amis.get(self._get_param("ImageId"))
         delete_snapshots = bool(self._get_param("DeleteAssociatedSnapshots"))
@@ -327,7 +396,7 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
     original_create_db_snapshot = rds_models.RDSBackend.create_db_snapshot
     original_describe_db_snapshots = rds_models.RDSBackend.describe_db_snapshots
 
-    def refuse_beyond_manual_snapshot_quota(backend) -> None:
+    def refuse_beyond_manual_snapshot_quota(backend: rds_models.RDSBackend) -> None:
         manual = sum(1 for snapshot in backend.database_snapshots.values()
                      if snapshot.snapshot_type == "manual")
         if manual >= quotas.rds_manual_snapshots:
@@ -335,12 +404,13 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                 "SnapshotQuotaExceeded",
                 f"Cannot create more than {quotas.rds_manual_snapshots} manual snapshots")
 
-    def copy_db_snapshot(self, source_db_snapshot_identifier: str,
+    def copy_db_snapshot(self: rds_models.RDSBackend, source_db_snapshot_identifier: str,
                          target_db_snapshot_identifier: str, kms_key_id: str | None = None,
-                         tags: list | None = None, copy_tags: bool | None = False, **kwargs):
+                         tags: list[dict[str, str]] | None = None,
+                         copy_tags: bool | None = False, **kwargs: Any) -> rds_models.DBSnapshot:
         source = _rds_source_snapshot(self, source_db_snapshot_identifier)
         cross_region = source is not None and source.backend.region_name != self.region_name
-        if cross_region and source.encrypted and not kms_key_id:
+        if cross_region and source is not None and source.encrypted and not kms_key_id:
             raise RDSClientError(
                 "InvalidParameterValue",
                 "Must specify new KMS key for the destination region when copying an "
@@ -361,17 +431,19 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
         # the DB snapshot was created in or copied from"; SourceDBSnapshotIdentifier "The
         # DB snapshot Amazon Resource Name (ARN) that the DB snapshot was copied from. It
         # only has a value in the case of a cross-account or cross-Region copy."
+        # (moto's DBSnapshot declares neither attribute: hence the ignores.)
         if source is not None and (cross_region or source.account_id != self.account_id):
-            snapshot.source_region = source.backend.region_name
-            snapshot.source_db_snapshot_identifier = source.arn
+            snapshot.source_region = source.backend.region_name  # type: ignore[attr-defined]
+            snapshot.source_db_snapshot_identifier = source.arn  # type: ignore[attr-defined]
         else:
-            snapshot.source_region = self.region_name
+            snapshot.source_region = self.region_name  # type: ignore[attr-defined]
         snapshot.status = "creating"
         timing.started(snapshot.arn)
         return snapshot
 
-    def create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifier: str,
-                           snapshot_type: str = "manual", *args, **kwargs):
+    def create_db_snapshot(self: rds_models.RDSBackend, db_instance_identifier: str,
+                           db_snapshot_identifier: str, snapshot_type: str = "manual",
+                           *args: Any, **kwargs: Any) -> rds_models.DBSnapshot:
         if snapshot_type == "manual":
             refuse_beyond_manual_snapshot_quota(self)
         snapshot = original_create_db_snapshot(self, db_instance_identifier,
@@ -379,10 +451,11 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                                                **kwargs)
         # DBSnapshot SourceRegion (above): a snapshot RDS takes, manual or automated, was
         # "created in" this region. (moto's automated snapshots come through here too.)
-        snapshot.source_region = self.region_name
+        snapshot.source_region = self.region_name  # type: ignore[attr-defined]
         return snapshot
 
-    def describe_db_snapshots(self, *args, **kwargs):
+    def describe_db_snapshots(self: rds_models.RDSBackend, *args: Any,
+                              **kwargs: Any) -> list[rds_models.DBSnapshot]:
         # Only a copy still `creating` moves on; any other status (seed.
         # force_db_snapshot_status) stays.
         for snapshot in self.database_snapshots.values():
@@ -409,7 +482,8 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
     original_delete = backend.delete_db_cluster_snapshot
     original_describe = backend.describe_db_cluster_snapshots
 
-    def refuse_beyond_manual_cluster_snapshot_quota(rds_backend) -> None:
+    def refuse_beyond_manual_cluster_snapshot_quota(rds_backend: rds_models.RDSBackend
+                                                    ) -> None:
         # Aurora User Guide, "Quotas in Amazon Aurora": "Manual DB cluster snapshots: 100"
         # per Region. Observed answer (pbudzon/aws-maintenance#12, CopyDBClusterSnapshot):
         # "SnapshotQuotaExceeded ... Cannot create more than 100 manual snapshots".
@@ -419,11 +493,12 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
                 f"Cannot create more than {quotas.rds_manual_cluster_snapshots} manual "
                 "snapshots")
 
-    def copy_db_cluster_snapshot(self, source_db_cluster_snapshot_identifier: str,
+    def copy_db_cluster_snapshot(self: rds_models.RDSBackend,
+                                 source_db_cluster_snapshot_identifier: str,
                                  target_db_cluster_snapshot_identifier: str,
-                                 kms_key_id: str | None = None, **kwargs):
-        source = _rds_source_snapshot(self, source_db_cluster_snapshot_identifier,
-                                      "cluster_snapshots")
+                                 kms_key_id: str | None = None,
+                                 **kwargs: Any) -> rds_models.DBClusterSnapshot:
+        source = _rds_source_cluster_snapshot(self, source_db_cluster_snapshot_identifier)
         cross_region = source is not None and source.backend.region_name != self.region_name
         if source is not None:
             _refuse_a_cluster_copy_key_aws_refuses(source, cross_region, kms_key_id)
@@ -445,8 +520,8 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
         # cluster snapshot was copied from a source DB cluster snapshot, the ARN for the
         # source DB cluster snapshot, otherwise, a null value." moto's serializer returns
         # the attribute when set.
-        if source is not None:
-            snapshot.source_db_cluster_snapshot_arn = source.arn
+        if source is not None:  # moto's DBClusterSnapshot declares no such attribute
+            snapshot.source_db_cluster_snapshot_arn = source.arn  # type: ignore[attr-defined]
         # DBClusterSnapshot Status: available, copying, creating; CopyDBClusterSnapshot:
         # "delete the target DB cluster snapshot ... while that DB cluster snapshot is in
         # "copying" status" (moto: `available` at once).
@@ -454,15 +529,17 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
         timing.started(snapshot.arn)
         return snapshot
 
-    def create_db_cluster_snapshot(self, db_cluster_identifier: str,
+    def create_db_cluster_snapshot(self: rds_models.RDSBackend, db_cluster_identifier: str,
                                    db_cluster_snapshot_identifier: str,
-                                   snapshot_type: str = "manual", *args, **kwargs):
+                                   snapshot_type: str = "manual", *args: Any,
+                                   **kwargs: Any) -> rds_models.DBClusterSnapshot:
         if snapshot_type == "manual":
             refuse_beyond_manual_cluster_snapshot_quota(self)
         return original_create(self, db_cluster_identifier, db_cluster_snapshot_identifier,
                                snapshot_type, *args, **kwargs)
 
-    def delete_db_cluster_snapshot(self, db_snapshot_identifier: str):
+    def delete_db_cluster_snapshot(self: rds_models.RDSBackend,
+                                   db_snapshot_identifier: str) -> rds_models.DBClusterSnapshot:
         # RDS API Reference, DeleteDBClusterSnapshot: the snapshot "must be in the available
         # state" ("If the snapshot is being copied, the copy operation is terminated"); an
         # automated one is refused: "InvalidDBClusterSnapshotStateFault: Only manual
@@ -472,7 +549,8 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
             raise InvalidDBClusterSnapshotStateFault("Only manual snapshots may be deleted.")
         return original_delete(self, db_snapshot_identifier)
 
-    def describe_db_cluster_snapshots(self, *args, **kwargs):
+    def describe_db_cluster_snapshots(self: rds_models.RDSBackend, *args: Any,
+                                      **kwargs: Any) -> list[rds_models.DBClusterSnapshot]:
         # Only a copy still `copying` moves on; any other status (seed.
         # force_db_cluster_snapshot_status) stays.
         for snapshot in self.cluster_snapshots.values():
@@ -487,8 +565,8 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
         stack.enter_context(mock.patch.object(backend, name, patched))
 
 
-def _refuse_a_cluster_copy_key_aws_refuses(source, cross_region: bool,
-                                           kms_key_id: str | None) -> None:
+def _refuse_a_cluster_copy_key_aws_refuses(source: rds_models.DBClusterSnapshot,
+                                           cross_region: bool, kms_key_id: str | None) -> None:
     # RDS API Reference, CopyDBClusterSnapshot, KmsKeyId: "To copy an encrypted DB cluster
     # snapshot to another Amazon Web Services Region, you must set KmsKeyId"; AWS answers
     # KMSKeyNotAccessibleFault "Specified KMS key [None] ..." (observed, awslabs/aurora-
@@ -507,7 +585,7 @@ def _refuse_a_cluster_copy_key_aws_refuses(source, cross_region: bool,
             "KmsKeyId cannot be specified when copying an unencrypted DB cluster snapshot")
 
 
-def manual_cluster_snapshots(rds_backend) -> int:
+def manual_cluster_snapshots(rds_backend: rds_models.RDSBackend) -> int:
     return sum(1 for snapshot in rds_backend.cluster_snapshots.values()
                if snapshot.snapshot_type == "manual")
 
@@ -522,7 +600,7 @@ def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
     from moto.core.responses import ActionResult
     from moto.rds.responses import RDSResponse
 
-    def describe_account_attributes(self: RDSResponse):
+    def describe_account_attributes(self: RDSResponse) -> ActionResult:
         manual = sum(1 for snapshot in self.backend.database_snapshots.values()
                      if snapshot.snapshot_type == "manual")
         return ActionResult({"AccountQuotas": [
@@ -557,39 +635,53 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
     stack.enter_context(mock.patch.object(TagBackend, "create_tags", _create_ec2_tags))
 
     backend = rds_models.RDSBackend
-    original_copy = backend.copy_db_snapshot
-    original_create_snapshot = backend.create_db_snapshot
+    # Called with *args and tags=: typed loosely, or mypy counts `tags` twice.
+    original_copy: Callable[..., rds_models.DBSnapshot] = backend.copy_db_snapshot
+    original_create_snapshot: Callable[..., rds_models.DBSnapshot] = backend.create_db_snapshot
     original_add_tags = backend.add_tags_to_resource
     original_create_instance = backend.create_db_instance
-    original_copy_cluster_snapshot = backend.copy_db_cluster_snapshot
-    original_create_cluster_snapshot = backend.create_db_cluster_snapshot
+    original_copy_cluster_snapshot: Callable[..., rds_models.DBClusterSnapshot] = (
+        backend.copy_db_cluster_snapshot)
+    original_create_cluster_snapshot: Callable[..., rds_models.DBClusterSnapshot] = (
+        backend.create_db_cluster_snapshot)
     original_create_cluster = backend.create_db_cluster
 
-    def copy_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def copy_db_snapshot(self: rds_models.RDSBackend, *args: Any,
+                         tags: list[dict[str, str]] | None = None,
+                         **kwargs: Any) -> rds_models.DBSnapshot:
         _refuse_rds_tags(tags or [])
         return original_copy(self, *args, tags=tags, **kwargs)
 
-    def create_db_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def create_db_snapshot(self: rds_models.RDSBackend, *args: Any,
+                           tags: list[dict[str, str]] | None = None,
+                           **kwargs: Any) -> rds_models.DBSnapshot:
         _refuse_rds_tags(tags or [])
         return original_create_snapshot(self, *args, tags=tags, **kwargs)
 
-    def create_db_instance(self, db_kwargs: dict[str, Any]):
+    def create_db_instance(self: rds_models.RDSBackend,
+                           db_kwargs: dict[str, Any]) -> rds_models.DBInstance:
         _refuse_rds_tags(db_kwargs.get("tags") or [])
         return original_create_instance(self, db_kwargs)
 
-    def copy_db_cluster_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def copy_db_cluster_snapshot(self: rds_models.RDSBackend, *args: Any,
+                                 tags: list[dict[str, str]] | None = None,
+                                 **kwargs: Any) -> rds_models.DBClusterSnapshot:
         _refuse_rds_tags(tags or [])
         return original_copy_cluster_snapshot(self, *args, tags=tags, **kwargs)
 
-    def create_db_cluster_snapshot(self, *args, tags: list | None = None, **kwargs):
+    def create_db_cluster_snapshot(self: rds_models.RDSBackend, *args: Any,
+                                   tags: list[dict[str, str]] | None = None,
+                                   **kwargs: Any) -> rds_models.DBClusterSnapshot:
         _refuse_rds_tags(tags or [])
         return original_create_cluster_snapshot(self, *args, tags=tags, **kwargs)
 
-    def create_db_cluster(self, cluster_kwargs: dict[str, Any]):
+    def create_db_cluster(self: rds_models.RDSBackend,
+                          cluster_kwargs: dict[str, Any]) -> rds_models.DBCluster:
         _refuse_rds_tags(cluster_kwargs.get("tags") or [])
         return original_create_cluster(self, cluster_kwargs)
 
-    def add_tags_to_resource(self, arn: str, tags: list):
+    def add_tags_to_resource(self: rds_models.RDSBackend, arn: str,
+                             tags: list[dict[str, str]]) -> list[dict[str, str]]:
         resource = self._get_resource_for_tagging(arn)
         existing = resource.get_tags() if resource else []
         _refuse_rds_tags(tags, existing)
@@ -607,8 +699,9 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
                                           add_tags_to_resource))
 
 
-def _checking_ec2_request_tags(name: str, action: Callable) -> Callable:
-    def checked(self: EC2Response):
+def _checking_ec2_request_tags(name: str, action: Callable[[EC2Response], object]
+                               ) -> Callable[[EC2Response], object]:
+    def checked(self: EC2Response) -> object:
         for tags in _ec2_request_tag_sets(self, name):
             for key, value in tags.items():
                 _refuse_ec2_tag(key, value)
@@ -679,7 +772,7 @@ def _ec2_tag_limit_exceeded() -> EC2ClientError:
                           "The maximum number of Tags for a resource has been reached.")
 
 
-def _user_tag_count(tags) -> int:
+def _user_tag_count(tags: Iterable[str | None]) -> int:
     return sum(1 for key in tags if not str(key).lower().startswith("aws:"))
 
 
@@ -712,7 +805,7 @@ def _refuse_rds_tags(tags: list[dict[str, str]],
             f"a resource is {MAX_USER_TAGS_PER_RESOURCE}.")
 
 
-def delete_associated_snapshot(backend, snapshot_id: str) -> str:
+def delete_associated_snapshot(backend: EC2Backend, snapshot_id: str) -> str:
     """Delete one snapshot of a deregistered AMI; its DeleteSnapshotResults ReturnCode.
     The IAM layer (local/iam.py), when on, says whether the caller may delete it."""
     if not snapshot_deletion_permitted.get()(snapshot_id):
@@ -721,33 +814,47 @@ def delete_associated_snapshot(backend, snapshot_id: str) -> str:
     return "success"
 
 
-def _action_result(body: dict[str, Any]):
+def _action_result(body: dict[str, Any]) -> ActionResult:
     from moto.core.responses import ActionResult
 
     return ActionResult(body)
 
 
-def _ec2_backend(account_id: str, region: str):
+def _ec2_backend(account_id: str, region: str) -> EC2Backend:
     from moto.ec2.models import ec2_backends
 
     return ec2_backends[account_id][region]
 
 
-def snapshot_ids(image) -> list[str]:
+def snapshot_ids(image: Ami) -> list[str]:
     snapshot = getattr(image, "ebs_snapshot", None)
     return [snapshot.id] if snapshot is not None else []
 
 
-def _rds_source_snapshot(backend, identifier: str, collection: str = "database_snapshots"):
-    """The source snapshot of a copy, looked up in the region its ARN names (`collection`:
-    the backend's DB snapshots, or its "cluster_snapshots")."""
+def _rds_source_snapshot(backend: rds_models.RDSBackend,
+                         identifier: str) -> rds_models.DBSnapshot | None:
+    """The source snapshot of a copy, looked up in the region its ARN names."""
+    source_backend, name = _rds_snapshot_location(backend, identifier)
+    return source_backend.database_snapshots.get(name.lower())
+
+
+def _rds_source_cluster_snapshot(backend: rds_models.RDSBackend,
+                                 identifier: str) -> rds_models.DBClusterSnapshot | None:
+    """The source DB cluster snapshot of a copy, looked up in the region its ARN names."""
+    source_backend, name = _rds_snapshot_location(backend, identifier)
+    return source_backend.cluster_snapshots.get(name.lower())
+
+
+def _rds_snapshot_location(backend: rds_models.RDSBackend,
+                           identifier: str) -> tuple[rds_models.RDSBackend, str]:
+    """The backend and name of the snapshot an id or an ARN (another region's) names."""
     if identifier.startswith("arn:"):
         parts = identifier.split(":")
         region, account, name = parts[3], parts[4], ":".join(parts[6:])
         source_backend = rds_models.rds_backends[account][region]
     else:
         source_backend, name = backend, identifier
-    return getattr(source_backend, collection).get(name.lower())
+    return source_backend, name
 
 
 def _name_lambda_service_errors(stack: ExitStack) -> None:
@@ -771,7 +878,7 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
 
     original = StateTaskLambda._from_error
 
-    def from_error(self, env, ex):
+    def from_error(self: StateTaskLambda, env: Environment, ex: Exception) -> FailureEvent:
         if not isinstance(ex, ClientError):
             return original(self, env, ex)
         name = f"Lambda.{ex.response['Error'].get('Code', 'Exception')}"
@@ -779,6 +886,9 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
                                                    cause=ex.response["Error"].get("Message", ""))
         return FailureEvent(env=env, error_name=CustomErrorName(name),
                             event_type=HistoryEventType.LambdaFunctionFailed,
-                            event_details=EventDetails(lambdaFunctionFailedEventDetails=details))
+                            # moto declares EventDetails total, yet every event (moto's own
+                            # too) fills one key of it: not a mistake here.
+                            event_details=EventDetails(  # type: ignore[typeddict-item]
+                                lambdaFunctionFailedEventDetails=details))
 
     stack.enter_context(mock.patch.object(StateTaskLambda, "_from_error", from_error))

@@ -28,13 +28,17 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 from urllib.parse import unquote, urlsplit
 
 from . import fidelity
 from .deployed_policies import ACCOUNT_ID, PARTITION, NamedPolicy, function_policies
 from .iam_evaluator import Check, shared_evaluator
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+    from moto.core.botocore_stubber import BotocoreStubber
 
 _running: ContextVar[str | None] = ContextVar("running_lambda_function", default=None)
 _active: list[IamEnforcement] = []
@@ -174,7 +178,8 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
 
     original = BotocoreStubber.__call__
 
-    def authorized(self, event_name: str, request, **kwargs):
+    def authorized(self: BotocoreStubber, event_name: str, request: AWSPreparedRequest,
+                   **kwargs: Any) -> AWSResponse | None:
         function = _running.get()
         if not self.enabled or function is None or not _signed_by_the_function(request):
             return original(self, event_name, request, **kwargs)
@@ -202,22 +207,22 @@ SERVICE_NAMES = {"ec2": "ec2", "rds": "rds", "sts": "sts", "s3": "s3", "ssm": "s
                  "secrets-manager": "secretsmanager", "kms": "kms"}
 
 
-def _signed_by_the_function(request) -> bool:
+def _signed_by_the_function(request: AWSPreparedRequest) -> bool:
     """Signed with the Lambda's own (role) credentials, i.e. the environment's keys."""
     return _access_key(request) == os.environ.get("AWS_ACCESS_KEY_ID")
 
 
-def _access_key(request) -> str | None:
+def _access_key(request: AWSPreparedRequest) -> str | None:
     match = re.search(r"Credential=([^/]+)/", _header(request, "Authorization"))
     return match.group(1) if match else None
 
 
-def _header(request, name: str) -> str:
+def _header(request: AWSPreparedRequest, name: str) -> str:
     value = request.headers.get(name) or ""
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _aws_request(service_id: str, operation: str, request) -> AwsRequest:
+def _aws_request(service_id: str, operation: str, request: AWSPreparedRequest) -> AwsRequest:
     service = SERVICE_NAMES.get(service_id, service_id)
     scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/", _header(request, "Authorization"))
     region = scope.group(1) if scope else "us-east-1"
@@ -227,7 +232,7 @@ def _aws_request(service_id: str, operation: str, request) -> AwsRequest:
     return AwsRequest(service, operation, region, params)
 
 
-def _parsed(service: str, operation: str, request) -> dict[str, Any]:
+def _parsed(service: str, operation: str, request: AWSPreparedRequest) -> dict[str, Any]:
     """The request's parameters, parsed back from the wire with moto's own parsers."""
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.request import determine_request_protocol, normalize_request
@@ -242,7 +247,7 @@ def _parsed(service: str, operation: str, request) -> dict[str, Any]:
                               "url_path": normalized.path, "url_params": {}}))
 
 
-def _s3_params(request) -> dict[str, Any]:
+def _s3_params(request: AWSPreparedRequest) -> dict[str, Any]:
     """Bucket and Key of a virtual-hosted or path-style S3 URL."""
     url = urlsplit(request.url)
     host_bucket = re.match(r"(.+)\.s3[.-]", url.netloc)
@@ -277,8 +282,9 @@ def _tag_context(prefix: str, tags: dict[str, str]) -> dict[str, Any]:
 
 def _request_tags(tags: list[dict[str, str]] | None) -> dict[str, Any]:
     """aws:RequestTag/<key> and aws:TagKeys for the tags a request sets."""
-    tags = {t["Key"]: t["Value"] for t in tags or ()}
-    return {**_tag_context("aws:RequestTag", tags), "aws:TagKeys": sorted(tags)} if tags else {}
+    by_key = {t["Key"]: t["Value"] for t in tags or ()}
+    return ({**_tag_context("aws:RequestTag", by_key), "aws:TagKeys": sorted(by_key)}
+            if by_key else {})
 
 
 def _ec2(request: AwsRequest, action: str, resource: str, **context: Any) -> Check:
@@ -335,8 +341,9 @@ def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str])
 
     backend = kms_backends[request.account][request.region]
     key = backend.describe_key(backend.any_id_to_key_id(key_id))
-    context = {"kms:ViaService": f"{service}.{request.region}.amazonaws.com",
-               "kms:CallerAccount": request.account}
+    context: dict[str, str | list[str]] = {
+        "kms:ViaService": f"{service}.{request.region}.amazonaws.com",
+        "kms:CallerAccount": request.account}
     return [Check(action, key.arn, context, key.policy) for action in actions]
 
 
@@ -356,6 +363,19 @@ def _enable_image_deprecation(request: AwsRequest) -> Authorization:
     return Authorization([
         _ec2(request, "ec2:EnableImageDeprecation", _ec2_arn(request.region, image_id),
              **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))])
+
+
+def _on_image(action: str) -> Callable[[AwsRequest], Authorization]:
+    """Service Authorization Reference: DescribeImageAttribute and ModifyImageAttribute
+    act on the image resource (required), with its aws:ResourceTag/<key> and ec2:Region."""
+
+    def authorization(request: AwsRequest) -> Authorization:
+        image_id = request.params["ImageId"]
+        return Authorization([
+            _ec2(request, action, _ec2_arn(request.region, image_id),
+                 **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id)))])
+
+    return authorization
 
 
 def _deregister_image(request: AwsRequest) -> Authorization:
@@ -523,6 +543,8 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("ec2", "CreateTags"): _create_tags,
     ("ec2", "DeregisterImage"): _deregister_image,
     ("ec2", "EnableImageDeprecation"): _enable_image_deprecation,
+    ("ec2", "DescribeImageAttribute"): _on_image("ec2:DescribeImageAttribute"),
+    ("ec2", "ModifyImageAttribute"): _on_image("ec2:ModifyImageAttribute"),
     ("ec2", "DeleteSnapshot"): _delete_snapshot,
     ("rds", "DescribeDBSnapshots"): _describe_rds_snapshots(
         "DescribeDBSnapshots", ("snapshot", "DBSnapshotIdentifier"),
@@ -559,7 +581,7 @@ DENIAL = {
 }
 
 
-def _denied_response(request: AwsRequest, message: str, url: str):
+def _denied_response(request: AwsRequest, message: str, url: str) -> AWSResponse:
     from botocore.awsrequest import AWSResponse
     from moto.core.botocore_stubber import MockRawResponse
 

@@ -116,7 +116,7 @@ class IamEvaluator:
             line = self._process.stdout.readline()
         if not line:
             raise RuntimeError(f"the IAM evaluator stopped (exit {self._process.poll()})")
-        answer = json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
         if answer.get("error") or answer.get("id") != message["id"]:
             raise RuntimeError(f"the IAM evaluator failed: {answer.get('error') or answer}")
         return answer

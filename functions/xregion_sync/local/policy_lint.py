@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from .deployed_policies import ACCOUNT_ID, REGION, role_policies
+
+if TYPE_CHECKING:
+    from parliament.finding import Finding
 
 # Every Condition of the template true, so every statement is linted.
 ALL_OPTIONS = {
@@ -49,7 +53,7 @@ def findings() -> list[str]:
     return found
 
 
-def _suppressed(finding) -> bool:
+def _suppressed(finding: Finding) -> bool:
     if finding.issue != "RESOURCE_STAR":
         return False
     actions = finding.detail if isinstance(finding.detail, list) else [finding.detail]

@@ -13,7 +13,7 @@ DEMO_DESTINATION_REGION = "us-west-2"
 def create_ami(region: str, name: str, tags: dict[str, str] | None = None) -> str:
     """Register an AMI (in emulated AWS) with tags; returns its id."""
     ec2 = boto3.client("ec2", region_name=region)
-    image_id = ec2.register_image(Name=name, Description=f"{name} image",
+    image_id: str = ec2.register_image(Name=name, Description=f"{name} image",
                                   RootDeviceName="/dev/xvda")["ImageId"]
     if tags:
         ec2.create_tags(Resources=[image_id],
@@ -29,7 +29,9 @@ def record_copy_source(region: str, image_id: str, source_id: str, source_region
     from . import EMULATOR_ACCOUNT_ID
 
     image = ec2_backends[EMULATOR_ACCOUNT_ID][region].amis[image_id]
-    image.source_image_id, image.source_image_region = source_id, source_region
+    # moto's Ami declares neither; its serializer returns them when set (local/fidelity.py).
+    image.source_image_id, image.source_image_region = (  # type: ignore[attr-defined]
+        source_id, source_region)
 
 
 def account_session(account_id: str, region: str) -> boto3.Session:
@@ -48,7 +50,7 @@ def create_shared_ami(region: str, name: str, *, owner: str, shared_with: str | 
     """An AMI of account `owner` with a launch permission for account `shared_with` (None:
     public), as another team's account shares a golden image; returns its id."""
     ec2 = account_session(owner, region).client("ec2")
-    image_id = ec2.register_image(Name=name, Description=f"{name} image",
+    image_id: str = ec2.register_image(Name=name, Description=f"{name} image",
                                   RootDeviceName="/dev/xvda")["ImageId"]
     if tags:
         ec2.create_tags(Resources=[image_id],
@@ -73,7 +75,8 @@ def create_db_instance(region: str, db: str, *, encrypted: bool = False,
         **params)
     snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=db,
                                           SnapshotType="automated")["DBSnapshots"]
-    return snapshots[0]["DBSnapshotIdentifier"]
+    snapshot_id: str = snapshots[0]["DBSnapshotIdentifier"]
+    return snapshot_id
 
 
 def add_automated_snapshot(region: str, db: str, created: datetime,
@@ -107,7 +110,8 @@ def create_db_cluster(region: str, cluster: str, *, engine: str = "aurora-postgr
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()], **params)
     snapshots = rds.describe_db_cluster_snapshots(
         DBClusterIdentifier=cluster, SnapshotType="automated")["DBClusterSnapshots"]
-    return snapshots[0]["DBClusterSnapshotIdentifier"]
+    snapshot_id: str = snapshots[0]["DBClusterSnapshotIdentifier"]
+    return snapshot_id
 
 
 def add_automated_cluster_snapshot(region: str, cluster: str, created: datetime,
@@ -159,7 +163,8 @@ def force_image_state(region: str, image_id: str, state: str,
     image.state = state
     # Image.StateReason is {Code, Message}; no code is documented for AMIs, so only the
     # message is set.
-    image.state_reason = {"Message": reason} if reason is not None else None
+    image.state_reason = (  # type: ignore[attr-defined]  # moto's Ami declares none
+        {"Message": reason} if reason is not None else None)
 
 
 def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None:

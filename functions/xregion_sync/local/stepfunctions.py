@@ -16,10 +16,10 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import MutableMapping
+from collections.abc import Hashable, Iterator, MutableMapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import boto3
@@ -30,7 +30,12 @@ from .distributed_map import ChildExecution, child_executions
 from .iam import acting_as, running_function
 from .quotas import AwsQuotas
 from .stepfunctions_quotas import lambda_payload_error
-from .template import LOCAL_STACK_NAME, read_template
+from .template import LOCAL_STACK_NAME, StackTemplate, read_template
+
+if TYPE_CHECKING:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from ..config import ConfigSource
 
 REGION = "us-east-1"
 ROLE_NAME = "xregion-sync-local-tasks"
@@ -90,7 +95,7 @@ class LocalExecution:
         found = {}
         for child in self.child_executions():
             item = child.input if isinstance(child.input, dict) else json.loads(child.input)
-            job = item.get("job") or item.get("result") or {}
+            job: Any = item.get("job") or item.get("result") or {}
             found[job.get("name")] = child.states_entered()
         return found
 
@@ -148,7 +153,8 @@ def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
     from moto.awslambda.exceptions import LambdaClientError
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    def invoke(self, function_name, qualifier, body, headers, response_headers):
+    def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None,
+               body: bytes | None, headers: Any, response_headers: dict[str, str]) -> bytes:
         too_large = lambda_payload_error(body or b"", quotas, response=False)
         if too_large:  # refused by the Invoke API itself (HTTP 413), before any handler runs
             raise LambdaClientError(too_large["errorType"], too_large["errorMessage"])
@@ -166,25 +172,25 @@ def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
     stack.enter_context(mock.patch.object(aws, "_clients", _PerFunction()))
 
 
-class _PerFunction(MutableMapping):
+class _PerFunction(MutableMapping[Hashable, Any]):
     """aws.py's per-process cache, one per running Lambda function (and one for the rest)."""
 
     def __init__(self) -> None:
-        self._stores: dict[str | None, dict] = {}
+        self._stores: dict[str | None, dict[Hashable, Any]] = {}
 
-    def _store(self) -> dict:
+    def _store(self) -> dict[Hashable, Any]:
         return self._stores.setdefault(running_function(), {})
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Hashable) -> Any:
         return self._store()[key]
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: Hashable, value: Any) -> None:
         self._store()[key] = value
 
-    def __delitem__(self, key) -> None:
+    def __delitem__(self, key: Hashable) -> None:
         del self._store()[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Hashable]:
         return iter(self._store())
 
     def __len__(self) -> int:
@@ -194,9 +200,11 @@ class _PerFunction(MutableMapping):
         self._stores.clear()
 
 
-def _run_handler(backend, function_name, qualifier, body, response_headers) -> bytes:
+def _run_handler(backend: LambdaSimpleBackend, function_name: str, qualifier: str | None,
+                 body: bytes | None, response_headers: dict[str, str]) -> bytes:
     function = backend.get_function(function_name, qualifier)
-    module_name, _, attribute = function.handler.rpartition(".")
+    # moto types Handler optional; every function deploy() creates has one.
+    module_name, _, attribute = function.handler.rpartition(".")  # type: ignore[union-attr]
     handler = getattr(importlib.import_module(module_name), attribute)
     context = _LambdaContext(function.function_name)
     try:
@@ -235,7 +243,7 @@ def deploy() -> str:
             Environment={"Variables": variables}, Timeout=60,
         )["FunctionArn"]
     definition = _local_definition(template, arns)
-    arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+    arn: str = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
         name=LOCAL_STACK_NAME, definition=json.dumps(definition), roleArn=role_arn,
     )["stateMachineArn"]
     _deployments[key] = _Deployment(arn, environment)
@@ -273,7 +281,7 @@ def execute_state_machine(execution_input: Any = None, *, name: str | None = Non
     )
 
 
-def run_on_local_state_machine(config) -> list[SyncResult]:
+def run_on_local_state_machine(config: ConfigSource) -> list[SyncResult]:
     """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
     on emulated AWS seeded with the demo's resources."""
     from ..config import read_config_source
@@ -297,7 +305,7 @@ def run_on_local_state_machine(config) -> list[SyncResult]:
 # ---------------------------------------------------------------- helpers
 
 
-def _local_definition(template, function_arns: dict[str, str]) -> dict[str, Any]:
+def _local_definition(template: StackTemplate, function_arns: dict[str, str]) -> dict[str, Any]:
     text = template.definition_path.read_text(encoding="utf-8")
     for placeholder, expression in template.substitutions.items():
         if isinstance(expression, dict) and "Fn::GetAtt" in expression:
@@ -305,7 +313,7 @@ def _local_definition(template, function_arns: dict[str, str]) -> dict[str, Any]
         else:
             value = template.resolve(expression)
         text = text.replace(f"${{{placeholder}}}", str(value))
-    definition = json.loads(text)
+    definition: dict[str, Any] = json.loads(text)
     _shorten_retries(definition)
     return definition
 
@@ -321,11 +329,11 @@ def _shorten_retries(node: Any) -> None:
             _shorten_retries(value)
 
 
-def _wait_for_end(sfn, execution_arn: str, deadline_seconds: float) -> dict[str, Any]:
+def _wait_for_end(sfn: Any, execution_arn: str, deadline_seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + deadline_seconds
     pause = 0.02
     while True:
-        description = sfn.describe_execution(executionArn=execution_arn)
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if description["status"] != "RUNNING":
             return description
         if time.monotonic() > deadline:
@@ -335,8 +343,8 @@ def _wait_for_end(sfn, execution_arn: str, deadline_seconds: float) -> dict[str,
         pause = min(pause * 1.5, 0.5)
 
 
-def _history(sfn, execution_arn: str) -> list[dict[str, Any]]:
-    events = []
+def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         events += page["events"]
     return events

@@ -20,9 +20,10 @@ nothing): the table is local/quotas.py, each rule pinned in tests/test_emulator_
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 from unittest import mock
 
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
@@ -35,6 +36,25 @@ from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from .quotas import AwsQuotas
+
+if TYPE_CHECKING:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import Timestamp
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
+        ErrorEqualsDecl,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
+        DistributedItemProcessorWorker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import Job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+# A failure's details: one of moto's *FailedEventDetails (TypedDicts of error and cause).
+FailureDetails = TypeVar("FailureDetails", bound=Mapping[str, Any])
 
 HISTORY_LIMIT_ERROR = "States.Runtime"
 # States.ALL "cannot catch the States.DataLimitExceeded terminal error or Runtime error types"
@@ -73,17 +93,20 @@ def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
     )
 
     original_init = Environment.__init__
-    original_add_event = EventManager.add_event
+    # Loosely typed: moto's own signature defaults `timestamp: Timestamp` to None.
+    original_add_event: Callable[..., int] = EventManager.add_event
     original_set_error = Environment.set_error
     original_eval_job = distributed.DistributedItemProcessorWorker._eval_job
 
-    def init(self, *args, **kwargs):
+    # history_budget and history_quota_failure: attributes of ours on moto's objects.
+    def init(self: Environment, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         # A frame replaces this manager with its parent's (and so shares its budget).
-        self.event_manager.history_budget = _HistoryBudget(self)
+        self.event_manager.history_budget = _HistoryBudget(self)  # type: ignore[attr-defined]
 
-    def add_event(self, context, event_type, event_details=None, timestamp=None,
-                  update_source_event_id=True):
+    def add_event(self: EventManager, context: EventHistoryContext,
+                  event_type: HistoryEventType, event_details: EventDetails | None = None,
+                  timestamp: Timestamp | None = None, update_source_event_id: bool = True) -> int:
         budget: _HistoryBudget | None = getattr(self, "history_budget", None)
         if budget is None:
             return original_add_event(self, context, event_type, event_details, timestamp,
@@ -97,26 +120,29 @@ def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
                 failure = ExecutionFailedEventDetails(
                     error=HISTORY_LIMIT_ERROR, cause=history_limit_cause(quotas.history_events))
                 event_type = HistoryEventType.ExecutionFailed
-                event_details = EventDetails(executionFailedEventDetails=failure)
+                # moto declares EventDetails total, yet every event (moto's own too) fills
+                # one key of it.
+                event_details = EventDetails(  # type: ignore[typeddict-item]
+                    executionFailedEventDetails=failure)
             budget.exhausted = is_last
             event_id = original_add_event(self, context, event_type,
                                           _cut_failures(event_details, quotas), timestamp,
                                           update_source_event_id)
         if failure is not None:
             budget.owner.set_error(failure)
-            budget.owner.history_quota_failure = failure
+            budget.owner.history_quota_failure = failure  # type: ignore[attr-defined]
         return event_id
 
-    def set_error(self, error):
+    def set_error(self: Environment, error: ExecutionFailedEventDetails) -> None:
         # The history failure is the execution's end: a Map failing under it must not
         # replace it (the iterations fail because their frames were stopped).
         final = getattr(self, "history_quota_failure", None)
         original_set_error(self, final or _cut_failure(error, quotas))
 
-    def eval_job(self, env, job):
+    def eval_job(self: DistributedItemProcessorWorker, env: Environment, job: Job) -> None:
         # Each Distributed Map child is an execution with its own history (moto pooled them).
         env.event_manager = EventManager()
-        env.event_manager.history_budget = _HistoryBudget(env)
+        env.event_manager.history_budget = _HistoryBudget(env)  # type: ignore[attr-defined]
         return original_eval_job(self, env, job)
 
     stack.enter_context(mock.patch.object(Environment, "__init__", init))
@@ -126,14 +152,22 @@ def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
                                           "_eval_job", eval_job))
 
 
-def _cut_failures(event_details: EventDetails | None, quotas: AwsQuotas):
+def _cut_failures(event_details: EventDetails | None,
+                  quotas: AwsQuotas) -> EventDetails | None:
     if not event_details:
         return event_details
-    return {key: _cut_failure(value, quotas) if key.endswith("FailedEventDetails") else value
-            for key, value in event_details.items()}
+    each_kind: Mapping[str, Any] = event_details  # values: moto's *EventDetails or None
+    return cast("EventDetails", {
+        key: _cut_failure(value, quotas) if key.endswith("FailedEventDetails") else value
+        for key, value in each_kind.items()})
 
 
-def _cut_failure(details: dict[str, Any] | None, quotas: AwsQuotas):
+@overload
+def _cut_failure(details: FailureDetails, quotas: AwsQuotas) -> FailureDetails: ...
+@overload
+def _cut_failure(details: None, quotas: AwsQuotas) -> None: ...
+def _cut_failure(details: FailureDetails | None,
+                 quotas: AwsQuotas) -> FailureDetails | None:
     if not details:
         return details
     cut = dict(details)
@@ -141,7 +175,7 @@ def _cut_failure(details: dict[str, Any] | None, quotas: AwsQuotas):
         cut["error"] = cut["error"][:quotas.failure_error_characters]
     if isinstance(cut.get("cause"), str):
         cut["cause"] = cut["cause"][:quotas.failure_cause_characters]
-    return cut
+    return cast("FailureDetails", cut)  # the same keys, the strings cut
 
 
 # ---------------------------------------------------------------- payloads
@@ -170,7 +204,7 @@ def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
     task = state_task_lambda.StateTaskLambda
     original_eval_parameters = task._eval_parameters
 
-    def eval_parameters(self, env):
+    def eval_parameters(self: StateTaskLambda, env: Environment) -> dict[str, Any]:
         parameters = original_eval_parameters(self, env)
         self._verify_size_quota(env=env, value=parameters["Payload"])
         return parameters
@@ -185,7 +219,7 @@ def _keep_terminal_errors_out_of_states_all(stack: ExitStack) -> None:
 
     original = ErrorEqualsDecl._eval_body
 
-    def eval_body(self, env):
+    def eval_body(self: ErrorEqualsDecl, env: Environment) -> None:
         error_name = env.stack[-1]
         terminal = getattr(error_name, "error_name", None) in TERMINAL_ERRORS
         names = {getattr(name, "error_name", None) for name in self.error_names}
@@ -206,7 +240,7 @@ def _refuse_large_execution_input(stack: ExitStack, quotas: AwsQuotas) -> None:
 
     original = StepFunctionResponse.start_execution
 
-    def start_execution(self):
+    def start_execution(self: StepFunctionResponse) -> ActionResult:
         execution_input = self._get_param("input", if_none="{}")
         if len(execution_input.encode("utf-8")) > quotas.payload_bytes:
             raise ValidationException(
@@ -219,7 +253,7 @@ def _refuse_large_execution_input(stack: ExitStack, quotas: AwsQuotas) -> None:
 
 
 def lambda_payload_error(payload: str | bytes, quotas: AwsQuotas, *,
-                         response: bool) -> dict | None:
+                         response: bool) -> dict[str, str] | None:
     """Lambda's answer when a synchronous invoke's request or response is over its quota."""
     size = len(payload.encode("utf-8") if isinstance(payload, str) else payload)
     if size <= quotas.lambda_sync_payload_bytes:

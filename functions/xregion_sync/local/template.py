@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -27,8 +27,8 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
+    else:  # the third kind of node
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
     if suffix in ("Ref", "Condition"):  # the two short tags without an Fn:: prefix
         return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):

@@ -10,6 +10,7 @@ JSON-able dict, so the same step runs in-process and as a Lambda in the state ma
   start_copy(job, source, existing, run_id)   -> Copy
   copy_tags(job, source, copy)                -> Copy  (tags the copy call could not apply)
   copy_status(job, copy)                      -> Copy  (state refreshed)
+  finish_copy(job, source, copy)              -> Copy  (once available, if marked finish_due)
   prune(job, doomed_ids, untracked_ids)       -> [ids deleted] (already gone counts)
 
 Errors are the named exceptions in errors.py (their class names are the state machine's
@@ -59,6 +60,7 @@ class Source(TypedDict):
     description: NotRequired[str]
     legacy_copy_id: NotRequired[str | None]  # EC2: the copy the original tool recorded
     legacy_tagged: NotRequired[str | None]
+    owner: NotRequired[str | None]  # EC2: the AMI's owning account
 
 
 class ManagedCopy(TypedDict):
@@ -69,6 +71,10 @@ class ManagedCopy(TypedDict):
     source_id: str | None
     source_created: str | None  # ISO 8601 UTC, from the tracking tag
     legacy: NotRequired[bool]  # the original tool's copy, without the tracking tag
+    # A time-based copy still pending: when AWS promised it complete (ISO 8601 UTC).
+    due: NotRequired[str]
+    owner: NotRequired[str | None]  # EC2: the copy's owning account
+    finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
 
 
 class ExistingCopies(TypedDict):
@@ -77,7 +83,9 @@ class ExistingCopies(TypedDict):
     in_sync: bool  # a pending or available copy of the current source exists
     copy: ManagedCopy | None  # that copy, the recovery point once available
     replaces: list[str]  # failed copies of this source, replaced by the next copy
-    managed: list[ManagedCopy]  # every copy this job may prune
+    # Every copy this job may prune: find_existing_copy always sets it; check_sync_tag
+    # takes it out (only the ids retention dooms travel on), so start_copy never sees it.
+    managed: NotRequired[list[ManagedCopy]]
     taken_ids: NotRequired[list[str]]  # RDS: ids a new copy must avoid
     # Set by steps.check_sync_tag, for the steps after it:
     newest_available_created: NotRequired[str | None]
@@ -96,6 +104,8 @@ class Copy(TypedDict):
     replaced: NotRequired[list[str]]  # EC2: failed copies deregistered to reuse the name
     reason: NotRequired[str]  # why AWS failed the copy, when it says
     deprecate_at: NotRequired[str]  # EC2: the deprecation time set (deprecate_after_days)
+    owner: NotRequired[str | None]  # EC2: the copy's owning account
+    finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,12 @@ class SyncType(Protocol):
     def copy_tags(self, job: JobSpec, source: Source, copy: Copy) -> Copy: ...
 
     def copy_status(self, job: JobSpec, copy: Copy) -> Copy: ...
+
+    def finish_copy(self, job: JobSpec, source: Source, copy: Copy) -> Copy:
+        """What is due once a copy is available that no earlier step could do (EC2's
+        launch permissions). Called by steps.prune_old_copies only for a copy the type
+        marked `finish_due` (in start_copy, or in find_existing_copy for a copy a run
+        left unfinished); returns the copy with finish_due false."""
 
     def prune(self, job: JobSpec, doomed: list[str],
               untracked: Collection[str] = ()) -> list[str]: ...

@@ -8,7 +8,9 @@ record of what the AMI was copied from) agree with the tags. A source the origin
 aws_xregion_sync copied is recognised by its Sync-<destination> tag, when that tag is
 about this source and not inherited from the image it was built from.
 Calls: in sync 2 reads; copy 5 calls (3 reads, CopyImage, a read that the AMI it answered
-with exists); +1 DeregisterImage per pruned copy.
+with exists); +1 DeregisterImage per pruned copy. copy_launch_permissions: once per copy,
+after it is available, DescribeImageAttribute on the source, ModifyImageAttribute (when the
+source has launch permissions to give) and CreateTags (the copy is marked done).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..spec import (
     JobSpec,
     Option,
     ami_owner,
+    boolean,
     days_up_to_ten_years,
     ec2_filters,
     iam_role_arn,
@@ -45,6 +48,7 @@ from ..spec import (
 )
 from ..tags import (
     TAG_JOB,
+    TAG_PREFIX,
     TAG_SOURCE_CREATED,
     TAG_SOURCE_ID,
     TAG_SOURCE_REGION,
@@ -99,6 +103,10 @@ OPTIONS = {
                                       doc="time-based copy: EC2 completes the copy within "
                                           "this many minutes, 15 to 2880 in steps of 15 "
                                           "(billed per GiB copied); unset: best effort"),
+    "copy_launch_permissions": Option(boolean, default=False,
+                                      doc="once the copy is available, give it the source "
+                                          "AMI's launch permissions (accounts, organizations, "
+                                          "OUs); never makes a copy public"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
 # DeregisterImage on an AMI a first attempt already deregistered: done, not failed.
@@ -108,6 +116,13 @@ MAX_AMI_NAME_LENGTH = 128
 # state AWS adds later) is UNKNOWN: kept, never pruned, never counted as a copy.
 _STATES = {"pending": PENDING, "available": AVAILABLE, "failed": FAILED, "error": FAILED,
            "deregistered": GONE}
+# copy_launch_permissions: set on a copy once the source's launch permissions were given to
+# it (COPIED) or could not be read (SKIPPED), so no later run reads them again.
+TAG_LAUNCH_PERMISSIONS = f"{TAG_PREFIX}launch-permissions"
+COPIED, SKIPPED = "copied", "skipped"
+# The launch permissions a copy may get: accounts, organizations, OUs; never a Group
+# (the only group is `all`: public).
+GRANTEE_KEYS = ("UserId", "OrganizationArn", "OrganizationalUnitArn")
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +153,7 @@ def resolve_source(job: JobSpec) -> Source:
     legacy = parse_legacy_value(tags.get(legacy_source_tag_key(job.destination_region)))
     return {
         "id": image["ImageId"],
+        "owner": image.get("OwnerId"),
         "name": image.get("Name") or image["ImageId"],
         "description": image.get("Description") or "",
         "created": _creation_time(image),
@@ -159,6 +175,13 @@ def advice(job: JobSpec) -> list[str]:
     hint = _other_account_advice(job)
     if hint:
         notes.append(f"job '{job.name}', field 'source_role_arn': {hint}")
+    if (job.options.get("copy_launch_permissions") and not job.options.get("source_role_arn")
+            and re.fullmatch(r"\d{12}", owner)):
+        notes.append(f"job '{job.name}', field 'copy_launch_permissions': if account {owner} "
+                     "is not the account this job runs in, AWS shows the source AMI's launch "
+                     f"permissions only to {owner} itself, and the copies get none (each "
+                     f"with a warning): set source_role_arn to a role in {owner} that may "
+                     "call ec2:DescribeImages and ec2:DescribeImageAttribute")
     return notes
 
 
@@ -237,6 +260,8 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
         image_id, tags = _copy_image_named(ec2, params, job, source,
                                            list(existing.get("replaces") or ()), tags)
     copy: Copy = {"id": image_id, "state": PENDING, "tags": tags}
+    if job.options.get("copy_launch_permissions"):
+        copy["finish_due"] = True  # once available: see finish_copy
     if existing.get("replaces"):
         copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
     return copy
@@ -361,6 +386,65 @@ def copy_tags(job: JobSpec, source: Source, copy: Copy) -> Copy:
     return copy
 
 
+def finish_copy(job: JobSpec, source: Source, copy: Copy) -> Copy:
+    """What is due once the copy is available (steps.prune_old_copies calls it for a copy
+    with `finish_due`): copy_launch_permissions gives it the source AMI's launch
+    permissions, which EC2 refuses to change on an AMI still pending. The copy is then
+    tagged TAG_LAUNCH_PERMISSIONS, so no later run reads the source's permissions again;
+    a run that fails in between does it all again, adding a permission twice being no
+    change on AWS."""
+    outcome = _give_launch_permissions(job, source, copy)
+    ec2 = aws.client(job, SERVICE, job.destination_region)
+    with aws.aws_errors(job.name, f"marking the launch permissions of copy {copy['id']} "
+                                  f"as {outcome}"):
+        ec2.create_tags(Resources=[copy["id"]],
+                        Tags=tag_list({TAG_LAUNCH_PERMISSIONS: outcome}))
+    return {**copy, "finish_due": False}
+
+
+def _give_launch_permissions(job: JobSpec, source: Source, copy: Copy
+                             ) -> str:
+    """Add the source AMI's launch permissions for accounts, organizations and OUs to the
+    copy; COPIED, or SKIPPED when the source's permissions cannot be read. Never public:
+    a public source (Group `all`) gives the copy only its explicit permissions. The copy's
+    own account is left out: the owner may always launch its AMI."""
+    reader = _source_client(job)
+    # AWS answers DescribeImageAttribute only to the AMI's owner (AuthFailure "Not
+    # authorized for image" otherwise): an AMI shared with this account is skipped.
+    reader_account = reader.role_arn.split(":")[4] if reader.role_arn else copy.get("owner")
+    if source.get("owner") != reader_account:
+        logger.warning(
+            "Launch permissions not copied: AWS shows an AMI's launch permissions only to "
+            "the account that owns it; set source_role_arn to a role in that account to "
+            "copy them", extra={"job": job.name, "source": source["id"], "copy": copy["id"],
+                                "source_owner": source.get("owner")})
+        return SKIPPED
+    ec2 = aws.client(job, SERVICE, job.source_region, settings=reader)
+    with aws.aws_errors(job.name, f"reading the launch permissions of source AMI "
+                                  f"{source['id']}"):
+        permissions = ec2.describe_image_attribute(
+            ImageId=source["id"], Attribute="launchPermission").get("LaunchPermissions", [])
+    if any(p.get("Group") == "all" for p in permissions):
+        logger.warning("The source AMI is public; its copy is not made public, it gets only "
+                       "the source's launch permissions for accounts, organizations and OUs",
+                       extra={"job": job.name, "source": source["id"], "copy": copy["id"]})
+    grants = launch_grants(permissions, copy.get("owner"))
+    if grants:
+        ec2 = aws.client(job, SERVICE, job.destination_region)
+        with aws.aws_errors(job.name, f"giving copy {copy['id']} the launch permissions of "
+                                      f"{source['id']}"):
+            ec2.modify_image_attribute(ImageId=copy["id"], LaunchPermission={"Add": grants})
+    return COPIED
+
+
+def launch_grants(permissions: list[dict[str, str]], own_account: str | None
+                  ) -> list[dict[str, str]]:
+    """The launch permissions (DescribeImageAttribute's) a copy gets: each account,
+    organization and OU, less the copy's own account; never a Group."""
+    return [{key: permission[key]} for permission in permissions for key in GRANTEE_KEYS
+            if permission.get(key) and not (key == "UserId" and permission[key] == own_account)]
+
+
 def deprecation_time(now: datetime, days: int) -> datetime:
     """`days` after `now`, rounded to the nearest minute as EC2 rounds DeprecateAt, so
     the time sent is the time the copy gets."""
@@ -375,7 +459,7 @@ def copy_status(job: JobSpec, copy: Copy) -> Copy:
     if not images:
         return {**copy, "state": GONE}
     image = images[0]
-    result: Copy = {**copy, "state": _state(image)}
+    result: Copy = {**copy, "state": _state(image), "owner": image.get("OwnerId")}
     if result["state"] == FAILED:
         result["reason"] = (image.get("StateReason") or {}).get("Message", "")
     return result
@@ -509,9 +593,18 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
                                                                                tags):
             continue
-        copies.append((managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
-                                    tags.get(TAG_SOURCE_CREATED) or _creation_time(image)),
-                       tags))
+        copy = managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
+                            tags.get(TAG_SOURCE_CREATED) or _creation_time(image))
+        minutes = job.options.get("copy_completion_minutes")
+        if minutes and copy["state"] == PENDING:
+            # A time-based copy completes within its duration of the CopyImage call,
+            # which is the copy's CreationDate.
+            copy["due"] = iso_utc(_created_at(image) + timedelta(minutes=minutes))
+        copy["owner"] = image.get("OwnerId")
+        if job.options.get("copy_launch_permissions") and TAG_LAUNCH_PERMISSIONS not in tags:
+            # Made before the option was set, or its first run ended while it was pending.
+            copy["finish_due"] = True
+        copies.append((copy, tags))
     return copies
 
 
@@ -574,8 +667,12 @@ def _state(image: dict[str, Any]) -> str:
     return _STATES.get(image.get("State", ""), UNKNOWN)
 
 
+def _created_at(image: dict[str, Any]) -> datetime:
+    created = image.get("CreationDate") or "1970-01-01T00:00:00Z"
+    return datetime.fromisoformat(created.replace("Z", "+00:00"))
+
+
 def _creation_time(image: dict[str, Any]) -> str:
     """EC2's CreationDate ('2026-11-26T06:10:00.000Z') in the one format the state and
     the tracking tags use, so copies of both sync types sort and compare alike."""
-    created = image.get("CreationDate") or "1970-01-01T00:00:00Z"
-    return iso_utc(datetime.fromisoformat(created.replace("Z", "+00:00")))
+    return iso_utc(_created_at(image))

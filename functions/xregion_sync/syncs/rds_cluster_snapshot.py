@@ -132,8 +132,10 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies, run_id: s
     return rds_common.start_copy(job, source, existing, SNAPSHOTS, extra)
 
 
-# The same for every RDS snapshot kind: tags go on the copy's ARN, retention is an option.
+# The same for every RDS snapshot kind: tags go on the copy's ARN, the copy call does all,
+# retention is an option.
 copy_tags = rds_common.copy_tags
+finish_copy = rds_common.finish_copy
 retention = rds_common.retention
 
 

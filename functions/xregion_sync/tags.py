@@ -4,9 +4,9 @@ Every copy this tool makes carries the tracking tags below, applied in the copy
 call itself, so a copy never exists without them. Tags alone do not make a copy ours:
 anyone can copy a DR copy inside the destination with its tags. A copy is ours when
 its tags AND what AWS itself records about where it was copied from (EC2's
-SourceImageId/SourceImageRegion, RDS's SourceRegion/SourceDBSnapshotIdentifier) agree;
-each sync type checks that (its `_provenance_ok`). Only such copies, or the original
-tool's, are ever pruned. IAM policies condition deletes on TAG_JOB.
+SourceImageId/SourceImageRegion, RDS's SourceRegion/SourceDBSnapshotIdentifier, a DB
+cluster snapshot's SourceDBClusterSnapshotArn) agree; each sync type checks that. Only
+such copies, or the original tool's, are ever pruned. IAM policies condition deletes on TAG_JOB.
 
 Every value obeys the strictest service's tag rules (tag_rules.py): an RDS automated
 snapshot id begins with 'rds:', which RDS refuses in a tag value, so source ids are

@@ -10,8 +10,9 @@ history are readable in the console.
 Beside the config, the input may narrow the run to some of its jobs:
 {"jobs": ["sync_a", ...]} runs only those (a name the config lacks fails the execution
 here, before any job runs), and {"event": {...}} (what the stack's EventBridge rules send
-for a new automated DB snapshot or a new available AMI) runs only the jobs whose source
-the event may be: see select_for_event. An event no job covers runs nothing and succeeds.
+for a new automated DB or cluster snapshot or a new available AMI) runs only the jobs
+whose source the event may be (each sync type's started_by_event): see select_for_event.
+An event no job covers runs nothing and succeeds.
 
 The plan (one item per job) goes to the stack's run bucket, not into the state: the
 Distributed Maps read it with ItemReader, so an execution carries any number of jobs.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -45,8 +45,7 @@ from .result import (
     capped_message,
     contract_view,
 )
-from .spec import JobSpec
-from .syncs import job_to_dict
+from .syncs import SYNC_TYPES, job_to_dict
 
 CONFIG_PARAMETER_ENV = "CONFIG_PARAMETER_NAME"
 RUN_BUCKET_ENV = "RUN_BUCKET_NAME"
@@ -60,14 +59,6 @@ PLAN_KINDS = ("express", "standard")
 MAX_INLINE_RESULTS_BYTES = 200 * 1024
 INPUT_KEYS = ("config", "config_uri")
 SELECTION_KEYS = ("jobs", "event")
-RDS_EVENT_SOURCE, EC2_EVENT_SOURCE = "aws.rds", "aws.ec2"
-# An automated DB (cluster) snapshot's id: rds:<DB instance or cluster id>-<YYYY-MM-DD-HH-MM>.
-AUTOMATED_SNAPSHOT_ID = re.compile(r"rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
-# The RDS snapshot events, by the resource type of the snapshot's ARN (RDS-EVENT-0091 a DB
-# snapshot's, RDS-EVENT-0169 a DB cluster snapshot's): the sync type whose jobs they
-# concern, and its option naming the snapshot's DB. No ARN: a DB snapshot's.
-RDS_SNAPSHOT_EVENT_JOBS = {"snapshot": ("rds_automated_snapshot", "db_instance"),
-                           "cluster-snapshot": ("rds_cluster_snapshot", "db_cluster")}
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
 logger = logging.getLogger(__name__)
@@ -149,17 +140,10 @@ def select_jobs(entries: Sequence[JobEntry], names: Any) -> list[tuple[int, JobE
 
 
 def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int, JobEntry]]:
-    """(config index, entry) for each valid job whose source the event may be.
-
-    - aws.rds (an automated DB snapshot was created, id rds:<db>-<timestamp>): the
-      rds_automated_snapshot jobs of that DB instance in the event's region; for an
-      automated DB cluster snapshot (its `resource` ARN a cluster-snapshot's), the
-      rds_cluster_snapshot jobs of that DB cluster.
-    - aws.ec2 (an AMI became available): every ec2_ami job whose source region is the
-      event's region. An AMI event does not carry the AMI's tags, and telling whether the
-      AMI is a job's source needs the job's own credentials: the job's normal steps do
-      that (Resolve Source, Check Sync Tag), and a job whose source is another AMI is
-      simply in sync, for two DescribeImages calls.
+    """(config index, entry) for each valid job in the event's region whose source the
+    event may be: each sync type says which events concern its jobs (started_by_event;
+    the EventBridge rules in template.yaml and forwarder/template.yaml deliver
+    {"source", "region", "resource", ...}).
 
     Any other event, and jobs with config errors (the schedule reports those), select
     nothing: the execution runs no job and succeeds."""
@@ -167,26 +151,9 @@ def select_for_event(entries: Sequence[JobEntry], event: Any) -> list[tuple[int,
         raise ConfigError("execution input: 'event' must be an object "
                           '{"source", "region", "resource", ...}', job=CONFIG_LEVEL,
                           field="event")
-    source, region = event.get("source"), event.get("region")
-    if source == RDS_EVENT_SOURCE:
-        match = AUTOMATED_SNAPSHOT_ID.fullmatch(str(event.get("snapshot_id") or ""))
-        arn = str(event.get("resource") or "").split(":")
-        kind = arn[5] if len(arn) > 6 and arn[0] == "arn" else "snapshot"
-        if not match or kind not in RDS_SNAPSHOT_EVENT_JOBS:
-            return []  # a manual snapshot, or no id: not an automated snapshot's
-        sync_type, db_option = RDS_SNAPSHOT_EVENT_JOBS[kind]
-        db = match["db"].lower()  # RDS stores DB instance and cluster ids in lower case
-
-        def covers(spec: JobSpec) -> bool:
-            return (spec.sync_type == sync_type
-                    and str(spec.options.get(db_option, "")).lower() == db)
-    elif source == EC2_EVENT_SOURCE:
-        def covers(spec: JobSpec) -> bool:
-            return spec.sync_type == "ec2_ami"
-    else:
-        return []
     return [(index, entry) for index, entry in enumerate(entries)
-            if entry.spec and entry.spec.source_region == region and covers(entry.spec)]
+            if entry.spec and entry.spec.source_region == event.get("region")
+            and SYNC_TYPES[entry.spec.sync_type].started_by_event(entry.spec, event)]
 
 
 def caught(exc: BaseException) -> dict[str, Any]:

@@ -390,8 +390,8 @@ STATUS_OPTIONS: dict[str, Option] = {
 TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS, **STATUS_OPTIONS}
 
 COMMON_OPTIONS: dict[str, Option] = {
-    "sync_type": Option(text, required=True, doc="ec2_ami, rds_automated_snapshot or "
-                                                 "rds_cluster_snapshot"),
+    "sync_type": Option(text, required=True, doc="what the job copies: the name of a sync "
+                                                 "type (the schema lists them)"),
     "source_region": Option(region, required=True, doc="region the source is in"),
     "destination_region": Option(region, required=True, doc="region the copy goes to"),
     "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "

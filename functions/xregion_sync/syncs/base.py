@@ -150,6 +150,12 @@ class SyncType(Protocol):
     def DOCTOR_CHECKS(self) -> tuple[str, ...]:  # noqa: N802 - its own checks (doctor.py)
         ...
 
+    def started_by_event(self, job: JobSpec, event: Mapping[str, Any]) -> bool:
+        """Whether an event may be about the job's source (an EventBridge event, as the
+        stack's rules deliver it: {"source", "region", "resource", ...}; execution has
+        checked the region): the event-started execution runs the job's steps, which
+        tell for sure."""
+
     def check_options(self, options: dict[str, Any], problem: ProblemReporter) -> None:
         """Rules between options, after each is read (may fill in derived defaults)."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,6 +183,14 @@ def advice(job: JobSpec) -> list[str]:
                      f"with a warning): set source_role_arn to a role in {owner} that may "
                      "call ec2:DescribeImages and ec2:DescribeImageAttribute")
     return notes
+
+
+def started_by_event(job: JobSpec, event: Mapping[str, Any]) -> bool:
+    """An AMI became available in the job's source region ("EC2 AMI State Change"). The
+    event does not carry the AMI's tags, and telling whether the AMI is the job's source
+    needs the job's own credentials: its steps do that (Resolve Source, Check Sync Tag),
+    and a job whose source is another AMI is simply in sync, for two DescribeImages."""
+    return event.get("source") == "aws.ec2"
 
 
 def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:

@@ -13,7 +13,7 @@ Calls: in sync 2 reads (TagList comes with DescribeDBSnapshots); copy 3 calls;
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -62,6 +62,11 @@ SNAPSHOTS = rds_common.SnapshotApi(
     delete="delete_db_snapshot", not_found="DBSnapshotNotFound",
     already_exists="DBSnapshotAlreadyExists", max_identifier_length=255,
     recorded_source=_recorded_source, legacy_tags=True)
+
+
+def started_by_event(job: JobSpec, event: Mapping[str, Any]) -> bool:
+    """RDS-EVENT-0091: an automated snapshot of the job's DB instance was created."""
+    return rds_common.reports_automated_snapshot(event, "snapshot", job.options["db_instance"])
 
 
 def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:

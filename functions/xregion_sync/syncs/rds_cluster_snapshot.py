@@ -16,7 +16,7 @@ DescribeDBClusters more, to tell a missing cluster from one without a snapshot y
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -71,6 +71,12 @@ SNAPSHOTS = rds_common.SnapshotApi(
     # CopyDBClusterSnapshot, TargetDBClusterSnapshotIdentifier: "from 1 to 63 letters,
     # numbers, or hyphens"
     max_identifier_length=63, recorded_source=_recorded_source)
+
+
+def started_by_event(job: JobSpec, event: Mapping[str, Any]) -> bool:
+    """RDS-EVENT-0169: an automated snapshot of the job's DB cluster was created."""
+    return rds_common.reports_automated_snapshot(event, "cluster-snapshot",
+                                                 job.options["db_cluster"])
 
 
 def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:

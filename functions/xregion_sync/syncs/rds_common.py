@@ -92,6 +92,24 @@ class SnapshotApi:
     legacy_tags: bool = False
 
 
+# An automated DB (cluster) snapshot's id: rds:<DB instance or cluster id>-<YYYY-MM-DD-HH-MM>.
+AUTOMATED_SNAPSHOT_ID = re.compile(r"rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
+
+
+def reports_automated_snapshot(event: Mapping[str, Any], resource_type: str, db: str) -> bool:
+    """Whether an RDS event (RDS-EVENT-0091 for a DB snapshot, RDS-EVENT-0169 for a DB
+    cluster snapshot) reports a new automated snapshot of `db`: the snapshot's ARN (the
+    event's `resource`) is of `resource_type` ("snapshot", "cluster-snapshot"; no ARN
+    counts as a DB snapshot's) and its id is an automated snapshot's of that DB. RDS
+    stores DB instance and cluster ids in lower case."""
+    if event.get("source") != "aws.rds":
+        return False
+    match = AUTOMATED_SNAPSHOT_ID.fullmatch(str(event.get("snapshot_id") or ""))
+    arn = str(event.get("resource") or "").split(":")
+    kind = arn[5] if len(arn) > 6 and arn[0] == "arn" else "snapshot"
+    return match is not None and kind == resource_type and match["db"].lower() == db.lower()
+
+
 def state(status: str | None) -> str:
     return _STATES.get(status or "", UNKNOWN)
 

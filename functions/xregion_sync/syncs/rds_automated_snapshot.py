@@ -23,7 +23,7 @@ from ..errors import SourceNotFoundError
 from ..spec import JobSpec, Option, boolean, non_negative_int, text
 from ..tags import decode_source_id
 from . import rds_common
-from .base import Copy, CopyQuotas, ExistingCopies, ProblemReporter, Source
+from .base import Copy, CopyQuotas, ExistingCopies, Source
 
 NAME = "rds_automated_snapshot"
 SERVICE = "rds"
@@ -69,13 +69,9 @@ def started_by_event(job: JobSpec, event: Mapping[str, Any]) -> bool:
     return rds_common.reports_automated_snapshot(event, "snapshot", job.options["db_instance"])
 
 
-def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
-    """No rules between this type's options."""
-
-
-def advice(job: JobSpec) -> list[str]:
-    """Nothing to say before the run: doctor checks the DB instance and the key on AWS."""
-    return []
+# No rules between options, nothing to say before the run (doctor checks on AWS).
+check_options = rds_common.check_options
+advice = rds_common.advice
 
 
 def resolve_source(job: JobSpec) -> Source:

@@ -46,6 +46,7 @@ from .base import (
     Copy,
     ExistingCopies,
     ManagedCopy,
+    ProblemReporter,
     Source,
     lineage,
     managed_copy,
@@ -108,6 +109,15 @@ def reports_automated_snapshot(event: Mapping[str, Any], resource_type: str, db:
     arn = str(event.get("resource") or "").split(":")
     kind = arn[5] if len(arn) > 6 and arn[0] == "arn" else "snapshot"
     return match is not None and kind == resource_type and match["db"].lower() == db.lower()
+
+
+def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
+    """No rules between an RDS type's options."""
+
+
+def advice(job: JobSpec) -> list[str]:
+    """Nothing to say before the run: doctor checks the DB, the snapshot and the key."""
+    return []
 
 
 def state(status: str | None) -> str:

@@ -5,6 +5,7 @@ deleted that the tool did not create). Counts feed the suite's one-line summary.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -150,11 +151,24 @@ def aws_faults(decide: Decide, message: str | None = None) -> Iterator[Counter]:
         aws.clear_cache()
 
 
+def _job_of(body) -> str | None:
+    """The job name in a task's payload ({"job": {"name": ...}, ...}), None without one."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    job = payload.get("job") if isinstance(payload, dict) else None
+    return job.get("name") if isinstance(job, dict) else None
+
+
 @contextmanager
-def lambda_faults(decide: Callable[[str, int], str | None]) -> Iterator[Counter]:
+def lambda_faults(decide: Callable[[str, int], str | None], *,
+                  per_job: bool = False) -> Iterator[Counter]:
     """Make the Lambda service answer invokes with the error `decide(function name, call
-    number)` picks. For 'ServiceException' the handler runs first and its answer is lost:
-    the work is done but the state machine sees a failure (a crash after the copy call)."""
+    number)` picks; with `per_job`, calls are numbered per function and job (a job's
+    first Start Copy is call 1 whichever job the Map runs first). For 'ServiceException'
+    the handler runs first and its answer is lost: the work is done but the state machine
+    sees a failure (a crash after the copy call)."""
     from moto.awslambda.exceptions import LambdaClientError
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -164,8 +178,9 @@ def lambda_faults(decide: Callable[[str, int], str | None]) -> Iterator[Counter]
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         name = function_name.rsplit(":", 1)[-1]
-        calls[name] += 1
-        code = decide(name, calls[name])
+        key = (name, _job_of(body)) if per_job else name
+        calls[key] += 1
+        code = decide(name, calls[key])
         if code is None:
             return dispatch(self, function_name, qualifier, body, headers, response_headers)
         if code == "ServiceException":  # the handler's work happened, its answer is lost
@@ -190,9 +205,18 @@ def _copy_key(tags: dict[str, str]) -> tuple[str, str, str]:
     return tags.get(TAG_JOB, ""), tags.get(TAG_SOURCE_REGION, ""), tags[TAG_SOURCE_ID]
 
 
+def _cluster_snapshots(region: str, **params) -> list[dict]:
+    rds = boto3.client("rds", region_name=region)
+    snapshots: list[dict] = []
+    for page in rds.get_paginator("describe_db_cluster_snapshots").paginate(**params):
+        snapshots += page["DBClusterSnapshots"]
+    return snapshots
+
+
 def destination_copies(region: str, exclude: Collection[str] = ()) -> dict[tuple, list[str]]:
-    """Live copies this tool made in `region` (AMIs and DB snapshots), by (job, source
-    region, source id); `exclude`: ids the test made itself (copies made by hand)."""
+    """Live copies this tool made in `region` (AMIs, DB snapshots, DB cluster snapshots),
+    by (job, source region, source id); `exclude`: ids the test made itself (copies made
+    by hand)."""
     copies: dict[tuple, list[str]] = {}
     ec2 = boto3.client("ec2", region_name=region)
     for image in ec2.describe_images(Owners=["self"])["Images"]:
@@ -206,6 +230,12 @@ def destination_copies(region: str, exclude: Collection[str] = ()) -> dict[tuple
         if TAG_SOURCE_ID in tags and snapshot["Status"] != "failed" \
                 and snapshot["DBSnapshotIdentifier"] not in exclude:
             copies.setdefault(_copy_key(tags), []).append(snapshot["DBSnapshotIdentifier"])
+    for snapshot in _cluster_snapshots(region, SnapshotType="manual"):
+        tags = tag_dict(snapshot.get("TagList"))
+        if TAG_SOURCE_ID in tags and snapshot["Status"] != "failed" \
+                and snapshot["DBClusterSnapshotIdentifier"] not in exclude:
+            copies.setdefault(_copy_key(tags), []).append(
+                snapshot["DBClusterSnapshotIdentifier"])
     return copies
 
 
@@ -215,12 +245,13 @@ def duplicate_copies(region: str, exclude: Collection[str] = ()) -> int:
 
 @dataclass(frozen=True)
 class Found:
-    """One AMI or DB snapshot seen by `inventory`.
+    """One AMI, DB snapshot or DB cluster snapshot seen by `inventory`.
 
     ours: it carries this tool's tracking tag (or the original tool's marker).
     proven: it is provably a copy the tool made: the tags, and the copy's own record of
-    its source agreeing with them (EC2: SourceImageRegion/SourceImageId; RDS:
-    SourceRegion). Where the emulator does not report those fields (no resource in the
+    its source agreeing with them (EC2: SourceImageRegion/SourceImageId; RDS DB snapshot:
+    SourceRegion; DB cluster snapshot: SourceDBClusterSnapshotArn, its region and id).
+    Where the emulator does not report those fields (no resource of the kind in the
     inventory carries them), the tag check stands in."""
 
     ours: bool
@@ -257,16 +288,37 @@ def _snapshot_proven(snapshot: dict, tags: dict[str, str], strict: bool) -> bool
     return not strict or snapshot.get("SourceRegion") == region
 
 
+def _recorded_cluster_source(snapshot: dict) -> tuple[str | None, str | None]:
+    """(source region, source snapshot id) from SourceDBClusterSnapshotArn: the ARN's 4th
+    field and its id, as rds_cluster_snapshot reads it; (None, None) without one."""
+    arn = snapshot.get("SourceDBClusterSnapshotArn")
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        return None, None
+    return arn.split(":")[3], decode_source_id(arn)
+
+
+def _cluster_snapshot_proven(snapshot: dict, tags: dict[str, str], strict: bool) -> bool:
+    """Our tags name a source, and AWS records the copy as made from that very source
+    (no legacy marker: the original tool had no cluster type)."""
+    if TAG_JOB not in tags or TAG_SOURCE_REGION not in tags or TAG_SOURCE_ID not in tags:
+        return False
+    return not strict or _recorded_cluster_source(snapshot) == (
+        tags[TAG_SOURCE_REGION], decode_source_id(tags[TAG_SOURCE_ID]))
+
+
 def inventory(regions: tuple[str, ...]) -> dict[str, Found]:
-    """Every AMI and DB snapshot in `regions` -> Found(ours, proven)."""
-    images, snapshots = [], []
+    """Every AMI, DB snapshot and manual DB cluster snapshot in `regions` -> Found(ours,
+    proven). (Automated cluster snapshots are left out: AWS refuses to delete them.)"""
+    images, snapshots, cluster_snapshots = [], [], []
     for region in regions:
         images += boto3.client("ec2", region_name=region).describe_images(
             Owners=["self"])["Images"]
         snapshots += boto3.client("rds", region_name=region).describe_db_snapshots()[
             "DBSnapshots"]
+        cluster_snapshots += _cluster_snapshots(region, SnapshotType="manual")
     strict_ami = any("SourceImageId" in image for image in images)
     strict_rds = any("SourceRegion" in snapshot for snapshot in snapshots)
+    strict_cluster = any("SourceDBClusterSnapshotArn" in s for s in cluster_snapshots)
     found = {}
     for image in images:
         tags = tag_dict(image.get("Tags"))
@@ -276,6 +328,10 @@ def inventory(regions: tuple[str, ...]) -> dict[str, Found]:
         ours = TAG_JOB in tags or _legacy_snapshot_region(tags) is not None
         found[snapshot["DBSnapshotIdentifier"]] = Found(
             ours, _snapshot_proven(snapshot, tags, strict_rds))
+    for snapshot in cluster_snapshots:
+        tags = tag_dict(snapshot.get("TagList"))
+        found[snapshot["DBClusterSnapshotIdentifier"]] = Found(
+            TAG_JOB in tags, _cluster_snapshot_proven(snapshot, tags, strict_cluster))
     return found
 
 
@@ -311,6 +367,20 @@ def _snapshot_live(region: str, snapshot_id: str) -> bool:
     return any(s["Status"] in LIVE_SNAPSHOT_STATUSES for s in found)
 
 
+def _cluster_snapshot_live(region: str, snapshot_id: str) -> bool:
+    rds = boto3.client("rds", region_name=region)
+    try:
+        found = rds.describe_db_cluster_snapshots(
+            DBClusterSnapshotIdentifier=snapshot_id)["DBClusterSnapshots"]
+    except ClientError:
+        return False
+    return any(s["Status"] in LIVE_SNAPSHOT_STATUSES for s in found)
+
+
+_LIVE = {"ec2_ami": _ami_live, "rds_automated_snapshot": _snapshot_live,
+         "rds_cluster_snapshot": _cluster_snapshot_live}
+
+
 def _same_source(tag_value: str, source_id: str) -> bool:
     """Whether a source-id tag names `source_id`: as the tool writes it now (the source's
     ARN) or as earlier versions did (the raw id)."""
@@ -332,6 +402,8 @@ def _live_copy_of_source(spec, source: dict) -> bool:
                 return True
         legacy = source.get("legacy_copy_id")
         return bool(legacy) and _ami_live(region, legacy, source["id"])
+    if spec.sync_type == "rds_cluster_snapshot":
+        return _live_cluster_copy_of_source(spec, source)
     rds = boto3.client("rds", region_name=region)
     for snapshot in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
         tags = tag_dict(snapshot.get("TagList"))
@@ -342,6 +414,20 @@ def _live_copy_of_source(spec, source: dict) -> bool:
             return True
         legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(spec.source_region)))
         if legacy and legacy[1] == source["id"]:
+            return True
+    return False
+
+
+def _live_cluster_copy_of_source(spec, source: dict) -> bool:
+    """A live manual cluster snapshot in the destination whose tags name `source` from
+    the job's source region, and which AWS records as copied from it (when it records)."""
+    for snapshot in _cluster_snapshots(spec.destination_region, SnapshotType="manual"):
+        tags = tag_dict(snapshot.get("TagList"))
+        if (snapshot["Status"] in LIVE_SNAPSHOT_STATUSES
+                and tags.get(TAG_SOURCE_REGION) == spec.source_region
+                and _same_source(tags.get(TAG_SOURCE_ID, ""), source["id"])
+                and _recorded_cluster_source(snapshot) in (
+                    (None, None), (spec.source_region, source["id"]))):
             return True
     return False
 
@@ -360,8 +446,7 @@ def successes_without_copy(results: list[dict], config: dict) -> list[str]:
         if spec is None or result["status"] not in ("copied", "in_sync"):
             continue
         if result["status"] == "copied":
-            live = (_ami_live if spec.sync_type == "ec2_ami" else _snapshot_live)(
-                spec.destination_region, result["created_resource"])
+            live = _LIVE[spec.sync_type](spec.destination_region, result["created_resource"])
         else:
             try:
                 source = SYNC_TYPES[spec.sync_type].resolve_source(spec)

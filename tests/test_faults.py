@@ -19,7 +19,12 @@ from faults import (
 
 import xregion_sync
 from xregion_sync.local import execute_state_machine
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync.local.seed import (
+    create_ami,
+    create_db_cluster,
+    create_db_instance,
+    force_db_cluster_snapshot_status,
+)
 from xregion_sync.syncs import SYNC_TYPES
 
 SOURCE, DESTINATION = "us-east-1", "us-west-2"
@@ -27,16 +32,20 @@ JOBS_PER_TYPE = 3
 
 
 def seed_jobs(n: int = JOBS_PER_TYPE, **wait) -> dict:
-    """n AMIs and n DB instances in the source region, and a config with a job for each."""
+    """n AMIs, n DB instances and n DB clusters in the source region, and a config with a
+    job for each."""
     config = {}
     for i in range(n):
         create_ami(SOURCE, f"app-{i}", {"Sync-Identifier": f"app-{i}", "Team": "t"})
         create_db_instance(SOURCE, f"db-{i}")
+        create_db_cluster(SOURCE, f"cluster-{i}")
         common = {"source_region": SOURCE, "destination_region": DESTINATION, **wait}
         config[f"sync_ami_{i}"] = {"sync_type": "ec2_ami", "sync_identifier": f"app-{i}",
                                    **common}
         config[f"sync_db_{i}"] = {"sync_type": "rds_automated_snapshot",
                                   "db_instance": f"db-{i}", **common}
+        config[f"sync_cluster_{i}"] = {"sync_type": "rds_cluster_snapshot",
+                                       "db_cluster": f"cluster-{i}", **common}
     return config
 
 
@@ -61,7 +70,8 @@ def test_throttled_calls_still_give_every_job_its_result(driver):
     config = seed_jobs()
     before = inventory((SOURCE, DESTINATION))
     codes = {"DescribeImages": "RequestLimitExceeded", "CopyImage": "RequestLimitExceeded",
-             "DescribeDBSnapshots": "Throttling", "CopyDBSnapshot": "Throttling"}
+             "DescribeDBSnapshots": "Throttling", "CopyDBSnapshot": "Throttling",
+             "DescribeDBClusterSnapshots": "Throttling", "CopyDBClusterSnapshot": "Throttling"}
     with aws_faults(every_nth(3, codes)) as injected:
         # WHEN the jobs run twice
         first = driver(config)
@@ -87,14 +97,15 @@ def test_lambda_throttling_is_retried_by_the_state_machine(emulated):
 
 
 def test_lost_answer_after_the_copy_call_is_retried_without_a_second_copy(emulated):
-    # GIVEN Start Copy does its work but the Lambda service then fails (the answer is lost)
+    # GIVEN Start Copy does its work but the Lambda service then fails (the answer is
+    # lost), the first time of every job, of every type
     config = seed_jobs(2)
     before = inventory((SOURCE, DESTINATION))
-    lost = lambda fn, n: "ServiceException" if fn == "StartCopyFunction" and n <= 4 else None  # noqa: E731
-    with lambda_faults(lost) as injected:
+    lost = lambda fn, n: "ServiceException" if fn == "StartCopyFunction" and n == 1 else None  # noqa: E731
+    with lambda_faults(lost, per_job=True) as injected:
         execution = execute_state_machine({"config": config})
     # THEN the state machine retried Start Copy; the retry found the first copy
-    assert injected[("StartCopyFunction", "ServiceException")] == 4
+    assert injected[("StartCopyFunction", "ServiceException")] == len(config)
     assert execution.status == "SUCCEEDED"
     check_world([r.to_dict() for r in execution.results()], dict.fromkeys(config, "copied"),
                 before, config)
@@ -127,6 +138,7 @@ def test_crash_after_the_copy_call_then_rerun_finds_the_copy(driver, monkeypatch
 @pytest.mark.parametrize("operation, code", [
     ("CopyDBSnapshot", "SnapshotQuotaExceeded"),
     ("CopyImage", "ResourceLimitExceeded"),
+    ("CopyDBClusterSnapshot", "SnapshotQuotaExceeded"),
 ])
 def test_copy_quota_fails_one_job_with_advice_and_the_next_run_copies(driver, operation, code):
     # GIVEN the first copy call of one type hits an AWS quota
@@ -147,27 +159,38 @@ def test_copy_quota_fails_one_job_with_advice_and_the_next_run_copies(driver, op
     check_world(second, expected, before, config)
 
 
-def test_failed_copy_is_reported_then_replaced(emulated, monkeypatch):
-    # GIVEN AWS fails the AMI copy while the job waits for it
+def _fail_ami(copy_id: str) -> None:
     from moto.ec2.models import ec2_backends
 
     from xregion_sync.local import EMULATOR_ACCOUNT_ID
 
+    image = ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis[copy_id]
+    image.state = "failed"
+    image.state_reason = {"Code": "Server.InternalError", "Message": "copy failed"}
+
+
+def _fail_cluster_snapshot(copy_id: str) -> None:
+    force_db_cluster_snapshot_status(DESTINATION, copy_id, "failed")
+
+
+@pytest.mark.parametrize("sync_type, fail", [("ec2_ami", _fail_ami),
+                                             ("rds_cluster_snapshot", _fail_cluster_snapshot)],
+                         ids=["ec2_ami", "rds_cluster_snapshot"])
+def test_failed_copy_is_reported_then_replaced(emulated, monkeypatch, sync_type, fail):
+    # GIVEN AWS fails the copy while the job waits for it
     config = seed_jobs(1, wait_for_completion=True, poll_interval_seconds=1,
                        max_wait_seconds=5)
-    config = {k: v for k, v in config.items() if k.startswith("sync_ami")}
+    config = {k: v for k, v in config.items() if v["sync_type"] == sync_type}
     before = inventory((SOURCE, DESTINATION))
-    ec2_sync = SYNC_TYPES["ec2_ami"]
-    real_start_copy = ec2_sync.start_copy
+    sync = SYNC_TYPES[sync_type]
+    real_start_copy = sync.start_copy
 
     def copy_that_fails(*args, **kwargs):
         copy = real_start_copy(*args, **kwargs)
-        image = ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis[copy["id"]]
-        image.state = "failed"
-        image.state_reason = {"Code": "Server.InternalError", "Message": "copy failed"}
+        fail(copy["id"])
         return copy
 
-    monkeypatch.setattr(ec2_sync, "start_copy", copy_that_fails)
+    monkeypatch.setattr(sync, "start_copy", copy_that_fails)
     first = run_state_machine(config)
     # THEN the job reports the failed copy
     (result,) = first
@@ -177,7 +200,7 @@ def test_failed_copy_is_reported_then_replaced(emulated, monkeypatch):
     # WHEN the next run comes
     monkeypatch.undo()
     second = run_in_process(config)
-    # THEN the failed copy is replaced (deregistered) by a new one
+    # THEN the failed copy is replaced (deleted) by a new one
     assert second[0]["created_resource"] not in (None, failed_copy)
-    check_world(second, {"sync_ami_0": "copied"}, before, config)
+    check_world(second, {result["name"]: "copied"}, before, config)
     assert failed_copy not in inventory((DESTINATION,))

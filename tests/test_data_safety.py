@@ -790,8 +790,7 @@ def test_failed_copy_that_is_replaced_is_reported_pruned(driver, sync_type):
 # ---------------------------------------------------------------- 16. DB cluster snapshots
 # rds_cluster_snapshot shares rds_automated_snapshot's provenance and retention code
 # (syncs/rds_common.py); these pin that its own record of a copy's source (AWS's
-# SourceDBClusterSnapshotArn) and its own snapshots keep the same promises. (faults.py's
-# inventory knows DB snapshots only: these look at the cluster snapshots themselves.)
+# SourceDBClusterSnapshotArn) and its own snapshots keep the same promises.
 
 CLUSTER_JOB, CLUSTER = "sync_orders_cluster", "orders-cluster"
 
@@ -826,15 +825,18 @@ def test_hand_copy_of_our_cluster_snapshot_copy_is_never_pruned(driver):
                                  TargetDBClusterSnapshotIdentifier="keep-me", CopyTags=True)
     assert TAG_JOB in tag_dict(rds.describe_db_cluster_snapshots(  # the world we mean
         DBClusterSnapshotIdentifier="keep-me")["DBClusterSnapshots"][0]["TagList"])
+    before = inventory(REGIONS)
     # WHEN new automated snapshots come over two later runs, and a third run prunes
     runs = []
     for days in (1, 2):
         cluster_backup(days)
         runs.append(driver(config))
+        check_world(runs[-1], {CLUSTER_JOB: "copied"}, before, config, regions=REGIONS,
+                    made_by_hand=["keep-me"])
     runs.append(driver(config))
+    check_world(runs[-1], {CLUSTER_JOB: "in_sync"}, before, config, regions=REGIONS,
+                made_by_hand=["keep-me"])
     # THEN the job pruned its own older copies only; the hand copy is still there
-    assert [r["status"] for results in runs for r in results] == ["copied", "copied",
-                                                                   "in_sync"]
     assert "keep-me" not in pruned_ids(*runs)
     assert set(cluster_snapshots()) == {"keep-me", runs[1][0]["created_resource"]}
 
@@ -851,10 +853,12 @@ def test_same_job_name_copying_another_regions_cluster_never_deletes_its_copies(
     for step, (name, days) in enumerate([("A", 0), ("B", 0), ("A", 1), ("B", 1), ("A", 2)]):
         if days:
             cluster_backup(days, SOURCE if name == "A" else OTHER_SOURCE)
-        (result,) = driver(configs[name])
-        assert result["status"] == "copied", result
+        before = inventory(REGIONS)
+        (result,) = results = driver(configs[name])
+        check_world(results, {CLUSTER_JOB: "copied"}, before, configs[name], regions=REGIONS)
         latest[name] = result["created_resource"]
-        # THEN neither ever deletes the other's newest copy
+        # THEN neither ever deletes the other's newest copy (both are the tool's, with
+        # provenance: only this check, not check_world's, tells them apart)
         for owner, copy_id in latest.items():
             assert cluster_snapshots().get(copy_id) in LIVE_SNAPSHOT, (
                 f"run {step + 1} ({name}) deleted {owner}'s copy {copy_id}")
@@ -863,14 +867,11 @@ def test_same_job_name_copying_another_regions_cluster_never_deletes_its_copies(
 @pytest.mark.parametrize("status, pruned", [("unknown-future-status", False), ("failed", True)])
 def test_old_cluster_snapshot_copy_is_deleted_only_when_failed(driver, status, pruned):
     # GIVEN our old copy in a status outside the known list, or failed
-    config = cluster_job(max_snapshots_to_retain=0)
-    source_cluster()
-    (first,) = driver(config)
-    old = first["created_resource"]
-    force_db_cluster_snapshot_status(DESTINATION, old, status)
     # WHEN retention 0 runs after a newer copy, then once more in sync
-    cluster_backup(1)
-    runs = [driver(config), driver(config)]
+    old, runs = _old_copy_forced(
+        driver, cluster_job(max_snapshots_to_retain=0), CLUSTER_JOB, source_cluster,
+        lambda old: force_db_cluster_snapshot_status(DESTINATION, old, status),
+        lambda: cluster_backup(1))
     # THEN a status the tool does not know keeps it; failed deletes it
     assert (old in pruned_ids(*runs)) is pruned
     assert cluster_snapshots().get(old) == (None if pruned else status)

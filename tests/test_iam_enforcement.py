@@ -410,19 +410,38 @@ def test_a_tagged_amis_untagged_snapshot_is_kept_and_reported(emulated):
     assert snapshot in ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].snapshots
 
 
-def test_deleting_a_db_snapshot_the_tool_did_not_tag_is_denied(emulated):
-    # GIVEN a manual DB snapshot in the destination without the job tag
-    execute_state_machine({"config": {}})
+def _untagged_manual_db_snapshot() -> str:
     create_db_instance(DESTINATION, "mine")
     boto3.client("rds", region_name=DESTINATION).create_db_snapshot(
         DBInstanceIdentifier="mine", DBSnapshotIdentifier="my-manual-copy")
+    return "my-manual-copy"
+
+
+def _untagged_manual_cluster_snapshot() -> str:
+    create_db_cluster(DESTINATION, "mine")
+    boto3.client("rds", region_name=DESTINATION).create_db_cluster_snapshot(
+        DBClusterIdentifier="mine", DBClusterSnapshotIdentifier="my-manual-cluster-copy")
+    return "my-manual-cluster-copy"
+
+
+@pytest.mark.parametrize(("seed", "delete", "parameter", "held"), [
+    (_untagged_manual_db_snapshot, "delete_db_snapshot", "DBSnapshotIdentifier",
+     "database_snapshots"),
+    (_untagged_manual_cluster_snapshot, "delete_db_cluster_snapshot",
+     "DBClusterSnapshotIdentifier", "cluster_snapshots"),
+], ids=["db_snapshot", "cluster_snapshot"])
+def test_deleting_a_snapshot_the_tool_did_not_tag_is_denied(emulated, seed, delete, parameter,
+                                                            held):
+    # GIVEN a manual DB (cluster) snapshot in the destination without the job tag
+    execute_state_machine({"config": {}})
+    snapshot_id = seed()
     # WHEN Prune Old Copies' role deletes it
     with acting_as("PruneOldCopiesFunction"), pytest.raises(ClientError) as denied:
-        boto3.client("rds", region_name=DESTINATION).delete_db_snapshot(
-            DBSnapshotIdentifier="my-manual-copy")
+        getattr(boto3.client("rds", region_name=DESTINATION), delete)(
+            **{parameter: snapshot_id})
     # THEN RDS refuses and the snapshot stays
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
-    assert "my-manual-copy" in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots
+    assert snapshot_id in getattr(rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION], held)
 
 
 def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emulated):

@@ -37,7 +37,6 @@ class ValueKind(Generic[T]):
 
     read: Callable[[Any], T]
     schema: Mapping[str, Any]
-    name: str = ""
 
     def __call__(self, value: Any) -> T:
         return self.read(value)
@@ -47,7 +46,7 @@ def value_kind(schema: Mapping[str, Any]) -> Callable[[Callable[[Any], T]], Valu
     """Decorator: the reader below, with the JSON Schema of the values it accepts."""
 
     def wrap(read: Callable[[Any], T]) -> ValueKind[T]:
-        return ValueKind(read, schema, read.__name__)
+        return ValueKind(read, schema)
 
     return wrap
 

@@ -2,9 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Every Python dependency is installed from a lock with hashes, nothing else (README,
+# "Dependencies"): uv.lock for the project (demo, tests, lint, bench), locks/uv.txt for uv
+# itself, locks/sam.txt for the SAM CLI, functions/requirements.txt for the Lambda zip.
+UV_VENV ?= .tools/uv
+UV := $(UV_VENV)/bin/uv
+# uv uses this machine's interpreters and never downloads one.
+export UV_PYTHON_DOWNLOADS := never
 # SAM CLI pins old boto3/cfn-lint: it lives in its own virtualenv, never in $(VENV).
 SAM_VENV ?= .tools/sam
-SAM_VERSION ?= 1.170.0
 SAM := $(SAM_VENV)/bin/sam
 # `sam build` needs an interpreter named python3.13 (the Lambda runtime) on PATH. A pyenv
 # shim is not enough (it hangs or fails without PYENV_VERSION): prefer a real one.
@@ -13,10 +19,13 @@ PY313 := $(or $(PY313),$(shell command -v python3.13 2>/dev/null))
 export SAM_CLI_TELEMETRY := 0
 # The IAM evaluator of emulated AWS (Node, npm): the sources are committed beside the
 # Python that starts it; node_modules goes here, outside the Lambda's CodeUri (functions/).
-IAM_SIMULATOR_SRC := functions/xregion_sync/local/iam_simulator
+IAM_SIMULATOR_SRC := emulator/xregion_sync_emulator/iam_simulator
 IAM_SIMULATOR ?= .tools/iam-simulator
+# Tests in parallel, one worker per core (pytest-xdist); PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
-.PHONY: install iam-simulator demo test test-exhaustive test-py313 lint typecheck sam-validate sam-build deploy bench schema clean
+.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build deploy bench schema clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -29,42 +38,72 @@ $(IAM_SIMULATOR)/.installed: $(IAM_SIMULATOR_SRC)/package.json $(IAM_SIMULATOR_S
 	cd $(IAM_SIMULATOR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+# uv itself comes from a hashed requirements file, installed by the pip every Python has.
+$(UV): locks/uv.txt
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r locks/uv.txt
+	touch $@
+
+# --frozen: install exactly uv.lock (hashes checked), never re-resolve.
+$(VENV)/.installed: uv.lock pyproject.toml $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --frozen --extra dev --python $(PYTHON)
 	touch $@
 
 demo: install
 	$(BIN)/xregion-sync demo
 
 test: install
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The inner loop: every test that runs no emulated state machine.
+test-fast: install
+	$(PYTEST) -m 'not statemachine and not exhaustive'
 
 # Slow checks outside `make test`: e.g. every IAM grant removed in turn, each run through
 # the whole scenario suite (about 40 re-runs).
 test-exhaustive: install
-	$(BIN)/python -m pytest -m exhaustive
+	$(PYTEST) -m exhaustive
 
 # The Lambda runtime is python3.13: the suite runs there too (CI runs both).
-test-py313: iam-simulator
+test-py313: iam-simulator $(UV)
 	@test -n "$(PY313)" || { echo "test-py313 needs python3.13 on PATH or under pyenv"; exit 1; }
-	test -x .venv313/bin/python || $(PY313) -m venv .venv313
-	.venv313/bin/pip install -q --upgrade pip
-	.venv313/bin/pip install -q -e '.[dev]'
-	.venv313/bin/python -m pytest -p no:cacheprovider
+	UV_PROJECT_ENVIRONMENT=.venv313 $(UV) sync -q --frozen --extra dev --python $(PY313)
+	.venv313/bin/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+# The canary: a throwaway environment from the newest releases that pyproject.toml's ranges
+# allow (the lock is ignored), running the whole suite. Green: `make lock` may move to them.
+test-latest: iam-simulator $(UV)
+	rm -rf .venv-latest
+	$(UV) venv -q --python $(PYTHON) .venv-latest
+	VIRTUAL_ENV=.venv-latest $(UV) pip install -q --upgrade --refresh -e '.[dev]'
+	.venv-latest/bin/python -c 'import importlib.metadata as m; print("test-latest on", *(p + " " + m.version(p) for p in ("moto", "boto3", "cfn-lint", "aws-sam-translator")))'
+	.venv-latest/bin/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+# Re-resolve every lock to the newest releases within the ranges (pyproject.toml,
+# locks/*.in), then `make test lint` and commit the changed locks.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(UV) export -q --frozen --no-emit-project --no-dev --format requirements-txt \
+		--output-file functions/requirements.txt
+	$(UV) pip compile -q --upgrade --generate-hashes --universal --python-version 3.11 \
+		locks/uv.in --output-file locks/uv.txt
+	$(UV) pip compile -q --upgrade --generate-hashes --universal --python-version 3.11 \
+		locks/sam.in --output-file locks/sam.txt
 
 lint: install typecheck sam-validate sam-build
-	$(BIN)/ruff check functions tests bench
-	$(BIN)/python -m xregion_sync.local.policy_lint
+	$(BIN)/ruff check functions emulator tests bench
+	$(BIN)/python -m xregion_sync_emulator.policy_lint
 
-# mypy --strict on functions/xregion_sync; the settings are [tool.mypy] in pyproject.toml.
+# mypy --strict on the package and the emulator; the settings are [tool.mypy] in pyproject.toml.
 typecheck: install
 	$(BIN)/mypy
 
-$(SAM):
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
+# uv, not pip: pip's hash mode refuses the lock's boto3-stubs, which aws-sam-cli asks for with extras.
+$(SAM): locks/sam.txt $(UV)
+	rm -rf $(SAM_VENV)
+	$(UV) venv -q --python $(PYTHON) $(SAM_VENV)
+	VIRTUAL_ENV=$(SAM_VENV) $(UV) pip sync -q --require-hashes locks/sam.txt
+	touch $@
 
 # --lint (cfn-lint) and the plain translator catch different mistakes: run both, on the
 # stack and on the event forwarder deployed in each source region.
@@ -90,4 +129,4 @@ schema: install
 	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
 
 clean:
-	rm -rf $(VENV) .venv313 .tools .aws-sam .pytest_cache .mypy_cache
+	rm -rf $(VENV) .venv313 .venv-latest .tools .aws-sam .pytest_cache .mypy_cache

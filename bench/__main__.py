@@ -10,8 +10,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from xregion_sync.local.template import read_template
 from xregion_sync.runner import DEFAULT_MAX_WORKERS
+from xregion_sync_emulator.template import read_template
 
 from . import importtime
 from .measure import quiet_logs

@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from xregion_sync.local import LocalExecution
-from xregion_sync.local.distributed_map import ChildExecution
-from xregion_sync.local.quotas import AWS_QUOTAS
+from xregion_sync_emulator import LocalExecution
+from xregion_sync_emulator.distributed_map import ChildExecution
+from xregion_sync_emulator.quotas import AWS_QUOTAS
 
 PAYLOAD_FIELDS = ("input", "output", "parameters")
 PAYLOAD_LIMIT_BYTES = AWS_QUOTAS.payload_bytes  # Step Functions' limit on any state input/output

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xregion_sync import aws, logs, run
-from xregion_sync.local import LocalExecution, execute_state_machine
+from xregion_sync_emulator import LocalExecution, execute_state_machine
 
 RUNNER, STATE_MACHINE = "runner", "state machine"
 # The service each sync type calls; every call is counted against its sync type.

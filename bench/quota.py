@@ -18,7 +18,7 @@ from typing import Any
 from unittest import mock
 
 from xregion_sync import execution
-from xregion_sync.local.quotas import AwsQuotas
+from xregion_sync_emulator.quotas import AwsQuotas
 
 from .measure import STATE_MACHINE, run_jobs
 from .world import emulated_world

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xregion_sync.local.quotas import AWS_QUOTAS
+from xregion_sync_emulator.quotas import AWS_QUOTAS
 
 from . import costs
 from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES

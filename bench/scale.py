@@ -17,8 +17,8 @@ import yaml
 
 from xregion_sync import execution
 from xregion_sync.config import MAX_CONFIG_BYTES
-from xregion_sync.local import emulated_aws
 from xregion_sync.result import COPIED, SyncResult
+from xregion_sync_emulator import emulated_aws
 
 from .history import PAYLOAD_LIMIT_BYTES
 from .world import DESTINATION, World

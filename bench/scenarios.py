@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from xregion_sync.local.quotas import AWS_QUOTAS, AwsQuotas
+from xregion_sync_emulator.quotas import AWS_QUOTAS, AwsQuotas
 
 from . import history
 from .measure import RUNNER, STATE_MACHINE, Run, run_jobs

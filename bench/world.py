@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
-from xregion_sync.local.seed import add_automated_snapshot
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws
+from xregion_sync_emulator.seed import add_automated_snapshot
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
@@ -110,7 +110,7 @@ class _Moto:
 
     @staticmethod
     def _ec2():
-        from moto.ec2.models import ec2_backends
+        from xregion_sync_emulator.moto_seam import ec2_backends
 
         return ec2_backends[EMULATOR_ACCOUNT_ID][SOURCE]
 
@@ -130,7 +130,7 @@ class _Moto:
     @staticmethod
     def create_db_instance(db: str, created: datetime) -> None:
         """A DB instance whose one automated snapshot (moto makes it) dates from `created`."""
-        from moto.rds.models import rds_backends
+        from xregion_sync_emulator.moto_seam import rds_backends
 
         backend = rds_backends[EMULATOR_ACCOUNT_ID][SOURCE]
         backend.create_db_instance({

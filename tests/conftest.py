@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -13,9 +14,11 @@ from unittest import mock
 import boto3
 import pytest
 from botocore import loaders
+from botocore.client import ClientCreator
 
 from xregion_sync import aws
-from xregion_sync.local import emulated_aws
+from xregion_sync_emulator import emulated_aws
+from xregion_sync_emulator.moto_seam import StepFunctionResponse
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
@@ -27,6 +30,64 @@ class _PathList(list):
     def append(self, path) -> None:
         if path not in self:
             super().append(path)
+
+
+STATE_MACHINE_DRIVER_IDS = re.compile(r"state_?machine|stepfunctions")
+
+
+def pytest_collection_modifyitems(items):
+    """A test parametrized over the drivers runs a state machine for its state machine id."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and STATE_MACHINE_DRIVER_IDS.search(callspec.id):
+            item.add_marker("statemachine")
+
+
+_running: list[pytest.Item] = []  # the test being run (its set-up included)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    yield
+    _running.remove(item)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def statemachine_marker_is_true():
+    """`make test-fast` deselects the `statemachine` tests: a test that starts an emulated
+    execution without the marker (in a fixture of any scope too) fails here, so the fast
+    loop never runs one unnoticed."""
+    original = StepFunctionResponse.start_execution
+
+    def start_execution(self):
+        if _running and not _running[-1].get_closest_marker("statemachine"):
+            pytest.fail(f"{_running[-1].nodeid} starts an emulated state machine execution: "
+                        "mark it @pytest.mark.statemachine", pytrace=False)
+        return original(self)
+
+    with mock.patch.object(StepFunctionResponse, "start_execution", start_execution):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_client_class_per_service():
+    """botocore builds a client class for every client it makes, one method per operation
+    (EC2 has over 700), and the suite makes thousands of clients: a quarter of its CPU time.
+    The class depends only on the service's model (the same for every session here, see
+    parse_aws_models_once) and the class-creation handlers (the same for every session), so
+    the suite makes it once per service and API version."""
+    original = ClientCreator._create_client_class
+    classes: dict[tuple[str, str], type] = {}
+
+    def create_client_class(self, service_name, service_model):
+        key = (service_name, service_model.api_version)
+        if key not in classes:
+            classes[key] = original(self, service_name, service_model)
+        return classes[key]
+
+    with mock.patch.object(ClientCreator, "_create_client_class", create_client_class):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -123,7 +184,7 @@ def demo_world(emulated, run_bucket):
     orders-db) at DEMO_NOW, so snapshot ids and dates match the files in events/."""
     from freezegun import freeze_time
 
-    from xregion_sync.local.seed import seed_demo
+    from xregion_sync_emulator.seed import seed_demo
 
     with freeze_time(DEMO_NOW):
         return seed_demo()
@@ -158,8 +219,8 @@ def lambda_context() -> FakeLambdaContext:
 def deployed_statements() -> list[tuple[str, dict]]:
     """(role, statement) for every statement this stack writes into its roles' policies, as
     deployed with every optional grant switched on (AWS managed policies left out)."""
-    from xregion_sync.local.deployed_policies import role_policies
-    from xregion_sync.local.policy_lint import ALL_OPTIONS
+    from xregion_sync_emulator.deployed_policies import role_policies
+    from xregion_sync_emulator.policy_lint import ALL_OPTIONS
 
     return [(role, statement) for role, policies in role_policies(ALL_OPTIONS).items()
             for policy in policies if not policy.aws_managed
@@ -176,7 +237,7 @@ def wrapped_lambda_dispatch(wrapper):
     """Wrap the emulator's in-process Lambda dispatch (use inside emulated AWS):
     wrapper(dispatch, function_name, body, response_headers) -> the response bytes,
     where dispatch(body) runs the real handler."""
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from xregion_sync_emulator.moto_seam import LambdaSimpleBackend
 
     dispatch = LambdaSimpleBackend.invoke
 
@@ -195,7 +256,7 @@ def wrapped_lambda_dispatch(wrapper):
 def run_bucket(emulated, monkeypatch) -> str:
     """The stack's run bucket in emulated AWS, named as the local deployment names it, and
     the Load Config / Summarize environment that points to it."""
-    from xregion_sync.local.template import read_template
+    from xregion_sync_emulator.template import read_template
 
     (bucket,) = read_template().buckets()
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)

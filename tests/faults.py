@@ -16,7 +16,6 @@ from unittest import mock
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
-from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 
 from xregion_sync import aws
 from xregion_sync.tags import (
@@ -28,6 +27,7 @@ from xregion_sync.tags import (
     parse_legacy_value,
     tag_dict,
 )
+from xregion_sync_emulator.moto_seam import BotocoreStubber, MockRawResponse
 
 # How each protocol answers an error (status, body), as AWS does.
 _ERROR_BODIES = {
@@ -169,8 +169,7 @@ def lambda_faults(decide: Callable[[str, int], str | None], *,
     first Start Copy is call 1 whichever job the Map runs first). For 'ServiceException'
     the handler runs first and its answer is lost: the work is done but the state machine
     sees a failure (a crash after the copy call)."""
-    from moto.awslambda.exceptions import LambdaClientError
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from xregion_sync_emulator.moto_seam import LambdaClientError, LambdaSimpleBackend
 
     injected: Counter = Counter()
     calls: Counter = Counter()

@@ -19,13 +19,13 @@ from unittest import mock
 
 import boto3
 from freezegun import freeze_time
-from moto.ec2.models import ec2_backends
-from moto.rds.models import rds_backends
 
 import xregion_sync
 from xregion_sync.errors import ThrottlingError
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
-from xregion_sync.local.seed import (
+from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, execute_state_machine
+from xregion_sync_emulator.moto_seam import ec2_backends, rds_backends
+from xregion_sync_emulator.seed import (
     add_automated_cluster_snapshot,
     add_automated_snapshot,
     create_ami,
@@ -33,7 +33,6 @@ from xregion_sync.local.seed import (
     create_db_instance,
     force_image_state,
 )
-from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"

@@ -112,3 +112,76 @@ def test_every_sync_type_provides_the_contract(name):
     members = [m for m in dir(SyncType) if not m.startswith("_")]
     missing = [m for m in members if not hasattr(sync, m)]
     assert missing == [] and sync.NAME == name
+
+
+# ---------------------------------------------------------------- the emulator beside it
+
+ROOT = PACKAGE.parent.parent
+EMULATOR = ROOT / "emulator" / "xregion_sync_emulator"
+MOTO_SEAM = EMULATOR / "moto_seam.py"
+
+
+def _python_files() -> list[Path]:
+    folders = (ROOT / "functions", ROOT / "emulator", ROOT / "tests", ROOT / "bench")
+    return [path for folder in folders for path in folder.rglob("*.py")
+            if "node_modules" not in path.parts]
+
+
+def moto_names_outside_the_seam(paths: list[Path]) -> list[str]:
+    """Every import of moto, or moto module path in a string, outside moto_seam.py."""
+    found = []
+    for path in paths:
+        if path in (MOTO_SEAM, Path(__file__)):  # this file names moto to look for it
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and node.value.startswith("moto."):
+                names = [node.value]
+            found += [f"{path.name}:{node.lineno}: {name}" for name in names
+                      if name == "moto" or name.startswith("moto.")]
+    return found
+
+
+def test_moto_is_reached_through_the_seam_only():
+    assert moto_names_outside_the_seam(_python_files()) == []
+
+
+def test_the_seam_check_finds_a_moto_import(tmp_path):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("import moto\nfrom moto.ec2.models import ec2_backends\n"
+                      "mock.patch('moto.core.utils.get_service_model')\n", encoding="utf-8")
+    assert moto_names_outside_the_seam([sneaky]) == [
+        "sneaky.py:1: moto", "sneaky.py:2: moto.ec2.models", "sneaky.py:3: moto.core.utils."
+        "get_service_model"]
+
+
+def test_the_lambda_code_holds_no_emulator():
+    """functions/ is every Lambda's CodeUri: the emulator lives beside it, and the product
+    imports it only where a developer asks for emulated AWS (the demo, the local engine, and
+    the xregion_sync.local alias)."""
+    allowed = {"xregion_sync.local", "xregion_sync.cli"}
+    assert not (PACKAGE / "local").exists()
+    importers = set()
+    for name, edges in _every_import(PACKAGE).items():
+        if any(edge.startswith("xregion_sync_emulator") for edge in edges):
+            importers.add(name)
+    assert importers == allowed
+
+
+def _every_import(package: Path) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        name = _module_name(path)
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                edges |= set(_resolve(name, path.name == "__init__.py", node))
+            elif isinstance(node, ast.Import):
+                edges |= {alias.name for alias in node.names}
+        result[name] = edges
+    return result

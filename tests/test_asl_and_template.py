@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import actions, deployed_statements
 
-from xregion_sync.local.template import TEMPLATE_PATH, read_template
+from xregion_sync_emulator.template import TEMPLATE_PATH, read_template
 
 BIN = Path(sys.executable).parent
 TEMPLATE = read_template()

@@ -8,7 +8,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from conftest import DESTINATION, SOURCE
-from moto.ec2.models import ec2_backends
 
 from xregion_sync import aws, load_config
 from xregion_sync.errors import (
@@ -21,6 +20,7 @@ from xregion_sync.errors import (
     ThrottlingError,
 )
 from xregion_sync.spec import ClientConfig, JobSpec
+from xregion_sync_emulator.moto_seam import ec2_backends
 
 JOB = "sync_x"
 ROLE_ACCOUNT = "111111111111"

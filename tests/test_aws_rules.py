@@ -13,19 +13,19 @@ import boto3
 import pytest
 from conftest import DESTINATION, SOURCE
 from faults import aws_faults, first_calls
-from moto.ec2.models import ec2_backends
 
 from xregion_sync import load_config, run, steps
 from xregion_sync.cli import main as cli_main
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, fidelity
-from xregion_sync.local.seed import (
+from xregion_sync.result import MAX_ERROR_MESSAGE_CHARS, JobError
+from xregion_sync.tags import tracking_tags
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, fidelity
+from xregion_sync_emulator.moto_seam import ec2_backends
+from xregion_sync_emulator.seed import (
     create_ami,
     create_db_instance,
     create_shared_ami,
     record_copy_source,
 )
-from xregion_sync.result import MAX_ERROR_MESSAGE_CHARS, JobError
-from xregion_sync.tags import tracking_tags
 
 JOB = "sync_web_app"
 OTHER_ACCOUNT = "111111111111"
@@ -208,10 +208,11 @@ def test_ec2s_encoded_authorization_message_is_left_to_the_log():
     assert "aws sts decode-authorization-message" in error.message
 
 
+@pytest.mark.statemachine
 def test_many_access_denied_failures_fit_in_the_execution_state(emulated, monkeypatch):
     # GIVEN 150 jobs that each fail with EC2's ~2 KB authorization message (with the full
     # text, ~127 of them filled the Map's 256 KiB output and the execution died)
-    from xregion_sync.local import execute_state_machine
+    from xregion_sync_emulator import execute_state_machine
 
     message = ("You are not authorized to perform this operation. Encoded authorization "
                "failure message: " + "Zm9v" * 500)

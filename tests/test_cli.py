@@ -12,10 +12,10 @@ from conftest import ONE_BAD_JOB, SOURCE, VALID
 
 from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
-from xregion_sync.local import execute_state_machine
-from xregion_sync.local.seed import add_automated_snapshot, seed_demo
-from xregion_sync.local.stepfunctions import deploy
-from xregion_sync.local.template import read_template
+from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator.seed import add_automated_snapshot, seed_demo
+from xregion_sync_emulator.stepfunctions import deploy
+from xregion_sync_emulator.template import read_template
 
 
 @pytest.fixture
@@ -107,6 +107,7 @@ def test_dry_run_only_reads(capsys, config_file, api_calls):
     assert all(op.startswith("Describe") for op in api_calls.operations())
 
 
+@pytest.mark.statemachine
 def test_run_on_the_local_state_machine_matches_in_process(capsys, config_file):
     code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json",
                            "--engine", "stepfunctions-local")
@@ -116,6 +117,7 @@ def test_run_on_the_local_state_machine_matches_in_process(capsys, config_file):
         ("sync_web_app", "copied"), ("sync_orders_db", "copied")]
 
 
+@pytest.mark.statemachine
 def test_demo_runs_the_state_machine_twice(capsys):
     code, out, _ = run_cli(capsys, "demo", "--json")
     assert code == 0
@@ -129,6 +131,7 @@ def test_demo_runs_the_state_machine_twice(capsys):
         "ec2_ami", "rds_automated_snapshot", "rds_cluster_snapshot"]
 
 
+@pytest.mark.statemachine
 def test_demo_table_shows_the_states_each_job_passed(capsys):
     code, out, _ = run_cli(capsys, "demo")
     assert code == 0
@@ -140,6 +143,7 @@ def test_demo_table_shows_the_states_each_job_passed(capsys):
            "Already In Sync? -> Start Copy" in out
 
 
+@pytest.mark.statemachine
 def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated):
     # GIVEN a valid config pushed to the local stack's parameter
     seed_demo()
@@ -156,6 +160,7 @@ def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated
     assert [r.name for r in execution.results()] == ["sync_web_app", "sync_orders_db"]
 
 
+@pytest.mark.statemachine
 def test_push_config_puts_a_config_too_large_for_ssm_in_the_run_bucket(capsys, config_file,
                                                                       emulated):
     # GIVEN a deployed stack (its run bucket in its outputs) and a config over 8 KB
@@ -204,6 +209,7 @@ def test_dry_run_is_refused_on_the_state_machine_engine(capsys, config_file):
     assert "--dry-run needs the in-process engine" in err
 
 
+@pytest.mark.statemachine
 def test_task_logs_go_to_stderr_so_json_on_stdout_stays_valid(capsys, config_file,
                                                               monkeypatch):
     # GIVEN the task logs switched on (INFO), and the state machine engine (it seeds its own

@@ -13,8 +13,8 @@ from conftest import DESTINATION, SOURCE
 from xregion_sync import load_config, run
 from xregion_sync.config import job_name_problem
 from xregion_sync.errors import CONFIG_LEVEL, ConfigError
-from xregion_sync.local.seed import create_ami
 from xregion_sync.yaml_loader import MAX_YAML_ALIAS_NODES
+from xregion_sync_emulator.seed import create_ami
 
 # The example config of the original aws_xregion_sync README, verbatim.
 ORIGINAL_EXAMPLE = Path(__file__).with_name("data") / "original_readme_example.yaml"

@@ -12,9 +12,9 @@ from faults import aws_faults, first_calls
 from freezegun import freeze_time
 
 import xregion_sync
-from xregion_sync.local import emulated_aws, execute_state_machine
-from xregion_sync.local.quotas import AwsQuotas
-from xregion_sync.local.seed import create_ami, create_db_cluster, create_db_instance
+from xregion_sync_emulator import emulated_aws, execute_state_machine
+from xregion_sync_emulator.quotas import AwsQuotas
+from xregion_sync_emulator.seed import create_ami, create_db_cluster, create_db_instance
 
 SLOTS = 2
 QUOTAS = AwsQuotas(rds_copies_in_progress=SLOTS, ebs_copies_in_progress=SLOTS)
@@ -102,6 +102,7 @@ def test_a_job_that_waits_for_its_copy_waits_for_a_slot_too(driver):
         assert status == "SUCCEEDED"
 
 
+@pytest.mark.statemachine
 def test_the_summary_counts_deferred_jobs(emulated):
     config = db_jobs(SLOTS + 1)
     with aws_faults(first_calls(1, "CopyDBSnapshot", "SnapshotQuotaExceeded"),

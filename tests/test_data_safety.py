@@ -19,13 +19,15 @@ import boto3
 import pytest
 from faults import check_world, inventory, lambda_faults
 from freezegun import freeze_time
-from moto.ec2.models import ec2_backends
-from moto.rds.models import rds_backends
 
 import xregion_sync
 from xregion_sync import load_config, steps
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, execute_state_machine
-from xregion_sync.local.seed import (
+from xregion_sync.syncs import SYNC_TYPES
+from xregion_sync.tag_rules import key_problem, value_problem
+from xregion_sync.tags import TAG_JOB, TAG_SOURCE_ID, TAG_SOURCE_REGION, tag_dict
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, execute_state_machine
+from xregion_sync_emulator.moto_seam import ec2_backends, rds_backends
+from xregion_sync_emulator.seed import (
     add_automated_cluster_snapshot,
     add_automated_snapshot,
     create_ami,
@@ -33,9 +35,6 @@ from xregion_sync.local.seed import (
     create_db_instance,
     force_db_cluster_snapshot_status,
 )
-from xregion_sync.syncs import SYNC_TYPES
-from xregion_sync.tag_rules import key_problem, value_problem
-from xregion_sync.tags import TAG_JOB, TAG_SOURCE_ID, TAG_SOURCE_REGION, tag_dict
 
 SOURCE, OTHER_SOURCE, DESTINATION = "us-east-1", "eu-west-1", "us-west-2"
 REGIONS = (SOURCE, OTHER_SOURCE, DESTINATION)
@@ -53,7 +52,7 @@ SUCCESS = {"copied", "in_sync"}
 # branch adds: the seed helpers are used as soon as they exist.
 
 try:
-    from xregion_sync.local.seed import force_image_state
+    from xregion_sync_emulator.seed import force_image_state
 except ImportError:
     def force_image_state(region: str, image_id: str, state: str,
                           reason: str | None = None) -> None:
@@ -63,7 +62,7 @@ except ImportError:
             image.state_reason = {"Code": "Server.InternalError", "Message": reason}
 
 try:
-    from xregion_sync.local.seed import force_db_snapshot_status
+    from xregion_sync_emulator.seed import force_db_snapshot_status
 except ImportError:
     def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None:
         rds_backends[EMULATOR_ACCOUNT_ID][region].database_snapshots[
@@ -651,6 +650,7 @@ def test_without_renamed_from_the_old_names_snapshot_copies_are_never_pruned(dri
 # ---------------------------------------------------------------- 10. retried Prune Old Copies
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_automated_snapshot"])
 def test_prune_whose_answer_is_lost_is_retried_and_reports_what_it_deleted(emulated, sync_type):
     # regression (partly fixed before these tests): GIVEN an older copy, and a waiting job

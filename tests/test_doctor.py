@@ -11,8 +11,8 @@ from conftest import DESTINATION, SOURCE
 import xregion_sync
 from xregion_sync import cli
 from xregion_sync.doctor import ERROR, OK, WARNING, Finding
-from xregion_sync.local import AwsQuotas, emulated_aws
-from xregion_sync.local.seed import create_ami, create_db_instance, seed_demo
+from xregion_sync_emulator import AwsQuotas, emulated_aws
+from xregion_sync_emulator.seed import create_ami, create_db_instance, seed_demo
 
 WEB_APP = f"""
 sync_web_app:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from scenarios import DRIVERS, SCENARIOS, Scenario, mask_ids
 
-from xregion_sync.local import emulated_aws
+from xregion_sync_emulator import emulated_aws
 
 
 @pytest.mark.parametrize("driver", sorted(DRIVERS))

@@ -8,17 +8,8 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from conftest import DESTINATION, SOURCE
-from moto.ec2.models import ec2_backends
 
 from xregion_sync import load_config, run, steps
-from xregion_sync.local import EMULATOR_ACCOUNT_ID
-from xregion_sync.local.fidelity import EmulatedCopyTiming
-from xregion_sync.local.seed import (
-    account_session,
-    create_ami,
-    create_shared_ami,
-    record_copy_source,
-)
 from xregion_sync.syncs import ec2_ami
 from xregion_sync.tags import (
     TAG_JOB,
@@ -28,6 +19,15 @@ from xregion_sync.tags import (
     TAG_SOURCE_SELECTION,
     tag_dict,
     tracking_tags,
+)
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+from xregion_sync_emulator.fidelity import EmulatedCopyTiming
+from xregion_sync_emulator.moto_seam import ec2_backends
+from xregion_sync_emulator.seed import (
+    account_session,
+    create_ami,
+    create_shared_ami,
+    record_copy_source,
 )
 
 JOB = "sync_web"

@@ -1,5 +1,5 @@
-"""The Distributed Map as AWS runs it (local/distributed_map.py), each behaviour pinned to the
-AWS documentation and shown to bite, on a small state machine of its own: the plan read from
+"""The Distributed Map as AWS runs it (the emulator's distributed_map.py), each behaviour pinned
+to the AWS documentation and shown to bite, on a small state machine of its own: the plan read from
 S3 by ItemReader, a Choice/Pass/Fail child per item, the results written by ResultWriter.
 The product's state machine is not used here.
 """
@@ -13,9 +13,9 @@ import uuid
 import boto3
 import pytest
 
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, AwsQuotas, emulated_aws
-from xregion_sync.local.stepfunctions import REGION, LocalExecution
 from xregion_sync.result import SyncResult
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, AwsQuotas, emulated_aws
+from xregion_sync_emulator.stepfunctions import REGION, LocalExecution
 
 BUCKET = "xregion-sync-plans"
 PLAN_KEY = "plans/run-1.json"
@@ -104,6 +104,7 @@ def records(manifest: dict, status: str) -> list:
 # ---------------------------------------------------------------- ItemReader
 
 
+@pytest.mark.statemachine
 def test_item_reader_reads_a_json_array_from_s3_and_item_selector_sees_value_and_index(quotas):
     """Step Functions Developer Guide, "ItemReader (Map)": with `InputType: JSON` and
     `arn:aws:states:::s3:getObject`, the Distributed Map's dataset is the JSON array in the
@@ -118,6 +119,7 @@ def test_item_reader_reads_a_json_array_from_s3_and_item_selector_sees_value_and
                                                        (1, {"item": {"n": 2}, "index": 1})]
 
 
+@pytest.mark.statemachine
 def test_an_empty_plan_is_a_map_run_of_no_children_that_succeeds(quotas):
     """"ItemReader (Map)": the dataset is the array; an empty array is a Map Run of zero items,
     and its ResultWriter manifest lists no result files."""
@@ -131,6 +133,7 @@ def test_an_empty_plan_is_a_map_run_of_no_children_that_succeeds(quotas):
 # ---------------------------------------------------------------- ResultWriter
 
 
+@pytest.mark.statemachine
 def test_result_writer_writes_a_manifest_and_result_files_of_child_execution_records(quotas):
     """Step Functions Developer Guide, "ResultWriter (Map)": the Map's result is {MapRunArn,
     ResultWriterDetails {Bucket, Key: <Prefix>/<map run id>/manifest.json}}; Step Functions
@@ -166,6 +169,7 @@ def test_result_writer_writes_a_manifest_and_result_files_of_child_execution_rec
     assert "Output" not in failed[0]
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(result_file_bytes=900)
 def test_result_files_are_split_by_size(quotas):
     """"ResultWriter (Map)": the files of one status are numbered (SUCCEEDED_0.json,
@@ -179,6 +183,7 @@ def test_result_files_are_split_by_size(quotas):
     assert sum(len(read_json(f["Key"])) for f in files) == 4
 
 
+@pytest.mark.statemachine
 def test_writer_config_compact_writes_only_the_outputs_and_a_failure_whole(quotas):
     """"ResultWriter (Map)", WriterConfig Transformation: COMPACT "returns the output of the
     child workflow executions"; "If a child workflow execution fails, Step Functions returns
@@ -199,6 +204,7 @@ def test_writer_config_compact_writes_only_the_outputs_and_a_failure_whole(quota
 # ---------------------------------------------------------------- tolerated failures
 
 
+@pytest.mark.statemachine
 def test_with_the_default_threshold_one_failed_child_fails_the_map(quotas):
     """Step Functions Developer Guide, "Tolerated failure threshold for Distributed Map state":
     "The default percentage value is zero, which means that the workflow fails if any one of
@@ -214,6 +220,7 @@ def test_with_the_default_threshold_one_failed_child_fails_the_map(quotas):
     assert [r["Status"] for r in records(written_manifest(), "FAILED")] == ["FAILED"]
 
 
+@pytest.mark.statemachine
 def test_with_one_hundred_percent_tolerated_no_failed_child_fails_the_map(quotas):
     """Same page: "If you specify the percentage as 100, the workflow won't fail even if all
     child workflow executions fail." The failures are in the FAILED result files."""
@@ -223,6 +230,7 @@ def test_with_one_hundred_percent_tolerated_no_failed_child_fails_the_map(quotas
     assert len(records(manifest_of(execution), "FAILED")) == 2
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize("threshold, plan, fails", [
     ({"ToleratedFailureCount": 1}, [GOOD, BAD], False),
     ({"ToleratedFailureCount": 1}, [BAD, BAD], True),
@@ -243,6 +251,7 @@ def test_the_map_fails_only_when_failures_exceed_a_declared_threshold(quotas, th
 # ---------------------------------------------------------------- child executions
 
 
+@pytest.mark.statemachine
 def test_each_child_execution_has_its_own_history(quotas):
     """Step Functions Developer Guide, "Using Map state in Distributed mode": "Each child
     workflow execution has its own, separate execution history from that of the parent
@@ -257,6 +266,7 @@ def test_each_child_execution_has_its_own_history(quotas):
     assert "Check" not in execution.states_entered()
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(express_execution_seconds=0.3)
 def test_an_express_child_times_out_at_the_express_duration_a_standard_child_does_not(quotas):
     """Step Functions Developer Guide, "Choosing workflow type": an Express workflow runs at
@@ -273,6 +283,7 @@ def test_an_express_child_times_out_at_the_express_duration_a_standard_child_doe
     assert [c.status for c in standard.child_executions()] == ["SUCCEEDED"]
 
 
+@pytest.mark.statemachine
 def test_two_distributed_maps_in_a_parallel_each_write_their_own_map_run(quotas):
     """"ResultWriter (Map)": each Map Run exports its own children under its own map run id.
     (moto took the execution's last Map Run for every ResultWriter.)"""

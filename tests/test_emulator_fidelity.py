@@ -1,4 +1,4 @@
-"""Each AWS behaviour that local/fidelity.py teaches moto, pinned to the AWS documentation.
+"""Each AWS behaviour that the emulator's fidelity.py teaches moto, pinned to the AWS documentation.
 
 These tests call the emulated APIs directly (not through the tool), so they say what the
 emulator does, which the sync tests then rely on.
@@ -7,17 +7,17 @@ emulator does, which the sync tests then rely on.
 from __future__ import annotations
 
 import itertools
-import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import DESTINATION, SOURCE
-from moto.ec2.models import ec2_backends
 
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws
-from xregion_sync.local.seed import (
+from xregion_sync.tags import tag_dict
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws, pass_time
+from xregion_sync_emulator.moto_seam import ec2_backends
+from xregion_sync_emulator.seed import (
     account_session,
     create_ami,
     create_db_cluster,
@@ -27,9 +27,8 @@ from xregion_sync.local.seed import (
     force_db_snapshot_status,
     force_image_state,
 )
-from xregion_sync.tags import tag_dict
 
-COPY_SECONDS = 2.0  # long enough that a loaded machine still sees "pending" first
+COPY_SECONDS = 600.0  # emulated time (pass_time): a loaded machine still sees "pending" first
 
 
 def ec2() -> object:
@@ -176,7 +175,7 @@ def test_a_copied_ami_is_pending_then_available(slow_copies):
 
     copy = copy_image(source)
     state_at_once = image(copy)["State"]
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     assert (state_at_once, image(copy)["State"]) == ("pending", "available")
 
@@ -221,7 +220,7 @@ def test_a_forced_image_state_outlasts_the_copy_time(slow_copies):
     copy = copy_image(create_ami(SOURCE, "web-app"))
 
     force_image_state(DESTINATION, copy, "failed", reason="snapshot copy failed")
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     described = image(copy)
     assert (described["State"], described["StateReason"]["Message"]) == (
@@ -332,7 +331,7 @@ def test_a_copied_db_snapshot_is_creating_then_available(slow_copies):
 
     answer = copy_db_snapshot(source, "orders-copy")
     status_at_once = db_snapshot_status("orders-copy")
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     assert (answer["Status"], status_at_once) == ("creating", "creating")
     assert db_snapshot_status("orders-copy") == "available"
@@ -377,7 +376,7 @@ def test_a_forced_db_snapshot_status_outlasts_the_copy_time(slow_copies):
     copy_db_snapshot(create_db_instance(SOURCE, "orders-db"), "orders-copy")
 
     force_db_snapshot_status(DESTINATION, "orders-copy", "failed")
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     assert db_snapshot_status("orders-copy") == "failed"
 
@@ -437,7 +436,7 @@ def test_a_copied_cluster_snapshot_is_copying_then_available(slow_copies):
 
     answer = copy_db_cluster_snapshot(source, "orders-copy")
     status_at_once = db_cluster_snapshot("orders-copy")["Status"]
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     assert (answer["Status"], status_at_once) == ("copying", "copying")
     assert db_cluster_snapshot("orders-copy")["Status"] == "available"
@@ -485,7 +484,7 @@ def test_a_forced_cluster_snapshot_status_outlasts_the_copy_time(slow_copies):
     copy_db_cluster_snapshot(create_db_cluster(SOURCE, "orders"), "orders-copy")
 
     force_db_cluster_snapshot_status(DESTINATION, "orders-copy", "failed")
-    time.sleep(COPY_SECONDS)
+    pass_time(COPY_SECONDS)
 
     assert db_cluster_snapshot("orders-copy")["Status"] == "failed"
 
@@ -702,3 +701,46 @@ def test_a_copy_is_shared_only_once_the_copy_has_finished():
             ec2().modify_image_attribute(ImageId=copy, LaunchPermission={"Add": [GRANTEE]})
 
         assert error_code(refused) == "InvalidAMIID.Unavailable"
+
+
+# ---------------------------------------------------------------- the seam to moto
+
+def test_the_seam_refuses_a_moto_whose_internals_moved(monkeypatch):
+    """GIVEN moto changed the parameters of an internal the emulator calls (as 5.2.6 did to
+    determine_request_protocol) WHEN the seam checks moto THEN it refuses to start, naming
+    the internal and the moto release it was written for, before any request runs."""
+    from xregion_sync_emulator import moto_seam
+
+    path = next(key for key in moto_seam.EXPECTED if key.endswith(":determine_request_protocol"))
+    monkeypatch.setitem(moto_seam.EXPECTED, path, ("service_model", "content_type"))
+    with pytest.raises(moto_seam.MotoSeamError) as refused:
+        moto_seam.check_moto()
+    message = str(refused.value)
+    assert f"written for moto {moto_seam.WRITTEN_FOR_MOTO}" in message
+    assert f"{path} takes (service_model, request), written for (service_model, content_type)" \
+        in message
+
+
+def test_the_seam_refuses_a_moto_without_an_internal_it_replaces(monkeypatch):
+    from xregion_sync_emulator import moto_seam
+
+    describe = next(key for key in moto_seam.EXPECTED if key.endswith("AmiBackend.describe_images"))
+    monkeypatch.setitem(moto_seam.EXPECTED, describe.replace("describe_images", "gone_method"),
+                        ("self",))
+    with pytest.raises(moto_seam.MotoSeamError, match="AmiBackend.gone_method is gone"):
+        moto_seam.check_moto()
+
+
+def test_the_installed_moto_passes_the_seam_check():
+    from xregion_sync_emulator import moto_seam
+
+    moto_seam.check_moto()  # raises on a mismatch
+
+
+def test_only_a_listed_moto_internal_can_be_replaced():
+    from contextlib import ExitStack
+
+    from xregion_sync_emulator.moto_seam import AmiBackend, MotoSeamError, replace
+
+    with ExitStack() as stack, pytest.raises(MotoSeamError, match="not listed"):
+        replace(stack, AmiBackend, "register_image", lambda *args: None)

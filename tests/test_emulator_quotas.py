@@ -1,5 +1,5 @@
-"""Each AWS quota and visibility rule the emulator enforces (local/quotas.py,
-local/stepfunctions_quotas.py, local/fidelity.py, local/cross_account.py), pinned to the AWS
+"""Each AWS quota and visibility rule the emulator enforces (its quotas.py,
+stepfunctions_quotas.py, fidelity.py and cross_account.py), pinned to the AWS
 documentation and shown to bite. The quotas are lowered so no test builds a huge input.
 
 These call the emulated APIs directly, with small state machines of their own; what the
@@ -17,17 +17,17 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import DESTINATION, SOURCE
 
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, AwsQuotas, emulated_aws
-from xregion_sync.local.seed import (
+from xregion_sync.tags import tag_dict
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, AwsQuotas, emulated_aws, pass_time
+from xregion_sync_emulator.seed import (
     account_session,
     create_ami,
     create_db_cluster,
     create_db_instance,
     create_shared_ami,
 )
-from xregion_sync.local.stepfunctions import REGION, deploy
-from xregion_sync.local.stepfunctions_quotas import history_limit_cause
-from xregion_sync.tags import tag_dict
+from xregion_sync_emulator.stepfunctions import REGION, deploy
+from xregion_sync_emulator.stepfunctions_quotas import history_limit_cause
 
 OTHER_ACCOUNT = "210987654321"  # another team's account that shares its AMIs with ours
 PASS_STATES = 5  # ExecutionStarted + 2 per Pass state + ExecutionSucceeded = 12 events
@@ -87,6 +87,7 @@ def error_of(refused) -> tuple[str, str]:
 # ---------------------------------------------------------------- Step Functions: history
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(history_events=EVENTS_OF_PASS_CHAIN - 1)
 def test_an_execution_fails_when_its_history_reaches_the_quota(quotas):
     """Step Functions Developer Guide, "Step Functions service quotas": "Maximum execution
@@ -105,6 +106,7 @@ def test_an_execution_fails_when_its_history_reaches_the_quota(quotas):
     assert events[-1]["executionFailedEventDetails"]["cause"] == history_limit_cause(limit)
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(history_events=EVENTS_OF_PASS_CHAIN)
 def test_an_execution_whose_last_allowed_event_is_its_success_succeeds(quotas):
     """Same page: "If the event number 25,000 is ExecutionSucceeded, the execution finishes
@@ -115,6 +117,7 @@ def test_an_execution_whose_last_allowed_event_is_its_success_succeeds(quotas):
     assert (len(events), events[-1]["type"]) == (EVENTS_OF_PASS_CHAIN, "ExecutionSucceeded")
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(history_events=4 * EVENTS_OF_PASS_CHAIN)
 def test_an_inline_map_shares_its_executions_history_a_distributed_map_child_has_its_own(
         quotas):
@@ -139,6 +142,7 @@ def output_of(size: int) -> dict:
                                                  "End": True}}}
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(payload_bytes=1_000)
 def test_a_state_output_over_the_payload_quota_fails_with_data_limit_exceeded(quotas):
     """Step Functions service quotas: "Maximum input or output size for a task, state, or
@@ -158,7 +162,7 @@ def answer_of_the_requested_size(event, context):
 
 
 def lambda_answering(size: int) -> str:
-    from xregion_sync.local.stepfunctions import ROLE_NAME, _placeholder_zip
+    from xregion_sync_emulator.stepfunctions import ROLE_NAME, _placeholder_zip
 
     deploy()  # its role is one Lambda can assume
     return boto3.client("lambda", region_name=REGION).create_function(
@@ -168,6 +172,7 @@ def lambda_answering(size: int) -> str:
     )["FunctionArn"]
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(payload_bytes=1_000)
 def test_states_all_does_not_catch_data_limit_exceeded(quotas):
     """Step Functions Developer Guide, "Error handling", States.ALL: "cannot catch the
@@ -199,6 +204,7 @@ def test_an_execution_input_over_the_payload_quota_is_refused_at_start(quotas):
     assert "Member must have length less than or equal to 1000" in message
 
 
+@pytest.mark.statemachine
 @pytest.mark.quotas(failure_error_characters=8, failure_cause_characters=20)
 def test_a_failure_error_and_cause_are_cut_to_their_documented_lengths(quotas):
     """Step Functions API Reference, ExecutionFailedEventDetails: error "Maximum length of
@@ -259,7 +265,7 @@ def copy_image(source: str, name: str) -> str:
     return ec2.copy_image(SourceRegion=SOURCE, SourceImageId=source, Name=name)["ImageId"]
 
 
-COPYING_SECONDS = 1.0  # long enough that the copies below are still in progress
+COPYING_SECONDS = 600.0  # emulated time (pass_time): the copies below are still in progress
 
 
 @pytest.mark.parametrize("copy, refusal", [
@@ -297,7 +303,7 @@ def test_a_copy_beyond_the_copies_in_progress_quota_is_refused_until_one_finishe
 
     with pytest.raises(ClientError) as refused:
         copy_of(source, "copy-3")
-    time.sleep(COPYING_SECONDS)
+    pass_time(COPYING_SECONDS)
     copy_of(source, "copy-3")  # after the first two finished
 
     assert error_of(refused) == refusal

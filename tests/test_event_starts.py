@@ -14,7 +14,6 @@ import re
 import pytest
 import yaml
 from conftest import load_event
-from moto.events.models import EventPattern, EventPatternParser
 from scenarios import (
     AMI_JOB,
     CLUSTER,
@@ -34,8 +33,9 @@ from scenarios import (
 
 import xregion_sync
 from xregion_sync.errors import ConfigError
-from xregion_sync.local import execute_state_machine
-from xregion_sync.local.template import PROJECT_ROOT, _CfnLoader, read_template
+from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator.moto_seam import EventPattern, EventPatternParser
+from xregion_sync_emulator.template import PROJECT_ROOT, _CfnLoader, read_template
 
 OTHER_REGION_AMI_JOB = "sync_eu_web_app"
 OTHER_DB_JOB = "sync_billing_db"
@@ -200,6 +200,7 @@ def test_the_forwarder_forwards_exactly_what_the_stack_rules_match():
         assert target["Arn"] == {"Ref": "TargetEventBusArn"}
 
 
+@pytest.mark.statemachine
 def test_a_new_automated_snapshot_runs_only_the_jobs_of_its_db_instance(world):
     store_stack_config(CONFIG)
 
@@ -213,6 +214,7 @@ def test_a_new_automated_snapshot_runs_only_the_jobs_of_its_db_instance(world):
     assert destination_cluster_snapshot_ids() == []  # nor the cluster jobs
 
 
+@pytest.mark.statemachine
 def test_a_new_automated_cluster_snapshot_runs_only_the_jobs_of_its_cluster(world):
     store_stack_config(CONFIG)
 
@@ -225,6 +227,7 @@ def test_a_new_automated_cluster_snapshot_runs_only_the_jobs_of_its_cluster(worl
     assert len(destination_cluster_snapshot_ids()) == 1
 
 
+@pytest.mark.statemachine
 def test_a_new_available_ami_runs_only_the_ami_jobs_of_its_region(world):
     store_stack_config(CONFIG)
 
@@ -236,6 +239,7 @@ def test_a_new_available_ami_runs_only_the_ami_jobs_of_its_region(world):
     assert destination_snapshot_ids() == []  # the DB jobs did not run
 
 
+@pytest.mark.statemachine
 def test_an_event_with_the_config_inline_selects_from_it(world):
     (target,) = rule("RdsSnapshotCreatedRule")["Targets"]
     execution_input = {**transform(target["InputTransformer"], rds_event()), "config": CONFIG}
@@ -246,6 +250,7 @@ def test_an_event_with_the_config_inline_selects_from_it(world):
     assert names(execution) == [DB_JOB]
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize("event", [
     pytest.param(lambda image: rds_event("rds:reports-db-2026-11-26-06-10"), id="other-db"),
     pytest.param(lambda image: rds_event("orders-db-before-upgrade"), id="manual-snapshot-id"),
@@ -284,6 +289,7 @@ def test_an_event_the_rules_do_not_match_starts_nothing(world, event):
 # ---------------------------------------------------------------- {"jobs": [...]}
 
 
+@pytest.mark.statemachine
 def test_jobs_in_the_input_run_only_those_jobs(world):
     execution = execute_state_machine({"config": CONFIG, "jobs": [AMI_JOB]})
 
@@ -294,6 +300,7 @@ def test_jobs_in_the_input_run_only_those_jobs(world):
     assert destination_snapshot_ids() == []
 
 
+@pytest.mark.statemachine
 def test_jobs_alone_select_from_the_stacks_config(world):
     store_stack_config(CONFIG)
 
@@ -304,6 +311,7 @@ def test_jobs_alone_select_from_the_stacks_config(world):
     assert destination_image_ids() == []
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize(("jobs", "says"), [
     ([AMI_JOB, "sync_nope", "sync_gone"],
      "'jobs' names 2 job(s) the config does not define: sync_nope, sync_gone; its jobs are: "
@@ -321,6 +329,7 @@ def test_bad_jobs_fail_the_execution_at_load_config_and_run_nothing(world, jobs,
     assert destination_image_ids() == [] and destination_snapshot_ids() == []
 
 
+@pytest.mark.statemachine
 def test_jobs_and_event_together_are_refused(world):
     execution = execute_state_machine({"config": CONFIG, "jobs": [AMI_JOB],
                                        "event": {"source": "aws.ec2", "region": SOURCE}})

@@ -11,9 +11,9 @@ import pytest
 from conftest import EVENTS_DIR, load_event, store_finished_map_run, summarize_results
 
 from xregion_sync import handlers
-from xregion_sync.local import execute_state_machine
-from xregion_sync.local.demo import demo_config_text
-from xregion_sync.local.template import read_template
+from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator.demo import demo_config_text
+from xregion_sync_emulator.template import read_template
 
 EVENT_FILES = sorted(path.stem for path in EVENTS_DIR.glob("*.json"))
 EXECUTION_INPUTS = [name for name in EVENT_FILES if name.startswith("execution-")]
@@ -71,6 +71,7 @@ def test_lambda_event_runs_through_its_handler(demo_world, lambda_context, name)
     assert json.loads(json.dumps(output)) == output
 
 
+@pytest.mark.statemachine
 @pytest.mark.deploy_parameters(ConfigBucketName=CONFIG_BUCKET)  # the s3 event's bucket
 @pytest.mark.parametrize("name", EXECUTION_INPUTS)
 def test_execution_input_runs_the_demo_on_the_state_machine(demo_world, name):

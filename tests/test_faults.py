@@ -18,14 +18,14 @@ from faults import (
 )
 
 import xregion_sync
-from xregion_sync.local import execute_state_machine
-from xregion_sync.local.seed import (
+from xregion_sync.syncs import SYNC_TYPES
+from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator.seed import (
     create_ami,
     create_db_cluster,
     create_db_instance,
     force_db_cluster_snapshot_status,
 )
-from xregion_sync.syncs import SYNC_TYPES
 
 SOURCE, DESTINATION = "us-east-1", "us-west-2"
 JOBS_PER_TYPE = 3
@@ -82,6 +82,7 @@ def test_throttled_calls_still_give_every_job_its_result(driver):
     check_world(second, dict.fromkeys(config, "in_sync"), before, config)
 
 
+@pytest.mark.statemachine
 def test_lambda_throttling_is_retried_by_the_state_machine(emulated):
     # GIVEN the Lambda service throttling every other invoke of every task
     config = seed_jobs(2)
@@ -96,6 +97,7 @@ def test_lambda_throttling_is_retried_by_the_state_machine(emulated):
     check_world(results, dict.fromkeys(config, "copied"), before, config)
 
 
+@pytest.mark.statemachine
 def test_lost_answer_after_the_copy_call_is_retried_without_a_second_copy(emulated):
     # GIVEN Start Copy does its work but the Lambda service then fails (the answer is
     # lost), the first time of every job, of every type
@@ -160,9 +162,8 @@ def test_copy_quota_fails_one_job_with_advice_and_the_next_run_copies(driver, op
 
 
 def _fail_ami(copy_id: str) -> None:
-    from moto.ec2.models import ec2_backends
-
-    from xregion_sync.local import EMULATOR_ACCOUNT_ID
+    from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+    from xregion_sync_emulator.moto_seam import ec2_backends
 
     image = ec2_backends[EMULATOR_ACCOUNT_ID][DESTINATION].amis[copy_id]
     image.state = "failed"
@@ -173,6 +174,7 @@ def _fail_cluster_snapshot(copy_id: str) -> None:
     force_db_cluster_snapshot_status(DESTINATION, copy_id, "failed")
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize("sync_type, fail", [("ec2_ami", _fail_ami),
                                              ("rds_cluster_snapshot", _fail_cluster_snapshot)],
                          ids=["ec2_ami", "rds_cluster_snapshot"])

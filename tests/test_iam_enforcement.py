@@ -1,4 +1,4 @@
-"""IAM on emulated AWS (xregion_sync/local/iam.py), as strict as AWS: each task Lambda's
+"""IAM on emulated AWS (xregion_sync_emulator/iam.py), as strict as AWS: each task Lambda's
 requests meet the policies `sam deploy` gives its role (template.yaml through the SAM
 translator), evaluated by iam-simulate with real ARNs, condition keys and tags.
 
@@ -22,8 +22,6 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from moto.ec2.models import ec2_backends
-from moto.rds.models import rds_backends
 from scenarios import (
     AMI_JOB,
     CLUSTER,
@@ -45,15 +43,16 @@ from scenarios import (
 )
 
 from xregion_sync import execution as execution_module
-from xregion_sync.local import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
-from xregion_sync.local import iam as iam_module
-from xregion_sync.local.deployed_policies import NamedPolicy, function_policies
-from xregion_sync.local.fidelity import snapshot_ids
-from xregion_sync.local.iam import acting_as, current_enforcement, decision_table
-from xregion_sync.local.iam_evaluator import EvaluatorUnavailable, check_installation
-from xregion_sync.local.seed import create_ami, create_db_cluster, create_db_instance
-from xregion_sync.local.template import read_template
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
+from xregion_sync_emulator import iam as iam_module
+from xregion_sync_emulator.deployed_policies import NamedPolicy, function_policies
+from xregion_sync_emulator.fidelity import snapshot_ids
+from xregion_sync_emulator.iam import acting_as, current_enforcement, decision_table
+from xregion_sync_emulator.iam_evaluator import EvaluatorUnavailable, check_installation
+from xregion_sync_emulator.moto_seam import ec2_backends, rds_backends
+from xregion_sync_emulator.seed import create_ami, create_db_cluster, create_db_instance
+from xregion_sync_emulator.template import read_template
 
 JOB_ROLE = f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/xregion-sync-job"
 SECRET_NAME = "xregion-sync/keys"
@@ -204,6 +203,7 @@ def suite():
 # ---------------------------------------------------------------- as strict as AWS, and passing
 
 
+@pytest.mark.statemachine
 def test_the_scenario_suite_passes_under_enforcement(suite):
     results, _, _ = suite
     for scenario in SCENARIOS:
@@ -220,6 +220,7 @@ EXPECTED_DENIALS = {("PruneOldCopiesFunction", "rds:DeleteDBSnapshot",
                      "2026-11-19-06-10")}
 
 
+@pytest.mark.statemachine
 def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suite):
     _, decided, _ = suite
     denied = {(row.function, row.action, row.check.resource) for row in decided
@@ -231,6 +232,7 @@ def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suit
         "PruneOldCopiesFunction", "SummarizeFunction"}
 
 
+@pytest.mark.statemachine
 def test_the_report_lists_every_request_with_its_decision(suite):
     _, decided, _ = suite
     table = REPORT.read_text(encoding="utf-8")
@@ -274,6 +276,7 @@ def grant_removals() -> list[tuple[str, str, list[NamedPolicy]]]:
 REMOVALS = grant_removals()
 
 
+@pytest.mark.statemachine
 def test_every_statement_action_and_resource_granted_is_needed_by_some_request(suite):
     _, decided, enforcement = suite
     unneeded = []
@@ -292,6 +295,7 @@ REPRESENTATIVE = ("StartCopyFunctionRolePolicy0 statement 0 Resource arn:aws:ec2
                   "PruneOldCopiesFunctionRolePolicy0 statement 1")
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize(("function", "removed", "policies"), [
     pytest.param(*removal, id=f"{removal[0]}: {removal[1]}",
                  marks=[] if removal[1] in REPRESENTATIVE else [pytest.mark.exhaustive])
@@ -322,6 +326,7 @@ def test_removing_a_grant_makes_a_scenario_fail(function, removed, policies):
 # ---------------------------------------------------------------- the tag conditions bite
 
 
+@pytest.mark.statemachine
 def test_deregistering_an_ami_the_tool_did_not_tag_is_denied(emulated):
     # GIVEN a deployed Start Copy and an AMI in the destination without the job tag
     execute_state_machine({"config": {}})
@@ -337,6 +342,7 @@ def test_deregistering_an_ami_the_tool_did_not_tag_is_denied(emulated):
     assert untagged in amis(DESTINATION)
 
 
+@pytest.mark.statemachine
 def test_deprecating_an_ami_the_tool_did_not_tag_is_denied(emulated):
     # GIVEN a deployed Copy Tags (deprecate_after_days) and two AMIs in the destination:
     # one the tool tagged, one someone else's
@@ -357,6 +363,7 @@ def test_deprecating_an_ami_the_tool_did_not_tag_is_denied(emulated):
     assert getattr(amis(DESTINATION)[theirs], "deprecation_time", None) is None
 
 
+@pytest.mark.statemachine
 def test_sharing_an_ami_the_tool_did_not_tag_is_denied(emulated):
     # GIVEN a deployed Prune Old Copies (copy_launch_permissions) and two available AMIs in
     # the destination: one the tool tagged, one someone else's
@@ -377,6 +384,7 @@ def test_sharing_an_ami_the_tool_did_not_tag_is_denied(emulated):
     assert amis(DESTINATION)[theirs].launch_permissions == []
 
 
+@pytest.mark.statemachine
 def test_prune_may_tag_the_tools_copies_with_the_launch_permissions_tag_only(emulated):
     # GIVEN a deployed Prune Old Copies and an AMI the tool tagged
     execute_state_machine({"config": {}})
@@ -394,6 +402,7 @@ def test_prune_may_tag_the_tools_copies_with_the_launch_permissions_tag_only(emu
     assert "ec2:CreateTags" in denied.value.response["Error"]["Message"]
 
 
+@pytest.mark.statemachine
 def test_a_tagged_amis_untagged_snapshot_is_kept_and_reported(emulated):
     # GIVEN a tool-tagged AMI whose snapshot lacks the job tag
     execute_state_machine({"config": {}})
@@ -424,6 +433,7 @@ def _untagged_manual_cluster_snapshot() -> str:
     return "my-manual-cluster-copy"
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize(("seed", "delete", "parameter", "held"), [
     (_untagged_manual_db_snapshot, "delete_db_snapshot", "DBSnapshotIdentifier",
      "database_snapshots"),
@@ -444,6 +454,7 @@ def test_deleting_a_snapshot_the_tool_did_not_tag_is_denied(emulated, seed, dele
     assert snapshot_id in getattr(rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION], held)
 
 
+@pytest.mark.statemachine
 def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emulated):
     # GIVEN a copy the original tool made (its tag, not ours) among the job's copies
     execute_state_machine({"config": {}})
@@ -471,6 +482,7 @@ def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emul
 # ---------------------------------------------------------------- the enforcement itself
 
 
+@pytest.mark.statemachine
 def test_a_wrong_snapshot_arn_denies_copy_image():
     # GIVEN Start Copy with the snapshot ARN the template used to have (with an account)
     policies = copy.deepcopy(function_policies())
@@ -491,6 +503,7 @@ def test_a_wrong_snapshot_arn_denies_copy_image():
         f"arn:aws:ec2:{DESTINATION}::snapshot/*" in message
 
 
+@pytest.mark.statemachine
 def test_denials_are_each_services_own_error(emulated):
     # GIVEN a function whose role grants nothing beyond logs and X-Ray
     execute_state_machine({"config": {}})
@@ -518,6 +531,7 @@ def test_denials_are_each_services_own_error(emulated):
                      "secretsmanager": ("AccessDeniedException", 400)}
 
 
+@pytest.mark.statemachine
 def test_an_operation_without_an_iam_model_is_denied_naming_the_missing_model(emulated):
     execute_state_machine({"config": {}})
     with acting_as("StartCopyFunction"), pytest.raises(ClientError) as denied:
@@ -538,6 +552,7 @@ def test_a_missing_evaluator_names_the_make_target(tmp_path, monkeypatch):
         check_installation()
 
 
+@pytest.mark.statemachine
 def test_first_sync_is_checked_request_by_request():
     with emulated_aws():
         first_sync(run_on_state_machine)

@@ -10,12 +10,8 @@ import pytest
 from conftest import DESTINATION, SOURCE
 from faults import aws_faults, first_calls
 from freezegun import freeze_time
-from moto.rds.models import rds_backends
 
 from xregion_sync import load_config, run, steps, tag_rules
-from xregion_sync.local import EMULATOR_ACCOUNT_ID
-from xregion_sync.local.fidelity import EmulatedCopyTiming
-from xregion_sync.local.seed import add_automated_snapshot, create_db_instance
 from xregion_sync.syncs.rds_automated_snapshot import copy_identifier
 from xregion_sync.tags import (
     TAG_JOB,
@@ -24,6 +20,10 @@ from xregion_sync.tags import (
     TAG_SOURCE_REGION,
     tag_dict,
 )
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+from xregion_sync_emulator.fidelity import EmulatedCopyTiming
+from xregion_sync_emulator.moto_seam import rds_backends
+from xregion_sync_emulator.seed import add_automated_snapshot, create_db_instance
 
 JOB = "sync_db"
 DB = "mydb"

@@ -11,12 +11,8 @@ import boto3
 import pytest
 from conftest import DESTINATION, SOURCE
 from freezegun import freeze_time
-from moto.rds.models import rds_backends
 
 from xregion_sync import load_config, run, steps
-from xregion_sync.local import EMULATOR_ACCOUNT_ID
-from xregion_sync.local.fidelity import EmulatedCopyTiming
-from xregion_sync.local.seed import add_automated_cluster_snapshot, create_db_cluster
 from xregion_sync.syncs.rds_cluster_snapshot import copy_identifier
 from xregion_sync.tags import (
     TAG_JOB,
@@ -25,6 +21,10 @@ from xregion_sync.tags import (
     TAG_SOURCE_REGION,
     tag_dict,
 )
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+from xregion_sync_emulator.fidelity import EmulatedCopyTiming
+from xregion_sync_emulator.moto_seam import rds_backends
+from xregion_sync_emulator.seed import add_automated_cluster_snapshot, create_db_cluster
 
 JOB = "sync_cluster"
 CLUSTER = "orders"

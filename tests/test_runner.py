@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import DESTINATION, SOURCE
-from moto.ec2.models import ec2_backends
 
 from xregion_sync import SyncResult, run, steps
-from xregion_sync.local import EMULATOR_ACCOUNT_ID
-from xregion_sync.local.seed import create_ami, create_db_instance, record_copy_source
 from xregion_sync.tags import TAG_SOURCE_ID, tracking_tags
+from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+from xregion_sync_emulator.moto_seam import ec2_backends
+from xregion_sync_emulator.seed import create_ami, create_db_instance, record_copy_source
 
 READ_OPERATIONS = {"DescribeImages", "DescribeDBSnapshots"}
 

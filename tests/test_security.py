@@ -11,9 +11,9 @@ import pytest
 from conftest import actions, deployed_statements
 
 import xregion_sync
-from xregion_sync.local import emulated_aws, execute_state_machine
-from xregion_sync.local.seed import create_ami, create_db_instance
 from xregion_sync.logs import JsonFormatter
+from xregion_sync_emulator import emulated_aws, execute_state_machine
+from xregion_sync_emulator.seed import create_ami, create_db_instance
 
 # Recognisable fake credentials: none of these strings may leak anywhere.
 ACCESS_KEY = "AKIAXREGIONFAKE00042"
@@ -81,6 +81,7 @@ def emulated_with_job_secret():
         yield
 
 
+@pytest.mark.statemachine
 def test_credentials_secret_never_appears_in_the_execution_or_logs(emulated_with_job_secret,
                                                                     captured_logs):
     # GIVEN jobs whose credentials live in a Secrets Manager secret
@@ -119,6 +120,7 @@ def test_static_keys_in_process_never_reach_results_or_logs(emulated, captured_l
     assert leaks("\n".join(captured_logs)) == []
 
 
+@pytest.mark.statemachine
 def test_the_state_machine_refuses_static_keys_and_passes_them_on_nowhere(emulated,
                                                                          captured_logs):
     config = seed_and_config({"aws_access_key_id": ACCESS_KEY,

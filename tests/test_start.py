@@ -11,8 +11,8 @@ from conftest import ONE_BAD_JOB, VALID
 
 from xregion_sync import cli, operate
 from xregion_sync.deploy import config_parameter_name
-from xregion_sync.local.seed import seed_demo
-from xregion_sync.local.stack import local_stack
+from xregion_sync_emulator.seed import seed_demo
+from xregion_sync_emulator.stack import local_stack
 
 STACK = "xregion-sync-local"
 REGION = "us-east-1"
@@ -61,6 +61,7 @@ def sent_input(execution_arn: str) -> dict:
 # ---------------------------------------------------------------- start
 
 
+@pytest.mark.statemachine
 def test_start_without_flags_sends_empty_input_and_prints_arn_and_console_url(capsys, stack):
     code, out, _ = run_cli(capsys, "start", "--stack", STACK)
     assert code == 0
@@ -72,6 +73,7 @@ def test_start_without_flags_sends_empty_input_and_prints_arn_and_console_url(ca
     assert finished(arn)["status"] == "SUCCEEDED"
 
 
+@pytest.mark.statemachine
 def test_start_with_jobs_sends_their_names(capsys, stack):
     code, out, _ = run_cli(capsys, "start", "--stack", STACK, "--job", "sync_web_app",
                            "--job", "sync_orders_db")
@@ -81,6 +83,7 @@ def test_start_with_jobs_sends_their_names(capsys, stack):
     finished(arn)
 
 
+@pytest.mark.statemachine
 def test_start_with_config_uri_sends_it(capsys, stack):
     code, out, _ = run_cli(capsys, "start", "--stack", STACK, "--config-uri",
                            "s3://xregion-sync-local-runbucket/config/other.yaml",
@@ -126,6 +129,7 @@ def test_bad_flags_exit_2_with_usage(capsys):
 # ---------------------------------------------------------------- start --follow
 
 
+@pytest.mark.statemachine
 def test_follow_shows_progress_then_the_table_and_exits_0(capsys, stack):
     code, out, _ = run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST)
     assert code == 0
@@ -141,6 +145,7 @@ def test_follow_shows_progress_then_the_table_and_exits_0(capsys, stack):
     assert lines[-1] == "execution SUCCEEDED"
 
 
+@pytest.mark.statemachine
 def test_follow_exits_1_when_a_job_failed(capsys, stack):
     push(ONE_BAD_JOB)
     code, out, _ = run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST)
@@ -152,6 +157,7 @@ def test_follow_exits_1_when_a_job_failed(capsys, stack):
     assert "execution FAILED" in out
 
 
+@pytest.mark.statemachine
 def test_follow_exits_1_with_the_reason_when_load_config_fails(capsys, stack):
     code, out, err = run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST,
                              "--config-uri", "ssm:/not/a/parameter")
@@ -160,6 +166,7 @@ def test_follow_exits_1_with_the_reason_when_load_config_fails(capsys, stack):
     assert "ssm:/not/a/parameter" in err and "stackTrace" not in err
 
 
+@pytest.mark.statemachine
 def test_follow_polls_until_the_end_and_reads_results_from_the_run_bucket(stack):
     # GIVEN an execution that has just started
     arn = operate.start_execution(operate.find_stack(STACK), {})
@@ -184,6 +191,7 @@ def test_follow_polls_until_the_end_and_reads_results_from_the_run_bucket(stack)
 # ---------------------------------------------------------------- executions
 
 
+@pytest.mark.statemachine
 def test_executions_lists_the_newest_first_with_summaries(capsys, stack):
     assert run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST)[0] == 0
     push(ONE_BAD_JOB)
@@ -199,6 +207,7 @@ def test_executions_lists_the_newest_first_with_summaries(capsys, stack):
     assert len(lines) == 3
 
 
+@pytest.mark.statemachine
 def test_executions_json_shape_and_max(capsys, stack):
     assert run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST)[0] == 0
     assert run_cli(capsys, "start", "--stack", STACK, "--follow", *FAST,
@@ -226,6 +235,7 @@ def test_executions_on_an_unknown_stack_is_bad_input(capsys, emulated):
 # ---------------------------------------------------------------- run on the local engine
 
 
+@pytest.mark.statemachine
 def test_run_on_the_local_state_machine_fails_when_load_config_fails(capsys, tmp_path,
                                                                      monkeypatch):
     monkeypatch.setenv("XREGION_SYNC_LOG_LEVEL", "CRITICAL")

@@ -25,9 +25,9 @@ from scenarios import (
 )
 
 from xregion_sync.execution import plan_execution
-from xregion_sync.local import AwsQuotas, emulated_aws, execute_state_machine
-from xregion_sync.local.stepfunctions_quotas import history_limit_cause
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot
+from xregion_sync_emulator import AwsQuotas, emulated_aws, execute_state_machine
+from xregion_sync_emulator.stepfunctions_quotas import history_limit_cause
 
 DEMO = {**ami_job(), **db_job()}
 RESULT_KEYS = {"name", "sync_type", "status", "created_resource", "copy_state", "pruned",
@@ -57,6 +57,7 @@ def payloads(event: dict) -> list[str]:
 # ---------------------------------------------------------------- the output document
 
 
+@pytest.mark.statemachine
 def test_output_is_the_results_and_the_summary(world):
     execution = run({"config": DEMO})
 
@@ -68,6 +69,7 @@ def test_output_is_the_results_and_the_summary(world):
     assert [r["name"] for r in execution.output["results"]] == [AMI_JOB, DB_JOB]
 
 
+@pytest.mark.statemachine
 def test_a_failed_job_fails_the_execution_and_names_the_job(world):
     config = {**DEMO, "sync_api": ami_job(sync_identifier="api")[AMI_JOB]}
 
@@ -91,6 +93,7 @@ def test_a_failed_job_fails_the_execution_and_names_the_job(world):
 # ---------------------------------------------------------------- where the config comes from
 
 
+@pytest.mark.statemachine
 def test_an_empty_input_runs_the_stacks_config_parameter(world):
     boto3.client("ssm", region_name=SOURCE).put_parameter(
         Name=STACK_CONFIG_PARAMETER, Value=yaml.safe_dump(DEMO), Type="String")
@@ -101,6 +104,7 @@ def test_an_empty_input_runs_the_stacks_config_parameter(world):
     assert execution.output["summary"]["copied"] == 2
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize(("execution_input", "says"), [
     ({"config": DEMO, "dry_run": True}, "got keys ['config', 'dry_run']"),
     ({"config": DEMO, "config_uri": "ssm:/x"}, "got keys ['config', 'config_uri']"),
@@ -151,6 +155,7 @@ INPUT_EVENTS = [("ExecutionStarted", None), ("TaskStateEntered", "Load Config"),
                 ("LambdaFunctionScheduled", None)]
 
 
+@pytest.mark.statemachine
 def test_static_keys_fail_their_job_and_stay_out_of_the_history(world, capsys):
     execution = run({"config": with_static_keys(DEMO, DB_JOB)})
 
@@ -164,6 +169,7 @@ def test_static_keys_fail_their_job_and_stay_out_of_the_history(world, capsys):
     assert ACCESS_KEY_ID not in capsys.readouterr().out
 
 
+@pytest.mark.statemachine
 def test_static_keys_in_a_config_that_cannot_load_stay_out_of_the_fail_state(emulated):
     config = with_static_keys({"aws_client_config": {"region": SOURCE},
                                "jobs": {"sync_orders_db": {}}}, "aws_client_config")
@@ -177,6 +183,7 @@ def test_static_keys_in_a_config_that_cannot_load_stay_out_of_the_fail_state(emu
 # ---------------------------------------------------------------- transitions per job
 
 
+@pytest.mark.statemachine
 def test_state_transitions_per_job(world):
     copying = run({"config": DEMO}).states_by_job()
     in_sync = run({"config": DEMO}).states_by_job()
@@ -200,6 +207,7 @@ IN_SYNC_EVENTS_PER_CHILD = 21
 PARENT_EVENTS = 32
 
 
+@pytest.mark.statemachine
 def test_each_jobs_history_is_its_own_child_executions(world):
     copying = run({"config": DEMO})
     in_sync = run({"config": DEMO})
@@ -213,6 +221,7 @@ def test_each_jobs_history_is_its_own_child_executions(world):
     assert len(copying.history) == len(in_sync.history) == PARENT_EVENTS
 
 
+@pytest.mark.statemachine
 def test_the_parents_history_does_not_grow_with_the_jobs(emulated):
     # GIVEN 30 jobs (failing fast: no source) against a history quota far below 30 jobs'
     # worth of events in one history
@@ -227,6 +236,7 @@ def test_the_parents_history_does_not_grow_with_the_jobs(emulated):
     assert len(execution.history) == len(small.history)
 
 
+@pytest.mark.statemachine
 def test_a_job_whose_child_overflows_its_history_fails_alone():
     # GIVEN a history quota that holds the parent's events but not a copying job's
     quota = COPY_EVENTS_PER_CHILD - 5
@@ -264,6 +274,7 @@ def lambda_attempts(execution, state: str) -> int:
     return count
 
 
+@pytest.mark.statemachine
 def test_a_lambda_service_error_is_retried(world):
     answered: Counter = Counter()
 
@@ -283,6 +294,7 @@ def test_a_lambda_service_error_is_retried(world):
     assert destination_image_ids() == [execution.output["results"][0]["created_resource"]]
 
 
+@pytest.mark.statemachine
 @pytest.mark.parametrize(("sync", "config", "copies"), [
     (ec2_ami, ami_job(), destination_image_ids),
     (rds_automated_snapshot, db_job(), destination_snapshot_ids),
@@ -299,6 +311,7 @@ def test_a_start_copy_retried_after_the_copy_was_made_makes_no_second_copy(
     assert copies() == [result["created_resource"]]
 
 
+@pytest.mark.statemachine
 def test_a_domain_error_is_caught_not_retried(emulated, monkeypatch):
     source_ami("web-app-a")
     source_ami("web-app-b")
@@ -321,6 +334,7 @@ def test_a_domain_error_is_caught_not_retried(emulated, monkeypatch):
 MAX_CAUSE_CHARACTERS = 32_768
 
 
+@pytest.mark.statemachine
 def test_state_payloads_stay_under_the_limit_at_500_jobs(emulated):
     # Jobs whose sources do not exist: each fails fast, with a full error message.
     config = {**{f"sync_image_{n:03d}": ami_job(sync_identifier=f"image-{n:03d}")[AMI_JOB]

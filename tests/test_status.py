@@ -12,8 +12,8 @@ from conftest import DESTINATION, SOURCE
 from freezegun import freeze_time
 
 from xregion_sync import JobStatus, cli, run, status, tables
-from xregion_sync.local import execute_state_machine
-from xregion_sync.local.seed import create_ami, create_db_instance
+from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator.seed import create_ami, create_db_instance
 
 READ_PREFIXES = ("Describe", "Get", "List")
 SEEDED_AT = "2026-11-20T06:00:00Z"
@@ -211,9 +211,10 @@ def assert_valid_emf(document: dict) -> None:
             assert metric["Unit"] in ("Seconds", "Count")
 
 
+@pytest.mark.statemachine
 def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
     from xregion_sync.config import read_config_source
-    from xregion_sync.local.demo import demo_config_text
+    from xregion_sync_emulator.demo import demo_config_text
 
     cfg = read_config_source(demo_config_text())
     execute_state_machine({"config": cfg})  # copies: no copy available yet
@@ -241,9 +242,10 @@ def test_one_execution_writes_valid_emf_metrics(demo_world, capsys, info_logs):
     assert (summary["JobsCopied"], summary["JobsInSync"], summary["JobsFailed"]) == (0, 3, 0)
 
 
+@pytest.mark.statemachine
 def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, info_logs):
     from xregion_sync.config import read_config_source
-    from xregion_sync.local.demo import demo_config_text
+    from xregion_sync_emulator.demo import demo_config_text
 
     execute_state_machine({"config": read_config_source(demo_config_text())})
 
@@ -254,7 +256,7 @@ def test_a_run_whose_copy_is_pending_counts_the_job_stale(demo_world, capsys, in
 
 
 def test_the_cli_keeps_metrics_out_of_its_json(demo_world, config_file, capsys):
-    from xregion_sync.local.demo import demo_config_text
+    from xregion_sync_emulator.demo import demo_config_text
 
     path = config_file(dict(__import__("yaml").safe_load(demo_config_text())))
     cli.main(["run", path, "--json"])
@@ -281,8 +283,8 @@ def test_a_dry_run_writes_no_metric_and_a_real_run_does(emulated, capsys, info_l
 
 
 def test_a_time_based_copy_pending_past_its_deadline_is_reported_overdue():
-    from xregion_sync.local import emulated_aws
-    from xregion_sync.local.fidelity import EmulatedCopyTiming
+    from xregion_sync_emulator import emulated_aws
+    from xregion_sync_emulator.fidelity import EmulatedCopyTiming
 
     timed = {"copy_completion_minutes": 120}
     # Copies take hours of real time here: the 120-minute copy is still pending at the end.

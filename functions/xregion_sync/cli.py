@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("error: --dry-run needs the in-process engine (the state machine always "
                   "acts)", file=sys.stderr)
             return EXIT_FAILED
-        from .local.stepfunctions import run_on_local_state_machine
+        from xregion_sync_emulator.stepfunctions import run_on_local_state_machine
 
         results = run_on_local_state_machine(args.config)
     else:
@@ -251,7 +251,7 @@ def cmd_executions(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .local.demo import run_demo
+    from xregion_sync_emulator.demo import run_demo
 
     return run_demo(as_json=args.json)
 

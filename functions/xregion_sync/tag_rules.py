@@ -1,7 +1,7 @@
 """AWS's documented rules for tag keys and values, per service, in one place.
 
 The config check uses them (a job name becomes a tag value on every copy, so a name a
-service refuses would fail every run) and so does emulated AWS (local/fidelity.py), which
+service refuses would fail every run) and so does emulated AWS (its fidelity.py), which
 refuses a tag the real service refuses, so a violation fails a test.
 
 RDS (Tagging Amazon RDS resources): key 1-128 and value 0-256 Unicode characters; neither

@@ -111,7 +111,7 @@ class Copy(TypedDict):
 @dataclass(frozen=True)
 class CopyQuotas:
     """AWS's quotas a type's copies count against, as `doctor` checks them (the emulator
-    enforces the same values: local/quotas.py)."""
+    enforces the same values: xregion_sync_emulator/quotas.py)."""
 
     in_progress: int  # copies in progress into one destination region per account
     in_progress_kind: str  # what those are, in messages: "RDS snapshot copies"

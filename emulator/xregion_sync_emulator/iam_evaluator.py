@@ -1,6 +1,6 @@
 """The IAM evaluator of emulated AWS: @cloud-copilot/iam-simulate (with iam-data, the
 Service Authorization Reference as data) in one long-lived Node process, spoken to in
-JSON lines (local/iam_simulator/server.cjs says the protocol).
+JSON lines (iam_simulator/server.cjs says the protocol).
 
 iam-simulate is AGPL-3.0-or-later: it is a test and demo tool here, run unmodified in a
 separate process, installed by `make iam-simulator` into .tools/iam-simulator and never

@@ -1,6 +1,6 @@
 """The Distributed Map as AWS runs it, taught to moto's interpreter (which runs its children
 but writes no results, counts no failures and refuses EXPRESS children). Each behaviour is
-pinned in tests/test_emulator_distributed_map.py; the quota values are in local/quotas.py.
+pinned in tests/test_emulator_distributed_map.py; the quota values are in quotas.py.
 
   EXPRESS       `ProcessorConfig.ExecutionType: EXPRESS` is accepted (moto's grammar knew only
                 STANDARD); an EXPRESS child ends TIMED_OUT (States.Timeout) after
@@ -33,57 +33,41 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
-from moto.stepfunctions.parser.api import (
+from .moto_seam import (
+    ASL_PREPROCESSOR_LOGGER,
+    EventDetails,
     ExecutionFailedEventDetails,
     ExecutionStartedEventDetails,
     ExecutionSucceededEventDetails,
-    HistoryEventType,
-    MapRunFailedEventDetails,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-    StatesErrorName,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-    StatesErrorNameType,
-)
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.eval.program_state import (
+    HistoryEventType,
+    MapRunFailedEventDetails,
     ProgramEnded,
     ProgramError,
     ProgramStopped,
     ProgramTimedOut,
+    StatesErrorName,
+    StatesErrorNameType,
+    replace,
+    to_json_str,
 )
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-
 from .quotas import AwsQuotas
 
 if TYPE_CHECKING:
-    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-    from moto.stepfunctions.parser.asl.component.program.program import Program
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+    from .moto_seam import (
+        DistributedItemProcessorWorker,
         DistributedIterationComponent,
         DistributedIterationComponentEvalInput,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
-        DistributedItemProcessorWorker,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_component import (  # noqa: E501
+        Environment,
+        EvalComponent,
         IterationComponent,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import Job
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
+        Job,
+        Program,
+        ResourceRuntimePart,
         StateCredentials,
     )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
-        ResourceRuntimePart,
-    )
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
 # moto declares EventDetails (a TypedDict) total, yet every event, moto's own too, fills one
 # key of it: hence `type: ignore[typeddict-item]` where one is made.
@@ -201,7 +185,7 @@ def _quiet_moto_about_tolerated_failures(stack: ExitStack) -> None:
     they do (_fail_map_runs_over_the_tolerated_threshold), so the warning is only noise."""
     import logging
 
-    logger = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+    logger = logging.getLogger(ASL_PREPROCESSOR_LOGGER)
     level = logger.level
     logger.setLevel(logging.ERROR)
     stack.callback(logger.setLevel, level)
@@ -209,11 +193,7 @@ def _quiet_moto_about_tolerated_failures(stack: ExitStack) -> None:
 
 def _accept_express_children_and_remember_map_facts(stack: ExitStack,
                                                     quotas: AwsQuotas) -> None:
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        iteration_component,
-    )
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from .moto_seam import AmazonStateLanguageParser, TimeoutSeconds, iteration_component
 
     original_parse = AmazonStateLanguageParser.parse
     component = iteration_component.IterationComponent
@@ -238,10 +218,8 @@ def _accept_express_children_and_remember_map_facts(stack: ExitStack,
                 quotas.express_execution_seconds)  # type: ignore[arg-type]
         return program
 
-    stack.enter_context(mock.patch.object(AmazonStateLanguageParser, "parse",
-                                          staticmethod(parse)))
-    stack.enter_context(mock.patch.object(component, "_get_iteration_program",
-                                          get_iteration_program))
+    replace(stack, AmazonStateLanguageParser, "parse", staticmethod(parse))
+    replace(stack, component, "_get_iteration_program", get_iteration_program)
 
 
 def _collect_map_facts(states: dict[str, Any], path: list[str],
@@ -295,12 +273,8 @@ def _state_at(program: Any, path: list[str]) -> Any:
 
 
 def _record_child_executions(stack: ExitStack) -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        distributed_iteration_component as distributed_component,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
-        distributed_item_processor_worker as distributed,
-    )
+    from .moto_seam import distributed_item_processor_worker as distributed
+    from .moto_seam import distributed_iteration_component as distributed_component
 
     worker = distributed.DistributedItemProcessorWorker
     original_eval_input = worker._eval_input
@@ -335,9 +309,9 @@ def _record_child_executions(stack: ExitStack) -> None:
             run.children.append(child)
 
     component = distributed_component.DistributedIterationComponent
-    stack.enter_context(mock.patch.object(component, "_eval_body", eval_body))
-    stack.enter_context(mock.patch.object(worker, "_eval_input", eval_input))
-    stack.enter_context(mock.patch.object(worker, "_eval_job", eval_job))
+    replace(stack, component, "_eval_body", eval_body)
+    replace(stack, worker, "_eval_input", eval_input)
+    replace(stack, worker, "_eval_job", eval_job)
 
 
 def _announce_start(env: Environment, child: ChildExecution) -> None:
@@ -400,9 +374,7 @@ def _events(env: Environment) -> list[dict[str, Any]]:
 
 
 def _fail_map_runs_over_the_tolerated_threshold(stack: ExitStack) -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        distributed_iteration_component as distributed_component,
-    )
+    from .moto_seam import distributed_iteration_component as distributed_component
 
     component = distributed_component.DistributedIterationComponent
     original_map_run = component._map_run
@@ -428,7 +400,7 @@ def _fail_map_runs_over_the_tolerated_threshold(stack: ExitStack) -> None:
             event_type=HistoryEventType.MapRunFailed,
             event_details=EventDetails(mapRunFailedEventDetails=details)))  # type: ignore[typeddict-item]
 
-    stack.enter_context(mock.patch.object(component, "_map_run", map_run))
+    replace(stack, component, "_map_run", map_run)
 
 
 def exceeds_tolerated_threshold(failed: int, total: int, facts: _MapFacts, count: int,
@@ -449,9 +421,7 @@ def exceeds_tolerated_threshold(failed: int, total: int, facts: _MapFacts, count
 
 
 def _write_results_as_aws_does(stack: ExitStack, quotas: AwsQuotas) -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
-        resource_eval_s3,
-    )
+    from .moto_seam import resource_eval_s3
 
     def put_object(env: Environment, resource_runtime_part: ResourceRuntimePart,
                    state_credentials: StateCredentials) -> None:
@@ -479,8 +449,8 @@ def _write_results_as_aws_does(stack: ExitStack, quotas: AwsQuotas) -> None:
         env.stack.append({"MapRunArn": map_run_arn,
                           "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": key}})
 
-    stack.enter_context(mock.patch.object(resource_eval_s3.ResourceEvalS3, "_handle_put_object",
-                                          staticmethod(put_object)))
+    replace(stack, resource_eval_s3.ResourceEvalS3, "_handle_put_object",
+            staticmethod(put_object))
 
 
 def _result_files(children: list[ChildExecution], facts: _MapFacts,

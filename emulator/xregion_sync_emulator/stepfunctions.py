@@ -24,18 +24,20 @@ from unittest import mock
 
 import boto3
 
-from .. import aws
-from ..result import SyncResult
+from xregion_sync import aws
+from xregion_sync.result import SyncResult
+
 from .distributed_map import ChildExecution, child_executions
 from .iam import acting_as, running_function
+from .moto_seam import replace
 from .quotas import AwsQuotas
 from .stepfunctions_quotas import lambda_payload_error
 from .template import LOCAL_STACK_NAME, StackTemplate, read_template
 
 if TYPE_CHECKING:
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from xregion_sync.config import ConfigSource
 
-    from ..config import ConfigSource
+    from .moto_seam import LambdaSimpleBackend
 
 REGION = "us-east-1"
 ROLE_NAME = "xregion-sync-local-tasks"
@@ -59,14 +61,14 @@ class LocalExecution:
         """The per-job results, from the output or (failed execution) the Fail state's input:
         inline (`results`: [...]) or, when they outgrow an execution's payload, a JSON array in
         emulated S3 (`results_uri`: "s3://bucket/key")."""
-        from ..operate import read_results
+        from xregion_sync.operate import read_results
 
         document = (self.output if self.output is not None else self.final_document()) or {}
         return read_results(document, boto3.client("s3", region_name=REGION))
 
     def final_document(self) -> Any:
         """The {results, summary} document the state before the Fail state passed on."""
-        from ..operate import fail_state_document
+        from xregion_sync.operate import fail_state_document
 
         return fail_state_document(self.history)
 
@@ -150,8 +152,7 @@ _deployments: dict[int, _Deployment] = {}
 def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
     """Route moto's Lambda invokes to the handlers named in the functions' Handler, within
     Lambda's synchronous payload quota."""
-    from moto.awslambda.exceptions import LambdaClientError
-    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from .moto_seam import LambdaClientError, LambdaSimpleBackend
 
     def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None,
                body: bytes | None, headers: Any, response_headers: dict[str, str]) -> bytes:
@@ -165,7 +166,7 @@ def install_lambda_dispatch(stack: ExitStack, quotas: AwsQuotas) -> None:
             return json.dumps(too_large).encode()
         return answer
 
-    stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+    replace(stack, LambdaSimpleBackend, "invoke", invoke)
     # On AWS each function runs in its own execution environments: a session (an assumed
     # role, keys read from a secret) built by one function is never reused by another.
     stack.enter_context(mock.patch.object(aws, "_sessions", _PerFunction()))
@@ -284,9 +285,10 @@ def execute_state_machine(execution_input: Any = None, *, name: str | None = Non
 def run_on_local_state_machine(config: ConfigSource) -> list[SyncResult]:
     """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
     on emulated AWS seeded with the demo's resources."""
-    from ..config import read_config_source
-    from ..errors import ConfigError
-    from ..operate import cause_text
+    from xregion_sync.config import read_config_source
+    from xregion_sync.errors import ConfigError
+    from xregion_sync.operate import cause_text
+
     from . import emulated_aws
     from .seed import seed_demo
 
@@ -354,7 +356,7 @@ def _placeholder_zip() -> bytes:
     """Lambda needs a code package to create a function; the handlers run in-process."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "handlers are dispatched in-process by xregion_sync.local")
+        archive.writestr("README.txt", "handlers run in-process (xregion_sync_emulator)")
     return buffer.getvalue()
 
 

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
-from ..config import read_config_source
-from ..result import SyncResult
-from ..tables import format_status_table, format_table
+from xregion_sync.config import read_config_source
+from xregion_sync.result import SyncResult
+from xregion_sync.tables import format_status_table, format_table
+
 from . import LocalExecution, emulated_aws, execute_state_machine
 from .seed import DEMO_DESTINATION_REGION, DEMO_SOURCE_REGION, seed_demo
 
@@ -49,7 +50,7 @@ def run_demo(*, as_json: bool = False) -> int:
 
 
 def _print_status(config: Mapping[Any, Any]) -> None:
-    from ..status import status
+    from xregion_sync.status import status
 
     print("== xregion-sync status: how old each job's newest available copy is")
     print(format_status_table(status(config)))

@@ -46,12 +46,12 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
   Tags            EC2 and RDS refuse a tag that breaks the service's rules (tag_rules.py)
                   and more than 50 user tags on one resource (_refuse_tags_aws_refuses).
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
-                  copyable, without its tags (local/cross_account.py).
+                  copyable, without its tags (cross_account.py).
   Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
-                  the ResultWriter's files (local/distributed_map.py).
+                  the ResultWriter's files (distributed_map.py).
 
-The quota values are the one table in local/quotas.py; Step Functions' quotas are in
-local/stepfunctions_quotas.py.
+The quota values are the one table in quotas.py; Step Functions' quotas are in
+stepfunctions_quotas.py.
 """
 
 from __future__ import annotations
@@ -64,40 +64,42 @@ from contextlib import ExitStack
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
-from moto.ec2.exceptions import EC2ClientError, InvalidParameterValueErrorTagNull
-from moto.ec2.models.amis import AmiBackend
-from moto.ec2.models.tags import TagBackend
-from moto.ec2.responses import EC2Response
-from moto.ec2.responses.amis import AmisResponse
-from moto.ec2.utils import convert_tag_spec
-from moto.rds import models as rds_models
-from moto.rds.exceptions import RDSClientError
+from xregion_sync.tag_rules import key_problem, value_problem
 
-from ..tag_rules import key_problem, value_problem
+from .moto_seam import (
+    AmiBackend,
+    AmisResponse,
+    EC2ClientError,
+    EC2Response,
+    InvalidParameterValueErrorTagNull,
+    RDSClientError,
+    TagBackend,
+    convert_tag_spec,
+    rds_models,
+    replace,
+)
 from .quotas import AwsQuotas
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
-    from moto.core.botocore_stubber import BotocoreStubber
-    from moto.core.common_types import TYPE_RESPONSE
-    from moto.core.responses import ActionResult
-    from moto.ec2.models import EC2Backend
-    from moto.ec2.models.amis import Ami
-    from moto.rds.responses import RDSResponse
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+
+    from .moto_seam import (
+        TYPE_RESPONSE,
+        ActionResult,
+        Ami,
+        BotocoreStubber,
+        EC2Backend,
+        Environment,
         FailureEvent,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        RDSResponse,
         StateTaskLambda,
     )
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
-# One emulated AWS request at a time (see _serve_one_request_at_a_time); local/iam.py
+# One emulated AWS request at a time (see _serve_one_request_at_a_time); iam.py
 # decides a request under the same lock, since it reads the backends too.
 REQUEST_LOCK = threading.RLock()
-# Whether the caller of a request may delete an EBS snapshot: local/iam.py narrows it
+# Whether the caller of a request may delete an EBS snapshot: iam.py narrows it
 # for a request it authorizes; DeregisterImage's DeleteAssociatedSnapshots asks it.
 snapshot_deletion_permitted: ContextVar[Callable[[str], bool]] = ContextVar(
     "snapshot_deletion_permitted", default=lambda _snapshot_id: True)
@@ -109,15 +111,23 @@ class EmulatedCopyTiming:
 
     copy_seconds: float = 0.0
     _ready_at: dict[str, float] = field(default_factory=dict)
+    _passed: float = 0.0  # emulated seconds added by pass_time()
+
+    def now(self) -> float:
+        return time.monotonic() + self._passed
+
+    def pass_time(self, seconds: float) -> None:
+        """Copies age by `seconds` at once: a test waits for them without sleeping."""
+        self._passed += seconds
 
     def started(self, resource_id: str, at_most: float | None = None) -> None:
         """`at_most`: a time-based copy's completion duration, in seconds; EC2 finishes
         such a copy within it, however long a best-effort copy would take."""
         seconds = self.copy_seconds if at_most is None else min(self.copy_seconds, at_most)
-        self._ready_at[resource_id] = time.monotonic() + seconds
+        self._ready_at[resource_id] = self.now() + seconds
 
     def is_done(self, resource_id: str) -> bool:
-        return time.monotonic() >= self._ready_at.get(resource_id, float("inf"))
+        return self.now() >= self._ready_at.get(resource_id, float("inf"))
 
     def in_progress(self, resource_id: str) -> bool:
         """A copy this emulator started that has not finished: it holds a copy-quota slot.
@@ -156,7 +166,7 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
     added to it). Serve one request at a time; re-entrant, because a Lambda invoke runs
     the handler, whose own calls come back in on the same thread. moto is CPU-bound under
     the GIL, so little parallelism is lost."""
-    from moto.core.botocore_stubber import BotocoreStubber
+    from .moto_seam import BotocoreStubber
 
     process_request = BotocoreStubber.process_request
 
@@ -164,7 +174,7 @@ def _serve_one_request_at_a_time(stack: ExitStack) -> None:
         with REQUEST_LOCK:
             return process_request(self, request)
 
-    stack.enter_context(mock.patch.object(BotocoreStubber, "process_request", serialized))
+    replace(stack, BotocoreStubber, "process_request", serialized)
 
 
 def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
@@ -172,8 +182,7 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
     region with regular expressions, so a tag-filtered DescribeImages costs O(AMIs x tags)
     and N jobs O(N^3) (1,000 jobs did not finish in 5 minutes). Look the tags up by
     resource id: the same answer, in O(its tags)."""
-    from moto.ec2.models.core import TaggedEC2Resource
-    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+    from .moto_seam import EC2_PREFIX_TO_RESOURCE, TaggedEC2Resource, get_prefix
 
     # `self`: a TaggedEC2Resource, whose subclasses all have `id` and `ec2_backend`; the base
     # class declares neither (moto's own get_tags ignores the same).
@@ -182,7 +191,7 @@ def _look_up_ec2_tags_by_resource(stack: ExitStack) -> None:
         return [{"resource_id": self.id, "key": key, "value": value, "resource_type": kind}
                 for key, value in self.ec2_backend.tags.get(self.id, {}).items()]
 
-    stack.enter_context(mock.patch.object(TaggedEC2Resource, "get_tags", get_tags))
+    replace(stack, TaggedEC2Resource, "get_tags", get_tags)
 
 
 def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
@@ -269,9 +278,9 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                 image.state = "available"
         return original_describe_images(self, *args, **kwargs)
 
-    stack.enter_context(mock.patch.object(AmisResponse, "copy_image", copy_image))
-    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
-    stack.enter_context(mock.patch.object(AmiBackend, "create_image", create_image))
+    replace(stack, AmisResponse, "copy_image", copy_image)
+    replace(stack, AmiBackend, "describe_images", describe_images)
+    replace(stack, AmiBackend, "create_image", create_image)
 
 
 def _completion_deadline(request: AmisResponse) -> float | None:
@@ -320,8 +329,8 @@ def _teach_ec2_enable_image_deprecation(stack: ExitStack) -> None:
         image.deprecation_time = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         return _action_result({"Return": True})
 
-    stack.enter_context(mock.patch.object(AmisResponse, "enable_image_deprecation",
-                                          enable_image_deprecation, create=True))
+    replace(stack, AmisResponse, "enable_image_deprecation", enable_image_deprecation,
+            create=True)
 
 
 def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
@@ -341,7 +350,7 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
         backend = request.ec2_backend
         image_id = request._get_param("ImageId")
         # describe_images raises InvalidAMIID.NotFound for an unknown id, shows another
-        # account's AMI shared with this one (local/cross_account.py), and moves a finished
+        # account's AMI shared with this one (cross_account.py), and moves a finished
         # emulated copy on from pending.
         images = backend.describe_images(ami_ids=[image_id])
         if not images:  # deregistered
@@ -363,10 +372,8 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
                                  "used for this operation")
         return original_modify(self)
 
-    stack.enter_context(mock.patch.object(AmisResponse, "describe_image_attribute",
-                                          describe_image_attribute))
-    stack.enter_context(mock.patch.object(AmisResponse, "modify_image_attribute",
-                                          modify_image_attribute))
+    replace(stack, AmisResponse, "describe_image_attribute", describe_image_attribute)
+    replace(stack, AmisResponse, "modify_image_attribute", modify_image_attribute)
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:
@@ -387,7 +394,7 @@ def _teach_ec2_deregister_image(stack: ExitStack) -> None:
             body["DeleteSnapshotResults"] = results
         return _action_result(body)
 
-    stack.enter_context(mock.patch.object(AmisResponse, "deregister_image", deregister_image))
+    replace(stack, AmisResponse, "deregister_image", deregister_image)
 
 
 def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
@@ -463,18 +470,15 @@ def _teach_rds_copy_db_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                 snapshot.status = "available"
         return original_describe_db_snapshots(self, *args, **kwargs)
 
-    stack.enter_context(
-        mock.patch.object(rds_models.RDSBackend, "copy_db_snapshot", copy_db_snapshot))
-    stack.enter_context(
-        mock.patch.object(rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot))
-    stack.enter_context(
-        mock.patch.object(rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots))
+    replace(stack, rds_models.RDSBackend, "copy_db_snapshot", copy_db_snapshot)
+    replace(stack, rds_models.RDSBackend, "create_db_snapshot", create_db_snapshot)
+    replace(stack, rds_models.RDSBackend, "describe_db_snapshots", describe_db_snapshots)
 
 
 def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTiming,
                                         quotas: AwsQuotas) -> None:
     """CopyDBClusterSnapshot as AWS documents it (Aurora clusters, Multi-AZ DB clusters)."""
-    from moto.rds.exceptions import InvalidDBClusterSnapshotStateFault
+    from .moto_seam import InvalidDBClusterSnapshotStateFault
 
     backend = rds_models.RDSBackend
     original_copy = backend.copy_db_cluster_snapshot
@@ -562,7 +566,7 @@ def _teach_rds_copy_db_cluster_snapshot(stack: ExitStack, timing: EmulatedCopyTi
                           ("create_db_cluster_snapshot", create_db_cluster_snapshot),
                           ("delete_db_cluster_snapshot", delete_db_cluster_snapshot),
                           ("describe_db_cluster_snapshots", describe_db_cluster_snapshots)):
-        stack.enter_context(mock.patch.object(backend, name, patched))
+        replace(stack, backend, name, patched)
 
 
 def _refuse_a_cluster_copy_key_aws_refuses(source: rds_models.DBClusterSnapshot,
@@ -597,8 +601,7 @@ def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
     counts (the region's manual snapshots, copies included) against the same quota, and
     ManualClusterSnapshots ("The number of manual DB cluster snapshots", AccountQuota)
     the manual cluster snapshots against theirs."""
-    from moto.core.responses import ActionResult
-    from moto.rds.responses import RDSResponse
+    from .moto_seam import ActionResult, RDSResponse
 
     def describe_account_attributes(self: RDSResponse) -> ActionResult:
         manual = sum(1 for snapshot in self.backend.database_snapshots.values()
@@ -611,8 +614,8 @@ def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
              "Max": quotas.rds_manual_cluster_snapshots},
         ]})
 
-    stack.enter_context(mock.patch.object(RDSResponse, "describe_account_attributes",
-                                          describe_account_attributes, create=True))
+    replace(stack, RDSResponse, "describe_account_attributes",
+            describe_account_attributes, create=True)
 
 
 # Tagging Amazon RDS resources / Tag your Amazon EC2 resources: "each resource can have a
@@ -630,9 +633,9 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
     checked on requests only: AWS itself puts aws: tags on resources, and so do tests that
     seed them through the backend."""
     for action in EC2_TAGGING_ACTIONS:
-        stack.enter_context(mock.patch.object(
-            EC2Response, action, _checking_ec2_request_tags(action, getattr(EC2Response, action))))
-    stack.enter_context(mock.patch.object(TagBackend, "create_tags", _create_ec2_tags))
+        replace(stack, EC2Response, action,
+                _checking_ec2_request_tags(action, getattr(EC2Response, action)))
+    replace(stack, TagBackend, "create_tags", _create_ec2_tags)
 
     backend = rds_models.RDSBackend
     # Called with *args and tags=: typed loosely, or mypy counts `tags` twice.
@@ -687,16 +690,13 @@ def _refuse_tags_aws_refuses(stack: ExitStack) -> None:
         _refuse_rds_tags(tags, existing)
         return original_add_tags(self, arn, tags)
 
-    stack.enter_context(mock.patch.object(backend, "copy_db_snapshot", copy_db_snapshot))
-    stack.enter_context(mock.patch.object(backend, "create_db_snapshot", create_db_snapshot))
-    stack.enter_context(mock.patch.object(backend, "create_db_instance", create_db_instance))
-    stack.enter_context(mock.patch.object(backend, "copy_db_cluster_snapshot",
-                                          copy_db_cluster_snapshot))
-    stack.enter_context(mock.patch.object(backend, "create_db_cluster_snapshot",
-                                          create_db_cluster_snapshot))
-    stack.enter_context(mock.patch.object(backend, "create_db_cluster", create_db_cluster))
-    stack.enter_context(mock.patch.object(backend, "add_tags_to_resource",
-                                          add_tags_to_resource))
+    replace(stack, backend, "copy_db_snapshot", copy_db_snapshot)
+    replace(stack, backend, "create_db_snapshot", create_db_snapshot)
+    replace(stack, backend, "create_db_instance", create_db_instance)
+    replace(stack, backend, "copy_db_cluster_snapshot", copy_db_cluster_snapshot)
+    replace(stack, backend, "create_db_cluster_snapshot", create_db_cluster_snapshot)
+    replace(stack, backend, "create_db_cluster", create_db_cluster)
+    replace(stack, backend, "add_tags_to_resource", add_tags_to_resource)
 
 
 def _checking_ec2_request_tags(name: str, action: Callable[[EC2Response], object]
@@ -807,7 +807,7 @@ def _refuse_rds_tags(tags: list[dict[str, str]],
 
 def delete_associated_snapshot(backend: EC2Backend, snapshot_id: str) -> str:
     """Delete one snapshot of a deregistered AMI; its DeleteSnapshotResults ReturnCode.
-    The IAM layer (local/iam.py), when on, says whether the caller may delete it."""
+    The IAM layer (iam.py), when on, says whether the caller may delete it."""
     if not snapshot_deletion_permitted.get()(snapshot_id):
         return "missing-permissions"
     backend.delete_snapshot(snapshot_id)
@@ -815,13 +815,13 @@ def delete_associated_snapshot(backend: EC2Backend, snapshot_id: str) -> str:
 
 
 def _action_result(body: dict[str, Any]) -> ActionResult:
-    from moto.core.responses import ActionResult
+    from .moto_seam import ActionResult
 
     return ActionResult(body)
 
 
 def _ec2_backend(account_id: str, region: str) -> EC2Backend:
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     return ec2_backends[account_id][region]
 
@@ -861,20 +861,15 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
     """moto names every Lambda invoke ClientError 'Exception'; AWS names it Lambda.<Code>
     (e.g. Lambda.TooManyRequestsException), as its service-integration tasks already do."""
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import (
+
+    from .moto_seam import (
+        CustomErrorName,
+        EventDetails,
+        FailureEvent,
         HistoryEventType,
         LambdaFunctionFailedEventDetails,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-        CustomErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     original = StateTaskLambda._from_error
 
@@ -891,4 +886,4 @@ def _name_lambda_service_errors(stack: ExitStack) -> None:
                             event_details=EventDetails(  # type: ignore[typeddict-item]
                                 lambdaFunctionFailedEventDetails=details))
 
-    stack.enter_context(mock.patch.object(StateTaskLambda, "_from_error", from_error))
+    replace(stack, StateTaskLambda, "_from_error", from_error)

@@ -19,13 +19,11 @@ from __future__ import annotations
 import copy
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, cast
-from unittest import mock
 
-from moto.ec2.models.amis import Ami, AmiBackend
-from moto.ec2.utils import generic_filter
+from .moto_seam import Ami, AmiBackend, generic_filter, replace
 
 if TYPE_CHECKING:
-    from moto.ec2.models import EC2Backend
+    from .moto_seam import EC2Backend
 
 
 class SharedImageView(Ami):
@@ -55,12 +53,12 @@ def share_amis_across_accounts(stack: ExitStack) -> None:
                   and _executable_by(image, exec_users, self.account_id)]
         return own + (generic_filter(filters, shared) if filters else shared)
 
-    stack.enter_context(mock.patch.object(AmiBackend, "describe_images", describe_images))
+    replace(stack, AmiBackend, "describe_images", describe_images)
 
 
 def _shared_with(account_id: str, region: str) -> list[SharedImageView]:
     """The AMIs of other accounts in `region` that `account_id` may launch, as it sees them."""
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     views: list[SharedImageView] = []
     for owner in list(ec2_backends.keys()):

@@ -2,7 +2,7 @@
 `executions` (which find the state machine through the stack's outputs).
 
 moto's CloudFormation cannot deploy template.yaml (the SAM transform), so the state
-machine is deployed by local/stepfunctions.py and a stack carrying only the outputs
+machine is deployed by stepfunctions.py and a stack carrying only the outputs
 template.yaml declares points at it.
 """
 

@@ -160,7 +160,7 @@ class _DeployedStack:
                 return NamedPolicy(logical_id,
                                    self.resolve(resource["Properties"]["PolicyDocument"]))
         raise ValueError(f"managed policy {arn} has no known document: add it to "
-                         "AWS_MANAGED_POLICIES in xregion_sync/local/deployed_policies.py")
+                         "AWS_MANAGED_POLICIES in deployed_policies.py")
 
     # ------------------------------------------------------------ intrinsic functions
 

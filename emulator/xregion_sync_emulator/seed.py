@@ -24,12 +24,11 @@ def create_ami(region: str, name: str, tags: dict[str, str] | None = None) -> st
 def record_copy_source(region: str, image_id: str, source_id: str, source_region: str) -> None:
     """What AWS records on an AMI that CopyImage made (SourceImageId, SourceImageRegion):
     seeds a copy an earlier run made without running CopyImage."""
-    from moto.ec2.models import ec2_backends
-
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import ec2_backends
 
     image = ec2_backends[EMULATOR_ACCOUNT_ID][region].amis[image_id]
-    # moto's Ami declares neither; its serializer returns them when set (local/fidelity.py).
+    # moto's Ami declares neither; its serializer returns them when set (fidelity.py).
     image.source_image_id, image.source_image_region = (  # type: ignore[attr-defined]
         source_id, source_region)
 
@@ -82,9 +81,8 @@ def create_db_instance(region: str, db: str, *, encrypted: bool = False,
 def add_automated_snapshot(region: str, db: str, created: datetime,
                            status: str = "available") -> str:
     """Another automated snapshot of `db`, as RDS takes one a day; returns its id."""
-    from moto.rds.models import rds_backends
-
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import rds_backends
 
     snapshot_id = f"rds:{db}-{created:%Y-%m-%d-%H-%M}"
     backend = rds_backends[EMULATOR_ACCOUNT_ID][region]
@@ -117,9 +115,8 @@ def create_db_cluster(region: str, cluster: str, *, engine: str = "aurora-postgr
 def add_automated_cluster_snapshot(region: str, cluster: str, created: datetime,
                                    status: str = "available") -> str:
     """Another automated snapshot of `cluster`, as RDS takes one a day; returns its id."""
-    from moto.rds.models import rds_backends
-
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import rds_backends
 
     snapshot_id = f"rds:{cluster}-{created:%Y-%m-%d-%H-%M}"
     backend = rds_backends[EMULATOR_ACCOUNT_ID][region]
@@ -154,10 +151,9 @@ def force_image_state(region: str, image_id: str, state: str,
     """Put an AMI in a state AWS can give it but no API call can ask for: 'transient',
     'failed', 'error', 'invalid', 'deregistered', ... (EC2 API Reference, Image: State),
     with `reason` as its StateReason message. Emulated copies only ever move on from
-    'pending' (local/fidelity.py), so a forced state stays."""
-    from moto.ec2.models import ec2_backends
-
+    'pending' (fidelity.py), so a forced state stays."""
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import ec2_backends
 
     image = ec2_backends[EMULATOR_ACCOUNT_ID][region].amis[image_id]
     image.state = state
@@ -170,9 +166,8 @@ def force_image_state(region: str, image_id: str, state: str,
 def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None:
     """Put a DB snapshot in a status AWS can give it but no API call can ask for (e.g.
     'failed', 'incompatible-restore'). Emulated copies only move on from 'creating'."""
-    from moto.rds.models import rds_backends
-
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import rds_backends
 
     rds_backends[EMULATOR_ACCOUNT_ID][region].database_snapshots[snapshot_id].status = status
 
@@ -180,8 +175,7 @@ def force_db_snapshot_status(region: str, snapshot_id: str, status: str) -> None
 def force_db_cluster_snapshot_status(region: str, snapshot_id: str, status: str) -> None:
     """Put a DB cluster snapshot in a status no API call asks for (e.g. 'failed'). Emulated
     copies only move on from 'copying'."""
-    from moto.rds.models import rds_backends
-
     from . import EMULATOR_ACCOUNT_ID
+    from .moto_seam import rds_backends
 
     rds_backends[EMULATOR_ACCOUNT_ID][region].cluster_snapshots[snapshot_id].status = status

@@ -1,11 +1,11 @@
 """IAM on emulated AWS: every request a task Lambda makes is authorized against that
 function's deployed policies, as AWS would, before moto serves it.
 
-moto enforces no IAM. Here, while a handler runs (local/stepfunctions.py dispatches it
+moto enforces no IAM. Here, while a handler runs (stepfunctions.py dispatches it
 inside `acting_as(function)`), each request it signs with the function's own credentials
 is turned into what IAM evaluates (actions, resource ARNs built from the request and
 moto's backends, the condition keys AWS supplies, the resources' real tags) and decided
-by the IAM evaluator (local/iam_evaluator.py) over the policies of local/deployed_policies.py.
+by the IAM evaluator (iam_evaluator.py) over the policies of deployed_policies.py.
 A denied request gets the error the service returns, as an HTTP response, so product code
 sees the ClientError it would see on AWS. An operation without a model below is denied,
 naming the missing model: a new call can never slip past.
@@ -14,7 +14,7 @@ Not checked: requests outside a Lambda (a test's seeding, the in-process runner,
 keeps its caller's credentials), and requests a handler signs with other credentials (a
 job's assumed role or keys from a secret: their policies live outside this stack).
 
-    python -m xregion_sync.local.iam --report   every request of the scenario suite's
+    python -m xregion_sync_emulator.iam --report   every request of the scenario suite's
                                                  Lambdas with its decision (a table)
 """
 
@@ -29,16 +29,17 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 from urllib.parse import unquote, urlsplit
 
 from . import fidelity
 from .deployed_policies import ACCOUNT_ID, PARTITION, NamedPolicy, function_policies
 from .iam_evaluator import Check, shared_evaluator
+from .moto_seam import replace
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-    from moto.core.botocore_stubber import BotocoreStubber
+
+    from .moto_seam import BotocoreStubber
 
 _running: ContextVar[str | None] = ContextVar("running_lambda_function", default=None)
 _active: list[IamEnforcement] = []
@@ -108,7 +109,7 @@ class IamEnforcement:
         model = MODELS.get((request.service, request.operation))
         if model is None:
             message = (f"xregion-sync emulator: no IAM model for {request.service}:"
-                       f"{request.operation}; add one to MODELS in xregion_sync/local/iam.py")
+                       f"{request.operation}; add one to MODELS in iam.py")
             self._record(function, request, f"{request.service}:{request.operation}", (),
                          "NoModel")
             return message, set()
@@ -118,7 +119,7 @@ class IamEnforcement:
             self._record(function, request, f"{request.service}:{request.operation}", (),
                          "NoModel")
             return (f"xregion-sync emulator: no IAM model for {exc}; add one to MODELS in "
-                    "xregion_sync/local/iam.py"), set()
+                    "xregion_sync_emulator/iam.py"), set()
         key = f"{function}#{id(self)}"
         self._evaluator.define(key, [{"name": p.name, "policy": p.document}
                                      for p in self.policies.get(function, [])])
@@ -174,7 +175,7 @@ def current_enforcement() -> IamEnforcement | None:
 
 def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
     """Authorize the running Lambda's requests for the duration of `stack`."""
-    from moto.core.botocore_stubber import BotocoreStubber
+    from .moto_seam import BotocoreStubber
 
     original = BotocoreStubber.__call__
 
@@ -195,7 +196,7 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
             finally:
                 fidelity.snapshot_deletion_permitted.reset(token)
 
-    stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", authorized))
+    replace(stack, BotocoreStubber, "__call__", authorized)
     _active.append(enforcement)
     stack.callback(_active.remove, enforcement)
 
@@ -234,13 +235,16 @@ def _aws_request(service_id: str, operation: str, request: AWSPreparedRequest) -
 
 def _parsed(service: str, operation: str, request: AWSPreparedRequest) -> dict[str, Any]:
     """The request's parameters, parsed back from the wire with moto's own parsers."""
-    from moto.core.parse import PROTOCOL_PARSERS
-    from moto.core.request import determine_request_protocol, normalize_request
-    from moto.core.utils import get_service_model
+    from .moto_seam import (
+        PROTOCOL_PARSERS,
+        determine_request_protocol,
+        get_service_model,
+        normalize_request,
+    )
 
     model = get_service_model(service)
     normalized = normalize_request(request)
-    protocol = determine_request_protocol(model, normalized.content_type)
+    protocol = determine_request_protocol(model, normalized)
     parser = PROTOCOL_PARSERS[protocol](model.operation_model(operation))
     return dict(parser.parse({"method": normalized.method, "values": normalized.values,
                               "headers": normalized.headers, "body": normalized.data,
@@ -270,7 +274,7 @@ def _ec2_arn(region: str, resource_id: str) -> str:
 
 def _ec2_resource_tags(request: AwsRequest, resource_id: str, region: str | None = None
                        ) -> dict[str, str]:
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     backend = ec2_backends[request.account][region or request.region]
     return dict(backend.tags.get(resource_id, {}))
@@ -296,7 +300,7 @@ def _describe_images(request: AwsRequest) -> Authorization:
 
 
 def _copy_image(request: AwsRequest) -> Authorization:
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     params, source_region = request.params, request.params["SourceRegion"]
     source_id = params["SourceImageId"]
@@ -329,7 +333,7 @@ def _copy_image(request: AwsRequest) -> Authorization:
 
 
 def _snapshot_encrypted(request: AwsRequest, region: str, snapshot_id: str) -> bool:
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     snapshot = ec2_backends[request.account][region].snapshots.get(snapshot_id)
     return bool(snapshot is not None and snapshot.encrypted)
@@ -337,7 +341,7 @@ def _snapshot_encrypted(request: AwsRequest, region: str, snapshot_id: str) -> b
 
 def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str]) -> list[Check]:
     """What a service does with a customer managed key on the caller's behalf."""
-    from moto.kms.models import kms_backends
+    from .moto_seam import kms_backends
 
     backend = kms_backends[request.account][request.region]
     key = backend.describe_key(backend.any_id_to_key_id(key_id))
@@ -379,7 +383,7 @@ def _on_image(action: str) -> Callable[[AwsRequest], Authorization]:
 
 
 def _deregister_image(request: AwsRequest) -> Authorization:
-    from moto.ec2.models import ec2_backends
+    from .moto_seam import ec2_backends
 
     image_id = request.params["ImageId"]
     image = ec2_backends[request.account][request.region].amis.get(image_id)
@@ -409,7 +413,7 @@ def _rds_arn(request: AwsRequest, kind: str, name: str) -> str:
 
 def _rds_snapshot_tags(request: AwsRequest, arn: str) -> dict[str, str]:
     """The tags of the DB snapshot or DB cluster snapshot an ARN names."""
-    from moto.rds.models import rds_backends
+    from .moto_seam import rds_backends
 
     parts = arn.split(":")
     region, account, kind, name = parts[3], parts[4], parts[5], ":".join(parts[6:])
@@ -497,7 +501,7 @@ def _assume_role(request: AwsRequest) -> Authorization:
 
 
 def _get_secret_value(request: AwsRequest) -> Authorization:
-    from moto.secretsmanager.models import secretsmanager_backends
+    from .moto_seam import secretsmanager_backends
 
     secret_id = request.params["SecretId"]
     backend = secretsmanager_backends[request.account][request.region]
@@ -511,7 +515,7 @@ def _get_secret_value(request: AwsRequest) -> Authorization:
 
 
 def _get_parameter(request: AwsRequest) -> Authorization:
-    from moto.ssm.models import ssm_backends
+    from .moto_seam import ssm_backends
 
     name = request.params["Name"]
     parameter = ssm_backends[request.account][request.region].get_parameter(name) \
@@ -583,7 +587,8 @@ DENIAL = {
 
 def _denied_response(request: AwsRequest, message: str, url: str) -> AWSResponse:
     from botocore.awsrequest import AWSResponse
-    from moto.core.botocore_stubber import MockRawResponse
+
+    from .moto_seam import MockRawResponse
 
     protocol, code, status = DENIAL.get(request.service, ("query", "AccessDenied", 403))
     request_id = str(uuid.uuid4())

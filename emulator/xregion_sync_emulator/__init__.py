@@ -1,9 +1,9 @@
 """Emulated AWS (moto) for the demo and the tests: `emulated_aws()`.
 
 Inside it every boto3 call of this process goes to moto, with the fidelity fixes
-of local/fidelity.py applied, and Lambda invokes run the real handlers in-process,
+of fidelity.py applied, and Lambda invokes run the real handlers in-process,
 so `execute_state_machine()` runs the real ASL. Callers seed resources inside it
-(see local/seed.py).
+(see seed.py).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from unittest import mock
 
-from .. import aws
+from xregion_sync import aws
+
 from .distributed_map import ChildExecution
+from .fidelity import EmulatedCopyTiming
 from .quotas import AWS_QUOTAS, AwsQuotas
 from .stepfunctions import LocalExecution, execute_state_machine
 
 __all__ = ["AwsQuotas", "ChildExecution", "LocalExecution", "emulated_aws",
-           "execute_state_machine"]
+           "execute_state_machine", "pass_time"]
 
 EMULATOR_ENVIRONMENT = {
     # Fake credentials, so nothing can reach a real account from inside the emulator.
@@ -33,12 +35,19 @@ EMULATOR_ENVIRONMENT = {
 EMULATOR_ACCOUNT_ID = "123456789012"
 
 _active: list[int] = []  # ids of the emulators entered, innermost last
+_copy_timings: dict[int, EmulatedCopyTiming] = {}
 
 
 def current_emulator_id() -> int:
     if not _active:
         raise RuntimeError("use this inside `with emulated_aws():`")
     return _active[-1]
+
+
+def pass_time(seconds: float) -> None:
+    """Let `seconds` pass for the copies of the current emulator (pending AMI copies,
+    creating or copying snapshots), without sleeping."""
+    _copy_timings[current_emulator_id()].pass_time(seconds)
 
 
 @contextmanager
@@ -49,17 +58,16 @@ def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
     copies do, before they become available (and hold a slot of the copy quotas).
-    quotas: AWS's quotas the emulator enforces (local/quotas.py); tests lower them.
+    quotas: AWS's quotas the emulator enforces (quotas.py); tests lower them.
     enforce_iam: authorize every request of a task Lambda against its deployed IAM
-    policies (local/iam.py), as AWS does; turn off only where a test must.
+    policies (iam.py), as AWS does; turn off only where a test must.
     deploy_parameters: `sam deploy` parameter overrides for those policies (e.g.
     JobRoleArns, CredentialsSecretArns, ConfigBucketName).
     """
-    from moto import mock_aws
-
-    from .fidelity import EmulatedCopyTiming, teach_moto_aws_behaviour
+    from .fidelity import teach_moto_aws_behaviour
     from .iam import IamEnforcement
     from .iam import enforce_iam as enforce
+    from .moto_seam import mock_aws
     from .stepfunctions import forget_deployments, install_lambda_dispatch
     from .stepfunctions_quotas import enforce_step_functions_quotas
 
@@ -71,7 +79,8 @@ def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
             "stepfunctions": {"execute_state_machine": True},
             "lambda": {"use_docker": False},
         }))
-        teach_moto_aws_behaviour(stack, EmulatedCopyTiming(copy_seconds), quotas)
+        timing = EmulatedCopyTiming(copy_seconds)
+        teach_moto_aws_behaviour(stack, timing, quotas)
         enforce_step_functions_quotas(stack, quotas)
         if enforce_iam:
             enforce(stack, IamEnforcement(deploy_parameters))
@@ -81,5 +90,7 @@ def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
         emulator_id = id(stack)
         _active.append(emulator_id)
         stack.callback(_active.remove, emulator_id)
+        _copy_timings[emulator_id] = timing
+        stack.callback(_copy_timings.pop, emulator_id)
         stack.callback(forget_deployments, emulator_id)
         yield

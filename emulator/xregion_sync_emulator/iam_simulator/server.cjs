@@ -1,4 +1,4 @@
-// IAM decisions for xregion-sync's emulated AWS (xregion_sync/local/iam.py), one JSON
+// IAM decisions for xregion-sync's emulated AWS (xregion_sync_emulator/iam.py), one JSON
 // object per line over stdin/stdout, in one long-lived process.
 //
 //   {"id": 1, "op": "define", "key": "StartCopyFunction", "policies": [{name, policy}]}

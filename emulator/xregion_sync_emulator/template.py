@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 LOCAL_STACK_NAME = "xregion-sync-local"
 

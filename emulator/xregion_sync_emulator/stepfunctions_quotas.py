@@ -1,5 +1,5 @@
 """Step Functions' quotas, taught to moto's interpreter (which runs the real ASL but counts
-nothing): the table is local/quotas.py, each rule pinned in tests/test_emulator_quotas.py.
+nothing): the table is quotas.py, each rule pinned in tests/test_emulator_quotas.py.
 
   history     25,000 events per execution history; event 25,000, unless it is
               ExecutionSucceeded, is ExecutionFailed with States.Runtime, "The execution
@@ -24,34 +24,30 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
-from unittest import mock
 
-from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+from .moto_seam import (
+    Environment,
+    EventDetails,
+    EventManager,
+    ExecutionFailedEventDetails,
+    HistoryEventType,
     StatesErrorNameType,
+    replace,
+    to_json_str,
 )
-from moto.stepfunctions.parser.asl.eval.environment import Environment
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
-
 from .quotas import AwsQuotas
 
 if TYPE_CHECKING:
-    from moto.core.responses import ActionResult
-    from moto.stepfunctions.parser.api import Timestamp
-    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
-        ErrorEqualsDecl,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501
+    from .moto_seam import (
+        ActionResult,
         DistributedItemProcessorWorker,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import Job
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        ErrorEqualsDecl,
+        EventHistoryContext,
+        Job,
         StateTaskLambda,
+        StepFunctionResponse,
+        Timestamp,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
-    from moto.stepfunctions.responses import StepFunctionResponse
 
 # A failure's details: one of moto's *FailedEventDetails (TypedDicts of error and cause).
 FailureDetails = TypeVar("FailureDetails", bound=Mapping[str, Any])
@@ -88,9 +84,7 @@ class _HistoryBudget:
 
 
 def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
-        distributed_item_processor_worker as distributed,
-    )
+    from .moto_seam import distributed_item_processor_worker as distributed
 
     original_init = Environment.__init__
     # Loosely typed: moto's own signature defaults `timestamp: Timestamp` to None.
@@ -145,11 +139,10 @@ def _limit_history(stack: ExitStack, quotas: AwsQuotas) -> None:
         env.event_manager.history_budget = _HistoryBudget(env)  # type: ignore[attr-defined]
         return original_eval_job(self, env, job)
 
-    stack.enter_context(mock.patch.object(Environment, "__init__", init))
-    stack.enter_context(mock.patch.object(EventManager, "add_event", add_event))
-    stack.enter_context(mock.patch.object(Environment, "set_error", set_error))
-    stack.enter_context(mock.patch.object(distributed.DistributedItemProcessorWorker,
-                                          "_eval_job", eval_job))
+    replace(stack, Environment, "__init__", init)
+    replace(stack, EventManager, "add_event", add_event)
+    replace(stack, Environment, "set_error", set_error)
+    replace(stack, distributed.DistributedItemProcessorWorker, "_eval_job", eval_job)
 
 
 def _cut_failures(event_details: EventDetails | None,
@@ -187,19 +180,14 @@ def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
     262,144 bytes of the JSON text the state passes on. One check, reading the table, at
     every place moto checks, plus the payload a Lambda Task schedules ("input data when
     scheduling a task")."""
-    from moto.stepfunctions.parser.asl.component.state import state
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service,
-    )
+    from .moto_seam import state, state_task_lambda, state_task_service
 
     def within_payload_quota(value: Any) -> bool:
         text = to_json_str(value, separators=(",", ":"))  # as the history records it
         return len(text.encode("utf-8")) <= quotas.payload_bytes
 
     for module in (state, state_task_lambda, state_task_service):
-        stack.enter_context(mock.patch.object(module, "is_within_size_quota",
-                                              within_payload_quota))
+        replace(stack, module, "is_within_size_quota", within_payload_quota)
 
     task = state_task_lambda.StateTaskLambda
     original_eval_parameters = task._eval_parameters
@@ -209,13 +197,11 @@ def _limit_payloads(stack: ExitStack, quotas: AwsQuotas) -> None:
         self._verify_size_quota(env=env, value=parameters["Payload"])
         return parameters
 
-    stack.enter_context(mock.patch.object(task, "_eval_parameters", eval_parameters))
+    replace(stack, task, "_eval_parameters", eval_parameters)
 
 
 def _keep_terminal_errors_out_of_states_all(stack: ExitStack) -> None:
-    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import (
-        ErrorEqualsDecl,
-    )
+    from .moto_seam import ErrorEqualsDecl
 
     original = ErrorEqualsDecl._eval_body
 
@@ -229,14 +215,13 @@ def _keep_terminal_errors_out_of_states_all(stack: ExitStack) -> None:
             return
         original(self, env)
 
-    stack.enter_context(mock.patch.object(ErrorEqualsDecl, "_eval_body", eval_body))
+    replace(stack, ErrorEqualsDecl, "_eval_body", eval_body)
 
 
 def _refuse_large_execution_input(stack: ExitStack, quotas: AwsQuotas) -> None:
     """StartExecution's `input`: "Length Constraints: Maximum length of 262144" (API
     Reference), refused as a request validation error before any execution exists."""
-    from moto.stepfunctions.exceptions import ValidationException
-    from moto.stepfunctions.responses import StepFunctionResponse
+    from .moto_seam import StepFunctionResponse, ValidationException
 
     original = StepFunctionResponse.start_execution
 
@@ -248,8 +233,7 @@ def _refuse_large_execution_input(stack: ExitStack, quotas: AwsQuotas) -> None:
                 f"Member must have length less than or equal to {quotas.payload_bytes}")
         return original(self)
 
-    stack.enter_context(mock.patch.object(StepFunctionResponse, "start_execution",
-                                          start_execution))
+    replace(stack, StepFunctionResponse, "start_execution", start_execution)
 
 
 def lambda_payload_error(payload: str | bytes, quotas: AwsQuotas, *,

@@ -25,7 +25,7 @@ IAM_SIMULATOR ?= .tools/iam-simulator
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
-.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build deploy bench schema clean
+.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy bench schema clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -90,7 +90,7 @@ lock: $(UV)
 	$(UV) pip compile -q --upgrade --generate-hashes --universal --python-version 3.11 \
 		locks/sam.in --output-file locks/sam.txt
 
-lint: install typecheck sam-validate sam-build
+lint: install typecheck sam-validate sam-build-check
 	$(BIN)/ruff check functions emulator tests bench
 	$(BIN)/python -m xregion_sync_emulator.policy_lint
 
@@ -116,6 +116,18 @@ sam-validate: $(SAM)
 sam-build: $(SAM)
 	@test -n "$(PY313)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }
 	PATH="$(dir $(PY313)):$$PATH" $(SAM) build < /dev/null
+
+# The same commit builds the same function code: two builds, every file's digest compared.
+sam-build-check: $(SAM)
+	@test -n "$(PY313)" || { echo "sam build needs python3.13 (the Lambda runtime) on PATH"; exit 1; }
+	rm -rf .aws-sam/check && mkdir -p .aws-sam/check
+	for build in one two; do \
+		PATH="$(dir $(PY313)):$$PATH" $(SAM) build --build-dir .aws-sam/check/$$build < /dev/null > /dev/null && \
+		(cd .aws-sam/check/$$build && find . -type f ! -name template.yaml -exec sha256sum {} + | sort -k 2) \
+			> .aws-sam/check/$$build.sha256 || exit 1; \
+	done
+	cmp .aws-sam/check/one.sha256 .aws-sam/check/two.sha256
+	@echo "sam build is reproducible: $$(wc -l < .aws-sam/check/one.sha256) files, identical in two builds"
 
 # First deploy: asks for the stack name, region and parameters and saves them to
 # samconfig.toml; later deploys reuse them (answer the prompts with Enter).

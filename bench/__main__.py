@@ -19,6 +19,7 @@ from .quota import measure_quota
 from .report import print_report
 from .scale import measure_scale
 from .scenarios import measure_size
+from .suite import format_suite_timings, read_suite_timings
 
 DEFAULT_SIZES = (1, 10, 100, 1000)
 QUICK_SIZES = (1, 10)
@@ -66,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         "scale": scaled,
         "quota": quota,
         "import_time": importtime.measure(args.import_repeats),
+        "test_suite": read_suite_timings(),
     }
     results["meta"]["seconds"] = time.perf_counter() - started
     print_report(results)
+    print()
+    print(format_suite_timings(results["test_suite"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -30,6 +32,38 @@ class _PathList(list):
     def append(self, path) -> None:
         if path not in self:
             super().append(path)
+
+
+SUITE_TIMING = Path(__file__).parent.parent / "bench" / "results" / "test-suite.json"
+_session_started: list[float] = []
+
+
+def pytest_sessionstart(session):
+    _session_started.append(time.monotonic())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Record the run's wall time for `make bench` (the whole suite, or the fast loop)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not _session_started:
+        return  # an xdist worker: the controller records the run
+    kind = {"not exhaustive": "full", "not statemachine and not exhaustive": "fast"}.get(
+        config.option.markexpr)
+    tests = Path(__file__).parent.resolve()
+    chosen = config.option.keyword or any(Path(arg).resolve() != tests for arg in config.args)
+    if kind is None or chosen:
+        return  # a chosen part of the suite, not a whole run
+    timings = {}
+    if SUITE_TIMING.exists():
+        timings = json.loads(SUITE_TIMING.read_text(encoding="utf-8"))
+    timings[kind] = {
+        "tests": session.testscollected, "failed": session.testsfailed,
+        "wall_seconds": round(time.monotonic() - _session_started[0], 1),
+        "workers": getattr(config.option, "numprocesses", None) or 0,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    SUITE_TIMING.parent.mkdir(parents=True, exist_ok=True)
+    SUITE_TIMING.write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
 
 
 STATE_MACHINE_DRIVER_IDS = re.compile(r"state_?machine|stepfunctions")

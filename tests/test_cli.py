@@ -14,6 +14,7 @@ from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
 from xregion_sync_emulator import execute_state_machine
 from xregion_sync_emulator.seed import add_automated_snapshot, seed_demo
+from xregion_sync_emulator.stack import local_stack
 from xregion_sync_emulator.stepfunctions import deploy
 from xregion_sync_emulator.template import read_template
 
@@ -147,8 +148,9 @@ def test_demo_table_shows_the_states_each_job_passed(capsys):
 def test_push_config_stores_what_the_schedule_runs(capsys, config_file, emulated):
     # GIVEN a valid config pushed to the local stack's parameter
     seed_demo()
-    code, out, _ = run_cli(capsys, "push-config", config_file(VALID), "--stack",
-                           "xregion-sync-local", "--region", "us-east-1")
+    with local_stack():
+        code, out, _ = run_cli(capsys, "push-config", config_file(VALID), "--stack",
+                               "xregion-sync-local", "--region", "us-east-1")
     assert code == 0
     stored = boto3.client("ssm", region_name="us-east-1").get_parameter(
         Name=config_parameter_name("xregion-sync-local"))["Parameter"]["Value"]
@@ -184,6 +186,74 @@ def test_push_config_puts_a_config_too_large_for_ssm_in_the_run_bucket(capsys, c
     execution = execute_state_machine({})
     assert execution.status == "SUCCEEDED"
     assert [r.name for r in execution.results()] == ["sync_web_app", "sync_orders_db"]
+
+
+def _stored_parameters() -> list:
+    return boto3.client("ssm", region_name="us-east-1").describe_parameters()["Parameters"]
+
+
+def test_push_config_to_a_stack_that_does_not_exist_stores_nothing(capsys, config_file,
+                                                                    emulated):
+    # GIVEN no stack named "typo" in the region  WHEN a config is pushed to it
+    code, _, err = run_cli(capsys, "push-config", config_file(VALID), "--stack", "typo",
+                           "--region", "us-east-1")
+    # THEN it is refused, naming the stack and what to do, and nothing is stored
+    assert code == 1
+    assert "stack typo does not exist in us-east-1: deploy it first" in err
+    assert "nothing was stored" in err
+    assert _stored_parameters() == []
+
+
+ROLE = "arn:aws:iam::111111111111:role/xregion-sync-dr"
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:xrs/keys-AbCdEf"
+WITH_ROLE_AND_SECRET = VALID + f"""
+sync_partner_db:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-west-2
+  db_instance: partner-db
+  aws_client_config: {{role_arn: "{ROLE}"}}
+sync_keyed_db:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-west-2
+  db_instance: keyed-db
+  aws_client_config: {{credentials_secret_arn: "{SECRET}"}}
+"""
+
+
+@pytest.mark.deploy_parameters(NotificationEmail="ops@example.com")
+def test_push_config_refuses_roles_and_secrets_the_stack_does_not_grant(capsys, config_file,
+                                                                         emulated):
+    # GIVEN a stack deployed without JobRoleArns or CredentialsSecretArns
+    with local_stack():
+        # WHEN a config whose jobs assume a role and read a secret is pushed
+        code, _, err = run_cli(capsys, "push-config", config_file(WITH_ROLE_AND_SECRET),
+                               "--stack", "xregion-sync-local", "--region", "us-east-1")
+    # THEN it is refused, naming each job, field and the parameter to set; nothing stored
+    assert code == 1
+    assert f"job 'sync_partner_db', field 'role_arn': {ROLE} is not in the stack's " \
+           "JobRoleArns parameter" in err
+    assert f"job 'sync_keyed_db', field 'credentials_secret_arn': {SECRET} is not in the " \
+           "stack's CredentialsSecretArns parameter" in err
+    assert "nothing was stored" in err and "NotificationEmail" not in err
+    assert _stored_parameters() == []
+
+
+@pytest.mark.deploy_parameters(JobRoleArns="arn:aws:iam::111111111111:role/xregion-sync-*",
+                               CredentialsSecretArns=SECRET.replace("AbCdEf", "*"))
+def test_push_config_accepts_what_the_stack_grants_and_warns_of_no_alarm_email(
+        capsys, config_file, emulated):
+    # GIVEN a stack granting the role and the secret (IAM wildcards), without an e-mail
+    with local_stack():
+        code, out, err = run_cli(capsys, "push-config", config_file(WITH_ROLE_AND_SECRET),
+                                 "--stack", "xregion-sync-local", "--region", "us-east-1")
+    # THEN the config is stored, with a warning that the alarms notify nobody
+    assert code == 0, err
+    assert "stored in /xregion-sync/xregion-sync-local/config" in out
+    assert "warning: the stack's NotificationEmail parameter is empty" in err
+    assert [p["Name"] for p in _stored_parameters()] == [
+        config_parameter_name("xregion-sync-local")]
 
 
 @pytest.mark.parametrize("extra, expected", [

@@ -13,6 +13,7 @@ from xregion_sync import cli
 from xregion_sync.doctor import ERROR, OK, WARNING, Finding
 from xregion_sync_emulator import AwsQuotas, emulated_aws
 from xregion_sync_emulator.seed import create_ami, create_db_instance, seed_demo
+from xregion_sync_emulator.stack import local_stack
 
 WEB_APP = f"""
 sync_web_app:
@@ -390,3 +391,41 @@ def test_cli_exit_2_when_the_config_cannot_be_read(capsys, tmp_path, text):
     path.write_text(text)
     code, out, err = run_cli(capsys, "doctor", str(path))
     assert code == 2 and out == "" and err.startswith("error: ")
+
+
+# ---------------------------------------------------------------- against the deployed stack
+
+ROLE = "arn:aws:iam::111111111111:role/xregion-sync-dr"
+ROLE_JOB = """
+sync_partner_db:
+  sync_type: rds_automated_snapshot
+  source_region: us-east-1
+  destination_region: us-west-2
+  db_instance: partner-db
+  aws_client_config: {role_arn: "arn:aws:iam::111111111111:role/xregion-sync-dr"}
+"""
+
+
+def test_doctor_with_a_stack_names_the_parameter_a_role_needs(emulated, capsys, tmp_path):
+    # GIVEN a stack deployed without JobRoleArns, and a job that assumes a role
+    config = tmp_path / "config.yaml"
+    config.write_text(ROLE_JOB)
+    with local_stack():
+        # WHEN doctor checks the config against the stack
+        code = cli.main(["doctor", str(config), "--stack", "xregion-sync-local", "--region",
+                         "us-east-1", "--json"])
+    findings = {(f["job"], f["check"]): f for f in json.loads(capsys.readouterr().out)}
+    # THEN the role is an error naming the parameter, and the missing e-mail a warning
+    assert code == 1
+    role = findings[("sync_partner_db", "stack")]
+    assert role["severity"] == "error"
+    assert f"{ROLE} is not in the stack's JobRoleArns parameter" in role["message"]
+    assert findings[("xregion-sync-local", "stack")]["severity"] == "warning"
+
+
+def test_doctor_with_a_stack_that_does_not_exist_says_so(emulated, capsys, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(ROLE_JOB)
+    code = cli.main(["doctor", str(config), "--stack", "typo", "--region", "us-east-1"])
+    assert code == 2
+    assert "stack typo does not exist in us-east-1" in capsys.readouterr().err

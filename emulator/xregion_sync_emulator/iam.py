@@ -97,6 +97,7 @@ class IamEnforcement:
 
     def __init__(self, parameters: dict[str, str] | None = None,
                  policies: dict[str, list[NamedPolicy]] | None = None):
+        self.parameters = dict(parameters or {})  # the `sam deploy` parameter overrides
         self.policies = policies if policies is not None else function_policies(parameters)
         self.decided: list[Decided] = []
         self._evaluator = shared_evaluator()

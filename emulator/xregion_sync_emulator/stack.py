@@ -34,9 +34,26 @@ def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None 
         outputs = {"StateMachineArn": arn,
                    "RunBucketName": read_template().buckets()[0],
                    "ConfigParameterName": f"/xregion-sync/{name}/config"}
-    boto3.client("cloudformation", region_name=REGION).create_stack(
-        StackName=name, TemplateBody=json.dumps({
-            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs.items()}}))
+    create_stack(name, outputs)
     with mock.patch.dict(os.environ, _deployments[current_emulator_id()].environment):
         yield arn
+
+
+def create_stack(name: str, outputs: dict[str, str]) -> None:
+    """A CloudFormation stack `name` with `outputs` and the parameters `sam deploy` would
+    have given it: template.yaml's defaults, overridden by the emulator's deploy parameters
+    (the ones its IAM enforces)."""
+    from .iam import current_enforcement
+
+    template = read_template()
+    enforcement = current_enforcement()
+    parameters = {key: "" if value is None else str(value) for key, value in (
+        (key, template.parameter_default(key)) for key in template.raw.get("Parameters", {}))}
+    parameters.update(enforcement.parameters if enforcement else {})
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=name, TemplateBody=json.dumps({
+            "Parameters": {key: {"Type": "String"} for key in parameters},
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()}}),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value}
+                    for key, value in parameters.items()])

@@ -8,12 +8,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import __version__, logs
 from .config import load_config
-from .errors import ConfigError
+from .errors import ConfigError, SyncError
 from .result import SyncResult
 from .runner import run
 from .tables import format_status_table, format_table
@@ -134,14 +135,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_push_config(args: argparse.Namespace) -> int:
     from .deploy import push_config
 
-    parameter, problems = push_config(args.config, stack=args.stack, region=args.region,
-                                      profile=args.profile, bucket=args.bucket)
-    for problem in problems:
+    pushed = push_config(args.config, stack=args.stack, region=args.region,
+                         profile=args.profile, bucket=args.bucket)
+    for warning in pushed.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for problem in pushed.problems:
         print(f"error: {problem}", file=sys.stderr)
-    if problems:
+    if pushed.problems:
         print("nothing was stored", file=sys.stderr)
         return EXIT_FAILED
-    print(f"stored in {parameter}; the schedule runs it from the next execution")
+    print(f"stored in {pushed.where}; the schedule runs it from the next execution")
     return EXIT_OK
 
 
@@ -316,15 +319,33 @@ def _add_doctor_parser(commands: Commands) -> None:
         "doctor", help="read-only checks of a config against AWS; exit 1 on any error")
     doctor.add_argument("config", type=Path, help="path of the YAML config")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument("--stack", help="also check the config against this deployed stack's "
+                                        "parameters (JobRoleArns, CredentialsSecretArns, "
+                                        "NotificationEmail)")
+    doctor.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    doctor.add_argument("--profile", help="AWS profile for reading the stack")
     doctor.set_defaults(command=cmd_doctor)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Exit 0 when no check found an error (warnings allowed), 1 when one did, 2 when the
-    config cannot be read at all."""
+    config cannot be read at all (or the stack named by --stack cannot be read)."""
+    from .deploy import configured_region, describe_stack
     from .doctor import doctor, format_findings, has_errors
+    from .spec import ClientConfig
 
-    return _report(args, doctor, format_findings, failed=has_errors)
+    stack = None
+    if args.stack:
+        region = args.region or configured_region(args.profile)
+        try:
+            if not region:
+                raise SyncError("no AWS region is configured: pass --region (the stack's "
+                                "region)")
+            stack = describe_stack(ClientConfig(profile=args.profile), region, args.stack)
+        except SyncError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    return _report(args, partial(doctor, stack=stack), format_findings, failed=has_errors)
 
 
 if __name__ == "__main__":

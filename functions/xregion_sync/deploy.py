@@ -6,10 +6,14 @@ parameter then naming it (`config_uri: s3://...`)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 from . import aws
-from .config import load_config, read_config_source
+from .config import Config, load_config, read_config_source
 from .errors import SyncError
 from .execution import state_machine_errors
 from .spec import ClientConfig
@@ -24,27 +28,48 @@ def config_parameter_name(stack: str) -> str:
     return f"/xregion-sync/{stack}/config"
 
 
+@dataclass
+class Pushed:
+    """What push-config did: where the config went (when stored), the problems that stopped
+    it (then nothing was stored) and the warnings about the deployed stack."""
+
+    where: str
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 def push_config(path: str | os.PathLike[str], *, stack: str, region: str | None = None,
-                profile: str | None = None, bucket: str | None = None) -> tuple[str, list[str]]:
-    """Validate the config at `path` and store it; returns (where it went, problems).
-    Nothing is stored when there is any problem. `bucket` overrides the stack's run
-    bucket (read from the stack's outputs) for a config too large for the parameter."""
+                profile: str | None = None, bucket: str | None = None) -> Pushed:
+    """Validate the config at `path`, check it against the deployed stack and store it.
+    Nothing is stored when there is any problem (a config error, a stack that does not
+    exist, a role or secret the stack's parameters do not grant). `bucket` overrides the
+    stack's run bucket (read from the stack's outputs) for a config too large for the
+    parameter."""
     name = config_parameter_name(stack)
     config = load_config(path)
     problems = [str(error) for error in config.errors]
     problems += [str(e) for entry in config.entries for e in state_machine_errors(entry)]
     text = Path(path).read_text(encoding="utf-8")
     read_config_source(text)  # the stored text must parse on its own, as it will be read
-    region = region or _configured_region(profile)
+    region = region or configured_region(profile)
     if not region:
         problems.append("no AWS region is configured: pass --region (the stack's region)")
-    if problems or not region:  # (no region is one of the problems)
-        return name, problems
+    if problems or not region:  # (no region is one of the problems), and no AWS call
+        return Pushed(name, problems)
     settings = ClientConfig(profile=profile)
+    try:
+        deployed = describe_stack(settings, region, stack)
+    except SyncError as exc:
+        return Pushed(name, [str(exc)])
+    gaps = deployment_gaps(config, deployed.parameters)
+    problems = [gap.message for gap in gaps if gap.severity == "error"]
+    warnings = [gap.message for gap in gaps if gap.severity == "warning"]
+    if problems:
+        return Pushed(name, problems, warnings)
     try:
         where = name
         if len(text.encode("utf-8")) > MAX_PARAMETER_BYTES:
-            bucket = bucket or _stack_output(settings, region, stack, RUN_BUCKET_OUTPUT)
+            bucket = bucket or deployed.output(RUN_BUCKET_OUTPUT)
             uri = f"s3://{bucket}/{CONFIG_OBJECT_KEY}"
             with aws.aws_errors("", f"storing the config in {uri}"):
                 aws.client_for(settings, "s3", region).put_object(
@@ -56,23 +81,107 @@ def push_config(path: str | os.PathLike[str], *, stack: str, region: str | None 
                 Name=name, Value=text, Type="String", Overwrite=True,
                 Tier="Intelligent-Tiering")
     except SyncError as exc:
-        return name, [str(exc)]
-    return where, []
+        return Pushed(name, [str(exc)], warnings)
+    return Pushed(where, [], warnings)
 
 
-def _stack_output(settings: ClientConfig, region: str, stack: str, key: str) -> str:
-    with aws.aws_errors("", f"reading the outputs of stack {stack}"):
-        stacks = aws.client_for(settings, "cloudformation", region).describe_stacks(
-            StackName=stack)["Stacks"]
-    outputs: dict[str, str] = {o["OutputKey"]: o["OutputValue"]
-                               for o in stacks[0].get("Outputs") or ()}
-    if key not in outputs:
-        raise SyncError(f"stack {stack} has no output {key}: deploy the current template.yaml "
-                        "(or pass --bucket)")
-    return outputs[key]
+# ---------------------------------------------------------------- the deployed stack
 
 
-def _configured_region(profile: str | None) -> str | None:
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    region: str
+    outputs: Mapping[str, str]
+    parameters: Mapping[str, str]
+
+    def output(self, key: str) -> str:
+        if key not in self.outputs:
+            raise SyncError(f"stack {self.name} has no output {key}: deploy the current "
+                            "template.yaml (or pass --bucket)")
+        return self.outputs[key]
+
+
+def describe_stack(settings: ClientConfig, region: str, stack: str) -> DeployedStack:
+    """The stack's outputs and parameters; a SyncError saying what to do when it is not
+    there (CloudFormation answers ValidationError "Stack with id ... does not exist")."""
+    cloudformation = aws.client_for(settings, "cloudformation", region)
+    try:
+        with aws.aws_errors("", f"reading stack {stack} in {region}"):
+            stacks: list[dict[str, Any]] = cloudformation.describe_stacks(
+                StackName=stack)["Stacks"]
+    except SyncError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        stacks = []
+    if not stacks or stacks[0].get("StackStatus") in GONE_STACK_STATUSES:
+        raise SyncError(f"stack {stack} does not exist in {region}: deploy it first "
+                        "(sam deploy), or check --stack and --region")
+    found = stacks[0]
+    return DeployedStack(
+        stack, region,
+        outputs={o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs") or ()},
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "")
+                    for p in found.get("Parameters") or ()})
+
+
+# A stack in these states has no resources left to run a config.
+GONE_STACK_STATUSES = ("DELETE_COMPLETE", "ROLLBACK_COMPLETE")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something the config needs that the deployed stack does not give it."""
+
+    job: str
+    parameter: str
+    severity: str  # "error": the job would fail with AccessDenied; "warning"
+    message: str
+
+
+# template.yaml's parameters that grant a config's settings: the config field -> the
+# parameter whose list must cover it (ARNs, IAM wildcards allowed).
+GRANTING_PARAMETERS = {"role_arn": "JobRoleArns", "source_role_arn": "JobRoleArns",
+                       "credentials_secret_arn": "CredentialsSecretArns"}
+
+
+def deployment_gaps(config: Config, parameters: Mapping[str, str]) -> list[Gap]:
+    """What `config` needs from the stack's parameters and does not get: every role a job
+    assumes must be in JobRoleArns and every credentials secret in CredentialsSecretArns
+    (else its Lambdas are denied at run time), and alarms need a NotificationEmail."""
+    gaps = []
+    for entry in config.entries:
+        if entry.spec is None:
+            continue
+        for field_name, value in _granted_settings(entry.spec.client.to_dict(),
+                                                   entry.spec.options):
+            parameter = GRANTING_PARAMETERS[field_name]
+            if parameter not in parameters:
+                continue  # a stack of another template version: nothing to compare
+            granted = [arn.strip() for arn in parameters[parameter].split(",") if arn.strip()]
+            if not any(fnmatchcase(value, pattern) for pattern in granted):
+                gaps.append(Gap(entry.name, parameter, "error", (
+                    f"job '{entry.name}', field '{field_name}': {value} is not in the "
+                    f"stack's {parameter} parameter, so its Lambdas may not use it "
+                    f"(AccessDenied at run time): redeploy with {parameter} listing it "
+                    f"(sam deploy --parameter-overrides {parameter}=...)")))
+    if parameters.get("NotificationEmail", None) == "":
+        gaps.append(Gap("", "NotificationEmail", "warning", (
+            "the stack's NotificationEmail parameter is empty: its alarms (failed "
+            "executions, stale copies) notify nobody; redeploy with NotificationEmail set")))
+    return gaps
+
+
+def _granted_settings(client: Mapping[str, Any],
+                      options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    settings = [(name, client[name]) for name in ("role_arn", "credentials_secret_arn")
+                if client.get(name)]
+    if options.get("source_role_arn"):
+        settings.append(("source_role_arn", options["source_role_arn"]))
+    return settings
+
+
+def configured_region(profile: str | None) -> str | None:
     import boto3
 
     try:

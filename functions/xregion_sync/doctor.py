@@ -22,6 +22,9 @@ uses them). A job with config errors gets those as findings and no AWS call. Che
   copy_quota      jobs of one type into one destination region against AWS's copies in
                   progress (20 EBS or RDS snapshot copies, 5 RDS cluster snapshot copies):
                   the surplus is deferred to the next run
+  stack           (with a deployed stack: `doctor --stack NAME`) every role and credentials
+                  secret the jobs use is granted by the stack's JobRoleArns and
+                  CredentialsSecretArns parameters; the alarms have a NotificationEmail
 
 Which type has which quotas and own checks is the type's to say (COPY_QUOTAS,
 DOCTOR_CHECKS in its module): a check_<name> method here runs each of its checks.
@@ -40,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws
 from .config import Config, ConfigSource, load_config
+from .deploy import DeployedStack, deployment_gaps
 from .errors import SyncError
 from .spec import ClientConfig, JobSpec
 from .syncs import SYNC_TYPES, ec2_ami
@@ -69,12 +73,21 @@ class Finding:
                 "message": self.message}
 
 
-def doctor(config: Config | ConfigSource) -> list[Finding]:
+def doctor(config: Config | ConfigSource, *,
+           stack: DeployedStack | None = None) -> list[Finding]:
     """Check every job of `config` (a Config, a path, YAML text or a mapping) against AWS,
-    reading only. Raises ConfigError only when the config cannot be read at all."""
+    reading only, and against the deployed `stack`'s parameters when given (see
+    deploy.describe_stack). Raises ConfigError only when the config cannot be read at all."""
     if not isinstance(config, Config):
         config = load_config(config)
     run = _Doctor()
+    if stack is not None:
+        gaps = deployment_gaps(config, stack.parameters)
+        run.findings += [Finding(gap.job or stack.name, "stack", gap.severity, gap.message)
+                         for gap in gaps]
+        if not gaps:
+            run.add(stack.name, "stack", OK, f"stack {stack.name} grants every role and "
+                    "secret the jobs use, and its alarms notify an e-mail address")
     for entry in config.entries:
         if entry.spec is None:
             run.findings += [Finding(entry.name, "config", ERROR, error.message)

@@ -131,6 +131,44 @@ def test_a_config_that_cannot_be_loaded_fails_at_config_not_loaded(emulated, exe
     assert says in cause["errorMessage"]
 
 
+def push_the_templates_initial_config() -> None:
+    """The stack's config parameter as `sam deploy` creates it, before any push-config."""
+    from xregion_sync_emulator.template import read_template
+
+    value = read_template().raw["Resources"]["ConfigParameter"]["Properties"]["Value"]
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name=STACK_CONFIG_PARAMETER, Value=value, Type="String")
+
+
+@pytest.mark.statemachine
+@pytest.mark.parametrize("execution_input", [
+    {},  # the schedule
+    {"source": "aws.events", "detail-type": "Scheduled Event"},
+    {"event": {"source": "aws.rds", "detail-type": "RDS DB Snapshot Event",
+               "resources": ["arn:aws:rds:us-east-1:123456789012:snapshot:rds:db-1"],
+               "detail": {"EventID": "RDS-EVENT-0091", "SourceType": "SNAPSHOT",
+                          "SourceIdentifier": "rds:db-1"}}},
+], ids=["schedule", "eventbridge-schedule", "event-start"])
+def test_a_fresh_stack_without_a_config_runs_nothing_and_succeeds(emulated, execution_input):
+    # GIVEN a stack just deployed: its config parameter holds the template's placeholder
+    push_the_templates_initial_config()
+    # WHEN the schedule or an event starts an execution
+    execution = run(execution_input)
+    # THEN nothing runs, nothing fails (no alarm), and the output says why
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["summary"]["total"] == 0
+    assert "the stack has no config yet" in execution.output["note"]
+    assert "push-config" in execution.output["note"]
+
+
+@pytest.mark.statemachine
+def test_jobs_named_on_a_stack_without_a_config_fail_naming_them(emulated):
+    push_the_templates_initial_config()
+    execution = run({"jobs": ["sync_web_app"]})
+    assert (execution.status, execution.error) == ("FAILED", "ConfigError")
+    assert "sync_web_app" in json.loads(execution.cause)["errorMessage"]
+
+
 # ---------------------------------------------------------------- no secrets in the history
 
 

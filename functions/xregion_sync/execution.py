@@ -20,6 +20,11 @@ Jobs that wait for their copy run as Standard child executions (they may wait ho
 the others as Express ones (far cheaper; at most 5 minutes each). Summarize reads the
 results the Maps' ResultWriter left in the bucket, in config order, and returns them in
 the output, or in the bucket (results_uri) when they would not fit.
+
+A stack whose config parameter still holds what template.yaml created (an empty mapping:
+no config pushed yet) runs nothing and succeeds, its output saying so in `note`: the
+schedule and the event rules start executions from the moment the stack exists, and a
+fresh stack must not fail them (and fire the alarm) before its first push-config.
 """
 
 from __future__ import annotations
@@ -90,7 +95,12 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     if len(selection) > 1:
         raise ConfigError("execution input: give 'jobs' or 'event', not both",
                           job=CONFIG_LEVEL)
-    configured = load_config(_config_source(source, selected=bool(selection))).entries
+    note = None
+    try:
+        configured = load_config(_config_source(source, selected=bool(selection))).entries
+    except StackNotConfigured as exc:
+        configured, note = [], str(exc)
+        logger.info("No config pushed yet: nothing to run", extra={"note": note})
     entries: list[tuple[int, JobEntry]]  # (config index, entry) of the jobs selected
     if "jobs" in selection:
         entries = select_jobs(configured, selection["jobs"])
@@ -114,7 +124,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     for kind, items in plans.items():
         _put_json(bucket, f"{prefix}/plan-{kind}.json", items)
     return {"run_id": execution_name, "max_concurrency": _max_concurrency(), "bucket": bucket,
-            "prefix": prefix, "total": len(entries),
+            "prefix": prefix, "total": len(entries), "note": note,
             "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items)}
                       for kind, items in plans.items()}}
 
@@ -202,6 +212,8 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
         _put_json(event["bucket"], key, results)
         del document["results"]
         document["results_uri"] = f"s3://{event['bucket']}/{key}"
+    if event.get("note"):
+        document["note"] = event["note"]
     return document
 
 
@@ -290,6 +302,10 @@ def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping[
     a selection of jobs from it)."""
     if _is_schedule(event) or (selected and not any(key in event for key in INPUT_KEYS)):
         config = _read_uri(f"ssm:{_stack_parameter()}")
+        if not config:  # template.yaml's placeholder: no push-config yet
+            raise StackNotConfigured(f"the stack has no config yet (ssm:{_stack_parameter()} "
+                                     "is empty): nothing ran; store one with `xregion-sync "
+                                     "push-config CONFIG --stack NAME`")
         # A config too large for SSM lives in S3; the parameter then only points to it.
         if set(config) == {"config_uri"} and str(config["config_uri"]).startswith("s3://"):
             return _read_uri(config["config_uri"])
@@ -309,6 +325,10 @@ def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping[
                               job=CONFIG_LEVEL, field="config")
         return config
     return _read_uri(event["config_uri"])
+
+
+class StackNotConfigured(Exception):  # noqa: N818 (a state, not a failure)
+    """The stack's config parameter holds no config yet."""
 
 
 def _is_schedule(event: Mapping[str, Any]) -> bool:

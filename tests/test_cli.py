@@ -256,6 +256,59 @@ def test_push_config_accepts_what_the_stack_grants_and_warns_of_no_alarm_email(
         config_parameter_name("xregion-sync-local")]
 
 
+def stack_with_a_versioned_run_bucket(name: str) -> str:
+    """A stack owning its RunBucket (versioned, holding plans, results and two versions of
+    a config), as sam deploy makes it; returns the bucket's name."""
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({
+        "Resources": {"RunBucket": {"Type": "AWS::S3::Bucket",
+                                    "Properties": {"BucketName": f"{name}-runbucket"}}},
+        "Outputs": {"RunBucketName": {"Value": {"Ref": "RunBucket"}}}}))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = f"{name}-runbucket"
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for key in ("runs/x/plan-express.json", "config/config.yaml", "config/config.yaml"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    s3.delete_object(Bucket=bucket, Key="runs/x/plan-express.json")  # a delete marker
+    return bucket
+
+
+def test_delete_stack_empties_its_versioned_run_bucket_and_keeps_the_dr_copies(
+        capsys, emulated):
+    # GIVEN a deployed stack whose versioned run bucket holds objects, another bucket, and
+    # a DR copy in the destination region
+    bucket = stack_with_a_versioned_run_bucket("xrs-doomed")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="users-own-bucket")
+    s3.put_object(Bucket="users-own-bucket", Key="keep.txt", Body=b"mine")
+    copy = boto3.client("ec2", region_name="us-west-2").register_image(Name="dr-copy")
+    # WHEN it is deleted (after a first call without --yes, which changes nothing)
+    assert run_cli(capsys, "delete-stack", "--stack", "xrs-doomed", "--region",
+                   "us-east-1")[0] == 2
+    assert s3.list_object_versions(Bucket=bucket).get("Versions")
+    code, out, _ = run_cli(capsys, "delete-stack", "--stack", "xrs-doomed", "--region",
+                           "us-east-1", "--yes")
+    # THEN every version and delete marker went, so the stack and its bucket are deleted
+    # (emulated CloudFormation keeps a stack whose bucket is not empty, as AWS does), and
+    # nothing else was touched
+    assert code == 0
+    assert f"run bucket {bucket} emptied (4 object versions)" in out
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert s3.get_object(Bucket="users-own-bucket", Key="keep.txt")["Body"].read() == b"mine"
+    assert boto3.client("ec2", region_name="us-west-2").describe_images(
+        ImageIds=[copy["ImageId"]])["Images"]
+    stacks = boto3.client("cloudformation", region_name="us-east-1").list_stacks()
+    assert {s["StackName"]: s["StackStatus"] for s in stacks["StackSummaries"]}[
+        "xrs-doomed"] == "DELETE_COMPLETE"
+
+
+def test_delete_stack_of_a_stack_that_does_not_exist_deletes_nothing(capsys, emulated):
+    code, _, err = run_cli(capsys, "delete-stack", "--stack", "typo", "--region",
+                           "us-east-1", "--yes")
+    assert code == 1
+    assert "stack typo does not exist in us-east-1" in err
+
+
 @pytest.mark.parametrize("extra, expected", [
     ("aws_client_config: {aws_access_key: AKIAFAKE, aws_secret_key: fake}\n", "role_arn"),
     ("sync_x: {sync_type: ec2_amy}\n", "ec2_ami"),

@@ -7,6 +7,7 @@ emulator does, which the sync tests then rely on.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -701,6 +702,39 @@ def test_a_copy_is_shared_only_once_the_copy_has_finished():
             ec2().modify_image_attribute(ImageId=copy, LaunchPermission={"Add": [GRANTEE]})
 
         assert error_code(refused) == "InvalidAMIID.Unavailable"
+
+
+# ---------------------------------------------------------------- CloudFormation
+
+
+def test_a_stack_whose_bucket_holds_a_version_is_not_deleted(emulated):
+    """CloudFormation User Guide, "Delete a stack" / AWS::S3::Bucket: a bucket that is not
+    empty (a noncurrent version or a delete marker counts) cannot be deleted, and the
+    stack's deletion fails (DELETE_FAILED), keeping the stack and the bucket."""
+    cloudformation = boto3.client("cloudformation", region_name=SOURCE)
+    cloudformation.create_stack(StackName="owner", TemplateBody=json.dumps({"Resources": {
+        "RunBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "runs-x"}}}}))
+    s3 = boto3.client("s3", region_name=SOURCE)
+    s3.put_bucket_versioning(Bucket="runs-x", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="runs-x", Key="plan.json", Body=b"{}")
+    s3.delete_object(Bucket="runs-x", Key="plan.json")  # only a delete marker is current
+
+    cloudformation.delete_stack(StackName="owner")
+
+    assert cloudformation.describe_stacks(StackName="owner")["Stacks"][0]["StackStatus"] \
+        == "DELETE_FAILED"
+    assert "runs-x" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+
+
+def test_a_stack_whose_bucket_is_empty_is_deleted_with_it(emulated):
+    cloudformation = boto3.client("cloudformation", region_name=SOURCE)
+    cloudformation.create_stack(StackName="owner", TemplateBody=json.dumps({"Resources": {
+        "RunBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "runs-y"}}}}))
+
+    cloudformation.delete_stack(StackName="owner")
+
+    assert "runs-y" not in [bucket["Name"] for bucket in
+                            boto3.client("s3", region_name=SOURCE).list_buckets()["Buckets"]]
 
 
 # ---------------------------------------------------------------- the seam to moto

@@ -155,8 +155,38 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     # they install, so a tag AWS refuses is refused before anything is created or counted.
     _refuse_tags_aws_refuses(stack)
     _name_lambda_service_errors(stack)
+    _keep_a_stack_whose_bucket_is_not_empty(stack)
     # Before enforce_step_functions_quotas, whose per-child history wraps this recording.
     teach_distributed_map(stack, quotas)
+
+
+def _keep_a_stack_whose_bucket_is_not_empty(stack: ExitStack) -> None:
+    """AWS CloudFormation User Guide, "Delete a stack" and AWS::S3::Bucket: a bucket must be
+    empty (every object version and delete marker) to be deleted; deleting a stack that owns
+    a non-empty one fails (DELETE_FAILED, "The bucket you tried to delete is not empty") and
+    keeps the stack. moto left the bucket and reported DELETE_COMPLETE."""
+    from .moto_seam import CloudFormationBackend, FakeBucket
+
+    original = CloudFormationBackend.delete_stack
+
+    def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+        for found in list(self.stacks.values()):
+            if name_or_stack_id not in (found.stack_id, found.name):
+                continue
+            # moto types the resources as classes; they are instances
+            resources: list[Any] = list(found.stack_resources)
+            full = [resource for resource in resources
+                    if isinstance(resource, FakeBucket) and len(resource.keys)]
+            if full:
+                found.status = "DELETE_FAILED"
+                found._add_stack_event(
+                    "DELETE_FAILED", resource_status_reason="The following resource(s) "
+                    "failed to delete: [RunBucket]. The bucket you tried to delete is not "
+                    f"empty ({full[0].name})")
+                return
+        original(self, name_or_stack_id)
+
+    replace(stack, CloudFormationBackend, "delete_stack", delete_stack)
 
 
 def _serve_one_request_at_a_time(stack: ExitStack) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 __all__ = [
+    "CloudFormationBackend", "FakeBucket",
     "ActionResult", "AmazonStateLanguageParser", "Ami", "AmiBackend", "AmisResponse",
     "ASL_PREPROCESSOR_LOGGER", "BotocoreStubber", "check_moto", "convert_tag_spec",
     "CustomErrorName", "determine_request_protocol", "distributed_item_processor_worker",
@@ -103,6 +104,10 @@ try:
         generic_filter,  # DescribeImages filters over another account's shared AMIs
         get_prefix,  # an EC2 id's resource prefix
     )
+
+    # ---- internals: CloudFormation, whose stack deletion leaves a non-empty bucket behind
+    from moto.cloudformation.models import CloudFormationBackend  # delete_stack, corrected
+    from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
 
     # ---- internals: EventBridge patterns, to match sample events against the rules
     from moto.events.models import EventPattern, EventPatternParser
@@ -219,6 +224,7 @@ ASL_PREPROCESSOR_LOGGER = "moto.stepfunctions.parser.asl.parse.preprocessor"
 # WRITTEN_FOR_MOTO gives them. A replaced method that moto renamed would silently stop being
 # corrected; one whose parameters moved would fail deep inside a request.
 EXPECTED: dict[str, tuple[str, ...] | None] = {
+    "moto.cloudformation.models:CloudFormationBackend.delete_stack": ("self", "name_or_stack_id"),
     "moto.awslambda_simple.models:LambdaSimpleBackend.get_function":
         ("self", "function_name_or_arn", "qualifier"),
     "moto.awslambda_simple.models:LambdaSimpleBackend.invoke":

@@ -89,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
                                        "(default: the stack's run bucket)")
     push.set_defaults(command=cmd_push_config)
 
+    delete = commands.add_parser(
+        "delete-stack", help="empty a stack's run bucket and delete the stack (keeps every "
+                             "DR copy)")
+    delete.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
+    delete.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    delete.add_argument("--profile", help="AWS profile to use")
+    delete.add_argument("--yes", action="store_true",
+                        help="really delete (without it, only say what would be deleted)")
+    delete.set_defaults(command=cmd_delete_stack)
+
     _add_status_command(commands)
     _add_operate_commands(commands)
 
@@ -145,6 +155,26 @@ def cmd_push_config(args: argparse.Namespace) -> int:
         print("nothing was stored", file=sys.stderr)
         return EXIT_FAILED
     print(f"stored in {pushed.where}; the schedule runs it from the next execution")
+    return EXIT_OK
+
+
+def cmd_delete_stack(args: argparse.Namespace) -> int:
+    from .deploy import delete_stack
+
+    if not args.yes:
+        print(f"would empty the run bucket of stack {args.stack} (every object version: "
+              "plans, results, configs) and delete the stack; the DR copies (AMIs, "
+              "snapshots) are kept. Run again with --yes to do it.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        deleted = delete_stack(args.stack, region=args.region, profile=args.profile)
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    emptied = (f"run bucket {deleted.bucket} emptied ({deleted.versions_deleted} object "
+               "versions)" if deleted.bucket else "no run bucket left")
+    print(f"{emptied}; deletion of stack {deleted.stack} started (CloudFormation completes "
+          "it in a few minutes); the DR copies are kept")
     return EXIT_OK
 
 

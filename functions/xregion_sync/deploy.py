@@ -189,3 +189,66 @@ def configured_region(profile: str | None) -> str | None:
         return region
     except Exception:  # an unknown profile: aws_errors reports it on the call
         return None
+
+
+# ---------------------------------------------------------------- deleting the stack
+
+RUN_BUCKET_RESOURCE = "RunBucket"  # template.yaml's logical id
+
+
+@dataclass
+class Deleted:
+    """What delete_stack did: the run bucket's object versions removed, and whether the
+    stack's deletion was started."""
+
+    stack: str
+    bucket: str | None
+    versions_deleted: int = 0
+    stack_deletion_started: bool = False
+
+
+def delete_stack(stack: str, *, region: str | None = None,
+                 profile: str | None = None) -> Deleted:
+    """Empty the stack's run bucket (every object version and delete marker: it is
+    versioned, and CloudFormation cannot delete a bucket that holds any) and delete the
+    stack. Only the bucket that is the stack's own RunBucket resource is emptied; the DR
+    copies (AMIs, snapshots) are never touched. Raises SyncError saying what to do."""
+    region = region or configured_region(profile)
+    if not region:
+        raise SyncError("no AWS region is configured: pass --region (the stack's region)")
+    settings = ClientConfig(profile=profile)
+    describe_stack(settings, region, stack)  # exists, or says so
+    cloudformation = aws.client_for(settings, "cloudformation", region)
+    with aws.aws_errors("", f"listing the resources of stack {stack}"):
+        resources = [resource for page in cloudformation.get_paginator(
+            "list_stack_resources").paginate(StackName=stack)
+            for resource in page["StackResourceSummaries"]]
+    bucket = next((r.get("PhysicalResourceId") for r in resources
+                   if r["LogicalResourceId"] == RUN_BUCKET_RESOURCE
+                   and r["ResourceType"] == "AWS::S3::Bucket"
+                   and r.get("ResourceStatus") != "DELETE_COMPLETE"), None)
+    deleted = Deleted(stack, bucket)
+    if bucket:
+        deleted.versions_deleted = _empty_bucket(settings, region, bucket)
+    with aws.aws_errors("", f"deleting stack {stack}"):
+        cloudformation.delete_stack(StackName=stack)
+    deleted.stack_deletion_started = True
+    return deleted
+
+
+def _empty_bucket(settings: ClientConfig, region: str, bucket: str) -> int:
+    s3 = aws.client_for(settings, "s3", region)
+    count = 0
+    with aws.aws_errors("", f"emptying the run bucket {bucket}"):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            versions = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                        for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            if versions:  # a page holds at most 1,000: DeleteObjects' limit too
+                answer = s3.delete_objects(Bucket=bucket,
+                                           Delete={"Objects": versions, "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise SyncError(f"could not delete {first.get('Key')} from {bucket}: "
+                                    f"{first.get('Code')} {first.get('Message')}")
+                count += len(versions)
+    return count

@@ -96,6 +96,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
         raise ConfigError("execution input: give 'jobs' or 'event', not both",
                           job=CONFIG_LEVEL)
     note = None
+    configured: Sequence[JobEntry]
     try:
         configured = load_config(_config_source(source, selected=bool(selection))).entries
     except StackNotConfigured as exc:

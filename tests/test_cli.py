@@ -421,3 +421,14 @@ def test_in_sync_rows_name_the_copy_and_dry_runs_the_source_while_json_keeps_the
     # AND the JSON results are exactly the result contract's keys
     assert all(list(r) == ["name", "sync_type", "status", "created_resource", "copy_state",
                            "pruned", "errors"] for r in json.loads(as_json)["results"])
+
+
+def test_demo_without_a_checkout_says_what_it_needs(capsys, monkeypatch, tmp_path):
+    # GIVEN an installed command: no template.yaml beside the emulator
+    from xregion_sync_emulator import template
+
+    monkeypatch.setattr(template, "TEMPLATE_PATH", tmp_path / "template.yaml")
+    for argv in (["demo"], ["run", "config.yaml", "--engine", "stepfunctions-local"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+        assert "need a checkout of xregion-sync" in err and "make demo" in err

@@ -51,7 +51,12 @@ class MotoSeamError(RuntimeError):
 
 
 def _refuse(problems: list[str]) -> None:
-    installed = importlib.metadata.version("moto")
+    try:
+        installed = importlib.metadata.version("moto")
+    except importlib.metadata.PackageNotFoundError:
+        raise MotoSeamError("emulated AWS needs moto, which is not installed: it comes with "
+                            "the development environment of a checkout (`make install`)"
+                            ) from None
     raise MotoSeamError(
         f"emulated AWS was written for moto {WRITTEN_FOR_MOTO} and reaches into its internals; "
         f"moto {installed} is installed and differs: " + "; ".join(problems) + ". Install the "
@@ -59,15 +64,12 @@ def _refuse(problems: list[str]) -> None:
         "and the modules that use the names above.")
 
 
+# One name per line, each with why the emulator needs it; sorted by module.
 try:
-    # ---- documented: the mock, and the backends that tests seed and read
     from moto import mock_aws  # every boto3 call of the process goes to moto
-
-    # ---- internals: the Lambda invoke that runs the real handlers in-process
     from moto.awslambda.exceptions import LambdaClientError  # Invoke's own 413
     from moto.awslambda_simple.models import LambdaSimpleBackend  # where Invoke arrives
-
-    # ---- internals: request handling
+    from moto.cloudformation.models import CloudFormationBackend  # delete_stack, corrected
     from moto.core.botocore_stubber import (
         BotocoreStubber,  # where every emulated request enters: IAM is enforced there
         MockRawResponse,  # a refused request's HTTP answer
@@ -80,8 +82,6 @@ try:
     )
     from moto.core.responses import ActionResult  # answers for actions moto lacks
     from moto.core.utils import get_service_model  # IAM: the operation's botocore model
-
-    # ---- internals: EC2 and RDS behaviour the fidelity layer corrects
     from moto.ec2.exceptions import (
         EC2ClientError,  # EC2's errors AWS returns and moto does not
         InvalidParameterValueErrorTagNull,  # a tag refused as EC2 refuses it
@@ -104,13 +104,10 @@ try:
         generic_filter,  # DescribeImages filters over another account's shared AMIs
         get_prefix,  # an EC2 id's resource prefix
     )
-
-    # ---- internals: CloudFormation, whose stack deletion leaves a non-empty bucket behind
-    from moto.cloudformation.models import CloudFormationBackend  # delete_stack, corrected
-    from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
-
-    # ---- internals: EventBridge patterns, to match sample events against the rules
-    from moto.events.models import EventPattern, EventPatternParser
+    from moto.events.models import (  # sample events matched against the rules' patterns
+        EventPattern,
+        EventPatternParser,
+    )
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
@@ -119,10 +116,9 @@ try:
     )
     from moto.rds.models import rds_backends  # seed automated snapshots, force statuses
     from moto.rds.responses import RDSResponse  # DescribeAccountAttributes, which moto lacks
+    from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
     from moto.secretsmanager.models import secretsmanager_backends  # IAM: a secret's tags
     from moto.ssm.models import ssm_backends  # IAM: a parameter's tags
-
-    # ---- internals: the Step Functions interpreter, taught the Distributed Map and quotas
     from moto.stepfunctions.exceptions import ValidationException  # StartExecution's refusal
     from moto.stepfunctions.parser.api import (  # the history events AWS writes
         ExecutionFailedEventDetails,

@@ -133,6 +133,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("error: --dry-run needs the in-process engine (the state machine always "
                   "acts)", file=sys.stderr)
             return EXIT_FAILED
+        problem = emulator_problem()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         from xregion_sync_emulator.stepfunctions import run_on_local_state_machine
 
         results = run_on_local_state_machine(args.config)
@@ -283,7 +287,37 @@ def cmd_executions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+NEEDS_A_CHECKOUT = ("`xregion-sync demo` and `run --engine stepfunctions-local` run the "
+                    "repository's template.yaml on emulated AWS: they need a checkout of "
+                    "xregion-sync with its development environment (git clone, then `make "
+                    "demo`), not an installed command")
+
+
+def emulator_problem() -> str | None:
+    """Why emulated AWS cannot run here (a pipx-installed command has no moto, no
+    template.yaml and no IAM evaluator), or None."""
+    try:
+        from xregion_sync_emulator.iam_evaluator import EvaluatorUnavailable, check_installation
+        from xregion_sync_emulator.moto_seam import MotoSeamError
+        from xregion_sync_emulator.template import TEMPLATE_PATH
+    except ImportError as exc:
+        return f"{exc}; {NEEDS_A_CHECKOUT}"
+    except Exception as exc:  # the seam refusing this moto (MotoSeamError)
+        return str(exc)
+    if not TEMPLATE_PATH.exists():
+        return f"{TEMPLATE_PATH} not found; {NEEDS_A_CHECKOUT}"
+    try:
+        check_installation()
+    except (EvaluatorUnavailable, MotoSeamError) as exc:
+        return str(exc)
+    return None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    problem = emulator_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from xregion_sync_emulator.demo import run_demo
 
     return run_demo(as_json=args.json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from conftest import ONE_BAD_JOB, SOURCE, VALID
 
 from xregion_sync import cli
 from xregion_sync.deploy import config_parameter_name
-from xregion_sync_emulator import execute_state_machine
+from xregion_sync_emulator import emulated_aws, execute_state_machine
 from xregion_sync_emulator.seed import add_automated_snapshot, seed_demo
 from xregion_sync_emulator.stack import local_stack
 from xregion_sync_emulator.stepfunctions import deploy
@@ -116,6 +117,24 @@ def test_run_on_the_local_state_machine_matches_in_process(capsys, config_file):
     results = json.loads(out)["results"]
     assert [(r["name"], r["status"]) for r in results] == [
         ("sync_web_app", "copied"), ("sync_orders_db", "copied")]
+
+
+@pytest.mark.parametrize("engine", ["inprocess", "stepfunctions-local"])  # the 2nd: marked
+def test_run_with_job_runs_only_the_jobs_named(capsys, config_file, engine):
+    # The local engine makes its own emulated AWS; the in-process one runs on this one.
+    with emulated_aws() if engine == "inprocess" else contextlib.nullcontext():
+        if engine == "inprocess":
+            seed_demo()
+        code, out, _ = run_cli(capsys, "run", config_file(VALID), "--json", "--engine",
+                               engine, "--job", "sync_orders_db")
+    assert code == 0
+    assert [r["name"] for r in json.loads(out)["results"]] == ["sync_orders_db"]
+
+
+def test_run_with_an_unknown_job_runs_nothing_and_names_it(capsys, config_file, emulated):
+    code, _, err = run_cli(capsys, "run", config_file(VALID), "--job", "sync_typo")
+    assert code == 1
+    assert "sync_typo" in err and "sync_web_app" in err
 
 
 @pytest.mark.statemachine

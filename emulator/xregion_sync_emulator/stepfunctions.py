@@ -282,9 +282,11 @@ def execute_state_machine(execution_input: Any = None, *, name: str | None = Non
     )
 
 
-def run_on_local_state_machine(config: ConfigSource) -> list[SyncResult]:
-    """`xregion-sync run --engine stepfunctions-local`: the config through the real ASL,
-    on emulated AWS seeded with the demo's resources."""
+def run_on_local_state_machine(config: ConfigSource,
+                               jobs: list[str] | None = None) -> list[SyncResult]:
+    """`xregion-sync run --engine stepfunctions-local [--job NAME ...]`: the config (or only
+    the `jobs` named) through the real ASL, on emulated AWS seeded with the demo's
+    resources."""
     from xregion_sync.config import read_config_source
     from xregion_sync.errors import ConfigError
     from xregion_sync.operate import cause_text
@@ -295,7 +297,8 @@ def run_on_local_state_machine(config: ConfigSource) -> list[SyncResult]:
     config_mapping = read_config_source(config)
     with emulated_aws():
         seed_demo()
-        execution = execute_state_machine({"config": config_mapping})
+        execution = execute_state_machine({"config": config_mapping,
+                                           **({"jobs": jobs} if jobs else {})})
         results = execution.results()
     if execution.status != "SUCCEEDED" and not any(r.failed for r in results):
         # Ended before any job's result (e.g. in Load Config): nothing to tabulate.

@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="only read: show what would be copied and pruned")
     run_cmd.add_argument("--engine", choices=ENGINES, default="inprocess",
                          help="inprocess (default) or the real state machine on emulated AWS")
+    run_cmd.add_argument("--job", dest="jobs", action="append", metavar="NAME",
+                         help="run only this job (repeat for several; default: every job)")
     run_cmd.set_defaults(command=cmd_run)
 
     push = commands.add_parser("push-config",
@@ -139,9 +141,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         from xregion_sync_emulator.stepfunctions import run_on_local_state_machine
 
-        results = run_on_local_state_machine(args.config)
+        results = run_on_local_state_machine(args.config, jobs=args.jobs)
     else:
-        results = run(args.config, dry_run=args.dry_run)
+        results = run(args.config, dry_run=args.dry_run, jobs=args.jobs)
     _print_results(results, as_json=args.json)
     return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
 

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # The task handlers log JSON lines for CloudWatch; on a terminal only problems matter,
     # on stderr, so that stdout is the command's output (--json stays valid JSON).
-    logging.getLogger("xregion_sync").setLevel(os.environ.get("XREGION_SYNC_LOG_LEVEL",
+    logging.getLogger("xregion_sync").setLevel(os.environ.get(logs.LOG_LEVEL_VARIABLE,
                                                               "WARNING"))
     # The emulator's state machine interpreter logs its internals for every failed state.
     logging.getLogger("moto").setLevel(logging.CRITICAL)

@@ -20,6 +20,10 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
+# The log level of the Lambdas (template.yaml) and of the command line (cli.py).
+LOG_LEVEL_VARIABLE = "XREGION_SYNC_LOG_LEVEL"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -28,7 +32,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "message": record.getMessage(),
             "logger": record.name,
-            "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "xregion-sync"),
+            "service": "xregion-sync",
             **(_context.get() or {}),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
@@ -65,7 +69,7 @@ def configure() -> None:
         logger.addHandler(handler)
         logger.propagate = False
     if logger.level == logging.NOTSET:  # a caller (the CLI) may have chosen a level already
-        logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+        logger.setLevel(os.environ.get(LOG_LEVEL_VARIABLE, "INFO"))
 
 
 @contextlib.contextmanager

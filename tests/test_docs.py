@@ -72,8 +72,8 @@ def command_line_mismatches(text: str) -> list[str]:
     block = text.split("## Command line", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = _commands()
     problems = []
-    for line in block.splitlines():
-        line = line.split("#", 1)[0].strip()
+    for shown in block.splitlines():
+        line = shown.split("#", 1)[0].strip()  # a comment may name flags of other commands
         if not line.startswith("xregion-sync "):
             continue
         name = line.split()[1]

@@ -56,6 +56,7 @@ stepfunctions_quotas.py.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import time
@@ -276,7 +277,16 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         for image in self.amis.values():
             if image.state == "pending" and timing.is_done(image.id):
                 image.state = "available"
-        return original_describe_images(self, *args, **kwargs)
+        # A tag-key or tag-value filter matches an AMI any of whose tags matches any of its
+        # values (ORed, wildcards allowed); moto wants the tags a subset or superset.
+        filters = dict(kwargs.pop("filters", None) or {})
+        any_tag = {name: filters.pop(name) for name in ("tag-key", "tag-value")
+                   if name in filters}
+        images = original_describe_images(self, *args, filters=filters, **kwargs)
+        return [image for image in images if all(
+            any(fnmatch.fnmatchcase(tag[name[4:]], pattern.replace("[", "[[]"))
+                for tag in image.get_tags() for pattern in patterns)
+            for name, patterns in any_tag.items())]
 
     replace(stack, AmisResponse, "copy_image", copy_image)
     replace(stack, AmiBackend, "describe_images", describe_images)

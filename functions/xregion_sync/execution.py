@@ -76,7 +76,7 @@ def state_machine_errors(entry: JobEntry) -> list[ConfigError]:
     return []
 
 
-def load_config(event: Mapping[str, Any]) -> dict[str, Any]:
+def plan(event: Mapping[str, Any]) -> dict[str, Any]:
     """The Load Config state: {"input": the execution's input, "execution_name": ...}."""
     return plan_execution(event.get("input"), event["execution_name"])
 

@@ -20,12 +20,13 @@ Handler = Callable[[dict[str, Any], Any], Any]
 STEPS: dict[str, str] = {}
 
 
-def task(module: str, name: str) -> Handler:
-    """The Lambda handler of step `name` in `module`, logging with the execution id and
-    job name. The step's module is imported at the first invocation, so each Lambda
-    imports what its own step needs (a job's step: `steps` and that job's sync type;
-    PyYAML only in Load Config), not every handler's."""
-    STEPS[name] = f"{__package__}.{module}"
+def task(module: str, name: str, handler_name: str | None = None) -> Handler:
+    """The Lambda handler (`handler_name`, default `name`) of step `name` in `module`,
+    logging with the execution id and job name. The step's module is imported at the first
+    invocation, so each Lambda imports what its own step needs (a job's step: `steps` and
+    that job's sync type; PyYAML only in Load Config), not every handler's."""
+    handler_name = handler_name or name
+    STEPS[handler_name] = f"{__package__}.{module}"
 
     @functools.cache
     def step() -> Callable[[Any], Any]:
@@ -36,11 +37,12 @@ def task(module: str, name: str) -> Handler:
     def handler(event: dict[str, Any], context: Any) -> Any:
         fields = event if isinstance(event, dict) else {}  # an event may be any JSON value
         token = logs.set_context(execution=fields.get("run_id"),
-                                 job=(fields.get("job") or {}).get("name"), step=name,
+                                 job=(fields.get("job") or {}).get("name"), step=handler_name,
                                  request_id=getattr(context, "aws_request_id", None))
         try:
             logger.info("Step started")
-            output = step()(event)
+            with logs.lambda_invocation():
+                output = step()(event)
             logger.info("Step finished")
             return output
         except Exception as exc:
@@ -49,11 +51,11 @@ def task(module: str, name: str) -> Handler:
         finally:
             logs.reset_context(token)
 
-    handler.__name__ = handler.__qualname__ = name
+    handler.__name__ = handler.__qualname__ = handler_name
     return handler
 
 
-load_config = task("execution", "load_config")
+load_config = task("execution", "plan", "load_config")
 resolve_source = task("steps", "resolve_source")
 check_sync_tag = task("steps", "check_sync_tag")
 start_copy = task("steps", "start_copy")

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,12 +83,13 @@ def run_jobs(driver: str, config: dict[str, Any]) -> Run:
 
 @contextmanager
 def quiet_logs() -> Iterator[None]:
-    """The task handlers' JSON log lines still get formatted, but go to /dev/null
-    instead of into the benchmark's output."""
+    """The task handlers' JSON log lines and EMF metric lines (the emulated state machine
+    runs the Lambdas' handlers, which print EMF to their log stream, stdout) still get
+    formatted, but go to /dev/null instead of into the benchmark's output."""
     logs.configure()
     handlers = [h for h in logging.getLogger("xregion_sync").handlers
                 if isinstance(h, logging.StreamHandler)]
-    with Path(os.devnull).open("w", encoding="utf-8") as devnull:
+    with Path(os.devnull).open("w", encoding="utf-8") as devnull, redirect_stdout(devnull):
         previous = [h.setStream(devnull) for h in handlers]
         try:
             yield

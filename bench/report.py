@@ -14,6 +14,9 @@ from .measure import RUNNER, STATE_MACHINE
 from .scenarios import DEFAULT_MANUAL_SNAPSHOTS, RAISED_MANUAL_SNAPSHOTS
 
 API_CALL_TARGETS = {"in sync": 2, "copy": 3}  # copy + k pruned: 3 + k
+# An AMI copy reads once more, after CopyImage: its idempotent answer may name an AMI
+# deregistered since (design.md: copy path 3 calls, 4 at most).
+COPY_TARGET_OF_SYNC_TYPE = {"ec2_ami": 4}
 TRANSITION_TARGETS = {IN_SYNC: 6, COPY: 10}
 IMPORT_TARGET_MS = 30
 LOAD_CONFIG_IMPORT_TARGET_MS = 75
@@ -26,10 +29,11 @@ def verdict(value: float | None, target: float | None) -> str:
     return "PASS" if value <= target else "MISS"
 
 
-def api_call_target(path: str) -> int | None:
+def api_call_target(path: str, sync_type: str) -> int | None:
+    copy = COPY_TARGET_OF_SYNC_TYPE.get(sync_type, API_CALL_TARGETS["copy"])
     if path.startswith("copy + "):
-        return API_CALL_TARGETS["copy"] + int(path.split()[2])
-    return API_CALL_TARGETS.get(path)
+        return copy + int(path.split()[2])
+    return copy if path == "copy" else API_CALL_TARGETS.get(path)
 
 
 def print_table(title: str, headers: list[str], rows: list[list[Any]],
@@ -73,7 +77,7 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
     rows, misses = [], []
     for size in sizes:
         for row in size["api_calls"]:
-            target = api_call_target(row["path"])
+            target = api_call_target(row["path"], row["sync_type"])
             ops = ", ".join(f"{op} {n:g}" for op, n in row["operations"].items())
             rows.append([size["n"], row["path"], row["sync_type"], row["driver"],
                          row["per_job"], target, verdict(row["per_job"], target), ops])
@@ -81,7 +85,8 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
                 misses.append(f"N={size['n']} {row['sync_type']} {row['path']} "
                               f"({row['driver']}): {ops}")
     notes = ["requests the tool sent (aws.observe_calls), per job of that sync type; "
-             "target: in sync 2, copy 3, +1 per pruned copy; 'copy + k pruned' prunes one fewer "
+             "target: in sync 2, copy 3 (ec2_ami 4: a read after CopyImage), +1 per pruned copy; "
+             "'copy + k pruned' prunes one fewer "
              "while the job's new copy is still pending (the newest available older one is "
              "kept, README 'Pruning'), and the next run prunes it",
              "the prune path is measured with the in-process runner (both drivers call the "

@@ -45,15 +45,25 @@ def cold_starts() -> list[tuple[list[str], str | None, list[str]]]:
             for modules, (handlers, sync_type) in starts.items()]
 
 
+# What every handler imported before each imported its own step (the whole package:
+# config and PyYAML, doctor, every step and sync type): measured in the same run, so the
+# ratio holds on a loaded machine, where every figure grows.
+WHOLE_PACKAGE = ("xregion_sync.handlers", "xregion_sync.execution", "xregion_sync.steps",
+                 "xregion_sync.runner", "xregion_sync.status", "xregion_sync.doctor",
+                 YAML_MODULE, *(f"xregion_sync.syncs.{name}" for name in SYNC_TYPES))
+WHOLE = "(before: the whole package, in every handler)"
+
+
 def measure(repeats: int = 5) -> dict:
     """Median (and range) over `repeats` fresh interpreters, per distinct cold start."""
     startup = _modules("pass")
     boto_closure = _modules("import boto3, botocore.session") - startup
+    starts = [*cold_starts(), ([WHOLE], None, list(WHOLE_PACKAGE))]
     return {"repeats": repeats,
             "handlers": [{"handlers": handlers, "sync_type": sync_type, "modules": modules,
                           **_measure(f"import {', '.join(modules)}", startup, boto_closure,
                                      repeats)}
-                         for handlers, sync_type, modules in cold_starts()]}
+                         for handlers, sync_type, modules in starts]}
 
 
 def _measure(code: str, startup: set[str], boto_closure: set[str], repeats: int) -> dict:

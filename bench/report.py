@@ -9,7 +9,7 @@ from xregion_sync_emulator.quotas import AWS_QUOTAS
 
 from . import costs
 from .history import COPY, HISTORY_LIMIT_EVENTS, IN_SYNC, PAYLOAD_LIMIT_BYTES
-from .importtime import BEYOND, LOAD_CONFIG
+from .importtime import BEYOND, LOAD_CONFIG, WHOLE
 from .measure import RUNNER, STATE_MACHINE
 from .scenarios import DEFAULT_MANUAL_SNAPSHOTS, RAISED_MANUAL_SNAPSHOTS
 
@@ -153,17 +153,21 @@ def history(sizes: list[dict[str, Any]]) -> None:
         verdicts.append(f"the parent's history does not grow with N ({min(parents)}-"
                         f"{max(parents)} events); a child's is bounded by its own path (+9 "
                         "per poll, +3 per Lambda retry): every N fits")
-    rds = [(s["n"], s["jobs"]["rds_automated_snapshot"]) for s in sizes]
-    over = [(n, jobs) for n, jobs in rds if 3 * jobs > DEFAULT_MANUAL_SNAPSHOTS]
-    verdicts.append(f"every RDS copy is a manual DB snapshot: AWS allows {DEFAULT_MANUAL_SNAPSHOTS}"
-                    " per region by default (adjustable); these runs raise it to "
-                    f"{RAISED_MANUAL_SNAPSHOTS:,}")
-    for n, jobs in over:
-        verdicts.append(f"N={n}: {jobs} RDS jobs into one region keep {jobs} to {3 * jobs} "
-                        "copies (one per job; 3 with the default max_snapshots_to_retain 2): "
-                        + ("FAILS on AWS at the default quota" if jobs > DEFAULT_MANUAL_SNAPSHOTS
-                           else "the steady state FAILS on AWS at the default quota")
-                        + " (CopyQuotaExceededError): raise 'Manual DB instance snapshots'")
+    verdicts.append(f"every RDS copy is a manual DB (cluster) snapshot: AWS allows "
+                    f"{DEFAULT_MANUAL_SNAPSHOTS} of each per region by default (adjustable); "
+                    f"these runs raise both to {RAISED_MANUAL_SNAPSHOTS:,}")
+    for sync_type, what, quota in (
+            ("rds_automated_snapshot", "RDS", "Manual DB instance snapshots"),
+            ("rds_cluster_snapshot", "DB cluster", "Manual DB cluster snapshots")):
+        for n, jobs in [(s["n"], s["jobs"].get(sync_type, 0)) for s in sizes]:
+            if 3 * jobs <= DEFAULT_MANUAL_SNAPSHOTS:
+                continue
+            verdicts.append(
+                f"N={n}: {jobs} {what} jobs into one region keep {jobs} to {3 * jobs} copies "
+                "(one per job; 3 with the default max_snapshots_to_retain 2): "
+                + ("FAILS on AWS at the default quota" if jobs > DEFAULT_MANUAL_SNAPSHOTS
+                   else "the steady state FAILS on AWS at the default quota")
+                + f" (CopyQuotaExceededError): raise '{quota}'")
     express = [(row["child_seconds"][1], size["n"], row["run"]) for size in sizes
                for row in size["transitions"] if row["execution_type"] == "EXPRESS"]
     if express:
@@ -356,7 +360,9 @@ def import_time(measured: dict[str, Any]) -> None:
                  ""], rows, notes)
 
 
-def import_target_ms(handlers: list[str]) -> int:
+def import_target_ms(handlers: list[str]) -> int | None:
+    if WHOLE in handlers:
+        return None
     return LOAD_CONFIG_IMPORT_TARGET_MS if LOAD_CONFIG in handlers else IMPORT_TARGET_MS
 
 

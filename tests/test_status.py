@@ -8,7 +8,7 @@ import logging
 from unittest import mock
 
 import pytest
-from conftest import DESTINATION, SOURCE
+from conftest import DESTINATION, SOURCE, collected_logs
 from freezegun import freeze_time
 
 from xregion_sync import JobStatus, cli, run, status, tables
@@ -266,16 +266,8 @@ def test_the_cli_keeps_metrics_out_of_its_json(demo_world, config_file, capsys):
 @pytest.fixture
 def metric_records():
     """The metrics logger's records (the package's loggers do not propagate to caplog)."""
-    records: list[logging.LogRecord] = []
-    collector = logging.Handler(logging.DEBUG)
-    collector.emit = records.append
-    logger = logging.getLogger("xregion_sync.metrics")
-    level = logger.level
-    logger.addHandler(collector)
-    logger.setLevel(logging.DEBUG)
-    yield records
-    logger.removeHandler(collector)
-    logger.setLevel(level)
+    with collected_logs("xregion_sync.metrics") as records:
+        yield records
 
 
 def test_in_process_metrics_are_debug_records_never_emf_on_stdout(emulated, capsys, info_logs,

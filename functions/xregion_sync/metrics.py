@@ -1,7 +1,6 @@
 """CloudWatch metrics in Embedded Metric Format (EMF): one JSON line per metric set,
-printed to a task Lambda's stdout (in-process: a debug record, see
-emit). CloudWatch Logs turns such a line into metrics by itself:
-no PutMetricData call, no permission.
+printed to a task Lambda's stdout (in-process: a debug record, see emit). CloudWatch Logs
+turns such a line into metrics by itself: no PutMetricData call, no permission.
 
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 

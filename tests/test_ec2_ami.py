@@ -440,9 +440,11 @@ def test_retention_never_touches_unmanaged_or_other_jobs_amis(api_calls):
 
 def test_an_ami_merely_tagged_with_the_jobs_name_is_not_a_copy(api_calls, caplog):
     # GIVEN a hand-made AMI in the destination whose tags carry the job's name and the
-    # source's id as values, but not in the tracking tags (the copy look-up matches values)
+    # source's id as values, but not in the job and source id tracking tags (the copy
+    # look-up matches values)
     source = source_ami()
-    look_alike = create_ami(DESTINATION, "look-alike", {"Name": JOB, "Origin": source})
+    look_alike = create_ami(DESTINATION, "look-alike",
+                            {"Name": JOB, "Origin": source, TAG_SOURCE_REGION: SOURCE})
 
     # WHEN the job runs with retention 0
     result = sync(max_images_to_retain=0)

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     _progress("import time ...")
     results = {
         "meta": {
-            "description": f"sizes {', '.join(map(str, sizes))} jobs (half ec2_ami, half "
-                           "rds_automated_snapshot), us-east-1 -> us-west-2, emulated AWS",
+            "description": f"sizes {', '.join(map(str, sizes))} jobs (a third each "
+                           "ec2_ami, rds_automated_snapshot, rds_cluster_snapshot), "
+                           "us-east-1 -> us-west-2, emulated AWS",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": sys.version.split()[0],
             "runner_workers": DEFAULT_MAX_WORKERS,

@@ -1,5 +1,7 @@
-"""Cold import time of the Lambda handler module, from `python -X importtime` in a
-fresh interpreter: boto3, botocore and everything beyond them."""
+"""Cold import time of each Lambda handler, from `python -X importtime` in a fresh
+interpreter: boto3, botocore and everything beyond them. A handler's cold start imports
+the handlers module and, at its first invocation, its step's module and (a job's step)
+that job's sync type; Load Config also PyYAML, to parse a YAML config."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HANDLER_MODULE = "xregion_sync.handlers"
+from xregion_sync.handlers import STEPS
+from xregion_sync.syncs import SYNC_TYPES
+
+HANDLERS_MODULE = "xregion_sync.handlers"
+JOB_STEPS = "xregion_sync.steps"
+YAML_MODULE = "xregion_sync.yaml_loader"
+LOAD_CONFIG = "load_config"
 BOTO_PACKAGES = ("boto3", "botocore")
 BEYOND = "beyond boto3/botocore"
 TOP_MODULES = 6
@@ -24,15 +32,44 @@ class ImportSample:
     beyond_ms: dict[str, float]  # module -> own time, for the modules in BEYOND
 
 
+def cold_starts() -> list[tuple[list[str], str | None, list[str]]]:
+    """(handlers, sync type or None, modules imported) for each distinct cold start."""
+    starts: dict[tuple[str, ...], tuple[list[str], str | None]] = {}
+    for handler, module in STEPS.items():
+        extra = [YAML_MODULE] if handler == LOAD_CONFIG else []
+        for sync_type in (SYNC_TYPES if module == JOB_STEPS else [None]):
+            modules = (HANDLERS_MODULE, module, *extra,
+                       *([f"xregion_sync.syncs.{sync_type}"] if sync_type else []))
+            starts.setdefault(modules, ([], sync_type))[0].append(handler)
+    return [(handlers, sync_type, list(modules))
+            for modules, (handlers, sync_type) in starts.items()]
+
+
+# What every handler imported before each imported its own step (the whole package:
+# config and PyYAML, doctor, every step and sync type): measured in the same run, so the
+# ratio holds on a loaded machine, where every figure grows.
+WHOLE_PACKAGE = ("xregion_sync.handlers", "xregion_sync.execution", "xregion_sync.steps",
+                 "xregion_sync.runner", "xregion_sync.status", "xregion_sync.doctor",
+                 YAML_MODULE, *(f"xregion_sync.syncs.{name}" for name in SYNC_TYPES))
+WHOLE = "(before: the whole package, in every handler)"
+
+
 def measure(repeats: int = 5) -> dict:
-    """Median (and range) over `repeats` fresh interpreters."""
+    """Median (and range) over `repeats` fresh interpreters, per distinct cold start."""
     startup = _modules("pass")
     boto_closure = _modules("import boto3, botocore.session") - startup
-    samples = [_sample(startup, boto_closure) for _ in range(repeats)]
+    starts = [*cold_starts(), ([WHOLE], None, list(WHOLE_PACKAGE))]
+    return {"repeats": repeats,
+            "handlers": [{"handlers": handlers, "sync_type": sync_type, "modules": modules,
+                          **_measure(f"import {', '.join(modules)}", startup, boto_closure,
+                                     repeats)}
+                         for handlers, sync_type, modules in starts]}
+
+
+def _measure(code: str, startup: set[str], boto_closure: set[str], repeats: int) -> dict:
+    samples = [_sample(code, startup, boto_closure) for _ in range(repeats)]
     groups = (*BOTO_PACKAGES, BEYOND)
     return {
-        "module": HANDLER_MODULE,
-        "repeats": repeats,
         "median_ms": {g: statistics.median(s.by_group_ms[g] for s in samples) for g in groups}
         | {"total": statistics.median(s.total_ms for s in samples)},
         "range_ms": {g: (min(s.by_group_ms[g] for s in samples),
@@ -64,11 +101,11 @@ def _modules(code: str) -> set[str]:
     return {module for _, _, module in _importtime(code)}
 
 
-def _sample(startup: set[str], boto_closure: set[str]) -> ImportSample:
+def _sample(code: str, startup: set[str], boto_closure: set[str]) -> ImportSample:
     """Each module's own time, grouped: boto3's modules; botocore's and every other module
     that `import boto3` loads anyway (urllib3, dateutil, most of the stdlib it needs);
     and the rest, which is what this package adds on top (order-independent)."""
-    rows = [row for row in _importtime(f"import {HANDLER_MODULE}") if row[2] not in startup]
+    rows = [row for row in _importtime(code) if row[2] not in startup]
     by_group = dict.fromkeys((*BOTO_PACKAGES, BEYOND), 0.0)
     beyond: dict[str, float] = {}
     for self_us, _, module in rows:

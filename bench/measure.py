@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,17 @@ from xregion_sync import aws, logs, run
 from xregion_sync_emulator import LocalExecution, execute_state_machine
 
 RUNNER, STATE_MACHINE = "runner", "state machine"
-# The service each sync type calls; every call is counted against its sync type.
-SERVICE_OF_SYNC_TYPE = {"ec2_ami": "ec2", "rds_automated_snapshot": "rds"}
+
+
+def sync_type_of(call: aws.ApiCall) -> str:
+    """The sync type that made a call: EC2 is ec2_ami's; of RDS's, a DB cluster's or a DB
+    cluster snapshot's (by operation, or by the ARN it tags) is rds_cluster_snapshot's;
+    another service's (S3: the run's plan and results) is the execution's, '(s3)'."""
+    if call.service != "rds":
+        return "ec2_ami" if call.service == "ec2" else f"({call.service})"
+    arn = str(call.params.get("ResourceName", ""))
+    return ("rds_cluster_snapshot" if "Cluster" in call.operation or ":cluster-snapshot:" in arn
+            else "rds_automated_snapshot")
 
 
 @dataclass
@@ -28,7 +37,7 @@ class Run:
     driver: str
     seconds: float
     results: list[dict[str, Any]]  # SyncResult.to_dict() per job
-    calls: Counter = field(default_factory=Counter)  # (service, operation) -> count
+    calls: Counter = field(default_factory=Counter)  # (sync type, operation) -> count
     execution: LocalExecution | None = None
 
     def jobs(self, sync_type: str) -> int:
@@ -36,13 +45,11 @@ class Run:
 
     def calls_per_job(self, sync_type: str) -> float | None:
         jobs = self.jobs(sync_type)
-        service = SERVICE_OF_SYNC_TYPE[sync_type]
-        return sum(n for (s, _), n in self.calls.items() if s == service) / jobs if jobs else None
+        return sum(n for (s, _), n in self.calls.items() if s == sync_type) / jobs if jobs else None
 
     def operations(self, sync_type: str) -> dict[str, float]:
         jobs = self.jobs(sync_type)
-        service = SERVICE_OF_SYNC_TYPE[sync_type]
-        return {op: n / jobs for (s, op), n in sorted(self.calls.items()) if s == service}
+        return {op: n / jobs for (s, op), n in sorted(self.calls.items()) if s == sync_type}
 
     def problems(self, expected_status: str,
                  expected_pruned: int | Callable[[dict[str, Any]], int] = 0) -> list[str]:
@@ -67,7 +74,7 @@ def run_jobs(driver: str, config: dict[str, Any]) -> Run:
 
     def count(call: aws.ApiCall) -> None:
         with lock:
-            calls[(call.service, call.operation)] += 1
+            calls[(sync_type_of(call), call.operation)] += 1
 
     with aws.observe_calls(count):
         started = time.perf_counter()
@@ -83,12 +90,13 @@ def run_jobs(driver: str, config: dict[str, Any]) -> Run:
 
 @contextmanager
 def quiet_logs() -> Iterator[None]:
-    """The task handlers' JSON log lines still get formatted, but go to /dev/null
-    instead of into the benchmark's output."""
+    """The task handlers' JSON log lines and EMF metric lines (the emulated state machine
+    runs the Lambdas' handlers, which print EMF to their log stream, stdout) still get
+    formatted, but go to /dev/null instead of into the benchmark's output."""
     logs.configure()
     handlers = [h for h in logging.getLogger("xregion_sync").handlers
                 if isinstance(h, logging.StreamHandler)]
-    with Path(os.devnull).open("w", encoding="utf-8") as devnull:
+    with Path(os.devnull).open("w", encoding="utf-8") as devnull, redirect_stdout(devnull):
         previous = [h.setStream(devnull) for h in handlers]
         try:
             yield

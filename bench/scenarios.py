@@ -22,18 +22,18 @@ from .world import emulated_world, split
 
 COPIED, IN_SYNC = "copied", "in_sync"
 PRUNED_COPIES = (3, 1)  # K for the prune path, measured in this order in one world
-SYNC_TYPES = ("ec2_ami", "rds_automated_snapshot")
+SYNC_TYPES = ("ec2_ami", "rds_automated_snapshot", "rds_cluster_snapshot")
 # AWS allows 100 manual DB snapshots per region by default (adjustable in Service Quotas);
 # every RDS copy is one. The sizes here keep up to 5 copies per RDS job (the prune
 # scenario), so they run with the quota raised; report.py says where the default fails.
 RAISED_MANUAL_SNAPSHOTS = 10_000
-SIZES_QUOTAS = AwsQuotas(rds_manual_snapshots=RAISED_MANUAL_SNAPSHOTS)
+SIZES_QUOTAS = AwsQuotas(rds_manual_snapshots=RAISED_MANUAL_SNAPSHOTS,
+                         rds_manual_cluster_snapshots=RAISED_MANUAL_SNAPSHOTS)
 DEFAULT_MANUAL_SNAPSHOTS = AWS_QUOTAS.rds_manual_snapshots
 
 
 def measure_size(n: int, *, state_machine: bool = True, log=print) -> dict[str, Any]:
-    amis, dbs = split(n)
-    record: dict[str, Any] = {"n": n, "jobs": {"ec2_ami": amis, "rds_automated_snapshot": dbs},
+    record: dict[str, Any] = {"n": n, "jobs": dict(zip(SYNC_TYPES, split(n), strict=True)),
                               "api_calls": [], "transitions": [], "overhead": {},
                               "history": {},
                               "payload": {}, "wall_seconds": {}, "problems": []}

@@ -1,7 +1,7 @@
-"""The benchmark's world on emulated AWS: N jobs, half ec2_ami and half
-rds_automated_snapshot, each with its own source AMI / DB instance in SOURCE, synced
-to DESTINATION; and newer sources on demand, so earlier runs leave older managed
-copies behind for the prune path."""
+"""The benchmark's world on emulated AWS: N jobs, a third each ec2_ami,
+rds_automated_snapshot and rds_cluster_snapshot, each with its own source AMI / DB
+instance / DB cluster in SOURCE, synced to DESTINATION; and newer sources on demand, so
+earlier runs leave older managed copies behind for the prune path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from unittest import mock
 
 from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws
-from xregion_sync_emulator.seed import add_automated_snapshot
+from xregion_sync_emulator.seed import add_automated_cluster_snapshot, add_automated_snapshot
 
 SOURCE = "us-east-1"
 DESTINATION = "us-west-2"
@@ -24,15 +24,16 @@ FIRST_SOURCE_TIME = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
 KEEP_ALL = 10_000  # a retention no benchmark run reaches
 
 
-def split(n: int) -> tuple[int, int]:
-    """(ec2_ami jobs, rds_automated_snapshot jobs) of N: half each, the odd one an AMI."""
-    return (n + 1) // 2, n // 2
+def split(n: int) -> tuple[int, int, int]:
+    """(ec2_ami, rds_automated_snapshot, rds_cluster_snapshot jobs) of N: a third each,
+    the first ones left over an AMI, then a DB instance."""
+    return (n + 2) // 3, (n + 1) // 3, n // 3
 
 
 @contextmanager
 def emulated_world(n: int, *, rds_only: bool = False, **emulator: Any) -> Iterator[World]:
-    """A fresh emulated AWS (emulated_aws(**emulator)) with the sources of N jobs: half
-    AMIs, half DB instances, or all DB instances."""
+    """A fresh emulated AWS (emulated_aws(**emulator)) with the sources of N jobs: a third
+    each AMIs, DB instances and DB clusters, or all DB instances."""
     with emulated_aws(**emulator), mock.patch.dict(os.environ, _Moto.ENVIRONMENT):
         yield World.seed(n, rds_only=rds_only)
 
@@ -45,6 +46,7 @@ class World:
     generation: int = 0
     ami_ids: dict[str, str] = field(default_factory=dict)  # sync identifier -> source AMI
     db_instances: list[str] = field(default_factory=list)
+    db_clusters: list[str] = field(default_factory=list)
 
     @classmethod
     def seed(cls, n: int, *, rds_only: bool = False) -> World:
@@ -53,14 +55,17 @@ class World:
             world.ami_ids[identifier] = _Moto.register_ami(identifier, world.source_time)
         for db in world.db_instances:
             _Moto.create_db_instance(db, world.source_time)
+        for cluster in world.db_clusters:
+            _Moto.create_db_cluster(cluster, world.source_time)
         return world
 
     @classmethod
     def unseeded(cls, n: int, *, rds_only: bool = False) -> World:
         """The jobs of N sources, none of them created in the emulator (for a config)."""
-        amis, dbs = (0, n) if rds_only else split(n)
+        amis, dbs, clusters = (0, n, 0) if rds_only else split(n)
         return cls(n, ami_ids={f"bench-app-{i:04d}": "" for i in range(amis)},
-                   db_instances=[f"bench-db-{i:04d}" for i in range(dbs)])
+                   db_instances=[f"bench-db-{i:04d}" for i in range(dbs)],
+                   db_clusters=[f"bench-cluster-{i:04d}" for i in range(clusters)])
 
     @property
     def source_time(self) -> datetime:
@@ -75,6 +80,8 @@ class World:
             self.ami_ids[identifier] = _Moto.register_ami(identifier, self.source_time)
         for db in self.db_instances:
             add_automated_snapshot(SOURCE, db, self.source_time)
+        for cluster in self.db_clusters:
+            add_automated_cluster_snapshot(SOURCE, cluster, self.source_time)
 
     def config(self, retain: int | None = KEEP_ALL, **options: Any) -> dict[str, Any]:
         """The xregion-sync config of the N jobs; `retain` previous copies per job
@@ -89,6 +96,9 @@ class World:
         for db in self.db_instances:
             jobs[f"sync_{db}"] = {"sync_type": "rds_automated_snapshot", **common,
                                   "db_instance": db, "max_snapshots_to_retain": retain}
+        for cluster in self.db_clusters:
+            jobs[f"sync_{cluster}"] = {"sync_type": "rds_cluster_snapshot", **common,
+                                       "db_cluster": cluster, "max_snapshots_to_retain": retain}
         return jobs
 
 
@@ -140,3 +150,18 @@ class _Moto:
             "copy_tags_to_snapshot": True})
         for snapshot in backend.describe_db_snapshots(db, snapshot_type="automated"):
             snapshot.created = snapshot.original_snapshot_create_time = created
+
+    @staticmethod
+    def create_db_cluster(cluster: str, created: datetime) -> None:
+        """An Aurora DB cluster whose one automated cluster snapshot (moto makes it) dates
+        from `created`."""
+        from xregion_sync_emulator.moto_seam import rds_backends
+
+        backend = rds_backends[EMULATOR_ACCOUNT_ID][SOURCE]
+        backend.create_db_cluster({
+            "db_cluster_identifier": cluster, "engine": "aurora-postgresql",
+            "master_username": "bench", "master_user_password": "not-a-secret-1",
+            "copy_tags_to_snapshot": True})
+        for snapshot in backend.cluster_snapshots.values():
+            if snapshot.cluster.db_cluster_identifier == cluster:
+                snapshot.created = created

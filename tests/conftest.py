@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -264,6 +265,30 @@ def deployed_statements() -> list[tuple[str, dict]]:
 def actions(statement: dict) -> list[str]:
     action = statement.get("Action", [])
     return [action] if isinstance(action, str) else list(action)
+
+
+@contextmanager
+def collected_logs(name: str, formatter: logging.Formatter | None = None):
+    """Every record of logger `name` at DEBUG, as the record or, with `formatter`, as the
+    line it formats when emitted (the package's loggers do not propagate to caplog)."""
+    records: list = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record) if formatter else record)
+
+    handler = Collect()
+    if formatter:
+        handler.setFormatter(formatter)
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @contextmanager

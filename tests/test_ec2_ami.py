@@ -91,13 +91,12 @@ def test_first_sync_copies_the_source_to_the_destination(api_calls):
     assert result.created_resource not in amis(SOURCE)
     assert result.copy_state == "pending"
     assert amis(DESTINATION)[result.created_resource].name == amis(SOURCE)[source].name
-    # the copy path is five calls: find the source, find the job's copies, find any
-    # other job's copy of this AMI (a renamed job's), copy, check that the AMI CopyImage
-    # answered with exists (an idempotent answer may name one deregistered since)
+    # the copy path is four calls: find the source, find in one read the job's copies
+    # and any other job's copy of this AMI (a renamed job's), copy, check that the AMI
+    # CopyImage answered with exists (an idempotent answer may name one deregistered since)
     assert [(c.operation, c.region) for c in api_calls.calls] == [
         ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION),
-        ("DescribeImages", DESTINATION), ("CopyImage", DESTINATION),
-        ("DescribeImages", DESTINATION)]
+        ("CopyImage", DESTINATION), ("DescribeImages", DESTINATION)]
 
 
 def test_the_copy_carries_user_tags_and_tracking_tags_but_no_aws_tags(api_calls):
@@ -265,7 +264,7 @@ def test_a_failed_copy_is_deregistered_with_its_snapshots_and_replaced(api_calls
     # THEN the failed copy is deregistered (snapshots too) before a new copy is made
     assert second.status == "copied"
     assert second.created_resource != first.created_resource
-    assert [(c.operation, c.params.get("ImageId")) for c in api_calls.calls[3:]] == [
+    assert [(c.operation, c.params.get("ImageId")) for c in api_calls.calls[2:]] == [
         ("DeregisterImage", first.created_resource), ("CopyImage", None),
         ("DescribeImages", None)]
     assert api_calls.named("DeregisterImage")[0].params["DeleteAssociatedSnapshots"] is True
@@ -437,6 +436,23 @@ def test_retention_never_touches_unmanaged_or_other_jobs_amis(api_calls):
     assert result.status == "copied" and result.pruned == []
     assert api_calls.named("DeregisterImage") == []
     assert {users_own, users_tagged, other_jobs} <= set(amis(DESTINATION))
+
+
+def test_an_ami_merely_tagged_with_the_jobs_name_is_not_a_copy(api_calls, caplog):
+    # GIVEN a hand-made AMI in the destination whose tags carry the job's name and the
+    # source's id as values, but not in the job and source id tracking tags (the copy
+    # look-up matches values)
+    source = source_ami()
+    look_alike = create_ami(DESTINATION, "look-alike",
+                            {"Name": JOB, "Origin": source, TAG_SOURCE_REGION: SOURCE})
+
+    # WHEN the job runs with retention 0
+    result = sync(max_images_to_retain=0)
+
+    # THEN the look-alike is neither the copy nor pruned, nor warned about as a copy
+    assert (result.status, result.pruned) == ("copied", [])
+    assert result.created_resource != look_alike and look_alike in amis(DESTINATION)
+    assert "Left alone an AMI" not in caplog.text
 
 
 def test_retention_never_prunes_a_copy_still_pending(api_calls):

@@ -299,6 +299,23 @@ def test_ec2_allows_50_user_tags_per_resource_not_counting_aws_tags(emulated):
     assert len(image(image_id)["Tags"]) == 51
 
 
+@pytest.mark.parametrize("name", ["tag-value", "tag-key"])
+def test_describe_images_tag_value_and_tag_key_or_their_values(emulated, name):
+    """EC2 API Reference, DescribeImages, Filter: "tag-key - The key of a tag assigned to
+    the resource", "tag-value - The value of a tag assigned to the resource"; and "If you
+    specify multiple values for a filter, the values are joined with an OR, and the
+    request returns all results that match any of the specified values". moto demands the
+    AMI's tags be a subset or superset of the values instead."""
+    web = create_ami(DESTINATION, "web-app", {"Team": "web", "Tier": "front"})
+    db = create_ami(DESTINATION, "db-app", {"Owner": "db"})
+    create_ami(DESTINATION, "other-app", {"Stage": "test"})
+    values = ["web", "db"] if name == "tag-value" else ["Team", "Owner"]
+
+    found = ec2().describe_images(Owners=["self"], Filters=[{"Name": name, "Values": values}])
+
+    assert sorted(i["ImageId"] for i in found["Images"]) == sorted([web, db])
+
+
 # ---------------------------------------------------------------- RDS CopyDBSnapshot
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 
 import pytest
@@ -169,3 +171,64 @@ def test_record_failure_keeps_the_copy_a_failed_later_step_made(lambda_context):
     assert (result["created_resource"], result["copy_state"]) == (
         "rds-orders-db-2026-11-25-06-10", "pending")
     assert result["errors"] == [{"type": "AccessDeniedError", "message": "denied"}]
+
+
+# ---------------------------------------------------------------- what a cold start imports
+
+# Run in a fresh interpreter: import the handlers, invoke one with its sample event (every AWS
+# call refused, so the step stops at its first call), print the modules then imported.
+COLD_START = """
+import json, sys
+import botocore.client
+import xregion_sync.handlers as handlers
+
+def refuse(client, operation, params):
+    raise RuntimeError("offline: " + operation)
+
+botocore.client.BaseClient._make_api_call = refuse
+event = json.loads(sys.argv[1])
+try:
+    getattr(handlers, sys.argv[2])(event, None)
+except Exception:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("xregion_sync", "yaml")))))
+"""
+NOT_IN_A_TASK = {"yaml", "xregion_sync.config", "xregion_sync.yaml_loader", "xregion_sync.doctor",
+                 "xregion_sync.runner", "xregion_sync.status", "xregion_sync.cli",
+                 "xregion_sync.execution", "xregion_sync.schema", "xregion_sync.tables"}
+SYNC_MODULES = {f"xregion_sync.syncs.{name}" for name in
+                ("ec2_ami", "rds_automated_snapshot", "rds_cluster_snapshot")}
+
+
+def cold_start_modules(handler: str, event: dict) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", COLD_START, json.dumps(event), handler],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("handler", ["resolve_source", "check_sync_tag", "start_copy",
+                                     "copy_tags", "poll_copy_status", "prune_old_copies",
+                                     "record_result"])
+@pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_cluster_snapshot"])
+def test_a_job_steps_lambda_imports_its_step_and_the_jobs_sync_type_only(handler, sync_type):
+    # GIVEN a job step's sample event, for a job of `sync_type`
+    event = load_event(handler.replace("_", "-"))
+    event["job"]["sync_type"] = sync_type
+
+    # WHEN a fresh Lambda runtime imports the handlers and invokes this one
+    modules = cold_start_modules(handler, event)
+
+    # THEN it imported the steps, no other sync type, and no config, PyYAML, doctor ...
+    assert "xregion_sync.steps" in modules
+    assert modules & SYNC_MODULES <= {f"xregion_sync.syncs.{sync_type}"}
+    assert modules & NOT_IN_A_TASK == set()
+
+
+@pytest.mark.parametrize("handler", ["record_failure", "summarize"])
+def test_the_executions_own_lambdas_import_no_yaml_and_no_sync_type(handler):
+    modules = cold_start_modules(handler, load_event(handler.replace("_", "-")))
+
+    assert "xregion_sync.execution" in modules
+    assert modules & ({"yaml", "xregion_sync.yaml_loader", "xregion_sync.doctor"}
+                      | SYNC_MODULES) == set()

@@ -4,11 +4,10 @@ logs; the template grants `Resource: "*"` only for actions that support nothing 
 from __future__ import annotations
 
 import json
-import logging
 
 import boto3
 import pytest
-from conftest import actions, deployed_statements
+from conftest import actions, collected_logs, deployed_statements
 
 import xregion_sync
 from xregion_sync.logs import JsonFormatter
@@ -39,21 +38,8 @@ RESOURCE_STAR_ALLOWED = {
 @pytest.fixture
 def captured_logs():
     """Every log record of the package at DEBUG, formatted as the Lambdas write them."""
-    records: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            records.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("xregion_sync")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield records
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with collected_logs("xregion_sync", JsonFormatter()) as records:
+        yield records
 
 
 def seed_and_config(client_config: dict) -> dict:

@@ -8,7 +8,7 @@ import logging
 from unittest import mock
 
 import pytest
-from conftest import DESTINATION, SOURCE
+from conftest import DESTINATION, SOURCE, collected_logs
 from freezegun import freeze_time
 
 from xregion_sync import JobStatus, cli, run, status, tables
@@ -263,23 +263,37 @@ def test_the_cli_keeps_metrics_out_of_its_json(demo_world, config_file, capsys):
     json.loads(capsys.readouterr().out)  # one JSON document, no EMF line
 
 
-def test_a_dry_run_writes_no_metric_and_a_real_run_does(emulated, capsys, info_logs):
-    # GIVEN the metrics switched on (INFO) and a job with a copy in sync
+@pytest.fixture
+def metric_records():
+    """The metrics logger's records (the package's loggers do not propagate to caplog)."""
+    with collected_logs("xregion_sync.metrics") as records:
+        yield records
+
+
+def test_in_process_metrics_are_debug_records_never_emf_on_stdout(emulated, capsys, info_logs,
+                                                                  metric_records):
+    # GIVEN the task Lambdas' log level (INFO) and a job with a copy in sync
     create_ami(SOURCE, "web", {"Sync-Identifier": "web"})
     config = {"sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
                            "destination_region": DESTINATION, "sync_identifier": "web"}}
     run(config)
     capsys.readouterr()
+    metric_records.clear()
 
-    # WHEN it runs dry, then for real
+    # WHEN a user's program runs it in-process, dry and then for real
     run(config, dry_run=True)
-    dry = emf_lines(capsys.readouterr().out)
+    dry = list(metric_records)
     run(config)
-    real = emf_lines(capsys.readouterr().out)
 
-    # THEN only the real run measured the copy's age: a plan is not an observation
+    # THEN nothing went to stdout: EMF belongs in a Lambda's log stream
+    assert emf_lines(capsys.readouterr().out) == []
+    # AND the real run's copy age is a debug record (a plan is not an observation)
     assert dry == []
-    assert [d["job"] for d in real if "CopyAgeSeconds" in d] == ["sync_web"]
+    ages = [r.metrics for r in metric_records if "CopyAgeSeconds" in r.metrics]
+    assert [(r.levelno, r.name) for r in metric_records] == [(logging.DEBUG,
+                                                             "xregion_sync.metrics")]
+    assert [document["job"] for document in ages] == ["sync_web"]
+    assert_valid_emf(ages[0])
 
 
 def test_a_time_based_copy_pending_past_its_deadline_is_reported_overdue():

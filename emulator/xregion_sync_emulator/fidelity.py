@@ -56,6 +56,7 @@ stepfunctions_quotas.py.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import time
@@ -300,17 +301,34 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         image.source_image_region = self.region_name  # type: ignore[attr-defined]
         return image
 
-    def describe_images(self: AmiBackend, *args: Any, **kwargs: Any) -> list[Ami]:
+    def describe_images(self: AmiBackend, ami_ids: list[str] | None = None,
+                        filters: dict[str, list[str]] | None = None, **kwargs: Any
+                        ) -> list[Ami]:
         # Only a copy still `pending` moves on: a state set otherwise (e.g. by
         # seed.force_image_state) stays, as AWS's own states do.
         for image in self.amis.values():
             if image.state == "pending" and timing.is_done(image.id):
                 image.state = "available"
-        return original_describe_images(self, *args, **kwargs)
+        return _with_any_tag_filters(
+            lambda others: original_describe_images(self, ami_ids, others, **kwargs), filters)
 
     replace(stack, AmisResponse, "copy_image", copy_image)
     replace(stack, AmiBackend, "describe_images", describe_images)
     replace(stack, AmiBackend, "create_image", create_image)
+
+
+def _with_any_tag_filters(describe: Callable[[dict[str, list[str]]], list[Ami]],
+                          filters: dict[str, list[str]] | None) -> list[Ami]:
+    """DescribeImages' tag-key and tag-value filters as AWS applies them: an AMI matches
+    when any of its tags' keys (values) matches any of the filter's values (ORed, `*` and
+    `?` wildcards); moto wants the AMI's tags to be a subset or superset of the values.
+    `describe` applies the other filters."""
+    any_tag = {n: v for n, v in (filters or {}).items() if n in ("tag-key", "tag-value")}
+    images = describe({n: v for n, v in (filters or {}).items() if n not in any_tag})
+    return [image for image in images
+            if all(any(fnmatch.fnmatchcase(tag[name[4:]], pattern.replace("[", "[[]"))
+                       for tag in image.get_tags() for pattern in patterns)
+                   for name, patterns in any_tag.items())]
 
 
 def _completion_deadline(request: AmisResponse) -> float | None:

@@ -81,6 +81,11 @@ def state_machine_errors(entry: JobEntry) -> list[ConfigError]:
     return []
 
 
+def plan(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The Load Config state: {"input": the execution's input, "execution_name": ...}."""
+    return plan_execution(event.get("input"), event["execution_name"])
+
+
 def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
     """Execution input -> the plans in the run bucket, and what the Maps need to read them:
     {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}.

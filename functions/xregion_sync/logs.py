@@ -98,6 +98,25 @@ def log_stream() -> _Current:
     return _streams["logs"]
 
 
+_in_lambda: contextvars.ContextVar[bool] = contextvars.ContextVar("xregion_sync_in_lambda",
+                                                                  default=False)
+
+
+@contextlib.contextmanager
+def lambda_invocation() -> Iterator[None]:
+    """Within the block a task Lambda runs its step: its metrics are EMF lines in the log
+    stream. Elsewhere (xregion_sync.run in a user's program) they are debug records."""
+    token = _in_lambda.set(True)
+    try:
+        yield
+    finally:
+        _in_lambda.reset(token)
+
+
+def in_lambda() -> bool:
+    return _in_lambda.get()
+
+
 def set_context(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
     """Add fields (execution id, job) to every log line until reset_context(token)."""
     return _context.set({k: v for k, v in fields.items() if v is not None})

@@ -1,6 +1,6 @@
 """CloudWatch metrics in Embedded Metric Format (EMF): one JSON line per metric set,
-printed to the task's stdout. CloudWatch Logs turns such a line into metrics by itself:
-no PutMetricData call, no permission.
+printed to a task Lambda's stdout (in-process: a debug record, see emit). CloudWatch Logs
+turns such a line into metrics by itself: no PutMetricData call, no permission.
 
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
@@ -31,6 +31,8 @@ SECONDS, COUNT = "Seconds", "Count"
 # JobSpec.to_dict leaves defaults out).
 DEFAULT_MAX_COPY_AGE_HOURS: int = STATUS_OPTIONS["max_copy_age_hours"].default
 
+logger = logging.getLogger(__name__)
+
 
 def stack_name() -> str:
     return os.environ.get(STACK_ENV) or LOCAL_STACK
@@ -53,19 +55,18 @@ def emf_record(metrics: Mapping[str, tuple[float, str]], dimensions: Mapping[str
     }
 
 
-def enabled() -> bool:
-    """Metrics are written with the task logs, at INFO (the deployed level): the CLI,
-    which runs the handlers locally at WARNING, keeps its stdout for its own output."""
-    return logging.getLogger("xregion_sync.metrics").isEnabledFor(logging.INFO)
-
-
 def emit(metrics: Mapping[str, tuple[float, str]], dimensions: Mapping[str, str]) -> None:
-    """Print one EMF line where the task logs go: stdout in Lambda (the runtime sends it to
-    the log), stderr under the CLI (its stdout is its output)."""
-    if not enabled():
-        return
-    print(json.dumps(emf_record(metrics, dimensions), separators=(",", ":")),
-          file=logs.log_stream(), flush=True)
+    """In a task Lambda, print one EMF line where the task logs go (stdout: the runtime
+    sends it to the log stream), at INFO (the deployed level; the CLI, which runs the
+    handlers locally at WARNING, keeps its stdout for its own output). In-process
+    (xregion_sync.run), the same document is a DEBUG record of this module's logger, with
+    the document as its `metrics` attribute: a user's program prints nothing it did not
+    ask for."""
+    record = emf_record(metrics, dimensions)
+    if not logs.in_lambda():
+        logger.debug("Metrics", extra={"metrics": record})
+    elif logger.isEnabledFor(logging.INFO):
+        print(json.dumps(record, separators=(",", ":")), file=logs.log_stream(), flush=True)
 
 
 def age_seconds(source_created: str | None, now: datetime | None = None) -> float | None:

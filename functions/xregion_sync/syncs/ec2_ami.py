@@ -7,7 +7,7 @@ region and its source selection, and whose SourceImageId/SourceImageRegion (AWS'
 record of what the AMI was copied from) agree with the tags. A source the original
 aws_xregion_sync copied is recognised by its Sync-<destination> tag, when that tag is
 about this source and not inherited from the image it was built from.
-Calls: in sync 2 reads; copy 5 calls (3 reads, CopyImage, a read that the AMI it answered
+Calls: in sync 2 reads; copy 4 calls (2 reads, CopyImage, a read that the AMI it answered
 with exists); +1 DeregisterImage per pruned copy. copy_launch_permissions: once per copy,
 after it is available, DescribeImageAttribute on the source, ModifyImageAttribute (when the
 source has launch permissions to give) and CreateTags (the copy is marked done).
@@ -213,7 +213,7 @@ def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
 def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     ec2 = aws.client(job, SERVICE, job.destination_region)
     selection = _selection_key(job)
-    copies = _tracked_copies(job, ec2, f"tag:{TAG_JOB}", list(lineage(job)))
+    copies = _tracked_copies(job, ec2, lineage(job), source["id"])
     managed = [copy for copy, tags in copies if tags.get(TAG_JOB) in lineage(job)
                and tags.get(TAG_SOURCE_SELECTION, selection) == selection]
     of_source = [m for m in managed if m["source_id"] == source["id"]]
@@ -225,9 +225,7 @@ def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     if not live:
         # Another job's copy of this very AMI (a renamed job's, or a second job selecting
         # the same AMI) is a copy in the destination: in sync, but never pruned by this job.
-        live = _live([copy for copy, _ in _tracked_copies(job, ec2, f"tag:{TAG_SOURCE_ID}",
-                                                         [source["id"]])
-                      if copy["source_id"] == source["id"]])
+        live = _live([copy for copy, _ in copies if copy["source_id"] == source["id"]])
     return {
         "in_sync": bool(live),
         "copy": live[0] if live else None,
@@ -588,16 +586,23 @@ def _describe_image(ec2: Any, image_id: str) -> list[dict[str, Any]]:
         raise
 
 
-def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
+def _tracked_copies(job: JobSpec, ec2: Any, jobs: Iterable[str], source_id: str
                     ) -> list[tuple[ManagedCopy, dict[str, str]]]:
-    """(managed-copy entry, its tags) for each of our AMIs in the destination matching
-    the tag filter that is provably a copy from the job's source region (see _provenance)."""
+    """(managed-copy entry, its tags) for each of our AMIs in the destination that is a
+    copy by one of `jobs` or a copy of `source_id` (by any job) and provably a copy from
+    the job's source region (see _provenance). One DescribeImages answers both questions:
+    the values of one `tag-value` filter are ORed, and the tag each one must be is checked
+    here (an AMI merely named like a job is not a copy)."""
+    jobs = tuple(jobs)
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
-                                  Filters=[{"Name": tag_filter, "Values": values}])
+                                  Filters=[{"Name": "tag-value",
+                                            "Values": [*jobs, source_id]}])
     copies: list[tuple[ManagedCopy, dict[str, str]]] = []
     for image in images:
         tags = tag_dict(image.get("Tags"))
+        if tags.get(TAG_JOB) not in jobs and tags.get(TAG_SOURCE_ID) != source_id:
+            continue
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
                                                                                tags):
             continue

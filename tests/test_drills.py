@@ -1,0 +1,214 @@
+"""`xregion_sync.drill`: restore the newest copy of each job into throwaway resources, wait
+until usable, measure, delete everything, record the result on the copy; on emulated AWS
+whose restores take time (emulated_aws(restore_seconds=...), waited on with pass_time)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from conftest import DESTINATION, SOURCE
+
+from xregion_sync import run
+from xregion_sync.drill_types import TAG_DRILL, cluster_instance_name
+from xregion_sync.drills import (
+    DRILL_RESULT_KEYS,
+    TAG_LAST_DRILL_SECONDS,
+    TAG_LAST_DRILL_STATUS,
+    drill,
+)
+from xregion_sync.tags import tag_dict
+from xregion_sync_emulator import AwsQuotas, emulated_aws, emulated_clock
+from xregion_sync_emulator.seed import create_ami, create_db_cluster, create_db_instance
+
+RESTORE_SECONDS = 600
+
+
+def config(drill_settings=None, **jobs_options) -> dict:
+    settings = {} if drill_settings is None else drill_settings
+    jobs = {
+        "sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                     "destination_region": DESTINATION, "sync_identifier": "web"},
+        "sync_orders": {"sync_type": "rds_automated_snapshot", "source_region": SOURCE,
+                        "destination_region": DESTINATION, "db_instance": "orders"},
+        "sync_ledger": {"sync_type": "rds_cluster_snapshot", "source_region": SOURCE,
+                        "destination_region": DESTINATION, "db_cluster": "ledger"},
+    }
+    for name, options in jobs_options.items():
+        jobs[name] = {**jobs[name], **options}
+    return {"restore_drill": settings, **jobs}
+
+
+@pytest.fixture
+def world():
+    with emulated_aws(restore_seconds=RESTORE_SECONDS):
+        create_ami(SOURCE, "web-image", {"Sync-Identifier": "web"})
+        create_db_instance(SOURCE, "orders")
+        create_db_cluster(SOURCE, "ledger")
+        yield
+
+
+@pytest.fixture
+def copied(world):
+    results = run(config())
+    assert not [r for r in results if r.failed]
+    return {r.name: r.created_resource for r in results}
+
+
+def drill_resources() -> list[str]:
+    """Everything in the destination that carries the drill tag (and is not gone)."""
+    rds = boto3.client("rds", region_name=DESTINATION)
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+    found = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+             if TAG_DRILL in tag_dict(d.get("TagList"))]
+    found += [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]
+              if TAG_DRILL in tag_dict(c.get("TagList"))]
+    found += [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+        {"Name": "tag-key", "Values": [TAG_DRILL]}])["Reservations"] for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"]
+    found += [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]]
+    return found
+
+
+def copy_tags(job: str, copy_id: str) -> dict[str, str]:
+    if job == "sync_web":
+        ec2 = boto3.client("ec2", region_name=DESTINATION)
+        return tag_dict(ec2.describe_images(ImageIds=[copy_id])["Images"][0].get("Tags"))
+    rds = boto3.client("rds", region_name=DESTINATION)
+    if job == "sync_orders":
+        snapshot = rds.describe_db_snapshots(DBSnapshotIdentifier=copy_id)["DBSnapshots"][0]
+    else:
+        snapshot = rds.describe_db_cluster_snapshots(
+            DBClusterSnapshotIdentifier=copy_id)["DBClusterSnapshots"][0]
+    return tag_dict(snapshot.get("TagList"))
+
+
+def test_a_drill_of_each_type_passes_measures_and_leaves_nothing_behind(copied):
+    results = drill(config(), clock=emulated_clock())
+
+    assert [r.name for r in results] == ["sync_web", "sync_orders", "sync_ledger"]
+    for result in results:
+        assert result.errors == []
+        assert result.status == "passed"
+        assert result.copy_id == copied[result.name]
+        assert result.restored_id and result.restored_id.startswith("xrs-drill-")
+        assert result.restore_seconds >= RESTORE_SECONDS
+        assert result.cleaned_up is True
+        assert tuple(result.to_dict()) == DRILL_RESULT_KEYS
+        recorded = copy_tags(result.name, result.copy_id)
+        assert recorded[TAG_LAST_DRILL_STATUS] == "passed"
+        assert float(recorded[TAG_LAST_DRILL_SECONDS]) == result.restore_seconds
+    # The cluster waits for its restore, then for its instance's: twice the restore time.
+    assert results[2].restore_seconds >= 2 * RESTORE_SECONDS
+    assert drill_resources() == []
+
+
+def test_only_jobs_with_restore_drill_are_drilled_and_jobs_picks_some(copied):
+    only_web = config(drill_settings=False, sync_web={"restore_drill": {}})
+
+    assert [r.name for r in drill(only_web, clock=emulated_clock())] == ["sync_web"]
+    assert [r.name for r in drill(config(), jobs=["sync_orders"], force=True,
+                                  clock=emulated_clock())] == ["sync_orders"]
+
+
+def test_a_job_without_an_available_copy_is_skipped_and_nothing_is_created(world):
+    results = drill(config(), clock=emulated_clock())
+
+    for result in results:
+        assert (result.status, result.copy_id, result.restored_id) == ("skipped", None, None)
+        assert "no available copy" in result.errors[0].message
+    assert drill_resources() == []
+
+
+def test_a_drill_younger_than_every_days_is_skipped_unless_forced(copied):
+    drill(config(), jobs=["sync_orders"], clock=emulated_clock())
+
+    (again,) = drill(config(), jobs=["sync_orders"], clock=emulated_clock())
+    (forced,) = drill(config(), jobs=["sync_orders"], force=True, clock=emulated_clock())
+
+    assert again.status == "skipped"
+    assert "every_days" in again.errors[0].message
+    assert forced.status == "passed"
+
+
+def test_a_restore_past_max_minutes_fails_and_cleans_up(copied):
+    slow = config({"max_minutes": 10})  # restores here take 600 s: exactly the limit
+
+    results = drill(slow, clock=emulated_clock())
+
+    web, orders, ledger = results
+    assert ledger.status == "failed"  # a cluster and its instance: 20 minutes
+    assert "max_minutes" in ledger.errors[0].message
+    assert ledger.restore_seconds is None and ledger.cleaned_up is True
+    assert copy_tags("sync_ledger", ledger.copy_id)[TAG_LAST_DRILL_STATUS] == "failed"
+    assert drill_resources() == []
+
+
+def test_a_name_in_use_stops_the_drill_and_is_never_deleted(copied):
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+
+    rds = boto3.client("rds", region_name=DESTINATION)
+    with freeze_time(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)):
+        rds.create_db_instance(DBInstanceIdentifier="xrs-drill-orders-202612010930",
+                               DBInstanceClass="db.t4g.micro", Engine="postgres",
+                               MasterUsername="x", MasterUserPassword="not-a-secret-1")
+        (result,) = drill(config(), jobs=["sync_orders"], clock=emulated_clock())
+
+    assert result.status == "failed"
+    assert "xrs-drill-orders-202612010930" in result.errors[0].message
+    assert result.restored_id is None and result.cleaned_up is True
+    names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+    assert names == ["xrs-drill-orders-202612010930"]
+
+
+def test_a_region_without_db_instance_headroom_skips_rds_drills_with_a_warning(caplog):
+    with emulated_aws(restore_seconds=RESTORE_SECONDS, quotas=AwsQuotas(rds_db_instances=2)):
+        create_db_instance(SOURCE, "orders")
+        run({"sync_orders": config()["sync_orders"]})
+        rds = boto3.client("rds", region_name=DESTINATION)
+        rds.create_db_instance(DBInstanceIdentifier="production", DBInstanceClass="db.t4g.micro",
+                               Engine="postgres", MasterUsername="x",
+                               MasterUserPassword="not-a-secret-1")
+        (orders,) = drill(config(), jobs=["sync_orders"], clock=emulated_clock())
+
+    # One in use, one for the drill, one kept for a real recovery: more than 2.
+    assert orders.status == "skipped"
+    assert "1 of 2 DBInstances" in orders.errors[0].message
+    assert orders.restored_id is None
+    assert "DBInstances" in caplog.text
+
+
+def test_a_config_error_in_restore_drill_is_a_failed_drill_naming_the_field():
+    results = drill(config({"every_days": "weekly"}))
+
+    assert {r.status for r in results} == {"failed"}
+    assert "restore_drill.every_days" in results[0].errors[0].message
+
+
+def test_naming_an_unknown_job_is_a_config_error():
+    from xregion_sync import ConfigError
+
+    with pytest.raises(ConfigError, match="sync_nope"):
+        drill(config(), jobs=["sync_nope"])
+
+
+def test_a_cluster_drill_restores_an_instance_in_the_cluster(copied, api_calls_in_world):
+    (ledger,) = drill(config(), jobs=["sync_ledger"], clock=emulated_clock())
+
+    created = api_calls_in_world.named("CreateDBInstance")
+    assert ledger.status == "passed"
+    assert [c.params["DBClusterIdentifier"] for c in created] == [ledger.restored_id]
+    assert [c.params["DBInstanceIdentifier"] for c in created] == [
+        cluster_instance_name(ledger.restored_id)]
+
+
+@pytest.fixture
+def api_calls_in_world(world):
+    from conftest import CallRecorder
+
+    from xregion_sync import aws
+
+    recorder = CallRecorder()
+    with aws.observe_calls(recorder):
+        yield recorder

@@ -212,3 +212,31 @@ def api_calls_in_world(world):
     recorder = CallRecorder()
     with aws.observe_calls(recorder):
         yield recorder
+
+
+@pytest.fixture
+def arm_copy():
+    from xregion_sync_emulator import EMULATOR_ACCOUNT_ID
+    from xregion_sync_emulator.moto_seam import ec2_backends
+
+    with emulated_aws(restore_seconds=RESTORE_SECONDS):
+        image = create_ami(SOURCE, "web-image", {"Sync-Identifier": "web"})
+        ec2_backends[EMULATOR_ACCOUNT_ID][SOURCE].amis[image].architecture = "arm64"
+        run({"sync_web": config()["sync_web"]})
+        yield
+
+
+def test_an_ec2_drill_picks_an_instance_type_for_the_amis_architecture(arm_copy):
+    (web,) = drill(config(), jobs=["sync_web"], clock=emulated_clock())
+
+    assert web.status == "passed", web.errors
+
+
+def test_an_instance_type_the_ami_cannot_run_fails_the_drill_and_leaves_nothing(arm_copy):
+    (web,) = drill(config({"instance_type": "t3.micro"}), jobs=["sync_web"],
+                   clock=emulated_clock())
+
+    assert web.status == "failed"
+    assert "does not match the architecture 'arm64'" in web.errors[0].message
+    assert web.cleaned_up is True
+    assert drill_resources() == []

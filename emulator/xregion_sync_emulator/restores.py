@@ -93,8 +93,12 @@ def _teach_rds_restores(stack: ExitStack, timing: EmulatedCopyTiming,
         return describe_instances(self, *args, **kwargs)
 
     def status(self: rds_models.DBCluster) -> str:
+        # moto answers `creating` once, then `available`; a restored cluster is `creating`
+        # until its restore time has passed, then `available`.
         if timing.in_progress(self.arn):
             return "creating"
+        if timing.is_done(self.arn) and self._status == "creating":
+            self._status = "available"
         found: str = cluster_status.fget(self)  # type: ignore[attr-defined]
         return found
 

@@ -240,3 +240,78 @@ def test_an_instance_type_the_ami_cannot_run_fails_the_drill_and_leaves_nothing(
     assert "does not match the architecture 'arm64'" in web.errors[0].message
     assert web.cleaned_up is True
     assert drill_resources() == []
+
+
+# ---------------------------------------------------------------- status and the command
+
+
+def test_status_shows_the_last_drill_and_marks_a_failed_or_overdue_one(copied):
+    from xregion_sync import status
+
+    never = {s.name: s for s in status(config())}
+    drill(config({"max_minutes": 10}), clock=emulated_clock())  # the cluster's fails
+    after = {s.name: s for s in status(config())}
+    without = {s.name: s for s in status(config(drill_settings=False))}
+
+    assert never["sync_orders"].last_drill is None
+    assert never["sync_orders"].drill_overdue is True  # never drilled
+    orders, ledger = after["sync_orders"], after["sync_ledger"]
+    assert set(orders.last_drill) == {"when", "status", "restore_seconds"}
+    assert orders.last_drill["status"] == "passed"
+    assert orders.last_drill["restore_seconds"] >= RESTORE_SECONDS
+    assert orders.drill_overdue is False and orders.drill_failed is False
+    assert ledger.last_drill["status"] == "failed" and ledger.drill_failed is True
+    assert orders.to_dict()["last_drill"] == orders.last_drill
+    assert (without["sync_orders"].last_drill, without["sync_orders"].drill_overdue) == (
+        None, False)
+
+
+@pytest.fixture
+def config_file(world, tmp_path, monkeypatch):
+    import yaml
+
+    from xregion_sync import drills
+
+    clock = emulated_clock()
+    monkeypatch.setattr(drills, "Clock", lambda: clock)  # the command waits on emulated time
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config()))
+    return path
+
+
+def test_the_drill_command_prints_a_table_and_the_status_command_the_last_drill(
+        copied, config_file, capsys):
+    from xregion_sync import cli
+
+    assert cli.main(["drill", str(config_file)]) == 0
+    table = capsys.readouterr().out
+    assert cli.main(["status", str(config_file)]) == 0
+    shown = capsys.readouterr().out
+
+    assert table.splitlines()[0].split()[:3] == ["JOB", "TYPE", "STATUS"]
+    assert "xrs-drill-orders-" in table and "passed" in table
+    assert "LAST DRILL" in shown and "passed" in shown and "ago in 10m" in shown
+
+
+def test_the_drill_command_exits_1_on_a_failed_drill_and_prints_json(copied, config_file,
+                                                                     capsys):
+    import json
+
+    import yaml
+
+    from xregion_sync import cli
+
+    config_file.write_text(yaml.safe_dump(config({"max_minutes": 10})))
+    assert cli.main(["drill", str(config_file), "--job", "sync_ledger", "--json"]) == 1
+    (ledger,) = json.loads(capsys.readouterr().out)
+
+    assert tuple(ledger) == DRILL_RESULT_KEYS
+    assert (ledger["name"], ledger["status"], ledger["cleaned_up"]) == (
+        "sync_ledger", "failed", True)
+
+
+def test_the_drill_command_refuses_an_unknown_job_without_a_traceback(config_file, capsys):
+    from xregion_sync import cli
+
+    assert cli.main(["drill", str(config_file), "--job", "sync_nope"]) == 2
+    assert "sync_nope" in capsys.readouterr().err

@@ -315,3 +315,67 @@ def test_the_drill_command_refuses_an_unknown_job_without_a_traceback(config_fil
 
     assert cli.main(["drill", str(config_file), "--job", "sync_nope"]) == 2
     assert "sync_nope" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the validation hook
+
+VALIDATED: list[dict] = []
+
+
+def passing_validation(event, context):
+    VALIDATED.append(event)
+    return {"passed": True}
+
+
+def failing_validation(event, context):
+    return {"passed": False, "message": "table orders is empty"}
+
+
+def crashing_validation(event, context):
+    raise RuntimeError("cannot connect")
+
+
+def validation_function(name: str) -> str:
+    """A Lambda in emulated AWS whose handler is `name` above."""
+    import io
+    import zipfile
+
+    iam = boto3.client("iam", region_name=DESTINATION)
+    role = iam.create_role(RoleName=f"validator-{name}", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "")
+    arn: str = boto3.client("lambda", region_name=DESTINATION).create_function(
+        FunctionName=name, Runtime="python3.13", Role=role["Role"]["Arn"],
+        Handler=f"test_drills.{name}", Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    return arn
+
+
+def test_a_passing_validation_gets_the_restored_resource(copied):
+    VALIDATED.clear()
+    arn = validation_function("passing_validation")
+
+    (orders,) = drill(config({"validation_function_arn": arn}), jobs=["sync_orders"],
+                      clock=emulated_clock())
+
+    assert orders.status == "passed", orders.errors
+    (event,) = VALIDATED
+    assert event["restored_id"] == orders.restored_id
+    assert event["endpoint"]["Address"].startswith(orders.restored_id)
+
+
+@pytest.mark.parametrize(("handler", "said"), [
+    ("failing_validation", "table orders is empty"),
+    ("crashing_validation", "cannot connect"),
+])
+def test_a_failing_validation_fails_the_drill_and_cleans_up(copied, handler, said):
+    arn = validation_function(handler)
+
+    (orders,) = drill(config({"validation_function_arn": arn}), jobs=["sync_orders"],
+                      clock=emulated_clock())
+
+    assert orders.status == "failed"
+    assert said in orders.errors[0].message
+    assert orders.restore_seconds >= RESTORE_SECONDS  # measured before the validation
+    assert orders.cleaned_up is True
+    assert drill_resources() == []

@@ -379,3 +379,21 @@ def test_a_failing_validation_fails_the_drill_and_cleans_up(copied, handler, sai
     assert orders.restore_seconds >= RESTORE_SECONDS  # measured before the validation
     assert orders.cleaned_up is True
     assert drill_resources() == []
+
+
+def test_status_exits_1_on_a_failed_drill_and_marks_an_overdue_one(copied, config_file,
+                                                                  capsys):
+    import yaml
+
+    from xregion_sync import cli
+
+    assert cli.main(["status", str(config_file)]) == 0  # never drilled: marked only
+    never = capsys.readouterr().out
+    config_file.write_text(yaml.safe_dump(config({"max_minutes": 10})))
+    cli.main(["drill", str(config_file), "--job", "sync_ledger"])
+    capsys.readouterr()
+
+    assert cli.main(["status", str(config_file)]) == 1
+    shown = capsys.readouterr().out
+    assert "DRILL-OVERDUE" in never
+    assert "DRILL-FAILED" in next(line for line in shown.splitlines() if "sync_ledger" in line)

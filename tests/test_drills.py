@@ -150,16 +150,16 @@ def test_a_name_in_use_stops_the_drill_and_is_never_deleted(copied):
 
     rds = boto3.client("rds", region_name=DESTINATION)
     with freeze_time(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)):
-        rds.create_db_instance(DBInstanceIdentifier="xrs-drill-orders-202612010930",
+        rds.create_db_instance(DBInstanceIdentifier="xrs-drill-orders-20261201093000",
                                DBInstanceClass="db.t4g.micro", Engine="postgres",
                                MasterUsername="x", MasterUserPassword="not-a-secret-1")
         (result,) = drill(config(), jobs=["sync_orders"], clock=emulated_clock())
 
     assert result.status == "failed"
-    assert "xrs-drill-orders-202612010930" in result.errors[0].message
+    assert "xrs-drill-orders-20261201093000" in result.errors[0].message
     assert result.restored_id is None and result.cleaned_up is True
     names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
-    assert names == ["xrs-drill-orders-202612010930"]
+    assert names == ["xrs-drill-orders-20261201093000"]
 
 
 def test_a_region_without_db_instance_headroom_skips_rds_drills_with_a_warning(caplog):
@@ -397,3 +397,14 @@ def test_status_exits_1_on_a_failed_drill_and_marks_an_overdue_one(copied, confi
     shown = capsys.readouterr().out
     assert "DRILL-OVERDUE" in never
     assert "DRILL-FAILED" in next(line for line in shown.splitlines() if "sync_ledger" in line)
+
+
+def test_a_refused_restore_fails_the_drill_with_the_reason_and_creates_nothing(copied):
+    (orders,) = drill(config({"db_subnet_group_name": "missing"}), jobs=["sync_orders"],
+                      clock=emulated_clock())
+
+    assert orders.status == "failed"
+    assert "DBSubnetGroupNotFoundFault" in orders.errors[0].message
+    assert (orders.restored_id, orders.restore_seconds, orders.cleaned_up) == (None, None, True)
+    assert copy_tags("sync_orders", orders.copy_id)[TAG_LAST_DRILL_STATUS] == "failed"
+    assert drill_resources() == []

@@ -223,9 +223,7 @@ def _clean_up_rds(job: JobSpec, restore: Restore) -> list[list[str]]:
     snapshot, no retained automated backups. Returns what still exists."""
     rds = _rds(job)
     left: list[list[str]] = []
-    for kind, name in restore["created"]:
-        if kind != "db":
-            continue
+    for name in created(restore, "db"):
         with _error(job, f"deleting drill DB instance {name}"):
             instance = _db_instance(job, name)
             if instance is None:
@@ -233,10 +231,8 @@ def _clean_up_rds(job: JobSpec, restore: Restore) -> list[list[str]]:
             if instance.get("DBInstanceStatus") != "deleting":
                 rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
                                        DeleteAutomatedBackups=True)
-            left.append([kind, name])
-    for kind, name in restore["created"]:
-        if kind != "cluster":
-            continue
+            left.append(["db", name])
+    for name in created(restore, "cluster"):
         with _error(job, f"deleting drill DB cluster {name}"):
             cluster = _db_cluster(job, name)
             if cluster is None:
@@ -246,7 +242,7 @@ def _clean_up_rds(job: JobSpec, restore: Restore) -> list[list[str]]:
                 rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
                 if _db_cluster(job, name) is None:
                     continue
-            left.append([kind, name])
+            left.append(["cluster", name])
     return left
 
 
@@ -301,13 +297,14 @@ def _start_instance(job: JobSpec, copy: dict[str, Any], restore: Restore,
             "created": [*restore["created"], ["instance", instance_id]]}
 
 
-def _instance_id(restore: Restore) -> str:
-    return next(i for kind, i in restore["created"] if kind == "instance")
+def created(restore: Restore, kind: str) -> list[str]:
+    """The ids of what the drill created of one kind ("db", "cluster", "instance")."""
+    return [resource_id for made, resource_id in restore["created"] if made == kind]
 
 
 def _poll_instance(job: JobSpec, restore: Restore, settings: dict[str, Any],
                    tags: dict[str, str]) -> tuple[bool, Restore]:
-    instance_id = _instance_id(restore)
+    (instance_id,) = created(restore, "instance")
     with _error(job, f"reading the status checks of {instance_id}"):
         statuses = _ec2(job).describe_instance_status(
             InstanceIds=[instance_id], IncludeAllInstances=True)["InstanceStatuses"]
@@ -328,9 +325,7 @@ def _clean_up_instance(job: JobSpec, restore: Restore) -> list[list[str]]:
     drill that termination left (and report it as left until it is gone)."""
     ec2 = _ec2(job)
     left: list[list[str]] = []
-    for kind, instance_id in restore["created"]:
-        if kind != "instance":
-            continue
+    for instance_id in created(restore, "instance"):
         with _error(job, f"terminating drill instance {instance_id}"):
             reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
             state = reservations[0]["Instances"][0]["State"]["Name"] if reservations else None
@@ -339,7 +334,7 @@ def _clean_up_instance(job: JobSpec, restore: Restore) -> list[list[str]]:
                 state = ec2.describe_instances(InstanceIds=[instance_id])[
                     "Reservations"][0]["Instances"][0]["State"]["Name"]
             if state not in (None, "terminated"):
-                left.append([kind, instance_id])
+                left.append(["instance", instance_id])
     if left:
         return left
     with _error(job, f"looking for volumes of drill {restore['name']}"):

@@ -124,11 +124,11 @@ def drill_settings(job: JobSpec) -> dict[str, Any]:
 
 
 def drill_name(job: JobSpec, started: datetime) -> str:
-    """xrs-drill-<job>-<UTC minute>: a valid DB instance, DB cluster and EC2 Name (at most
+    """xrs-drill-<job>-<UTC second>: a valid DB instance, DB cluster and EC2 Name (at most
     63 letters, digits and hyphens, starting with a letter, no double or trailing hyphen);
     the cluster's instance adds '-1'."""
     slug = re.sub(r"[^a-z0-9]+", "-", job.name.lower().removeprefix("sync_")).strip("-")
-    return f"{DRILL_PREFIX}{slug[:30].rstrip('-') or 'job'}-{started:%Y%m%d%H%M}"
+    return f"{DRILL_PREFIX}{slug[:30].rstrip('-') or 'job'}-{started:%Y%m%d%H%M%S}"
 
 
 def drill_job(entry: JobEntry, force: bool, clock: Clock) -> DrillResult:

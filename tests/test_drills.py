@@ -106,6 +106,9 @@ def test_only_jobs_with_restore_drill_are_drilled_and_jobs_picks_some(copied):
     only_web = config(drill_settings=False, sync_web={"restore_drill": {}})
 
     assert [r.name for r in drill(only_web, clock=emulated_clock())] == ["sync_web"]
+    (named,) = drill(only_web, jobs=["sync_orders"])
+    assert (named.status, named.restored_id) == ("skipped", None)
+    assert "has no restore_drill" in named.errors[0].message
     assert [r.name for r in drill(config(), jobs=["sync_orders"], force=True,
                                   clock=emulated_clock())] == ["sync_orders"]
 

@@ -112,10 +112,11 @@ def _chosen(entries: tuple[JobEntry, ...], jobs: Iterable[str] | None) -> list[J
                               f"(its jobs: {', '.join(e.name for e in entries)})",
                               job=CONFIG_LEVEL, field="--job")
         entries = tuple(e for e in entries if e.name in names)
-    # A job whose restore_drill setting is wrong is reported (failed), not left out.
+    # A job whose restore_drill setting is wrong is reported (failed), not left out; a job
+    # named in `jobs` is always reported (skipped when it has no restore_drill).
     return [e for e in entries if (e.spec and e.spec.options.get("restore_drill"))
             or any((err.field or "").startswith("restore_drill") for err in e.errors)
-            or (jobs is not None and e.spec is None)]
+            or jobs is not None]
 
 
 def drill_settings(job: JobSpec) -> dict[str, Any]:
@@ -136,6 +137,9 @@ def drill_job(entry: JobEntry, force: bool, clock: Clock) -> DrillResult:
         return DrillResult(entry.name, entry.sync_type, FAILED,
                            errors=[JobError.from_exception(e) for e in entry.errors])
     job = entry.spec
+    if not job.options.get("restore_drill"):
+        return _skipped(job, None, "NoRestoreDrill", f"job '{job.name}' has no restore_drill: "
+                        "add one (a mapping, {} for the defaults) to drill it")
     try:
         return _drill(job, force, clock)
     except SyncError as exc:

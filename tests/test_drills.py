@@ -411,3 +411,47 @@ def test_a_refused_restore_fails_the_drill_with_the_reason_and_creates_nothing(c
     assert (orders.restored_id, orders.restore_seconds, orders.cleaned_up) == (None, None, True)
     assert copy_tags("sync_orders", orders.copy_id)[TAG_LAST_DRILL_STATUS] == "failed"
     assert drill_resources() == []
+
+
+# ---------------------------------------------------------------- the janitor
+
+
+def dead_drill_tags(job: str, name: str, expires: str) -> list[dict]:
+    from xregion_sync.drill_types import TAG_DRILL_COPY, TAG_DRILL_EXPIRES, TAG_DRILL_ID
+
+    return [{"Key": TAG_DRILL, "Value": job}, {"Key": TAG_DRILL_ID, "Value": name},
+            {"Key": TAG_DRILL_COPY, "Value": "copy"}, {"Key": TAG_DRILL_EXPIRES,
+                                                       "Value": expires}]
+
+
+def test_the_janitor_deletes_only_this_jobs_expired_drill_resources(world):
+    from xregion_sync.drills import janitor
+
+    rds = boto3.client("rds", region_name=DESTINATION)
+    ec2 = boto3.client("ec2", region_name=DESTINATION)
+
+    def db(name: str, tags: list[dict]) -> None:
+        rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro",
+                               Engine="postgres", MasterUsername="x",
+                               MasterUserPassword="not-a-secret-1", Tags=tags)
+
+    past, future = "2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+    db("xrs-drill-orders-1", dead_drill_tags("sync_orders", "xrs-drill-orders-1", past))
+    db("xrs-drill-orders-2", dead_drill_tags("sync_orders", "xrs-drill-orders-2", future))
+    db("xrs-drill-other-1", dead_drill_tags("sync_other", "xrs-drill-other-1", past))
+    db("orders-prod", dead_drill_tags("sync_orders", "orders-prod", past))  # not a drill name
+    image = create_ami(DESTINATION, "web")
+    instance = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1,
+                                 MaxCount=1, TagSpecifications=[{
+                                     "ResourceType": "instance", "Tags": dead_drill_tags(
+                                         "sync_web", "xrs-drill-web-1", past)}],
+                                 )["Instances"][0]["InstanceId"]
+
+    removed = janitor(config())
+
+    assert sorted((r["job"], r["id"]) for r in removed) == [
+        ("sync_orders", "xrs-drill-orders-1"), ("sync_web", instance)]
+    left = sorted(d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"])
+    assert left == ["orders-prod", "xrs-drill-orders-2", "xrs-drill-other-1"]
+    state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "terminated"

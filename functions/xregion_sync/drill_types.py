@@ -15,8 +15,9 @@ else, so a name that was already taken is never deleted by a drill.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from botocore.exceptions import ClientError
@@ -24,7 +25,7 @@ from botocore.exceptions import ClientError
 from . import aws
 from .errors import SyncError
 from .spec import JobSpec
-from .tags import tag_dict, tag_list
+from .tags import parse_iso_utc, tag_dict, tag_list
 
 TAG_DRILL = "xregion-sync:drill"  # the job: IAM allows creating and deleting only with it
 TAG_DRILL_ID = "xregion-sync:drill-id"  # the drill's name (xrs-drill-...)
@@ -57,6 +58,7 @@ class Restore(TypedDict):
     copy_id: str
     created: list[list[str]]  # [kind, id] of every resource the drill made, in order
     endpoint: NotRequired[dict[str, Any] | None]
+    expires: NotRequired[str]  # the janitor's: the expiry tag of a drill it found
     architecture: NotRequired[str]  # EC2
     engine: NotRequired[str]  # RDS cluster: the cluster's engine, for its instance
 
@@ -75,6 +77,8 @@ class DrillType:
     poll: Callable[[JobSpec, Restore, dict[str, Any], dict[str, str]], tuple[bool, Restore]]
     # Deletes what is left of `created`; returns what still exists (deleting or left)
     clean_up: Callable[[JobSpec, Restore], list[list[str]]]
+    # The job's drills whose expiry tag is before `now` (the janitor deletes them)
+    expired: Callable[[JobSpec, datetime], list[Restore]]
 
 
 def _error(job: JobSpec, doing: str) -> Any:
@@ -231,6 +235,8 @@ def _clean_up_rds(job: JobSpec, restore: Restore) -> list[list[str]]:
             if instance.get("DBInstanceStatus") != "deleting":
                 rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
                                        DeleteAutomatedBackups=True)
+                if _db_instance(job, name) is None:
+                    continue
             left.append(["db", name])
     for name in created(restore, "cluster"):
         with _error(job, f"deleting drill DB cluster {name}"):
@@ -350,13 +356,60 @@ def _clean_up_instance(job: JobSpec, restore: Restore) -> list[list[str]]:
     return left
 
 
+def _expired_drill(job: JobSpec, resource_id: str, tags: Mapping[str, str],
+                   now: datetime) -> bool:
+    """A drill resource of this job (by name and tag) whose expiry has passed."""
+    expires = parse_iso_utc(tags.get(TAG_DRILL_EXPIRES) or "")
+    return (tags.get(TAG_DRILL) == job.name and expires is not None and expires < now
+            and (tags.get(TAG_DRILL_ID) or resource_id).startswith(DRILL_PREFIX))
+
+
+def _restores(found: Iterable[tuple[str, str, Mapping[str, str]]]) -> list[Restore]:
+    """One Restore per drill (by its drill-id tag) from (kind, id, tags) of its resources."""
+    drills: dict[str, Restore] = {}
+    for kind, resource_id, tags in found:
+        name = tags.get(TAG_DRILL_ID) or resource_id
+        restore = drills.setdefault(name, {"name": name, "copy_id": tags.get(TAG_DRILL_COPY,
+                                                                              ""),
+                                           "created": [], "expires": tags[TAG_DRILL_EXPIRES]})
+        restore["created"].append([kind, resource_id])
+    return list(drills.values())
+
+
+def _expired_rds(job: JobSpec, now: datetime) -> list[Restore]:
+    """RDS: only xrs-drill-* DB instances and clusters (the name is the id)."""
+    rds = _rds(job)
+    found = [("cluster", c["DBClusterIdentifier"], tag_dict(c.get("TagList")))
+             for page in rds.get_paginator("describe_db_clusters").paginate()
+             for c in page["DBClusters"] if c["DBClusterIdentifier"].startswith(DRILL_PREFIX)]
+    found += [("db", d["DBInstanceIdentifier"], tag_dict(d.get("TagList")))
+              for page in rds.get_paginator("describe_db_instances").paginate()
+              for d in page["DBInstances"] if d["DBInstanceIdentifier"].startswith(DRILL_PREFIX)]
+    # Instances first: a cluster is deleted once it has none.
+    found.sort(key=lambda item: item[0] != "db")
+    return _restores((kind, i, tags) for kind, i, tags in found
+                     if _expired_drill(job, i, tags, now))
+
+
+def _expired_instances(job: JobSpec, now: datetime) -> list[Restore]:
+    ec2 = _ec2(job)
+    found = [("instance", i["InstanceId"], tag_dict(i.get("Tags")))
+             for page in ec2.get_paginator("describe_instances").paginate(Filters=[
+                 {"Name": f"tag:{TAG_DRILL}", "Values": [job.name]},
+                 {"Name": "instance-state-name",
+                  "Values": ["pending", "running", "stopping", "stopped"]}])
+             for r in page["Reservations"] for i in r["Instances"]]
+    return _restores((kind, i, tags) for kind, i, tags in found
+                     if _expired_drill(job, i, tags, now))
+
+
 DRILL_TYPES: dict[str, DrillType] = {
     "rds_automated_snapshot": DrillType(
         _describe_rds_copy("snapshot"), _tag_rds_copy, (("DBInstances", 1),),
-        _start_db_instance, _poll_db_instance, _clean_up_rds),
+        _start_db_instance, _poll_db_instance, _clean_up_rds, _expired_rds),
     "rds_cluster_snapshot": DrillType(
         _describe_rds_copy("cluster"), _tag_rds_copy, (("DBClusters", 1), ("DBInstances", 1)),
-        _start_db_cluster, _poll_db_cluster, _clean_up_rds),
+        _start_db_cluster, _poll_db_cluster, _clean_up_rds, _expired_rds),
     "ec2_ami": DrillType(_describe_image, _tag_image, (), _start_instance, _poll_instance,
-                         _clean_up_instance),
+                         _clean_up_instance, _expired_instances),
 }

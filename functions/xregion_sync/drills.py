@@ -100,7 +100,40 @@ def drill(config: ConfigSource, jobs: Iterable[str] | None = None, force: bool =
     entries = load_config(config).entries
     chosen = _chosen(entries, jobs)
     clock = clock or Clock()
+    for left in janitor_entries(chosen):  # what a drill that died half-way left behind
+        logger.warning("Janitor: deleted an expired drill resource", extra=left)
     return [drill_job(entry, force, clock) for entry in chosen]
+
+
+def janitor(config: ConfigSource, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Delete the drill resources of the config's jobs whose expiry tag has passed (a drill
+    that died half-way); one {job, kind, id, expired} per resource, deleted or being
+    deleted. Only resources named xrs-drill-*, tagged xregion-sync:drill with the job's
+    name, are ever touched."""
+    return janitor_entries(load_config(config).entries, now=now)
+
+
+def janitor_entries(entries: Iterable[JobEntry], *, now: datetime | None = None
+                    ) -> list[dict[str, Any]]:
+    now = now or datetime.now(UTC)
+    found: list[dict[str, Any]] = []
+    for entry in entries:
+        job = entry.spec
+        if job is None or not job.options.get("restore_drill"):
+            continue
+        try:
+            with aws.aws_errors(job.name, f"looking for expired drills in "
+                                          f"{job.destination_region}"):
+                expired = DRILL_TYPES[job.sync_type].expired(job, now)
+                for restore in expired:
+                    DRILL_TYPES[job.sync_type].clean_up(job, restore)
+        except SyncError as exc:
+            logger.warning("Janitor: %s", exc, extra={"job": job.name})
+            continue
+        found += [{"job": job.name, "kind": kind, "id": resource_id,
+                   "expired": restore["expires"]}
+                  for restore in expired for kind, resource_id in restore["created"]]
+    return found
 
 
 def _chosen(entries: tuple[JobEntry, ...], jobs: Iterable[str] | None) -> list[JobEntry]:

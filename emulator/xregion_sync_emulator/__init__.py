@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 from unittest import mock
 
 from xregion_sync import aws
@@ -21,7 +22,7 @@ from .quotas import AWS_QUOTAS, AwsQuotas
 from .stepfunctions import LocalExecution, execute_state_machine
 
 __all__ = ["AwsQuotas", "ChildExecution", "LocalExecution", "emulated_aws",
-           "execute_state_machine", "pass_time"]
+           "emulated_clock", "execute_state_machine", "pass_time"]
 
 EMULATOR_ENVIRONMENT = {
     # Fake credentials, so nothing can reach a real account from inside the emulator.
@@ -44,6 +45,15 @@ def current_emulator_id() -> int:
     return _active[-1]
 
 
+def emulated_clock() -> Any:
+    """A drill clock (xregion_sync.drills.Clock) on the current emulator's time: waiting
+    passes emulated time at once, and restore times are measured in it."""
+    from xregion_sync.drills import Clock
+
+    timing = _copy_timings[current_emulator_id()]
+    return Clock(now=timing.now, sleep=timing.pass_time)
+
+
 def pass_time(seconds: float) -> None:
     """Let `seconds` pass for the copies of the current emulator (pending AMI copies,
     creating or copying snapshots), without sleeping."""
@@ -51,13 +61,15 @@ def pass_time(seconds: float) -> None:
 
 
 @contextmanager
-def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
-                 enforce_iam: bool = True,
+def emulated_aws(*, copy_seconds: float = 0.0, restore_seconds: float = 0.0,
+                 quotas: AwsQuotas = AWS_QUOTAS, enforce_iam: bool = True,
                  deploy_parameters: dict[str, str] | None = None) -> Iterator[None]:
     """Run the enclosed code against emulated AWS.
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
     copies do, before they become available (and hold a slot of the copy quotas).
+    restore_seconds: how long a restored DB instance or cluster (and a cluster's instance)
+    stays `creating`, and a new EC2 instance's status checks `initializing` (restores.py).
     quotas: AWS's quotas the emulator enforces (quotas.py); tests lower them.
     enforce_iam: authorize every request of a task Lambda against its deployed IAM
     policies (iam.py), as AWS does; turn off only where a test must.
@@ -79,7 +91,7 @@ def emulated_aws(*, copy_seconds: float = 0.0, quotas: AwsQuotas = AWS_QUOTAS,
             "stepfunctions": {"execute_state_machine": True},
             "lambda": {"use_docker": False},
         }))
-        timing = EmulatedCopyTiming(copy_seconds)
+        timing = EmulatedCopyTiming(copy_seconds, restore_seconds)
         teach_moto_aws_behaviour(stack, timing, quotas)
         enforce_step_functions_quotas(stack, quotas)
         if enforce_iam:

@@ -111,6 +111,9 @@ class EmulatedCopyTiming:
     """How long emulated copies stay pending/creating before they become available."""
 
     copy_seconds: float = 0.0
+    # How long a restore (DB instance, DB cluster, a cluster's instance) stays `creating`
+    # and a new EC2 instance's status checks `initializing` (restores.py).
+    restore_seconds: float = 0.0
     _ready_at: dict[str, float] = field(default_factory=dict)
     _passed: float = 0.0  # emulated seconds added by pass_time()
 
@@ -121,10 +124,13 @@ class EmulatedCopyTiming:
         """Copies age by `seconds` at once: a test waits for them without sleeping."""
         self._passed += seconds
 
-    def started(self, resource_id: str, at_most: float | None = None) -> None:
+    def started(self, resource_id: str, at_most: float | None = None,
+                restore: bool = False) -> None:
         """`at_most`: a time-based copy's completion duration, in seconds; EC2 finishes
-        such a copy within it, however long a best-effort copy would take."""
-        seconds = self.copy_seconds if at_most is None else min(self.copy_seconds, at_most)
+        such a copy within it, however long a best-effort copy would take. `restore`: a
+        restore or launch (restore_seconds), not a copy."""
+        seconds = self.restore_seconds if restore else self.copy_seconds
+        seconds = seconds if at_most is None else min(seconds, at_most)
         self._ready_at[resource_id] = self.now() + seconds
 
     def is_done(self, resource_id: str) -> bool:
@@ -141,6 +147,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     """Patch moto for the duration of `stack`."""
     from .cross_account import share_amis_across_accounts
     from .distributed_map import teach_distributed_map
+    from .restores import teach_restores
 
     _serve_one_request_at_a_time(stack)
     _look_up_ec2_tags_by_resource(stack)
@@ -155,6 +162,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     # After those above: it wraps the CopyImage / CopyDBSnapshot / CopyDBClusterSnapshot
     # they install, so a tag AWS refuses is refused before anything is created or counted.
     _refuse_tags_aws_refuses(stack)
+    teach_restores(stack, timing, quotas)  # wraps the tag-checked CreateDBInstance
     _name_lambda_service_errors(stack)
     _keep_a_stack_whose_bucket_is_not_empty(stack)
     # Before enforce_step_functions_quotas, whose per-child history wraps this recording.
@@ -660,6 +668,11 @@ def _teach_rds_account_attributes(stack: ExitStack, quotas: AwsQuotas) -> None:
             {"AccountQuotaName": "ManualClusterSnapshots",
              "Used": manual_cluster_snapshots(self.backend),
              "Max": quotas.rds_manual_cluster_snapshots},
+            # restores.py refuses a DB instance beyond DBInstances ("Quotas in Amazon RDS")
+            {"AccountQuotaName": "DBInstances", "Used": len(self.backend.databases),
+             "Max": quotas.rds_db_instances},
+            {"AccountQuotaName": "DBClusters", "Used": len(self.backend.clusters),
+             "Max": quotas.rds_db_clusters},
         ]})
 
     replace(stack, RDSResponse, "describe_account_attributes",

@@ -31,7 +31,8 @@ __all__ = [
     "EventPattern", "EventPatternParser", "ExecutionFailedEventDetails",
     "ExecutionStartedEventDetails", "ExecutionSucceededEventDetails", "FailureEvent",
     "FailureEventException", "generic_filter", "get_prefix", "get_service_model",
-    "HistoryEventType", "InvalidDBClusterSnapshotStateFault", "InvalidParameterValueErrorTagNull",
+    "HistoryEventType", "INSTANCE_TYPES", "Instance", "InstanceBackend",
+    "InvalidDBClusterSnapshotStateFault", "InvalidParameterValueErrorTagNull",
     "iteration_component", "IterationComponent", "Job", "kms_backends", "LambdaClientError",
     "LambdaFunctionFailedEventDetails", "LambdaSimpleBackend", "MapRunFailedEventDetails",
     "mock_aws", "MockRawResponse", "MotoSeamError", "normalize_request", "Program", "ProgramEnded",
@@ -95,6 +96,11 @@ try:
         AmiBackend,  # describe/copy/create image, corrected (filters, pending copies)
     )
     from moto.ec2.models.core import TaggedEC2Resource  # tags read as AWS returns them
+    from moto.ec2.models.instance_types import INSTANCE_TYPES  # architectures of a type
+    from moto.ec2.models.instances import (
+        Instance,  # status checks that take time after launch (restores.py)
+        InstanceBackend,  # RunInstances refuses a type that cannot run the AMI
+    )
     from moto.ec2.models.tags import TagBackend  # tags checked against EC2's rules
     from moto.ec2.responses import EC2Response  # requests' tags checked before moto runs them
     from moto.ec2.responses.amis import AmisResponse  # CopyImage's parameters moto ignores
@@ -236,6 +242,10 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.models.amis:AmiBackend.describe_images":
         ("self", "ami_ids", "filters", "exec_users", "owners"),
     "moto.ec2.models.core:TaggedEC2Resource.get_tags": ("self",),
+    "moto.ec2.models.instances:Instance.instance_status": ("self",),  # properties
+    "moto.ec2.models.instances:Instance.system_status": ("self",),
+    "moto.ec2.models.instances:InstanceBackend.run_instances":
+        ("self", "image_id", "count", "user_data", "security_group_names", "kwargs"),
     "moto.ec2.models.tags:TagBackend.create_tags": ("self", "resource_ids", "tags"),
     "moto.ec2.responses.amis:AmisResponse.copy_image": ("self",),
     "moto.ec2.responses.amis:AmisResponse.deregister_image": ("self",),
@@ -253,6 +263,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.utils:convert_tag_spec": ("tag_spec_set", "tag_key"),
     "moto.ec2.utils:generic_filter": ("filters", "objects"),
     "moto.ec2.utils:get_prefix": ("resource_id",),
+    "moto.rds.models:DBCluster.status": ("self",),  # a property
     "moto.rds.models:RDSBackend.add_tags_to_resource": ("self", "arn", "tags"),
     "moto.rds.models:RDSBackend.copy_db_cluster_snapshot":
         ("self", "source_db_cluster_snapshot_identifier", "target_db_cluster_snapshot_identifier",
@@ -271,6 +282,12 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.rds.models:RDSBackend.delete_db_cluster_snapshot": ("self", "db_snapshot_identifier"),
     "moto.rds.models:RDSBackend.describe_db_cluster_snapshots":
         ("self", "db_cluster_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
+    "moto.rds.models:RDSBackend.describe_db_instances":
+        ("self", "db_instance_identifier", "filters"),
+    "moto.rds.models:RDSBackend.restore_db_cluster_from_snapshot":
+        ("self", "from_snapshot_id", "overrides"),
+    "moto.rds.models:RDSBackend.restore_db_instance_from_db_snapshot":
+        ("self", "from_snapshot_id", "overrides"),
     "moto.rds.models:RDSBackend.describe_db_snapshots":
         ("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
     "moto.rds.responses:RDSResponse.describe_account_attributes": None,

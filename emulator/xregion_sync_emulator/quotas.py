@@ -45,6 +45,10 @@ class AwsQuotas:
     # Aurora User Guide, "Quotas in Amazon Aurora": "Manual DB cluster snapshots: 100" per
     # Region; "After you copy a snapshot, the copy is a manual snapshot."
     rds_manual_cluster_snapshots: int = 100
+    # RDS User Guide, "Quotas in Amazon RDS": "DB instances: 40" per Region (DescribeAccount-
+    # Attributes' DBInstances), "DB clusters: 40" (DBClusters); restores count as creates.
+    rds_db_instances: int = 40
+    rds_db_clusters: int = 40
     # EBS User Guide, "Copy an Amazon EBS snapshot": "There is a limit of 20 concurrent
     # snapshot copy requests per destination Region. If you exceed this quota, you receive a
     # ResourceLimitExceeded error." An AMI copy copies each backing snapshot ("How Amazon

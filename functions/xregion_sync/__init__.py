@@ -2,6 +2,7 @@
 
     results = xregion_sync.run("config.yaml")   # one SyncResult per job
     statuses = xregion_sync.status("config.yaml")  # one JobStatus per job, read-only
+    drills = xregion_sync.drill("config.yaml")  # one DrillResult per job with restore_drill
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ __version__ = "0.1.0"
 _API = {
     "ConfigError": "errors", "SyncError": "errors", "Finding": "doctor", "doctor": "doctor",
     "JobError": "result", "SyncResult": "result", "JobStatus": "status", "status": "status",
-    "load_config": "config", "run": "runner",
+    "load_config": "config", "run": "runner", "DrillResult": "drills", "drill": "drills",
 }
 
 if TYPE_CHECKING:
     from .config import load_config
     from .doctor import Finding, doctor
+    from .drills import DrillResult, drill
     from .errors import ConfigError, SyncError
     from .result import JobError, SyncResult
     from .runner import run
@@ -49,5 +51,5 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-__all__ = ["ConfigError", "Finding", "JobError", "JobStatus", "SyncError", "SyncResult",
-           "__version__", "doctor", "load_config", "run", "status"]
+__all__ = ["ConfigError", "DrillResult", "Finding", "JobError", "JobStatus", "SyncError",
+           "SyncResult", "__version__", "doctor", "drill", "load_config", "run", "status"]

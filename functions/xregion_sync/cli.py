@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     delete.set_defaults(command=cmd_delete_stack)
 
     _add_status_command(commands)
+    _add_drill_command(commands)
     _add_operate_commands(commands)
 
     demo = commands.add_parser("demo", help="run the sample config twice on emulated AWS")
@@ -341,13 +342,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .status import status
 
     return _report(args, status, format_status_table,
-                   failed=lambda statuses: any(s.stale or s.errors for s in statuses))
+                   # An overdue drill is marked, not failed: its record may have gone with
+                   # a pruned copy (README, Restore drills).
+                   failed=lambda statuses: any(s.stale or s.errors or s.drill_failed
+                                               for s in statuses))
 
 
 def _report(args: argparse.Namespace, look: Callable[[Path], list[Row]],
             format_rows: Callable[[list[Row]], str],
             failed: Callable[[list[Row]], bool]) -> int:
-    """status and doctor: a read-only look at every job of args.config, as a table or
+    """status, doctor and drill: a look at every job of args.config, as a table or
     --json; exit 1 when `failed(rows)`, 2 when the config cannot be read at all."""
     try:
         rows = look(args.config)
@@ -362,6 +366,31 @@ def _report(args: argparse.Namespace, look: Callable[[Path], list[Row]],
 
 
 # ---------------------------------------------------------------- end of status
+# ---------------------------------------------------------------- drill
+
+
+def _add_drill_command(commands: Commands) -> None:
+    drill_cmd = commands.add_parser(
+        "drill", help="restore each job's newest DR copy into throwaway resources, measure, "
+                      "delete them; exit 1 if a drill failed")
+    drill_cmd.add_argument("config", type=Path, help="path of the YAML config")
+    drill_cmd.add_argument("--job", action="append", dest="jobs", metavar="NAME",
+                           help="drill only this job (again for more)")
+    drill_cmd.add_argument("--force", action="store_true",
+                           help="drill even when the last drill is younger than every_days")
+    drill_cmd.add_argument("--json", action="store_true", help="print the results as JSON")
+    drill_cmd.set_defaults(command=cmd_drill)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from .drills import drill
+    from .tables import format_drill_table
+
+    return _report(args, lambda config: drill(config, args.jobs, args.force),
+                   format_drill_table, failed=lambda results: any(r.failed for r in results))
+
+
+# ---------------------------------------------------------------- end of drill
 
 
 def _print_results(results: list[SyncResult], *, as_json: bool) -> None:

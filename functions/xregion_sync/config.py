@@ -28,6 +28,8 @@ from .spec import (
     Option,
     Problem,
     a_kind_of,
+    check_restore_drill,
+    field_of,
     not_text,
     show,
 )
@@ -145,8 +147,9 @@ def load_config(source: ConfigSource) -> Config:
             try:
                 global_defaults[key] = option.parse(data[key])
             except Problem as exc:
-                global_errors.append(ConfigError(f"field '{key}': {exc}", job=CONFIG_LEVEL,
-                                                 field=key))
+                where = field_of(key, exc)
+                global_errors.append(ConfigError(f"field '{where}': {exc}", job=CONFIG_LEVEL,
+                                                 field=where))
     entries = []
     for key, raw_job in data.items():
         if not (isinstance(key, str) and key.lower().startswith(JOB_PREFIX)):
@@ -250,6 +253,7 @@ def _job_entry(name: str, raw: Any, global_client: dict[str, Any],
     _check_regions(name, sync.SERVICE if sync else "ec2", values, problem)
     if sync is not None:
         sync.check_options(values, problem)
+        check_restore_drill(sync.SERVICE, raw.get("restore_drill"), problem)
     if errors or sync_type is None:  # (no type is one of the errors)
         return JobEntry(name, sync_type, None, tuple(errors))
     spec = JobSpec(
@@ -285,7 +289,7 @@ def _option_values(raw: Mapping[Any, Any], sync: SyncType | None,
         try:
             values[canonical] = options_spec[canonical].parse(value)
         except Problem as exc:
-            problem(str(key), str(exc))
+            problem(field_of(str(key), exc), str(exc))
             values[canonical] = None
     for option_name, option in options_spec.items():
         if option_name in values or option_name == "sync_type":

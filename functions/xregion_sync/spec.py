@@ -27,7 +27,17 @@ T = TypeVar("T")
 
 
 class Problem(Exception):
-    """A field-level validation failure; config turns it into a ConfigError."""
+    """A field-level validation failure; config turns it into a ConfigError. `key`: the
+    key inside a mapping option that is wrong (its field becomes 'option.key')."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def field_of(option: str, problem: Problem) -> str:
+    """The field a problem is about: the option, or the key inside it."""
+    return f"{option}.{problem.key}" if problem.key else option
 
 
 @dataclass(frozen=True)
@@ -368,6 +378,117 @@ def quarter_hour_minutes(value: Any) -> int:
     return number
 
 
+# ---------------------------------------------------------------- restore drills
+
+DEFAULT_DRILL_EVERY_DAYS = 7
+DEFAULT_DRILL_MAX_MINUTES = 90
+_SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+
+
+def _matching(pattern: str, example: str) -> ValueKind[str]:
+    def read(value: Any) -> str:
+        found = text(value)
+        if not re.fullmatch(pattern, found):
+            raise Problem(f"must look like {example}, got {show(value)}")
+        return found
+    return ValueKind(read, {"type": "string", "pattern": f"^{pattern}$"})
+
+
+@value_kind({"type": "array", "minItems": 1, "items": {"type": "string",
+                                                       "pattern": f"^{_SECURITY_GROUP.pattern}$"}})
+def security_group_ids(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise Problem(f"must be a list of security group ids like [sg-0123456789abcdef0]"
+                      f"{_got(value) if not isinstance(value, list) else ', got an empty list'}")
+    groups = [text(item) for item in value]
+    wrong = [g for g in groups if not _SECURITY_GROUP.fullmatch(g)]
+    if wrong:
+        raise Problem(f"must be security group ids like sg-0123456789abcdef0, got {show(wrong[0])}")
+    return groups
+
+
+def _bounded(low: int, high: int, unit: str) -> ValueKind[int]:
+    def read(value: Any) -> int:
+        number = _whole_number(value)
+        if not low <= number <= high:
+            raise Problem(f"must be a whole number of {unit} from {low} to {high}, got {number}")
+        return number
+    return ValueKind(read, {"type": "integer", "minimum": low, "maximum": high})
+
+
+# The keys of restore_drill: what a drill restores into and how long it may take. The
+# ones of one service only are refused in a job of the other (check_restore_drill).
+DRILL_OPTIONS: dict[str, Option] = {
+    "every_days": Option(_bounded(1, 365, "days"), default=DEFAULT_DRILL_EVERY_DAYS,
+                         doc="a drill is due when the last one is older"),
+    "max_minutes": Option(_bounded(10, 1440, "minutes"), default=DEFAULT_DRILL_MAX_MINUTES,
+                          doc="the drill fails, and cleans up, after this long"),
+    "validation_function_arn": Option(_matching(
+        r"arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d+:\d{12}:function:[A-Za-z0-9_-]{1,64}"
+        r"(:[A-Za-z0-9$_-]{1,128})?", "arn:aws:lambda:us-west-2:111122223333:function:name"),
+        doc="a Lambda invoked with the restored resource; its answer passes or fails the drill"),
+    # RDS: DB instance classes are db.<family>.<size> (db.serverless for Aurora Serverless v2)
+    "db_instance_class": Option(_matching(r"db\.(serverless|[a-z0-9-]+\.[a-z0-9-]+)",
+                                          "db.t4g.micro"),
+                                doc="RDS: the drill's DB instance class (default db.t4g.micro, "
+                                    "db.t4g.medium for clusters)"),
+    "db_subnet_group_name": Option(text, doc="RDS: DB subnet group (default: the default "
+                                             "VPC's)"),
+    "vpc_security_group_ids": Option(security_group_ids, doc="RDS: VPC security groups"),
+    # EC2: instance types are <family>.<size> (t4g.micro, m7i-flex.large)
+    "instance_type": Option(_matching(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "t4g.micro"),
+                            doc="ec2_ami: instance type (default by the AMI's architecture)"),
+    "subnet_id": Option(_matching(r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?",
+                                  "subnet-0123456789abcdef0"), doc="ec2_ami: subnet"),
+    "security_group_ids": Option(security_group_ids, doc="ec2_ami: security groups"),
+}
+DRILL_KEYS_BY_SERVICE = {
+    "rds": ("db_instance_class", "db_subnet_group_name", "vpc_security_group_ids"),
+    "ec2": ("instance_type", "subnet_id", "security_group_ids"),
+}
+
+
+@value_kind({"oneOf": [{"const": False}, {
+    "type": "object", "additionalProperties": False,
+    "properties": {name: {**o.kind.schema, "description": o.doc}
+                   for name, o in DRILL_OPTIONS.items()}}]})
+def restore_drill(value: Any) -> dict[str, Any] | bool:
+    """A mapping turns restore drills on (its keys DRILL_OPTIONS, each read by its kind);
+    false turns off a top-level default for one job."""
+    if value is False:
+        return False
+    if not isinstance(value, Mapping):
+        raise Problem(f"must be a mapping of drill settings (or false){_got(value)}")
+    drill: dict[str, Any] = {}
+    for key, item in value.items():
+        option = DRILL_OPTIONS.get(key) if isinstance(key, str) else None
+        if option is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), list(DRILL_OPTIONS), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise Problem(f"is not a restore_drill setting (one of {', '.join(DRILL_OPTIONS)})"
+                          f"{hint}", key=str(key))
+        try:
+            drill[key] = option.parse(item)
+        except Problem as exc:
+            raise Problem(str(exc), key=key) from None
+    return {**{k: o.default for k, o in DRILL_OPTIONS.items() if o.default is not None},
+            **drill}
+
+
+def check_restore_drill(service: str, raw: Any, problem: Callable[[str, str], None]) -> None:
+    """A job's own restore_drill may not hold the other service's keys (a top-level
+    default may: each job takes its service's)."""
+    if not isinstance(raw, Mapping):
+        return
+    for other, keys in DRILL_KEYS_BY_SERVICE.items():
+        for key in keys:
+            if other != service and key in raw:
+                kind = "ec2_ami jobs" if other == "ec2" else "RDS jobs"
+                problem(f"restore_drill.{key}", f"applies only to {kind}")
+
+
 # Settings that may also stand at the top level, as defaults for every job.
 WAIT_OPTIONS: dict[str, Option] = {
     "wait_for_completion": Option(boolean, default=False,
@@ -386,7 +507,11 @@ STATUS_OPTIONS: dict[str, Option] = {
 }
 
 # Every setting that may stand at the top level as a default for every job.
-TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS, **STATUS_OPTIONS}
+DRILL_OPTION: dict[str, Option] = {
+    "restore_drill": Option(restore_drill, doc="restore drills of the job's newest copy "
+                                               "(xregion-sync drill); false: none"),
+}
+TOP_LEVEL_OPTIONS: dict[str, Option] = {**WAIT_OPTIONS, **STATUS_OPTIONS, **DRILL_OPTION}
 
 COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="what the job copies: the name of a sync "
@@ -397,6 +522,7 @@ COMMON_OPTIONS: dict[str, Option] = {
                                           "job's (kept and pruned by its retention)"),
     **WAIT_OPTIONS,
     **STATUS_OPTIONS,
+    **DRILL_OPTION,
 }
 
 

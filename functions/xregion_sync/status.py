@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import metrics
 from .config import ConfigSource, JobEntry, load_config
 from .errors import SyncError
 from .result import JobError
+from .spec import JobSpec
 from .syncs import SYNC_TYPES
 from .syncs.base import AVAILABLE, PENDING, ExistingCopies, ManagedCopy, Source, oldest_first
 from .tags import parse_iso_utc
@@ -43,10 +44,19 @@ class JobStatus:
     max_copy_age_hours: int | None = None
     stale: bool = True
     errors: list[JobError] = field(default_factory=list)
+    # The last restore drill recorded on the job's copies ({when, status, restore_seconds}),
+    # None when there is none; drill_overdue: the job has restore_drill and its last drill
+    # is older than every_days plus a day (or there is none).
+    last_drill: dict[str, Any] | None = None
+    drill_overdue: bool = False
 
     @property
     def failed(self) -> bool:
         return bool(self.errors)
+
+    @property
+    def drill_failed(self) -> bool:
+        return (self.last_drill or {}).get("status") == "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +72,8 @@ class JobStatus:
             "max_copy_age_hours": self.max_copy_age_hours,
             "stale": self.stale,
             "errors": [{"type": e.type, "message": e.message} for e in self.errors],
+            "last_drill": self.last_drill,
+            "drill_overdue": self.drill_overdue,
         }
 
 
@@ -109,14 +121,36 @@ def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
     age = metrics.age_seconds(created, now)
     if age is not None:
         age = int(age)
+    last, drill_overdue = _last_drill(job, managed, now, errors)
     return JobStatus(
-        name=job.name, sync_type=job.sync_type,
+        name=job.name, sync_type=job.sync_type, last_drill=last, drill_overdue=drill_overdue,
         source_id=source["id"] if source else None,
         source_created=source["created"] if source else None,
         copy_id=shown.get("id"), copy_state=shown.get("state"), copy_source_created=created,
         copy_age_seconds=age, copies=len(managed), max_copy_age_hours=limit,
         # Without its source the job's copy cannot be called current.
         stale=source is None or metrics.is_stale(age, limit), errors=errors)
+
+
+def _last_drill(job: JobSpec, managed: list[ManagedCopy], now: datetime,
+                errors: list[JobError]) -> tuple[dict[str, Any] | None, bool]:
+    """The last drill recorded on the job's copies, and whether the next one is overdue;
+    (None, False) for a job without restore_drill (its copies are not read again)."""
+    from .drills import last_drill
+
+    settings = job.options.get("restore_drill")
+    if not settings:
+        return None, False
+    try:
+        last = last_drill(job, managed)
+    except Exception as exc:
+        errors.append(_error(job.name, exc))
+        return None, False
+    if last is not None:
+        last = {key: last[key] for key in ("when", "status", "restore_seconds")}
+    when = parse_iso_utc((last or {}).get("when") or "")
+    due = timedelta(days=settings["every_days"] + 1)  # a day's slack for the schedule
+    return last, when is None or now - when > due
 
 
 def _overdue(job: str, copy: ManagedCopy | dict[str, Any], now: datetime

@@ -1,0 +1,374 @@
+"""`xregion_sync.drill(config)`: restore drills, in-process.
+
+For each job with `restore_drill`: take the job's newest available copy that is provably
+its own (the managed copies find_existing_copy lists, as pruning and status use them; the
+original tool's copies are not drilled), restore it into throwaway `xrs-drill-` resources
+tagged `xregion-sync:drill` (job, copy, expiry), wait until usable, optionally run the
+validation Lambda, measure, delete everything the drill made whatever happened, and record
+the result on the copy's tags. Nothing else is ever modified: not the copy's data, not the
+source, not a resource the drill did not create (a name in use stops the drill).
+
+The source region is not needed: a drill is what you run when you doubt it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import aws
+from .config import ConfigSource, JobEntry, load_config
+from .drill_types import (
+    DRILL_PREFIX,
+    DRILL_TYPES,
+    TAG_DRILL,
+    TAG_DRILL_COPY,
+    TAG_DRILL_EXPIRES,
+    TAG_DRILL_ID,
+    DrillFailedError,
+    DrillQuotaError,
+    Restore,
+)
+from .errors import CONFIG_LEVEL, ConfigError, SyncError
+from .result import JobError
+from .spec import JobSpec
+from .syncs import SYNC_TYPES
+from .syncs.base import AVAILABLE, ManagedCopy, Source, oldest_first
+from .tags import iso_utc, parse_iso_utc
+
+logger = logging.getLogger(__name__)
+
+PASSED = "passed"
+FAILED = "failed"
+SKIPPED = "skipped"
+# The last drill, on the copy it restored.
+TAG_LAST_DRILL_AT = "xregion-sync:last-drill-at"
+TAG_LAST_DRILL_STATUS = "xregion-sync:last-drill-status"
+TAG_LAST_DRILL_SECONDS = "xregion-sync:last-drill-restore-seconds"
+POLL_SECONDS = 30.0
+# Clean-up waits this long for deletions to finish before it reports what is left.
+CLEAN_UP_SECONDS = 30 * 60
+# A drill's resources expire (the janitor may delete them) this long after max_minutes.
+EXPIRY_MARGIN = timedelta(minutes=30)
+DRILL_RESULT_KEYS = ("name", "sync_type", "copy_id", "status", "restored_id",
+                     "restore_seconds", "cleaned_up", "errors")
+_NO_SOURCE: Source = {"id": "(not needed)", "arn": "(not needed)",
+                      "created": "9999-12-31T23:59:59Z", "tags": {}, "legacy_copy_id": None}
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a drill reads the time and waits: real by default; the emulator's in tests."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    name: str
+    sync_type: str | None
+    status: str
+    copy_id: str | None = None
+    restored_id: str | None = None
+    restore_seconds: float | None = None
+    cleaned_up: bool = True
+    errors: list[JobError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sync_type": self.sync_type, "copy_id": self.copy_id,
+                "status": self.status, "restored_id": self.restored_id,
+                "restore_seconds": self.restore_seconds, "cleaned_up": self.cleaned_up,
+                "errors": [{"type": e.type, "message": e.message} for e in self.errors]}
+
+
+def drill(config: ConfigSource, jobs: Iterable[str] | None = None, force: bool = False, *,
+          clock: Clock | None = None) -> list[DrillResult]:
+    """One DrillResult per job with restore_drill (or named in `jobs`), in config order,
+    one drill at a time. Raises ConfigError when the config cannot be read or `jobs` names
+    a job it does not have."""
+    entries = load_config(config).entries
+    chosen = _chosen(entries, jobs)
+    clock = clock or Clock()
+    for left in janitor_entries(chosen):  # what a drill that died half-way left behind
+        logger.warning("Janitor: deleted an expired drill resource", extra=left)
+    return [drill_job(entry, force, clock) for entry in chosen]
+
+
+def janitor(config: ConfigSource, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Delete the drill resources of the config's jobs whose expiry tag has passed (a drill
+    that died half-way); one {job, kind, id, expired} per resource, deleted or being
+    deleted. Only resources named xrs-drill-*, tagged xregion-sync:drill with the job's
+    name, are ever touched."""
+    return janitor_entries(load_config(config).entries, now=now)
+
+
+def janitor_entries(entries: Iterable[JobEntry], *, now: datetime | None = None
+                    ) -> list[dict[str, Any]]:
+    now = now or datetime.now(UTC)
+    found: list[dict[str, Any]] = []
+    for entry in entries:
+        job = entry.spec
+        if job is None or not job.options.get("restore_drill"):
+            continue
+        try:
+            with aws.aws_errors(job.name, f"looking for expired drills in "
+                                          f"{job.destination_region}"):
+                expired = DRILL_TYPES[job.sync_type].expired(job, now)
+                for restore in expired:
+                    DRILL_TYPES[job.sync_type].clean_up(job, restore)
+        except SyncError as exc:
+            logger.warning("Janitor: %s", exc, extra={"job": job.name})
+            continue
+        found += [{"job": job.name, "kind": kind, "id": resource_id,
+                   "expired": restore["expires"]}
+                  for restore in expired for kind, resource_id in restore["created"]]
+    return found
+
+
+def _chosen(entries: tuple[JobEntry, ...], jobs: Iterable[str] | None) -> list[JobEntry]:
+    if jobs is not None:
+        names = list(jobs)
+        unknown = [n for n in names if n not in {e.name for e in entries}]
+        if unknown:
+            raise ConfigError(f"the config has no job named {', '.join(map(repr, unknown))} "
+                              f"(its jobs: {', '.join(e.name for e in entries)})",
+                              job=CONFIG_LEVEL, field="--job")
+        entries = tuple(e for e in entries if e.name in names)
+    # A job whose restore_drill setting is wrong is reported (failed), not left out; a job
+    # named in `jobs` is always reported (skipped when it has no restore_drill).
+    return [e for e in entries if (e.spec and e.spec.options.get("restore_drill"))
+            or any((err.field or "").startswith("restore_drill") for err in e.errors)
+            or jobs is not None]
+
+
+def drill_settings(job: JobSpec) -> dict[str, Any]:
+    settings: dict[str, Any] = job.options.get("restore_drill") or {}
+    return settings
+
+
+def drill_name(job: JobSpec, started: datetime) -> str:
+    """xrs-drill-<job>-<UTC second>: a valid DB instance, DB cluster and EC2 Name (at most
+    63 letters, digits and hyphens, starting with a letter, no double or trailing hyphen);
+    the cluster's instance adds '-1'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", job.name.lower().removeprefix("sync_")).strip("-")
+    return f"{DRILL_PREFIX}{slug[:30].rstrip('-') or 'job'}-{started:%Y%m%d%H%M%S}"
+
+
+def drill_job(entry: JobEntry, force: bool, clock: Clock) -> DrillResult:
+    if entry.spec is None:
+        return DrillResult(entry.name, entry.sync_type, FAILED,
+                           errors=[JobError.from_exception(e) for e in entry.errors])
+    job = entry.spec
+    if not job.options.get("restore_drill"):
+        return _skipped(job, None, "NoRestoreDrill", f"job '{job.name}' has no restore_drill: "
+                        "add one (a mapping, {} for the defaults) to drill it")
+    try:
+        return _drill(job, force, clock)
+    except SyncError as exc:
+        return DrillResult(job.name, job.sync_type, FAILED,
+                           errors=[JobError.from_exception(exc)])
+    except Exception as exc:  # one job's bug must not stop the other drills
+        logger.exception("Unexpected error", extra={"job": job.name})
+        return DrillResult(job.name, job.sync_type, FAILED,
+                           errors=[JobError.from_exception(exc)])
+
+
+def newest_copy(job: JobSpec) -> tuple[ManagedCopy | None, list[ManagedCopy]]:
+    """The job's newest available copy that is provably its own, and all its copies."""
+    existing = SYNC_TYPES[job.sync_type].find_existing_copy(job, _NO_SOURCE)
+    managed = [m for m in existing.get("managed") or () if not m.get("legacy")]
+    available = [m for m in managed if m["state"] == AVAILABLE and m.get("source_created")]
+    return (max(available, key=oldest_first) if available else None), managed
+
+
+def last_drill(job: JobSpec, managed: list[ManagedCopy]) -> dict[str, Any] | None:
+    """The newest drill recorded on any of the job's copies: {when, status,
+    restore_seconds}, or None."""
+    kind = DRILL_TYPES[job.sync_type]
+    records = []
+    for copy in managed:
+        if copy["state"] != AVAILABLE:
+            continue
+        tags = kind.describe_copy(job, copy["id"])["tags"]
+        if TAG_LAST_DRILL_AT in tags:
+            seconds = tags.get(TAG_LAST_DRILL_SECONDS)
+            records.append({"when": tags[TAG_LAST_DRILL_AT],
+                            "status": tags.get(TAG_LAST_DRILL_STATUS),
+                            "restore_seconds": float(seconds) if seconds else None,
+                            "copy_id": copy["id"]})
+    return max(records, key=lambda r: r["when"]) if records else None
+
+
+def _drill(job: JobSpec, force: bool, clock: Clock) -> DrillResult:
+    settings = drill_settings(job)
+    with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
+        copy, managed = newest_copy(job)
+    if copy is None:
+        return _skipped(job, None, "NoCopyToDrill", f"job '{job.name}': no available copy in "
+                        f"{job.destination_region} to restore; nothing was created")
+    now = datetime.now(UTC)
+    if not force:
+        last = last_drill(job, managed) or {}
+        when = parse_iso_utc(last.get("when") or "")
+        if when and now - when < timedelta(days=settings["every_days"]):
+            return _skipped(job, copy["id"], "DrillNotDue", f"job '{job.name}': the last "
+                            f"drill ({last['status']}, {last['when']}) is younger than "
+                            f"every_days ({settings['every_days']}); --force drills anyway")
+    kind = DRILL_TYPES[job.sync_type]
+    try:
+        _check_headroom(job, kind.needs)
+    except DrillQuotaError as exc:
+        logger.warning(str(exc), extra={"job": job.name})
+        return _skipped(job, copy["id"], type(exc).__name__, str(exc))
+    details = kind.describe_copy(job, copy["id"])
+    name = drill_name(job, now)
+    expires = now + timedelta(minutes=settings["max_minutes"]) + EXPIRY_MARGIN
+    tags = {TAG_DRILL: job.name, TAG_DRILL_ID: name, TAG_DRILL_COPY: copy["id"],
+            TAG_DRILL_EXPIRES: iso_utc(expires)}
+    # The restore as far as it got: clean-up deletes its `created`, whatever happened.
+    progress: list[Restore] = [{"name": name, "copy_id": copy["id"], "created": []}]
+    errors: list[JobError] = []
+    seconds: float | None = None
+    phases: dict[str, float] = {}
+    try:
+        seconds = _restore(job, details, progress, settings, tags, clock)
+        phases["restore"] = seconds
+        if settings.get("validation_function_arn"):
+            started = clock.now()
+            _validate(job, progress[-1], settings["validation_function_arn"])
+            phases["validation"] = round(clock.now() - started, 3)
+    except SyncError as exc:
+        errors.append(JobError.from_exception(exc))
+    except Exception as exc:
+        logger.exception("Unexpected error", extra={"job": job.name})
+        errors.append(JobError.from_exception(exc))
+    restore = progress[-1]
+    started = clock.now()
+    cleaned_up = _clean_up(job, restore, clock, errors)
+    phases["clean_up"] = round(clock.now() - started, 3)
+    status = PASSED if not errors else FAILED
+    logger.info("Drill %s", status, extra={"job": job.name, "copy": copy["id"],
+                                             "restored": name, "phases_seconds": phases})
+    _record(job, details, status, seconds, now, errors)
+    return DrillResult(job.name, job.sync_type, status, copy_id=copy["id"],
+                       restored_id=name if restore["created"] else None,
+                       restore_seconds=seconds, cleaned_up=cleaned_up, errors=errors)
+
+
+def _skipped(job: JobSpec, copy_id: str | None, why: str, message: str) -> DrillResult:
+    return DrillResult(job.name, job.sync_type, SKIPPED, copy_id=copy_id,
+                       errors=[JobError(why, message)])
+
+
+def _restore(job: JobSpec, copy: dict[str, Any], progress: list[Restore],
+             settings: dict[str, Any], tags: dict[str, str], clock: Clock) -> float:
+    """Start the restore and wait until it is usable, at most max_minutes; each step's
+    restore (its `created` filled in as resources are made) is appended to `progress`.
+    Returns the seconds from the restore call to usable."""
+    kind = DRILL_TYPES[job.sync_type]
+    limit = settings["max_minutes"] * 60
+    started = clock.now()
+    progress.append(kind.start(job, copy, progress[-1], settings, tags))
+    while True:
+        usable, restore = kind.poll(job, progress[-1], settings, tags)
+        progress.append(restore)
+        if usable:
+            break
+        if clock.now() - started >= limit:
+            raise DrillFailedError(
+                f"job '{job.name}': {restore['name']} was not usable after max_minutes "
+                f"({settings['max_minutes']})", job=job.name)
+        clock.sleep(POLL_SECONDS)
+    seconds = round(clock.now() - started, 1)
+    if seconds <= 0:
+        raise DrillFailedError(f"job '{job.name}': the restore time measured {seconds} s: "
+                               "a clock that does not move measures nothing", job=job.name)
+    return seconds
+
+
+def _validate(job: JobSpec, restore: Restore, function_arn: str) -> None:
+    """Invoke the user's validation Lambda with the restored resource; an answer
+    {"passed": false, "message": ...} or a function error fails the drill."""
+    event = {"job": job.name, "sync_type": job.sync_type, "copy_id": restore["copy_id"],
+             "restored_id": restore["name"], "created": restore["created"],
+             "endpoint": restore.get("endpoint")}
+    region = function_arn.split(":")[3]
+    with aws.aws_errors(job.name, f"invoking the validation function {function_arn}"):
+        answer = aws.client(job, "lambda", region).invoke(
+            FunctionName=function_arn, Payload=json.dumps(event, default=str).encode())
+    body = answer["Payload"].read()
+    try:
+        verdict = json.loads(body or b"null")
+    except ValueError:
+        verdict = None
+    if answer.get("FunctionError") or not isinstance(verdict, dict) or verdict.get(
+            "passed") is not True:
+        said = verdict.get("message") if isinstance(verdict, dict) else None
+        raise DrillFailedError(
+            f"job '{job.name}': the validation function {function_arn} failed the drill"
+            + (f": {said or verdict.get('errorMessage')}" if isinstance(verdict, dict) else
+               f" (it answered {body[:200]!r}; expected {{\"passed\": true}})"), job=job.name)
+
+
+def _clean_up(job: JobSpec, restore: Restore, clock: Clock, errors: list[JobError]) -> bool:
+    """Delete what the drill made, waiting for the deletions; True once nothing is left."""
+    kind = DRILL_TYPES[job.sync_type]
+    started = clock.now()
+    while True:
+        try:
+            left = kind.clean_up(job, restore)
+        except SyncError as exc:
+            errors.append(JobError.from_exception(exc))
+            return False
+        if not left:
+            return True
+        if clock.now() - started >= CLEAN_UP_SECONDS:
+            errors.append(JobError("DrillCleanUpError", f"job '{job.name}': still left after "
+                                   f"{CLEAN_UP_SECONDS // 60} minutes: "
+                                   f"{', '.join(f'{k} {i}' for k, i in left)}"))
+            return False
+        clock.sleep(POLL_SECONDS)
+
+
+def _record(job: JobSpec, copy: dict[str, Any], status: str, seconds: float | None,
+            when: datetime, errors: list[JobError]) -> None:
+    """The drill's result on the copy's tags; a failure to record is one more error."""
+    tags = {TAG_LAST_DRILL_AT: iso_utc(when), TAG_LAST_DRILL_STATUS: status,
+            TAG_LAST_DRILL_SECONDS: f"{seconds:.1f}" if seconds else ""}
+    try:
+        DRILL_TYPES[job.sync_type].tag_copy(job, copy, tags)
+    except SyncError as exc:
+        errors.append(JobError.from_exception(exc))
+
+
+def _check_headroom(job: JobSpec, needs: tuple[tuple[str, int], ...]) -> None:
+    """Skip rather than take capacity a real recovery would need: the drill's resources
+    and one per RDS job restoring into the region must fit under the account's quotas."""
+    if not needs:
+        return
+    rds = aws.client(job, "rds", job.destination_region)
+    with aws.aws_errors(job.name, f"reading the RDS quotas of {job.destination_region}"):
+        quotas = {q["AccountQuotaName"]: q for q in
+                  rds.describe_account_attributes()["AccountQuotas"]}
+    for name, count in needs:
+        quota = quotas.get(name)
+        if quota is None:
+            continue
+        reserve = 1  # room for this job's real recovery
+        if quota["Used"] + count + reserve > quota["Max"]:
+            raise DrillQuotaError(
+                f"job '{job.name}': skipped: {quota['Used']} of {quota['Max']} {name} are in "
+                f"use in {job.destination_region}; a drill needs {count} more and leaves room "
+                f"for a real recovery ({reserve}); raise the quota (Service Quotas) to drill",
+                job=job.name)

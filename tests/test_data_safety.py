@@ -875,3 +875,33 @@ def test_old_cluster_snapshot_copy_is_deleted_only_when_failed(driver, status, p
     # THEN a status the tool does not know keeps it; failed deletes it
     assert (old in pruned_ids(*runs)) is pruned
     assert cluster_snapshots().get(old) == (None if pruned else status)
+
+
+# ---------------------------------------------------------------- 17.1 renamed_from a live job
+
+
+def test_renamed_from_naming_a_job_still_in_the_config_is_refused(driver):
+    # GIVEN a retention-10 job with copies of two builds, and a copy-pasted second job that
+    # names it in renamed_from with retention 0
+    source = new_ami()
+    keeper = ami_job(max_images_to_retain=10)
+    driver(keeper)
+    rebuild_ami(source, days=1)
+    (kept,) = driver(keeper)
+    config = {**keeper, **ami_job("sync_web_copy", renamed_from=[AMI_JOB],
+                                  max_images_to_retain=0)}
+    before = inventory(REGIONS)
+    # WHEN the config runs
+    results = {r["name"]: r for r in driver(config)}
+    # THEN the second job fails naming the field and the live job, and makes no change;
+    # the live job's copies are all still there
+    copy_job = results["sync_web_copy"]
+    assert copy_job["status"] == "failed"
+    (error,) = copy_job["errors"]
+    assert error["type"] == "ConfigError"
+    assert "field 'renamed_from'" in error["message"]
+    assert f"'{AMI_JOB}'" in error["message"] and "still a job" in error["message"]
+    assert results[AMI_JOB]["status"] == "in_sync"
+    assert inventory(REGIONS) == before
+    assert kept["created_resource"] in amis(DESTINATION)
+    assert len(amis(DESTINATION)) == 2

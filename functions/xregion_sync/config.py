@@ -152,6 +152,8 @@ def load_config(source: ConfigSource) -> Config:
         if not (isinstance(key, str) and key.lower().startswith(JOB_PREFIX)):
             continue
         entries.append(_job_entry(key, raw_job, global_client, global_errors, global_defaults))
+    entries = [_refuse_renamed_from_live_jobs(entry, {e.name for e in entries})
+               for entry in entries]
     if not entries:
         hint = _top_level_hint(data)
         raise ConfigError(
@@ -160,6 +162,24 @@ def load_config(source: ConfigSource) -> Config:
             job=CONFIG_LEVEL,
         )
     return Config(tuple(entries), notes=tuple(_ignored_top_level_keys(data)))
+
+
+def _refuse_renamed_from_live_jobs(entry: JobEntry, names: set[str]) -> JobEntry:
+    """A job may take over only the copies of a job that is gone: naming a job still in the
+    config in renamed_from would hand that job's copies to this one's retention."""
+    if entry.spec is None:
+        return entry
+    live = [name for name in entry.spec.options.get("renamed_from", ()) if name in names]
+    if not live:
+        return entry
+    field_name = "renamed_from"
+    errors = tuple(ConfigError(
+        f"job '{entry.name}', field '{field_name}': '{name}' is still a job in this config"
+        + (" (this job itself)" if name == entry.name else "")
+        + ": its copies stay its own and are pruned only by its retention; remove "
+        f"'{name}' from renamed_from, or remove the job '{name}' if this job replaces it",
+        job=entry.name, field=field_name) for name in live)
+    return JobEntry(entry.name, entry.sync_type, None, errors)
 
 
 def _ignored_top_level_keys(data: Mapping[Any, Any]) -> list[str]:

@@ -905,3 +905,30 @@ def test_renamed_from_naming_a_job_still_in_the_config_is_refused(driver):
     assert inventory(REGIONS) == before
     assert kept["created_resource"] in amis(DESTINATION)
     assert len(amis(DESTINATION)) == 2
+
+
+# ---------------------------------------------------------------- 17.5 per-job options at the top
+
+
+@pytest.mark.parametrize("key, value", [("max_snapshots_to_retain", 30),
+                                        ("max_images_to_retain", 30), ("kms_key_id", "alias/dr"),
+                                        ("renamed_from", "sync_old")])
+def test_a_per_job_option_at_the_top_level_fails_every_job_naming_it(driver, key, value):
+    # GIVEN a retention-0 job with an older copy, and a per-job option written at the top
+    # level (where only the wait settings and max_copy_age_hours are defaults)
+    source_db()
+    job = db_job(max_snapshots_to_retain=0)
+    driver(job)
+    backup(1)
+    config = {key: value, **job, **ami_job()}
+    before = inventory(REGIONS)
+    # WHEN it runs
+    results = driver(config)
+    # THEN every job fails with an error naming itself and the field, and nothing changes
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    for result in results:
+        (error,) = result["errors"]
+        assert error["type"] == "ConfigError"
+        assert f"job '{result['name']}'" in error["message"]
+        assert f"field '{key}'" in error["message"] and "move it into" in error["message"]
+    assert inventory(REGIONS) == before

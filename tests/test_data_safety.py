@@ -932,3 +932,50 @@ def test_a_per_job_option_at_the_top_level_fails_every_job_naming_it(driver, key
         assert f"job '{result['name']}'" in error["message"]
         assert f"field '{key}'" in error["message"] and "move it into" in error["message"]
     assert inventory(REGIONS) == before
+
+
+# ---------------------------------------------------------------- 17.4 dry runs list deletions
+
+
+def _world_with_three_copies(sync_type: str, **options) -> tuple[dict, str]:
+    """A job with copies of three sources (retention 10), and its config with `options`."""
+    if sync_type == "ec2_ami":
+        config, name = ami_job(max_images_to_retain=10), AMI_JOB
+        source = new_ami()
+        for days in (1, 2):
+            driver_run = run_in_process(config)
+            assert driver_run[0]["status"] == "copied"
+            source = rebuild_ami(source, days=days)
+        run_in_process(config)
+        return ami_job(**{"max_images_to_retain": 10, **options}), name
+    config, name = db_job(max_snapshots_to_retain=10), DB_JOB
+    source_db()
+    for days in (1, 2):
+        assert run_in_process(config)[0]["status"] == "copied"
+        backup(days)
+    run_in_process(config)
+    return db_job(**{"max_snapshots_to_retain": 10, **options}), name
+
+
+RETAIN = {"ec2_ami": "max_images_to_retain", "rds_automated_snapshot": "max_snapshots_to_retain"}
+
+
+@pytest.mark.parametrize("path", ["in_sync", "copy", "copy_and_wait"])
+@pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_automated_snapshot"])
+def test_a_dry_run_lists_exactly_what_the_real_run_deletes(driver, sync_type, path):
+    # GIVEN a job with three copies whose retention is lowered to 0, in sync or with a new
+    # source to copy, waiting for the copy or not
+    config, name = _world_with_three_copies(sync_type, **{RETAIN[sync_type]: 0},
+                                            **(WAIT if path == "copy_and_wait" else {}))
+    if path != "in_sync":
+        if sync_type == "ec2_ami":
+            rebuild_ami(next(i for i, a in amis(SOURCE).items() if a.state == "available"),
+                        days=3)
+        else:
+            backup(3)
+    # WHEN it runs dry, then for real
+    (planned,) = [r.to_dict() for r in xregion_sync.run(config, dry_run=True)]
+    (real,) = driver(config)
+    # THEN the dry run listed exactly the copies the real run deleted
+    assert real["pruned"], "the world we mean: the real run deletes copies"
+    assert sorted(planned["pruned"]) == sorted(real["pruned"])

@@ -117,7 +117,8 @@ def test_a_dry_run_only_reads_and_reports_what_it_would_do(api_calls):
     assert api_calls.count() == 5
     assert set(api_calls.operations()) <= READ_OPERATIONS
     assert (web.status, web.created_resource, web.failed) == ("would_copy", None, False)
-    assert sorted(web.pruned) == sorted(old_copies)
+    # (the real run does not wait: it keeps the newest old copy while its copy is pending)
+    assert web.pruned == old_copies[:1]
     assert (orders.status, orders.pruned) == ("in_sync", [])
     assert sorted(destination_amis()) == sorted(old_copies)
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from faults import check_world, inventory, lambda_faults
+from faults import aws_faults, check_world, first_calls, inventory, lambda_faults
 from freezegun import freeze_time
 
 import xregion_sync
@@ -979,3 +979,58 @@ def test_a_dry_run_lists_exactly_what_the_real_run_deletes(driver, sync_type, pa
     # THEN the dry run listed exactly the copies the real run deleted
     assert real["pruned"], "the world we mean: the real run deletes copies"
     assert sorted(planned["pruned"]) == sorted(real["pruned"])
+
+
+# ---------------------------------------------------------------- 17.8 every deletion reported
+
+
+def nth_call(n: int, operation: str, code: str):
+    """Fail only the n-th call of one operation."""
+    calls, lock = [0], threading.Lock()
+
+    def decide(_service: str, called: str) -> str | None:
+        with lock:
+            if called != operation:
+                return None
+            calls[0] += 1
+            return code if calls[0] == n else None
+
+    return decide
+
+
+DELETE_CALLS = {"ec2_ami": ("DeregisterImage", "UnauthorizedOperation"),
+                "rds_automated_snapshot": ("DeleteDBSnapshot", "InvalidDBSnapshotState")}
+
+
+@pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_automated_snapshot"])
+def test_a_prune_that_fails_halfway_reports_the_copies_it_deleted(driver, sync_type):
+    # GIVEN an in-sync job with three copies whose retention is lowered to 0
+    config, name = _world_with_three_copies(sync_type, **{RETAIN[sync_type]: 0})
+    before = inventory(REGIONS)
+    # WHEN Prune Old Copies deletes one copy and AWS refuses the next delete
+    with aws_faults(nth_call(2, *DELETE_CALLS[sync_type])):
+        (result,) = driver(config)
+    # THEN the job failed, and its result names the copy it did delete
+    deleted = sorted(set(before) - set(inventory(REGIONS)))
+    assert result["status"] == "failed"
+    assert len(deleted) == 1, "the world we mean: one copy deleted before the refusal"
+    assert result["pruned"] == deleted
+
+
+@pytest.mark.parametrize("outcome", ["deferred", "failed"])
+def test_start_copy_reports_the_failed_copy_it_deregistered_whatever_follows(driver, outcome):
+    # GIVEN our copy of the current AMI that AWS reports failed
+    config = ami_job()
+    new_ami()
+    (first,) = driver(config)
+    force_image_state(DESTINATION, first["created_resource"], "failed", "copy failed")
+    # WHEN Start Copy deregisters it and CopyImage is then refused: copy slots full, or
+    # another refusal
+    message, code = (("Too many snapshot copies in progress", "ResourceLimitExceeded")
+                     if outcome == "deferred" else ("no", "InvalidParameterValue"))
+    with aws_faults(first_calls(1, "CopyImage", code), message):
+        (result,) = driver(config)
+    # THEN the result (deferred or failed) names the deregistered copy
+    assert result["status"] == outcome
+    assert ami_state(first["created_resource"]) is None
+    assert result["pruned"] == [first["created_resource"]]

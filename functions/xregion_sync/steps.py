@@ -106,8 +106,10 @@ def start_copy(state: State) -> State:
         if wait["enabled"]:
             wait = {**wait, "polls": wait["polls"] + 1}
         retry = wait["enabled"] and wait["polls"] <= wait["max_polls"]
+        # A failed copy deregistered before the refusal is gone: the result says so.
+        pruned = list(dict.fromkeys([*(state.get("pruned") or ()), *exc.deleted]))
         return {**state, "copy": None, "wait": wait, "copy_deferred": True,
-                "retry_copy": retry, "deferred_reason": str(exc)}
+                "retry_copy": retry, "deferred_reason": exc.message, "pruned": pruned}
     return {**state, "copy": copy, "wait": wait, "copy_deferred": False, "retry_copy": False}
 
 
@@ -232,10 +234,12 @@ def result_record(state: State) -> dict[str, Any]:
 def _result(state: State) -> SyncResult:
     job = state["job"]
     copy = state.get("copy")
-    pruned = [*(copy or {}).get("replaced", ()), *(state.get("pruned") or ())]
+    pruned = list(dict.fromkeys([*(copy or {}).get("replaced", ()),
+                                 *(state.get("pruned") or ())]))
     if state.get("copy_deferred"):
         error = JobError("CopySlotsFullError", state["deferred_reason"])
-        result = SyncResult(job["name"], job["sync_type"], DEFERRED, errors=[error])
+        result = SyncResult(job["name"], job["sync_type"], DEFERRED, pruned=pruned,
+                            errors=[error])
     elif copy and copy.get("state") == COPY_FAILED:
         reason = copy.get("reason") or "AWS reported the copy as failed"
         error = JobError("CopyFailedError", f"job '{job['name']}': copy {copy['id']} failed: "

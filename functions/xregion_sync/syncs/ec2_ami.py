@@ -31,6 +31,7 @@ from ..errors import (
     CopyGoneError,
     OrphanedSnapshotsError,
     SourceNotFoundError,
+    reporting_deletions,
 )
 from ..spec import (
     WAIT_OPTIONS,
@@ -264,7 +265,8 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
         # A time-based copy; left out otherwise, so the ClientToken of a job without the
         # option is what it always was (copy_token hashes the request).
         params["SnapshotCopyCompletionDurationMinutes"] = job.options["copy_completion_minutes"]
-    with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
+    with reporting_deletions(list(existing.get("replaces") or ())), aws.aws_errors(
+            job.name, f"copying {source['id']} to {job.destination_region}"):
         image_id, tags = _copy_image_named(ec2, params, job, source,
                                            list(existing.get("replaces") or ()), tags)
     copy: Copy = {"id": image_id, "state": PENDING, "tags": tags}
@@ -495,23 +497,29 @@ def _deregister_copies(job: JobSpec, ec2: Any, image_ids: Iterable[str], what: s
     could not delete a snapshot: those are deleted here, or the job fails naming them,
     because a snapshot left behind is billed for ever and no later run finds it."""
     left: list[str] = []
+    deregistered: list[str] = []
     for image_id in image_ids:
-        with aws.aws_errors(job.name, f"deregistering {what} {image_id}"):
+        with reporting_deletions(deregistered), aws.aws_errors(
+                job.name, f"deregistering {what} {image_id}"):
             try:
                 answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
             except ClientError as exc:
                 if aws.error_code(exc) not in AMI_GONE_CODES:
                     raise
+                deregistered.append(image_id)
                 continue
+        deregistered.append(image_id)
         left += _delete_kept_snapshots(job, ec2, image_id, answer)
     if left:
         region = job.destination_region
-        raise OrphanedSnapshotsError(
+        error = OrphanedSnapshotsError(
             f"job '{job.name}': {what}(s) deregistered in {region}, but snapshot(s) "
             f"{', '.join(left)} could not be deleted and are still billed. Delete them "
             f"(aws ec2 delete-snapshot --region {region} --snapshot-id ...) and check that "
             f"the tool may call ec2:DeleteSnapshot on arn:aws:ec2:{region}::snapshot/*",
             job=job.name)
+        error.deleted = deregistered
+        raise error
 
 
 def _delete_kept_snapshots(job: JobSpec, ec2: Any, image_id: str, answer: dict[str, Any]

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..errors import ConfigError, DestinationConflictError
+from ..errors import ConfigError, DestinationConflictError, reporting_deletions
 from ..spec import JobSpec
 from ..tags import (
     TAG_JOB,
@@ -270,7 +270,8 @@ def prune(job: JobSpec, doomed: list[str], untracked: Collection[str],
     rds = aws.client(job, "rds", job.destination_region)
     deleted = []
     for snapshot_id in doomed:
-        with aws.aws_errors(job.name, f"deleting old copy {snapshot_id}"):
+        with reporting_deletions(deleted), aws.aws_errors(
+                job.name, f"deleting old copy {snapshot_id}"):
             try:
                 getattr(rds, api.delete)(**{api.identifier: snapshot_id})
             except ClientError as exc:

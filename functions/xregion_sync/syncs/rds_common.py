@@ -268,7 +268,7 @@ def prune(job: JobSpec, doomed: list[str], untracked: Collection[str],
     under the deployed policy, AccessDenied (a snapshot that is gone has no tag for the
     policy's condition to match), which a look-up tells apart."""
     rds = aws.client(job, "rds", job.destination_region)
-    deleted = []
+    deleted: list[str] = []
     for snapshot_id in doomed:
         with reporting_deletions(deleted), aws.aws_errors(
                 job.name, f"deleting old copy {snapshot_id}"):

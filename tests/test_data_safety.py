@@ -1034,3 +1034,30 @@ def test_start_copy_reports_the_failed_copy_it_deregistered_whatever_follows(dri
     assert result["status"] == outcome
     assert ami_state(first["created_resource"]) is None
     assert result["pruned"] == [first["created_resource"]]
+
+
+# ---------------------------------------------------------------- 17.9 deprecation finished later
+
+
+def test_a_deprecation_that_failed_once_is_set_by_the_next_run(driver):
+    # GIVEN a job that deprecates its copies, whose first EnableImageDeprecation is refused
+    config = ami_job(deprecate_after_days=90, **WAIT)
+    new_ami()
+    with aws_faults(first_calls(1, "EnableImageDeprecation", "UnauthorizedOperation")):
+        (first,) = driver(config)
+    assert first["status"] == "failed"
+    copy_id = first["created_resource"]
+    image = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        ImageIds=[copy_id])["Images"][0]
+    assert "DeprecationTime" not in image, "the world we mean: the copy is not deprecated"
+    # WHEN the next run finds the copy in sync
+    (second,) = driver(config)
+    # THEN it deprecates the copy, 90 days after it was made
+    assert second["status"] == "in_sync"
+    image = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        ImageIds=[copy_id])["Images"][0]
+    made = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
+    deprecated = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
+    assert abs(deprecated - (made + timedelta(days=90))) <= timedelta(minutes=1)
+    # AND a third run has nothing left to do
+    assert driver(config)[0]["status"] == "in_sync"

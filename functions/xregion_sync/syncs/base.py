@@ -75,6 +75,10 @@ class ManagedCopy(TypedDict):
     due: NotRequired[str]
     owner: NotRequired[str | None]  # EC2: the copy's owning account
     finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
+    # EC2, for finish_copy: the deprecation time still to set (a run failed setting it),
+    # and whether the copy already has its launch permissions.
+    deprecate_due: NotRequired[str]
+    launch_permissions_done: NotRequired[bool]
 
 
 class ExistingCopies(TypedDict):
@@ -104,6 +108,8 @@ class Copy(TypedDict):
     replaced: NotRequired[list[str]]  # EC2: failed copies deregistered to reuse the name
     reason: NotRequired[str]  # why AWS failed the copy, when it says
     deprecate_at: NotRequired[str]  # EC2: the deprecation time set (deprecate_after_days)
+    deprecate_due: NotRequired[str]  # EC2: the deprecation time finish_copy is to set
+    launch_permissions_done: NotRequired[bool]  # EC2: found with its launch permissions
     owner: NotRequired[str | None]  # EC2: the copy's owning account
     finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
 

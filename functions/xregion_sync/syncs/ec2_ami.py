@@ -120,6 +120,9 @@ _STATES = {"pending": PENDING, "available": AVAILABLE, "failed": FAILED, "error"
 # copy_launch_permissions: set on a copy once the source's launch permissions were given to
 # it (COPIED) or could not be read (SKIPPED), so no later run reads them again.
 TAG_LAUNCH_PERMISSIONS = f"{TAG_PREFIX}launch-permissions"
+# deprecate_after_days: set in the copy call (its value the days), so a copy whose
+# EnableImageDeprecation failed is found without a deprecation time and finished later.
+TAG_DEPRECATE_AFTER_DAYS = f"{TAG_PREFIX}deprecate-after-days"
 COPIED, SKIPPED = "copied", "skipped"
 # The launch permissions a copy may get: accounts, organizations, OUs; never a Group
 # (the only group is `all`: public).
@@ -245,6 +248,8 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
     _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
     tracking = {**tracking_tags(job.name, source["id"], job.source_region, source["created"]),
                 TAG_SOURCE_SELECTION: _selection_key(job)}
+    if job.options.get("deprecate_after_days"):
+        tracking[TAG_DEPRECATE_AFTER_DAYS] = str(job.options["deprecate_after_days"])
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
@@ -402,13 +407,21 @@ def finish_copy(job: JobSpec, source: Source, copy: Copy) -> Copy:
     permissions, which EC2 refuses to change on an AMI still pending. The copy is then
     tagged TAG_LAUNCH_PERMISSIONS, so no later run reads the source's permissions again;
     a run that fails in between does it all again, adding a permission twice being no
-    change on AWS."""
-    outcome = _give_launch_permissions(job, source, copy)
+    change on AWS. A deprecation time a run failed to set (deprecate_due) is set too."""
     ec2 = aws.client(job, SERVICE, job.destination_region)
-    with aws.aws_errors(job.name, f"marking the launch permissions of copy {copy['id']} "
-                                  f"as {outcome}"):
-        ec2.create_tags(Resources=[copy["id"]],
-                        Tags=tag_list({TAG_LAUNCH_PERMISSIONS: outcome}))
+    if copy.get("deprecate_due"):
+        at = max(datetime.fromisoformat(copy["deprecate_due"]),
+                 deprecation_time(datetime.now(UTC), 0) + timedelta(minutes=1))
+        with aws.aws_errors(job.name, f"setting the deprecation time of copy {copy['id']}"):
+            ec2.enable_image_deprecation(ImageId=copy["id"], DeprecateAt=at)
+        copy = {**copy, "deprecate_at": iso_utc(at)}
+        copy.pop("deprecate_due")
+    if job.options.get("copy_launch_permissions") and not copy.get("launch_permissions_done"):
+        outcome = _give_launch_permissions(job, source, copy)
+        with aws.aws_errors(job.name, f"marking the launch permissions of copy {copy['id']} "
+                                      f"as {outcome}"):
+            ec2.create_tags(Resources=[copy["id"]],
+                            Tags=tag_list({TAG_LAUNCH_PERMISSIONS: outcome}))
     return {**copy, "finish_due": False}
 
 
@@ -617,8 +630,15 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
             # which is the copy's CreationDate.
             copy["due"] = iso_utc(_created_at(image) + timedelta(minutes=minutes))
         copy["owner"] = image.get("OwnerId")
-        if job.options.get("copy_launch_permissions") and TAG_LAUNCH_PERMISSIONS not in tags:
+        if TAG_LAUNCH_PERMISSIONS in tags:
+            copy["launch_permissions_done"] = True
+        elif job.options.get("copy_launch_permissions"):
             # Made before the option was set, or its first run ended while it was pending.
+            copy["finish_due"] = True
+        days = tags.get(TAG_DEPRECATE_AFTER_DAYS, "")
+        if days.isdigit() and not image.get("DeprecationTime"):
+            # Setting its deprecation time failed in the run that made it.
+            copy["deprecate_due"] = iso_utc(deprecation_time(_created_at(image), int(days)))
             copy["finish_due"] = True
         copies.append((copy, tags))
     return copies

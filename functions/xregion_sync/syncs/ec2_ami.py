@@ -687,7 +687,10 @@ def _legacy_copy(job: JobSpec, ec2: Any, source: Source) -> ManagedCopy | None:
     live = [i for i in images if _state(i) in (PENDING, AVAILABLE)]
     if not live or not _legacy_tag_about_source(job, live[0], source):
         return None
-    return managed_copy(copy_id, _state(live[0]), source["id"], None, legacy=True)
+    # A copy of this very source: its source's creation time is the source's (the
+    # original tool recorded none), so status and StaleJobs know its age.
+    return managed_copy(copy_id, _state(live[0]), source["id"], source["created"],
+                        legacy=True)
 
 
 def _legacy_tag_about_source(job: JobSpec, copy: dict[str, Any], source: Source) -> bool:

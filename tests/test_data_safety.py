@@ -563,10 +563,11 @@ def test_same_db_identifier_in_two_source_regions_gets_two_copies(driver):
 
 
 def test_renamed_ami_job_is_in_sync_with_the_copy_made_under_its_old_name(driver):
-    # GIVEN web_old copied its AMI
+    # GIVEN web_old copied its AMI (a job counts only its own copies and those of the names
+    # in its renamed_from)
     new_ami()
     driver(ami_job("sync_web_old"))
-    config = ami_job("sync_web_new")
+    config = ami_job("sync_web_new", renamed_from="sync_web_old")
     before = inventory(REGIONS)
     # WHEN the job is renamed web_new (same selection) and runs
     results = driver(config)
@@ -606,10 +607,10 @@ def test_without_renamed_from_the_old_names_ami_copies_are_never_pruned(driver):
 
 
 def test_renamed_rds_job_is_in_sync_with_the_copy_made_under_its_old_name(driver):
-    # regression: any tracked copy of the source proves it copied
+    # regression: a copy made under a name in renamed_from proves it copied
     source_db()
     driver(db_job("sync_db_old"))
-    config = db_job("sync_db_new")
+    config = db_job("sync_db_new", renamed_from="sync_db_old")
     before = inventory(REGIONS)
     results = driver(config)
     check_world(results, {"sync_db_new": "in_sync"}, before, config, regions=REGIONS)
@@ -1061,3 +1062,147 @@ def test_a_deprecation_that_failed_once_is_set_by_the_next_run(driver):
     assert abs(deprecated - (made + timedelta(days=90))) <= timedelta(minutes=1)
     # AND a third run has nothing left to do
     assert driver(config)[0]["status"] == "in_sync"
+
+
+# ---------------------------------------------------------------- 17.2 shared copies and options
+
+
+def image(image_id: str, region: str = DESTINATION) -> dict:
+    return boto3.client("ec2", region_name=region).describe_images(
+        ImageIds=[image_id])["Images"][0]
+
+
+def launch_permissions_of(image_id: str) -> list[dict]:
+    return boto3.client("ec2", region_name=DESTINATION).describe_image_attribute(
+        ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
+
+
+SHARED_WITH = [{"UserId": "444455556666"}]
+
+
+def destination_key() -> str:
+    return boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+B_OPTIONS = {  # each a copy option job A (all defaults) does not have
+    "kms_key_id": {"kms_key_id": "alias/dr-b"},
+    "copy_launch_permissions": {"copy_launch_permissions": True},
+    "deprecate_after_days": {"deprecate_after_days": 30},
+    "copy_completion_minutes": {"copy_completion_minutes": 60},
+}
+
+
+@pytest.mark.parametrize("option", list(B_OPTIONS))
+def test_a_job_never_counts_another_jobs_ami_copy_made_with_other_options(driver, option):
+    # GIVEN job A's copy of an AMI shared with an account, and job B on the same AMI with
+    # a copy option A does not have
+    source = new_ami()
+    boto3.client("ec2", region_name=SOURCE).modify_image_attribute(
+        ImageId=source, LaunchPermission={"Add": SHARED_WITH})
+    (a_copy,) = driver(ami_job("sync_a", **WAIT))
+    untouched = (image(a_copy["created_resource"]), launch_permissions_of(
+        a_copy["created_resource"]))
+    # WHEN B runs (twice: a later run finishes what is due)
+    options = B_OPTIONS[option]
+    if option == "kms_key_id":
+        options = {"kms_key_id": destination_key()}
+    config = ami_job("sync_b", **options, **WAIT)
+    (b,) = driver(config)
+    driver(config)
+    # THEN B made its own copy, and A's copy is as A left it
+    assert b["status"] == "copied"
+    assert copy_tags_of("ec2_ami", b["created_resource"])[TAG_JOB] == "sync_b"
+    assert (image(a_copy["created_resource"]), launch_permissions_of(
+        a_copy["created_resource"])) == untouched
+
+
+def test_two_jobs_on_one_ami_with_the_same_options_each_keep_their_own_copy(driver):
+    # GIVEN job A's copy, and job B on the same AMI with the same copy options
+    new_ami()
+    driver(ami_job("sync_a", deprecate_after_days=30, **WAIT))
+    # WHEN B runs
+    (b,) = driver(ami_job("sync_b", deprecate_after_days=30, **WAIT))
+    # THEN B made its own copy: a job's recovery point is never another job's, which that
+    # job's retention may delete
+    assert b["status"] == "copied"
+    assert sorted(copy_tags_of("ec2_ami", i)[TAG_JOB] for i in amis(DESTINATION)) == [
+        "sync_a", "sync_b"]
+
+
+@pytest.mark.parametrize("b_option", ["kms_key_id", "copy_tags"])
+def test_a_job_never_counts_another_jobs_snapshot_copy_made_with_other_options(driver,
+                                                                              b_option):
+    # GIVEN job A's copy of a backup, and job B on the same DB with another copy option
+    b_options = ({"kms_key_id": destination_key()} if b_option == "kms_key_id"
+                 else {"copy_tags": False})
+    source_db()
+    (a_copy,) = driver(db_job("sync_a"))
+    # WHEN B runs
+    (b,) = driver(db_job("sync_b", **b_options))
+    # THEN B made its own copy (with its key), and A's copy is still A's
+    assert b["status"] == "copied"
+    assert copy_tags_of("rds_automated_snapshot", b["created_resource"])[TAG_JOB] == "sync_b"
+    assert copy_tags_of("rds_automated_snapshot", a_copy["created_resource"])[TAG_JOB] == "sync_a"
+
+
+def test_in_a_copy_race_a_job_never_adopts_or_changes_another_jobs_ami_copy(driver):
+    # GIVEN two jobs on one AMI, B deprecating its copies and A not
+    new_ami()
+    config = {**ami_job("sync_a"), **ami_job("sync_b", deprecate_after_days=30)}
+    # WHEN both decide to copy before either copied (the copy race)
+    with the_other_job_copies_first(config, "ec2_ami") as overtaken:
+        results = {r["name"]: r for r in driver(config)}
+    assert overtaken
+    # THEN each job has its own copy, reports only its own as created, and A's copy has no
+    # deprecation time
+    for name, result in results.items():
+        assert result["status"] in SUCCESS
+        if result["status"] == "copied":
+            assert copy_tags_of("ec2_ami", result["created_resource"])[TAG_JOB] == name
+    owners = {i: copy_tags_of("ec2_ami", i)[TAG_JOB] for i in amis(DESTINATION)}
+    assert sorted(owners.values()) == ["sync_a", "sync_b"]
+    (a_copy,) = [i for i, owner in owners.items() if owner == "sync_a"]
+    assert "DeprecationTime" not in image(a_copy)
+
+
+# ---------------------------------------------------------------- 17.3 another job's retention
+
+
+def test_another_jobs_retention_never_removes_a_pinned_jobs_only_recovery_point(driver):
+    # GIVEN job P pinning AMI X by its id, and job A following the newest AMI tagged web
+    # with retention 0, both copying X
+    x = new_ami()
+    pinned = ami_job("sync_pinned", max_images_to_retain=0, filters=[f"image-id={x}"])
+    del pinned["sync_pinned"]["sync_identifier"]
+    follower = ami_job("sync_follower", max_images_to_retain=0, **WAIT)
+    config = {**follower, **pinned}
+    runs = [driver(config)]
+    # WHEN a new build Y takes the tag (X stays), and both run twice
+    boto3.client("ec2", region_name=SOURCE).delete_tags(
+        Resources=[x], Tags=[{"Key": "Sync-Identifier"}])
+    new_ami(days=1)
+    for _ in range(2):
+        before = inventory(REGIONS)
+        runs.append(driver(config))
+        check_world(runs[-1], dict.fromkeys(config, SUCCESS), before, config,
+                    regions=REGIONS)
+    # THEN P still has a live copy of X of its own
+    live_of_x = [i for i, a in amis(DESTINATION).items() if a.state in LIVE_AMI
+                 and copy_tags_of("ec2_ami", i).get(TAG_SOURCE_ID) == x]
+    assert [copy_tags_of("ec2_ami", i)[TAG_JOB] for i in live_of_x] == ["sync_pinned"]
+
+
+def test_two_jobs_on_one_db_with_retention_0_and_3_keep_what_each_promises(driver):
+    # GIVEN two jobs on one DB instance, retention 0 and 3
+    config = {**db_job("sync_db_keep_none", max_snapshots_to_retain=0, **WAIT),
+              **db_job("sync_db_keep_three", max_snapshots_to_retain=3, **WAIT)}
+    source_db()
+    # WHEN they run daily for five days
+    for day in range(5):
+        if day:
+            backup(day)
+        before = inventory(REGIONS)
+        check_world(driver(config), dict.fromkeys(config, SUCCESS), before, config,
+                    regions=REGIONS)
+    # THEN the retention-3 job has its newest copy and 3 previous, the other 1
+    owners = [copy_tags_of("rds_automated_snapshot", i)[TAG_JOB]
+              for i in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots]
+    assert sorted(owners) == ["sync_db_keep_none"] + ["sync_db_keep_three"] * 4

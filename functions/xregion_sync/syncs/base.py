@@ -22,9 +22,9 @@ original aws_xregion_sync provably created: its tracking tags name this job and 
 region, and AWS's own record of where it was copied from agrees with them (ManagedCopy;
 legacy: the original tool's, without this tool's tracking tag, passed to prune as
 untracked_ids). steps.check_sync_tag turns the managed list into the ids retention
-dooms (select_for_pruning below); nothing else is ever deleted. Copies another job made
-of the same source count as the source being in sync (a renamed job copies nothing
-again), but only a job's own copies are ever pruned by it.
+dooms (select_for_pruning below); nothing else is ever deleted. Another job's copy of the
+same source is never counted, finished or pruned: it is that job's recovery point, kept by
+that job's retention, so no job's retention can leave another without one.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class ManagedCopy(TypedDict):
     # and whether the copy already has its launch permissions.
     deprecate_due: NotRequired[str]
     launch_permissions_done: NotRequired[bool]
+    job: NotRequired[str | None]  # the job that made it (None: the original tool)
 
 
 class ExistingCopies(TypedDict):
@@ -217,9 +218,9 @@ def select_for_pruning(managed: Iterable[ManagedCopy], retain: int | None,
     """Ids of managed copies to delete so that `retain` previous available copies remain.
 
     `keep_ids` (the recovery point) are never deleted and not counted as previous copies,
-    nor is any other copy of the current source: another job (two jobs on one source)
-    may count it as its recovery point. Copies still being created, or in a state the
-    tool does not know, are neither deleted nor counted. Failed copies are deleted
+    nor is any other copy of the current source (a job it was renamed from made it).
+    Copies still being created, or in a state the tool does not know, are neither
+    deleted nor counted. Failed copies are deleted
     whatever the retention: they are ours and useless. retain=None keeps all.
     """
     keep = set(keep_ids)

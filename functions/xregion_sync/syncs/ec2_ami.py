@@ -7,7 +7,7 @@ region and its source selection, and whose SourceImageId/SourceImageRegion (AWS'
 record of what the AMI was copied from) agree with the tags. A source the original
 aws_xregion_sync copied is recognised by its Sync-<destination> tag, when that tag is
 about this source and not inherited from the image it was built from.
-Calls: in sync 2 reads; copy 5 calls (3 reads, CopyImage, a read that the AMI it answered
+Calls: in sync 2 reads; copy 4 calls (2 reads, CopyImage, a read that the AMI it answered
 with exists); +1 DeregisterImage per pruned copy. copy_launch_permissions: once per copy,
 after it is available, DescribeImageAttribute on the source, ModifyImageAttribute (when the
 source has launch permissions to give) and CreateTags (the copy is marked done).
@@ -226,12 +226,6 @@ def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
         legacy = _legacy_copy(job, ec2, source)
         if legacy:
             live = [legacy]
-    if not live:
-        # Another job's copy of this very AMI (a renamed job's, or a second job selecting
-        # the same AMI) is a copy in the destination: in sync, but never pruned by this job.
-        live = _live([copy for copy, _ in _tracked_copies(job, ec2, f"tag:{TAG_SOURCE_ID}",
-                                                         [source["id"]])
-                      if copy["source_id"] == source["id"]])
     return {
         "in_sync": bool(live),
         "copy": live[0] if live else None,
@@ -350,24 +344,30 @@ def _copy_or_adopt(ec2: Any, params: dict[str, Any], job: JobSpec, source: Sourc
                             "job": job.name, "source": source["id"], "image": holder[0]})
             return holder
 
-    try:
-        return copy_as(source["name"])
-    except ClientError as exc:
-        if aws.error_code(exc) != "InvalidAMIName.Duplicate":
-            raise
-    suffix = f" {source['id']}"
-    return copy_as(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+    # The source's name; then with the source id (an older copy holds the name); then also
+    # with the job's own mark (another job's copy of this source holds both).
+    names = [source["name"]]
+    for suffix in (f" {source['id']}", f" {source['id']} {idempotency_token(job.name)[:8]}"):
+        names.append(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+    for name in names[:-1]:
+        try:
+            return copy_as(name)
+        except ClientError as exc:
+            if aws.error_code(exc) != "InvalidAMIName.Duplicate":
+                raise
+    return copy_as(names[-1])
 
 
 def _copy_of_source_named(job: JobSpec, ec2: Any, name: str, source: Source,
                           gone: list[str]) -> tuple[str, dict[str, str]] | None:
-    """(id, tags) of the AMI named `name` in the destination when it is a live copy of
-    `source` from the job's source region by this tool (tags and AWS's record agree)."""
+    """(id, tags) of the AMI named `name` in the destination when it is this job's live
+    copy of `source` from the job's source region (tags and AWS's record agree)."""
     images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
                               Filters=[{"Name": "name", "Values": [name]}])
     for image in images:
         tags = tag_dict(image.get("Tags"))
         if (image["ImageId"] not in gone and _state(image) in (PENDING, AVAILABLE)
+                and tags.get(TAG_JOB) in lineage(job)  # never another job's copy
                 and tags.get(TAG_SOURCE_ID) == source["id"]
                 and tags.get(TAG_SOURCE_REGION) == job.source_region
                 and _provenance(job, image, tags)):
@@ -630,6 +630,7 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
             # which is the copy's CreationDate.
             copy["due"] = iso_utc(_created_at(image) + timedelta(minutes=minutes))
         copy["owner"] = image.get("OwnerId")
+        copy["job"] = tags.get(TAG_JOB)
         if TAG_LAUNCH_PERMISSIONS in tags:
             copy["launch_permissions_done"] = True
         elif job.options.get("copy_launch_permissions"):

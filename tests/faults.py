@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -468,15 +469,10 @@ def successes_without_copy(results: list[dict], config: dict) -> list[str]:
     """Jobs that reported success (copied, in_sync) whose copy is not pending/available in
     the destination now: for `copied` the created_resource; for `in_sync` (results do not
     name the copy found) a live tracked copy of the job's current source."""
-    from xregion_sync import load_config
     from xregion_sync.syncs import SYNC_TYPES
 
-    specs = {spec.name: spec for spec in load_config(config).jobs}
     missing = []
-    for result in results:
-        spec = specs.get(result["name"])
-        if spec is None or result["status"] not in ("copied", "in_sync"):
-            continue
+    for result, spec in _successes(results, config):
         if result["status"] == "copied":
             live = _LIVE[spec.sync_type](spec.destination_region, result["created_resource"])
         else:
@@ -490,20 +486,26 @@ def successes_without_copy(results: list[dict], config: dict) -> list[str]:
     return missing
 
 
+def _successes(results: list[dict], config: dict) -> Iterator[tuple[dict, Any]]:
+    """(result, job spec) of each job of `config` that reported copied or in_sync."""
+    from xregion_sync import load_config
+
+    specs = {spec.name: spec for spec in load_config(config).jobs}
+    for result in results:
+        spec = specs.get(result["name"])
+        if spec is not None and result["status"] in ("copied", "in_sync"):
+            yield result, spec
+
+
 def without_recovery_point(results: list[dict], config: dict) -> list[str]:
     """Jobs that reported success (copied, in_sync) with no live copy of their current
     source of their own (their name, a name in their renamed_from, or the original tool's
     copy): another job's copy is no recovery point, that job's retention may delete it."""
-    from xregion_sync import load_config
     from xregion_sync.syncs import SYNC_TYPES
     from xregion_sync.syncs.base import lineage
 
-    specs = {spec.name: spec for spec in load_config(config).jobs}
     missing = []
-    for result in results:
-        spec = specs.get(result["name"])
-        if spec is None or result["status"] not in ("copied", "in_sync"):
-            continue
+    for result, spec in _successes(results, config):
         try:
             source = SYNC_TYPES[spec.sync_type].resolve_source(spec)
         except Exception:  # noqa: BLE001, S112 - the source is gone: nothing to keep

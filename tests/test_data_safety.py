@@ -634,6 +634,9 @@ def test_renamed_from_hands_the_old_names_snapshot_copies_to_the_new_name(driver
     check_world(in_sync, {"sync_db_new": "in_sync"}, before, config, regions=REGIONS)
     # THEN db_old's copy counts as db_new's own: retention prunes it
     assert old["created_resource"] in pruned_ids(copied, in_sync)
+    # AND status names the copy relied on, and whose it is
+    (now,) = xregion_sync.status(config)
+    assert (now.copy_id, now.copy_job) == (copied[0]["created_resource"], "sync_db_new")
     assert snapshot_status(old["created_resource"]) is None
 
 
@@ -1206,3 +1209,32 @@ def test_two_jobs_on_one_db_with_retention_0_and_3_keep_what_each_promises(drive
     owners = [copy_tags_of("rds_automated_snapshot", i)[TAG_JOB]
               for i in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots]
     assert sorted(owners) == ["sync_db_keep_none"] + ["sync_db_keep_three"] * 4
+
+
+# ---------------------------------------------------------------- 17 the real race
+
+
+RACES = 20  # a race either way half the time shows in 20 runs but once in a million
+
+
+def test_two_jobs_racing_on_one_ami_never_apply_settings_to_each_others_copy(emulated):
+    # GIVEN two jobs on one AMI, B deprecating its copies and A not, in one config: the
+    # runner starts both at once on its thread pool (no patching: real interleaving)
+    for race in range(RACES):
+        identifier = f"web-race-{race}"
+        new_ami(identifier, days=race)
+        config = {**ami_job("sync_a", identifier, **WAIT),
+                  **ami_job("sync_b", identifier, deprecate_after_days=30, **WAIT)}
+        # WHEN they run
+        results = {r.name: r for r in xregion_sync.run(config)}
+        # THEN each has exactly one copy of its own, reports only its own, and A's copy
+        # never got B's deprecation
+        assert {r.status for r in results.values()} == {"copied"}, (race, results)
+        copies = [i for i, a in amis(DESTINATION).items()
+                  if copy_tags_of("ec2_ami", i).get("Sync-Identifier") == identifier]
+        owners = {i: copy_tags_of("ec2_ami", i)[TAG_JOB] for i in copies}
+        assert sorted(owners.values()) == ["sync_a", "sync_b"], (race, owners)
+        for name, result in results.items():
+            assert owners[result.created_resource] == name, (race, name)
+        (a_copy,) = [i for i, owner in owners.items() if owner == "sync_a"]
+        assert "DeprecationTime" not in image(a_copy), race

@@ -340,6 +340,9 @@ def test_a_job_in_sync_through_the_original_tools_copy_is_not_stale(sources):
     assert (web.stale, web.copy_age_seconds, web.copy_source_created) == (
         False, 3 * 3600, SEEDED_AT)
     assert (result.status, result.copy_source_created) == ("in_sync", SEEDED_AT)
+    # AND both name the copy relied on and whose it is
+    assert (web.copy_job, result.copy_job) == ("(original tool)", "(original tool)")
+    assert web.copy_id == result.copy_id
 
 
 @pytest.mark.statemachine

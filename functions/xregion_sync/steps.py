@@ -31,6 +31,7 @@ from .syncs.base import (
     Copy,
     ManagedCopy,
     SyncType,
+    copy_owner,
     oldest_first,
     select_for_pruning,
 )
@@ -221,9 +222,12 @@ def result_record(state: State) -> dict[str, Any]:
     created = recovery_source_created(state)
     job = job_from_dict(state["job"])
     in_sync_copy = (state.get("existing") or {}).get("copy") or {}
+    in_sync = result.status == IN_SYNC
     result = dataclasses.replace(
         result, copy_source_created=created, source_id=(state.get("source") or {}).get("id"),
-        copy_id=in_sync_copy.get("id") if result.status == IN_SYNC else None)
+        copy_id=in_sync_copy.get("id") if in_sync else None,
+        copy_job=copy_owner(in_sync_copy) if in_sync else
+        job.name if result.created_resource else None)
     document = result.to_record()
     limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
     if limit != metrics.DEFAULT_MAX_COPY_AGE_HOURS:

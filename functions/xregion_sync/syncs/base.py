@@ -193,6 +193,14 @@ class SyncType(Protocol):
               untracked: Collection[str] = ()) -> list[str]: ...
 
 
+ORIGINAL_TOOL = "(original tool)"  # whose a copy the original aws_xregion_sync made is
+
+
+def copy_owner(copy: Mapping[str, Any]) -> str | None:
+    """Whose a managed copy is: the job named in its tags, or ORIGINAL_TOOL."""
+    return ORIGINAL_TOOL if copy.get("legacy") else copy.get("job")
+
+
 def lineage(job: JobSpec) -> tuple[str, ...]:
     """The job names whose copies are this job's: its own and those it was renamed from."""
     return (job.name, *job.options.get("renamed_from", ()))

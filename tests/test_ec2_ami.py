@@ -273,6 +273,19 @@ def test_a_failed_copy_is_deregistered_with_its_snapshots_and_replaced(api_calls
     assert second.pruned == [first.created_resource]
 
 
+def test_a_deprecated_copy_in_sync_is_two_reads(api_calls):
+    # regression: the deprecation marker asks for no call once the copy is deprecated
+    source_ami()
+    sync(deprecate_after_days=30)
+    api_calls.clear()
+
+    again = sync(deprecate_after_days=30)
+
+    assert again.status == "in_sync"
+    assert [(c.operation, c.region) for c in api_calls.calls] == [
+        ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION)]
+
+
 def test_a_pending_copy_counts_as_in_sync(api_calls, copies_stay_pending):
     source_ami()
     first = sync()

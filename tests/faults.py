@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -54,6 +55,8 @@ class FaultStats:
     foreign_deletions: int = 0
     unproven_deletions: int = 0
     successes_without_copy: int = 0
+    without_recovery_point: int = 0
+    changed_by_others: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def line(self) -> str:
@@ -61,7 +64,9 @@ class FaultStats:
                 f"{self.jobs}, duplicate copies: {self.duplicate_copies}, resources deleted "
                 f"that the tool did not create: {self.foreign_deletions}, resources deleted "
                 f"without provenance: {self.unproven_deletions}, successes with no copy in "
-                f"the destination: {self.successes_without_copy}")
+                f"the destination: {self.successes_without_copy}, jobs left without a "
+                f"recovery point while their source exists: {self.without_recovery_point}, "
+                f"copies changed by a job that does not own them: {self.changed_by_others}")
 
 
 STATS = FaultStats()
@@ -255,6 +260,9 @@ class Found:
 
     ours: bool
     proven: bool
+    owner: str | None = None  # the job named in its xregion-sync:job tag
+    # What a job could change on it: its tags, deprecation time, launch permissions.
+    fingerprint: str = ""
 
     def __bool__(self) -> bool:  # `inventory()[id]` read as "ours", as before
         return self.ours
@@ -308,10 +316,12 @@ def _cluster_snapshot_proven(snapshot: dict, tags: dict[str, str], strict: bool)
 def inventory(regions: tuple[str, ...]) -> dict[str, Found]:
     """Every AMI, DB snapshot and manual DB cluster snapshot in `regions` -> Found(ours,
     proven). (Automated cluster snapshots are left out: AWS refuses to delete them.)"""
-    images, snapshots, cluster_snapshots = [], [], []
+    images, snapshots, cluster_snapshots, image_regions = [], [], [], {}
     for region in regions:
-        images += boto3.client("ec2", region_name=region).describe_images(
+        listed = boto3.client("ec2", region_name=region).describe_images(
             Owners=["self"])["Images"]
+        images += listed
+        image_regions.update(dict.fromkeys((i["ImageId"] for i in listed), region))
         snapshots += boto3.client("rds", region_name=region).describe_db_snapshots()[
             "DBSnapshots"]
         cluster_snapshots += _cluster_snapshots(region, SnapshotType="manual")
@@ -321,17 +331,36 @@ def inventory(regions: tuple[str, ...]) -> dict[str, Found]:
     found = {}
     for image in images:
         tags = tag_dict(image.get("Tags"))
-        found[image["ImageId"]] = Found(TAG_JOB in tags, _ami_proven(image, tags, strict_ami))
+        found[image["ImageId"]] = Found(TAG_JOB in tags, _ami_proven(image, tags, strict_ami),
+                                        tags.get(TAG_JOB),
+                                        _ami_fingerprint(image_regions[image["ImageId"]],
+                                                         image, tags) if TAG_JOB in tags else "")
     for snapshot in snapshots:
         tags = tag_dict(snapshot.get("TagList"))
         ours = TAG_JOB in tags or _legacy_snapshot_region(tags) is not None
         found[snapshot["DBSnapshotIdentifier"]] = Found(
-            ours, _snapshot_proven(snapshot, tags, strict_rds))
+            ours, _snapshot_proven(snapshot, tags, strict_rds), tags.get(TAG_JOB),
+            repr(sorted(tags.items())))
     for snapshot in cluster_snapshots:
         tags = tag_dict(snapshot.get("TagList"))
         found[snapshot["DBClusterSnapshotIdentifier"]] = Found(
-            TAG_JOB in tags, _cluster_snapshot_proven(snapshot, tags, strict_cluster))
+            TAG_JOB in tags, _cluster_snapshot_proven(snapshot, tags, strict_cluster),
+            tags.get(TAG_JOB), repr(sorted(tags.items())))
     return found
+
+
+def _ami_fingerprint(region: str, image: dict, tags: dict[str, str]) -> str:
+    permissions = boto3.client("ec2", region_name=region).describe_image_attribute(
+        ImageId=image["ImageId"], Attribute="launchPermission").get("LaunchPermissions")
+    return repr((sorted(tags.items()), image.get("DeprecationTime"), permissions))
+
+
+def changed_by_others(before: dict[str, Found], after: dict[str, Found],
+                      jobs: Collection[str]) -> list[str]:
+    """The tool's copies that changed (tags, deprecation, launch permissions) in a run of
+    jobs none of which owns them (its own name or one it was renamed from)."""
+    return [rid for rid, seen in before.items() if seen.owner and seen.owner not in jobs
+            and rid in after and after[rid].fingerprint != seen.fingerprint]
 
 
 def foreign_deletions(before: dict[str, Found], after: dict[str, Found]) -> list[str]:
@@ -386,15 +415,19 @@ def _same_source(tag_value: str, source_id: str) -> bool:
     return decode_source_id(tag_value) == source_id
 
 
-def _live_copy_of_source(spec, source: dict) -> bool:
+def _live_copy_of_source(spec, source: dict, owners: Collection[str] | None = None) -> bool:
     """Is there a live tracked copy of `source` (as the job's resolve_source saw it) in
-    the job's destination (or the original tool's copy it names)?"""
+    the job's destination (or the original tool's copy it names)? With `owners`, only a
+    copy tagged with one of those job names (or the original tool's) counts."""
     region = spec.destination_region
+
+    def owned(tags: dict[str, str]) -> bool:
+        return owners is None or tags.get(TAG_JOB) in owners
     if spec.sync_type == "ec2_ami":
         ec2 = boto3.client("ec2", region_name=region)
         for image in ec2.describe_images(Owners=["self"])["Images"]:
             tags = tag_dict(image.get("Tags"))
-            if (tags.get(TAG_SOURCE_ID) == source["id"]
+            if (tags.get(TAG_SOURCE_ID) == source["id"] and owned(tags)
                     and tags.get(TAG_SOURCE_REGION) == spec.source_region
                     and image["State"] in LIVE_AMI_STATES
                     and image.get("SourceImageId", source["id"]) == source["id"]):
@@ -402,14 +435,14 @@ def _live_copy_of_source(spec, source: dict) -> bool:
         legacy = source.get("legacy_copy_id")
         return bool(legacy) and _ami_live(region, legacy, source["id"])
     if spec.sync_type == "rds_cluster_snapshot":
-        return _live_cluster_copy_of_source(spec, source)
+        return _live_cluster_copy_of_source(spec, source, owned)
     rds = boto3.client("rds", region_name=region)
     for snapshot in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
         tags = tag_dict(snapshot.get("TagList"))
         if snapshot["Status"] not in LIVE_SNAPSHOT_STATUSES:
             continue
         if tags.get(TAG_SOURCE_REGION) == spec.source_region and _same_source(
-                tags.get(TAG_SOURCE_ID, ""), source["id"]):
+                tags.get(TAG_SOURCE_ID, ""), source["id"]) and owned(tags):
             return True
         legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(spec.source_region)))
         if legacy and legacy[1] == source["id"]:
@@ -417,12 +450,13 @@ def _live_copy_of_source(spec, source: dict) -> bool:
     return False
 
 
-def _live_cluster_copy_of_source(spec, source: dict) -> bool:
+def _live_cluster_copy_of_source(spec, source: dict,
+                                 owned: Callable[[dict[str, str]], bool]) -> bool:
     """A live manual cluster snapshot in the destination whose tags name `source` from
     the job's source region, and which AWS records as copied from it (when it records)."""
     for snapshot in _cluster_snapshots(spec.destination_region, SnapshotType="manual"):
         tags = tag_dict(snapshot.get("TagList"))
-        if (snapshot["Status"] in LIVE_SNAPSHOT_STATUSES
+        if (snapshot["Status"] in LIVE_SNAPSHOT_STATUSES and owned(tags)
                 and tags.get(TAG_SOURCE_REGION) == spec.source_region
                 and _same_source(tags.get(TAG_SOURCE_ID, ""), source["id"])
                 and _recorded_cluster_source(snapshot) in (
@@ -435,15 +469,10 @@ def successes_without_copy(results: list[dict], config: dict) -> list[str]:
     """Jobs that reported success (copied, in_sync) whose copy is not pending/available in
     the destination now: for `copied` the created_resource; for `in_sync` (results do not
     name the copy found) a live tracked copy of the job's current source."""
-    from xregion_sync import load_config
     from xregion_sync.syncs import SYNC_TYPES
 
-    specs = {spec.name: spec for spec in load_config(config).jobs}
     missing = []
-    for result in results:
-        spec = specs.get(result["name"])
-        if spec is None or result["status"] not in ("copied", "in_sync"):
-            continue
+    for result, spec in _successes(results, config):
         if result["status"] == "copied":
             live = _LIVE[spec.sync_type](spec.destination_region, result["created_resource"])
         else:
@@ -457,9 +486,40 @@ def successes_without_copy(results: list[dict], config: dict) -> list[str]:
     return missing
 
 
+def _successes(results: list[dict], config: dict) -> Iterator[tuple[dict, Any]]:
+    """(result, job spec) of each job of `config` that reported copied or in_sync."""
+    from xregion_sync import load_config
+
+    specs = {spec.name: spec for spec in load_config(config).jobs}
+    for result in results:
+        spec = specs.get(result["name"])
+        if spec is not None and result["status"] in ("copied", "in_sync"):
+            yield result, spec
+
+
+def without_recovery_point(results: list[dict], config: dict) -> list[str]:
+    """Jobs that reported success (copied, in_sync) with no live copy of their current
+    source of their own (their name, a name in their renamed_from, or the original tool's
+    copy): another job's copy is no recovery point, that job's retention may delete it."""
+    from xregion_sync.syncs import SYNC_TYPES
+    from xregion_sync.syncs.base import lineage
+
+    missing = []
+    for result, spec in _successes(results, config):
+        try:
+            source = SYNC_TYPES[spec.sync_type].resolve_source(spec)
+        except Exception:  # noqa: BLE001, S112 - the source is gone: nothing to keep
+            continue
+        if not _live_copy_of_source(spec, source, owners=lineage(spec)):
+            missing.append(result["name"])
+    return missing
+
+
 def record(jobs: int, correct: int, duplicates: int, foreign: int, unproven: int = 0,
-           without_copy: int = 0) -> None:
+           without_copy: int = 0, no_recovery_point: int = 0, changed: int = 0) -> None:
     with STATS.lock:
+        STATS.without_recovery_point += no_recovery_point
+        STATS.changed_by_others += changed
         STATS.jobs += jobs
         STATS.jobs_correct += correct
         STATS.duplicate_copies += duplicates
@@ -489,11 +549,24 @@ def check_world(results: list[dict], expected: dict[str, str | Collection[str]],
     foreign = foreign_deletions(before, after)
     unproven = unproven_deletions(before, after)
     without_copy = successes_without_copy(results, config) if config is not None else []
+    no_recovery_point = without_recovery_point(results, config) if config is not None else []
+    changed = changed_by_others(before, after, _lineages(config)) if config is not None else []
     correct = sum(matches(name, want) for name, want in expected.items())
-    record(len(expected), correct, duplicates, len(foreign), len(unproven), len(without_copy))
+    record(len(expected), correct, duplicates, len(foreign), len(unproven), len(without_copy),
+           len(no_recovery_point), len(changed))
     assert all(matches(name, want) for name, want in expected.items()) \
         and set(statuses) == set(expected), (statuses, expected)
     assert duplicates == 0
     assert foreign == []
     assert unproven == []
     assert without_copy == []
+    assert no_recovery_point == []
+    assert changed == []
+
+
+def _lineages(config: dict) -> set[str]:
+    """The names whose copies the jobs of `config` may change: theirs and renamed_from's."""
+    from xregion_sync import load_config
+    from xregion_sync.syncs.base import lineage
+
+    return {name for spec in load_config(config).jobs for name in lineage(spec)}

@@ -162,6 +162,27 @@ def test_yaml_merge_keys_share_defaults_between_jobs():
         ("us-east-1", "us-west-2"), ("eu-west-2", "eu-west-1")]
 
 
+@pytest.mark.parametrize(("merge", "own", "retention"), [
+    ("[*keep_long, *defaults]", "", 10),   # the earlier mapping wins
+    ("[*defaults, *keep_long]", "", 0),
+    ("*defaults", "  max_snapshots_to_retain: 4\n", 4),
+    ("[*keep_long, *defaults]", "  max_snapshots_to_retain: 4\n", 4),  # the job's own wins
+    ("[*nested, *defaults]", "", 10),  # a merged mapping's own merges count in it
+])
+def test_yaml_merge_keys_follow_the_merge_key_rule(merge, own, retention):
+    # GIVEN shared mappings with different retentions, merged into a job in some order
+    text = ("defaults: &defaults {sync_type: rds_automated_snapshot, source_region: "
+            f"{SOURCE}, destination_region: {DESTINATION}, db_instance: db, "
+            "max_snapshots_to_retain: 0}\n"
+            "keep_long: &keep_long {max_snapshots_to_retain: 10}\n"
+            "nested: &nested {<<: *keep_long, db_instance: db}\n"
+            f"sync_db:\n  <<: {merge}\n{own}")
+    # WHEN it is read (by the project's loader, whatever PyYAML version is installed)
+    (spec,) = load_config(text).jobs
+    # THEN the job's own keys win, then the earlier merged mapping's (YAML's merge key rule)
+    assert spec.options["max_snapshots_to_retain"] == retention
+
+
 # ---------------------------------------------------------------- filters
 
 

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from faults import check_world, inventory, lambda_faults
+from faults import aws_faults, check_world, first_calls, inventory, lambda_faults
 from freezegun import freeze_time
 
 import xregion_sync
@@ -563,10 +563,11 @@ def test_same_db_identifier_in_two_source_regions_gets_two_copies(driver):
 
 
 def test_renamed_ami_job_is_in_sync_with_the_copy_made_under_its_old_name(driver):
-    # GIVEN web_old copied its AMI
+    # GIVEN web_old copied its AMI (a job counts only its own copies and those of the names
+    # in its renamed_from)
     new_ami()
     driver(ami_job("sync_web_old"))
-    config = ami_job("sync_web_new")
+    config = ami_job("sync_web_new", renamed_from="sync_web_old")
     before = inventory(REGIONS)
     # WHEN the job is renamed web_new (same selection) and runs
     results = driver(config)
@@ -606,10 +607,10 @@ def test_without_renamed_from_the_old_names_ami_copies_are_never_pruned(driver):
 
 
 def test_renamed_rds_job_is_in_sync_with_the_copy_made_under_its_old_name(driver):
-    # regression: any tracked copy of the source proves it copied
+    # regression: a copy made under a name in renamed_from proves it copied
     source_db()
     driver(db_job("sync_db_old"))
-    config = db_job("sync_db_new")
+    config = db_job("sync_db_new", renamed_from="sync_db_old")
     before = inventory(REGIONS)
     results = driver(config)
     check_world(results, {"sync_db_new": "in_sync"}, before, config, regions=REGIONS)
@@ -633,6 +634,9 @@ def test_renamed_from_hands_the_old_names_snapshot_copies_to_the_new_name(driver
     check_world(in_sync, {"sync_db_new": "in_sync"}, before, config, regions=REGIONS)
     # THEN db_old's copy counts as db_new's own: retention prunes it
     assert old["created_resource"] in pruned_ids(copied, in_sync)
+    # AND status names the copy relied on, and whose it is
+    (now,) = xregion_sync.status(config)
+    assert (now.copy_id, now.copy_job) == (copied[0]["created_resource"], "sync_db_new")
     assert snapshot_status(old["created_resource"]) is None
 
 
@@ -875,3 +879,362 @@ def test_old_cluster_snapshot_copy_is_deleted_only_when_failed(driver, status, p
     # THEN a status the tool does not know keeps it; failed deletes it
     assert (old in pruned_ids(*runs)) is pruned
     assert cluster_snapshots().get(old) == (None if pruned else status)
+
+
+# ---------------------------------------------------------------- 17.1 renamed_from a live job
+
+
+def test_renamed_from_naming_a_job_still_in_the_config_is_refused(driver):
+    # GIVEN a retention-10 job with copies of two builds, and a copy-pasted second job that
+    # names it in renamed_from with retention 0
+    source = new_ami()
+    keeper = ami_job(max_images_to_retain=10)
+    driver(keeper)
+    rebuild_ami(source, days=1)
+    (kept,) = driver(keeper)
+    config = {**keeper, **ami_job("sync_web_copy", renamed_from=[AMI_JOB],
+                                  max_images_to_retain=0)}
+    before = inventory(REGIONS)
+    # WHEN the config runs
+    results = {r["name"]: r for r in driver(config)}
+    # THEN the second job fails naming the field and the live job, and makes no change;
+    # the live job's copies are all still there
+    copy_job = results["sync_web_copy"]
+    assert copy_job["status"] == "failed"
+    (error,) = copy_job["errors"]
+    assert error["type"] == "ConfigError"
+    assert "field 'renamed_from'" in error["message"]
+    assert f"'{AMI_JOB}'" in error["message"] and "still a job" in error["message"]
+    assert results[AMI_JOB]["status"] == "in_sync"
+    assert inventory(REGIONS) == before
+    assert kept["created_resource"] in amis(DESTINATION)
+    assert len(amis(DESTINATION)) == 2
+
+
+# ---------------------------------------------------------------- 17.5 per-job options at the top
+
+
+@pytest.mark.parametrize("key, value", [("max_snapshots_to_retain", 30),
+                                        ("max_images_to_retain", 30), ("kms_key_id", "alias/dr"),
+                                        ("renamed_from", "sync_old")])
+def test_a_per_job_option_at_the_top_level_fails_every_job_naming_it(driver, key, value):
+    # GIVEN a retention-0 job with an older copy, and a per-job option written at the top
+    # level (where only the wait settings and max_copy_age_hours are defaults)
+    source_db()
+    job = db_job(max_snapshots_to_retain=0)
+    driver(job)
+    backup(1)
+    config = {key: value, **job, **ami_job()}
+    before = inventory(REGIONS)
+    # WHEN it runs
+    results = driver(config)
+    # THEN every job fails with an error naming itself and the field, and nothing changes
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    for result in results:
+        (error,) = result["errors"]
+        assert error["type"] == "ConfigError"
+        assert f"job '{result['name']}'" in error["message"]
+        assert f"field '{key}'" in error["message"] and "move it into" in error["message"]
+    assert inventory(REGIONS) == before
+
+
+# ---------------------------------------------------------------- 17.4 dry runs list deletions
+
+
+def _world_with_three_copies(sync_type: str, **options) -> tuple[dict, str]:
+    """A job with copies of three sources (retention 10), and its config with `options`."""
+    if sync_type == "ec2_ami":
+        config, name = ami_job(max_images_to_retain=10), AMI_JOB
+        source = new_ami()
+        for days in (1, 2):
+            driver_run = run_in_process(config)
+            assert driver_run[0]["status"] == "copied"
+            source = rebuild_ami(source, days=days)
+        run_in_process(config)
+        return ami_job(**{"max_images_to_retain": 10, **options}), name
+    config, name = db_job(max_snapshots_to_retain=10), DB_JOB
+    source_db()
+    for days in (1, 2):
+        assert run_in_process(config)[0]["status"] == "copied"
+        backup(days)
+    run_in_process(config)
+    return db_job(**{"max_snapshots_to_retain": 10, **options}), name
+
+
+RETAIN = {"ec2_ami": "max_images_to_retain", "rds_automated_snapshot": "max_snapshots_to_retain"}
+
+
+@pytest.mark.parametrize("path", ["in_sync", "copy", "copy_and_wait"])
+@pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_automated_snapshot"])
+def test_a_dry_run_lists_exactly_what_the_real_run_deletes(driver, sync_type, path):
+    # GIVEN a job with three copies whose retention is lowered to 0, in sync or with a new
+    # source to copy, waiting for the copy or not
+    config, name = _world_with_three_copies(sync_type, **{RETAIN[sync_type]: 0},
+                                            **(WAIT if path == "copy_and_wait" else {}))
+    if path != "in_sync":
+        if sync_type == "ec2_ami":
+            rebuild_ami(next(i for i, a in amis(SOURCE).items() if a.state == "available"),
+                        days=3)
+        else:
+            backup(3)
+    # WHEN it runs dry, then for real
+    (planned,) = [r.to_dict() for r in xregion_sync.run(config, dry_run=True)]
+    (real,) = driver(config)
+    # THEN the dry run listed exactly the copies the real run deleted
+    assert real["pruned"], "the world we mean: the real run deletes copies"
+    assert sorted(planned["pruned"]) == sorted(real["pruned"])
+
+
+# ---------------------------------------------------------------- 17.8 every deletion reported
+
+
+def nth_call(n: int, operation: str, code: str):
+    """Fail only the n-th call of one operation."""
+    calls, lock = [0], threading.Lock()
+
+    def decide(_service: str, called: str) -> str | None:
+        with lock:
+            if called != operation:
+                return None
+            calls[0] += 1
+            return code if calls[0] == n else None
+
+    return decide
+
+
+DELETE_CALLS = {"ec2_ami": ("DeregisterImage", "UnauthorizedOperation"),
+                "rds_automated_snapshot": ("DeleteDBSnapshot", "InvalidDBSnapshotState")}
+
+
+@pytest.mark.parametrize("sync_type", ["ec2_ami", "rds_automated_snapshot"])
+def test_a_prune_that_fails_halfway_reports_the_copies_it_deleted(driver, sync_type):
+    # GIVEN an in-sync job with three copies whose retention is lowered to 0
+    config, name = _world_with_three_copies(sync_type, **{RETAIN[sync_type]: 0})
+    before = inventory(REGIONS)
+    # WHEN Prune Old Copies deletes one copy and AWS refuses the next delete
+    with aws_faults(nth_call(2, *DELETE_CALLS[sync_type])):
+        (result,) = driver(config)
+    # THEN the job failed, and its result names the copy it did delete
+    deleted = sorted(set(before) - set(inventory(REGIONS)))
+    assert result["status"] == "failed"
+    assert len(deleted) == 1, "the world we mean: one copy deleted before the refusal"
+    assert result["pruned"] == deleted
+
+
+@pytest.mark.parametrize("outcome", ["deferred", "failed"])
+def test_start_copy_reports_the_failed_copy_it_deregistered_whatever_follows(driver, outcome):
+    # GIVEN our copy of the current AMI that AWS reports failed
+    config = ami_job()
+    new_ami()
+    (first,) = driver(config)
+    force_image_state(DESTINATION, first["created_resource"], "failed", "copy failed")
+    # WHEN Start Copy deregisters it and CopyImage is then refused: copy slots full, or
+    # another refusal
+    message, code = (("Too many snapshot copies in progress", "ResourceLimitExceeded")
+                     if outcome == "deferred" else ("no", "InvalidParameterValue"))
+    with aws_faults(first_calls(1, "CopyImage", code), message):
+        (result,) = driver(config)
+    # THEN the result (deferred or failed) names the deregistered copy
+    assert result["status"] == outcome
+    assert ami_state(first["created_resource"]) is None
+    assert result["pruned"] == [first["created_resource"]]
+
+
+# ---------------------------------------------------------------- 17.9 deprecation finished later
+
+
+def test_a_deprecation_that_failed_once_is_set_by_the_next_run(driver):
+    # GIVEN a job that deprecates its copies, whose first EnableImageDeprecation is refused
+    config = ami_job(deprecate_after_days=90, **WAIT)
+    new_ami()
+    with aws_faults(first_calls(1, "EnableImageDeprecation", "UnauthorizedOperation")):
+        (first,) = driver(config)
+    assert first["status"] == "failed"
+    copy_id = first["created_resource"]
+    image = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        ImageIds=[copy_id])["Images"][0]
+    assert "DeprecationTime" not in image, "the world we mean: the copy is not deprecated"
+    # WHEN the next run finds the copy in sync
+    (second,) = driver(config)
+    # THEN it deprecates the copy, 90 days after it was made
+    assert second["status"] == "in_sync"
+    image = boto3.client("ec2", region_name=DESTINATION).describe_images(
+        ImageIds=[copy_id])["Images"][0]
+    made = datetime.fromisoformat(image["CreationDate"].replace("Z", "+00:00"))
+    deprecated = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
+    assert abs(deprecated - (made + timedelta(days=90))) <= timedelta(minutes=1)
+    # AND a third run has nothing left to do
+    assert driver(config)[0]["status"] == "in_sync"
+
+
+# ---------------------------------------------------------------- 17.2 shared copies and options
+
+
+def image(image_id: str, region: str = DESTINATION) -> dict:
+    return boto3.client("ec2", region_name=region).describe_images(
+        ImageIds=[image_id])["Images"][0]
+
+
+def launch_permissions_of(image_id: str) -> list[dict]:
+    return boto3.client("ec2", region_name=DESTINATION).describe_image_attribute(
+        ImageId=image_id, Attribute="launchPermission")["LaunchPermissions"]
+
+
+SHARED_WITH = [{"UserId": "444455556666"}]
+
+
+def destination_key() -> str:
+    return boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+B_OPTIONS = {  # each a copy option job A (all defaults) does not have
+    "kms_key_id": {"kms_key_id": "alias/dr-b"},
+    "copy_launch_permissions": {"copy_launch_permissions": True},
+    "deprecate_after_days": {"deprecate_after_days": 30},
+    "copy_completion_minutes": {"copy_completion_minutes": 60},
+}
+
+
+@pytest.mark.parametrize("option", list(B_OPTIONS))
+def test_a_job_never_counts_another_jobs_ami_copy_made_with_other_options(driver, option):
+    # GIVEN job A's copy of an AMI shared with an account, and job B on the same AMI with
+    # a copy option A does not have
+    source = new_ami()
+    boto3.client("ec2", region_name=SOURCE).modify_image_attribute(
+        ImageId=source, LaunchPermission={"Add": SHARED_WITH})
+    (a_copy,) = driver(ami_job("sync_a", **WAIT))
+    untouched = (image(a_copy["created_resource"]), launch_permissions_of(
+        a_copy["created_resource"]))
+    # WHEN B runs (twice: a later run finishes what is due)
+    options = B_OPTIONS[option]
+    if option == "kms_key_id":
+        options = {"kms_key_id": destination_key()}
+    config = ami_job("sync_b", **options, **WAIT)
+    (b,) = driver(config)
+    driver(config)
+    # THEN B made its own copy, and A's copy is as A left it
+    assert b["status"] == "copied"
+    assert copy_tags_of("ec2_ami", b["created_resource"])[TAG_JOB] == "sync_b"
+    assert (image(a_copy["created_resource"]), launch_permissions_of(
+        a_copy["created_resource"])) == untouched
+
+
+def test_two_jobs_on_one_ami_with_the_same_options_each_keep_their_own_copy(driver):
+    # GIVEN job A's copy, and job B on the same AMI with the same copy options
+    new_ami()
+    driver(ami_job("sync_a", deprecate_after_days=30, **WAIT))
+    # WHEN B runs
+    (b,) = driver(ami_job("sync_b", deprecate_after_days=30, **WAIT))
+    # THEN B made its own copy: a job's recovery point is never another job's, which that
+    # job's retention may delete
+    assert b["status"] == "copied"
+    assert sorted(copy_tags_of("ec2_ami", i)[TAG_JOB] for i in amis(DESTINATION)) == [
+        "sync_a", "sync_b"]
+
+
+@pytest.mark.parametrize("b_option", ["kms_key_id", "copy_tags"])
+def test_a_job_never_counts_another_jobs_snapshot_copy_made_with_other_options(driver,
+                                                                              b_option):
+    # GIVEN job A's copy of a backup, and job B on the same DB with another copy option
+    b_options = ({"kms_key_id": destination_key()} if b_option == "kms_key_id"
+                 else {"copy_tags": False})
+    source_db()
+    (a_copy,) = driver(db_job("sync_a"))
+    # WHEN B runs
+    (b,) = driver(db_job("sync_b", **b_options))
+    # THEN B made its own copy (with its key), and A's copy is still A's
+    assert b["status"] == "copied"
+    assert copy_tags_of("rds_automated_snapshot", b["created_resource"])[TAG_JOB] == "sync_b"
+    assert copy_tags_of("rds_automated_snapshot", a_copy["created_resource"])[TAG_JOB] == "sync_a"
+
+
+def test_in_a_copy_race_a_job_never_adopts_or_changes_another_jobs_ami_copy(driver):
+    # GIVEN two jobs on one AMI, B deprecating its copies and A not
+    new_ami()
+    config = {**ami_job("sync_a"), **ami_job("sync_b", deprecate_after_days=30)}
+    # WHEN both decide to copy before either copied (the copy race)
+    with the_other_job_copies_first(config, "ec2_ami") as overtaken:
+        results = {r["name"]: r for r in driver(config)}
+    assert overtaken
+    # THEN each job has its own copy, reports only its own as created, and A's copy has no
+    # deprecation time
+    for name, result in results.items():
+        assert result["status"] in SUCCESS
+        if result["status"] == "copied":
+            assert copy_tags_of("ec2_ami", result["created_resource"])[TAG_JOB] == name
+    owners = {i: copy_tags_of("ec2_ami", i)[TAG_JOB] for i in amis(DESTINATION)}
+    assert sorted(owners.values()) == ["sync_a", "sync_b"]
+    (a_copy,) = [i for i, owner in owners.items() if owner == "sync_a"]
+    assert "DeprecationTime" not in image(a_copy)
+
+
+# ---------------------------------------------------------------- 17.3 another job's retention
+
+
+def test_another_jobs_retention_never_removes_a_pinned_jobs_only_recovery_point(driver):
+    # GIVEN job P pinning AMI X by its id, and job A following the newest AMI tagged web
+    # with retention 0, both copying X
+    x = new_ami()
+    pinned = ami_job("sync_pinned", max_images_to_retain=0, filters=[f"image-id={x}"])
+    del pinned["sync_pinned"]["sync_identifier"]
+    follower = ami_job("sync_follower", max_images_to_retain=0, **WAIT)
+    config = {**follower, **pinned}
+    runs = [driver(config)]
+    # WHEN a new build Y takes the tag (X stays), and both run twice
+    boto3.client("ec2", region_name=SOURCE).delete_tags(
+        Resources=[x], Tags=[{"Key": "Sync-Identifier"}])
+    new_ami(days=1)
+    for _ in range(2):
+        before = inventory(REGIONS)
+        runs.append(driver(config))
+        check_world(runs[-1], dict.fromkeys(config, SUCCESS), before, config,
+                    regions=REGIONS)
+    # THEN P still has a live copy of X of its own
+    live_of_x = [i for i, a in amis(DESTINATION).items() if a.state in LIVE_AMI
+                 and copy_tags_of("ec2_ami", i).get(TAG_SOURCE_ID) == x]
+    assert [copy_tags_of("ec2_ami", i)[TAG_JOB] for i in live_of_x] == ["sync_pinned"]
+
+
+def test_two_jobs_on_one_db_with_retention_0_and_3_keep_what_each_promises(driver):
+    # GIVEN two jobs on one DB instance, retention 0 and 3
+    config = {**db_job("sync_db_keep_none", max_snapshots_to_retain=0, **WAIT),
+              **db_job("sync_db_keep_three", max_snapshots_to_retain=3, **WAIT)}
+    source_db()
+    # WHEN they run daily for five days
+    for day in range(5):
+        if day:
+            backup(day)
+        before = inventory(REGIONS)
+        check_world(driver(config), dict.fromkeys(config, SUCCESS), before, config,
+                    regions=REGIONS)
+    # THEN the retention-3 job has its newest copy and 3 previous, the other 1
+    owners = [copy_tags_of("rds_automated_snapshot", i)[TAG_JOB]
+              for i in rds_backends[EMULATOR_ACCOUNT_ID][DESTINATION].database_snapshots]
+    assert sorted(owners) == ["sync_db_keep_none"] + ["sync_db_keep_three"] * 4
+
+
+# ---------------------------------------------------------------- 17 the real race
+
+
+RACES = 20  # a race either way half the time shows in 20 runs but once in a million
+
+
+def test_two_jobs_racing_on_one_ami_never_apply_settings_to_each_others_copy(emulated):
+    # GIVEN two jobs on one AMI, B deprecating its copies and A not, in one config: the
+    # runner starts both at once on its thread pool (no patching: real interleaving)
+    for race in range(RACES):
+        identifier = f"web-race-{race}"
+        new_ami(identifier, days=race)
+        config = {**ami_job("sync_a", identifier, **WAIT),
+                  **ami_job("sync_b", identifier, deprecate_after_days=30, **WAIT)}
+        # WHEN they run
+        results = {r.name: r for r in xregion_sync.run(config)}
+        # THEN each has exactly one copy of its own, reports only its own, and A's copy
+        # never got B's deprecation
+        assert {r.status for r in results.values()} == {"copied"}, (race, results)
+        copies = [i for i, a in amis(DESTINATION).items()
+                  if copy_tags_of("ec2_ami", i).get("Sync-Identifier") == identifier]
+        owners = {i: copy_tags_of("ec2_ami", i)[TAG_JOB] for i in copies}
+        assert sorted(owners.values()) == ["sync_a", "sync_b"], (race, owners)
+        for name, result in results.items():
+            assert owners[result.created_resource] == name, (race, name)
+        (a_copy,) = [i for i, owner in owners.items() if owner == "sync_a"]
+        assert "DeprecationTime" not in image(a_copy), race

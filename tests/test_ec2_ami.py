@@ -91,9 +91,9 @@ def test_first_sync_copies_the_source_to_the_destination(api_calls):
     assert result.created_resource not in amis(SOURCE)
     assert result.copy_state == "pending"
     assert amis(DESTINATION)[result.created_resource].name == amis(SOURCE)[source].name
-    # the copy path is four calls: find the source, find in one read the job's copies
-    # and any other job's copy of this AMI (a renamed job's), copy, check that the AMI
-    # CopyImage answered with exists (an idempotent answer may name one deregistered since)
+    # the copy path is four calls: find the source, find the job's copies, copy, check
+    # that the AMI CopyImage answered with exists (an idempotent answer may name one
+    # deregistered since); another job's copy of the AMI is never looked for
     assert [(c.operation, c.region) for c in api_calls.calls] == [
         ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION),
         ("CopyImage", DESTINATION), ("DescribeImages", DESTINATION)]
@@ -271,6 +271,19 @@ def test_a_failed_copy_is_deregistered_with_its_snapshots_and_replaced(api_calls
     assert list(amis(DESTINATION)) == [second.created_resource]
     # and reported: it was deleted too
     assert second.pruned == [first.created_resource]
+
+
+def test_a_deprecated_copy_in_sync_is_two_reads(api_calls):
+    # regression: the deprecation marker asks for no call once the copy is deprecated
+    source_ami()
+    sync(deprecate_after_days=30)
+    api_calls.clear()
+
+    again = sync(deprecate_after_days=30)
+
+    assert again.status == "in_sync"
+    assert [(c.operation, c.region) for c in api_calls.calls] == [
+        ("DescribeImages", SOURCE), ("DescribeImages", DESTINATION)]
 
 
 def test_a_pending_copy_counts_as_in_sync(api_calls, copies_stay_pending):

@@ -326,3 +326,44 @@ def test_a_time_based_copy_pending_past_its_deadline_is_reported_overdue():
         with freeze_time("2026-11-20T09:01:00Z"), mock.patch.object(
                 EmulatedCopyTiming, "is_done", return_value=False):
             assert by_name(status(config()))["sync_web"].errors == []  # no deadline
+
+
+# ---------------------------------------------------------------- issue 17.7: the original's copy
+
+
+def _in_sync_through_the_original_tools_copy(sources) -> dict:
+    """sync_web's source was copied by the original tool (its Sync-<region> tag), not by
+    this one; the config has only that job."""
+    import boto3
+
+    with freeze_time(SEEDED_AT):
+        original_copy = create_ami(DESTINATION, "web-image")
+    boto3.client("ec2", region_name=SOURCE).create_tags(Resources=[sources["ami"]], Tags=[
+        {"Key": f"Sync-{DESTINATION}", "Value": f"20261120070000+0000 / {original_copy}"}])
+    return {"sync_web": config()["sync_web"]}
+
+
+def test_a_job_in_sync_through_the_original_tools_copy_is_not_stale(sources):
+    # GIVEN a job whose source the original tool copied, made three hours ago
+    web_only = _in_sync_through_the_original_tools_copy(sources)
+    with freeze_time("2026-11-20T09:00:00Z"):
+        # WHEN status and a run look at it
+        (web,) = status(web_only)
+        (result,) = run(web_only)
+    # THEN the copy's age is the source AMI's, and the job is not stale
+    assert (web.stale, web.copy_age_seconds, web.copy_source_created) == (
+        False, 3 * 3600, SEEDED_AT)
+    assert (result.status, result.copy_source_created) == ("in_sync", SEEDED_AT)
+    # AND both name the copy relied on and whose it is
+    assert (web.copy_job, result.copy_job) == ("(original tool)", "(original tool)")
+    assert web.copy_id == result.copy_id
+
+
+@pytest.mark.statemachine
+def test_the_state_machine_counts_no_stale_job_for_the_original_tools_copy(sources, capsys,
+                                                                           info_logs):
+    web_only = _in_sync_through_the_original_tools_copy(sources)
+    with freeze_time("2026-11-20T09:00:00Z", tick=True):
+        execute_state_machine({"config": web_only})
+    (summary,) = [d for d in emf_lines(capsys.readouterr().out) if "StaleJobs" in d]
+    assert (summary["JobsInSync"], summary["StaleJobs"]) == (1, 0)

@@ -150,11 +150,14 @@ def load_config(source: ConfigSource) -> Config:
                 where = field_of(key, exc)
                 global_errors.append(ConfigError(f"field '{where}': {exc}", job=CONFIG_LEVEL,
                                                  field=where))
+    global_errors += _per_job_options_at_top_level(data)
     entries = []
     for key, raw_job in data.items():
         if not (isinstance(key, str) and key.lower().startswith(JOB_PREFIX)):
             continue
         entries.append(_job_entry(key, raw_job, global_client, global_errors, global_defaults))
+    entries = [_refuse_renamed_from_live_jobs(entry, {e.name for e in entries})
+               for entry in entries]
     if not entries:
         hint = _top_level_hint(data)
         raise ConfigError(
@@ -165,14 +168,47 @@ def load_config(source: ConfigSource) -> Config:
     return Config(tuple(entries), notes=tuple(_ignored_top_level_keys(data)))
 
 
+def _refuse_renamed_from_live_jobs(entry: JobEntry, names: set[str]) -> JobEntry:
+    """A job may take over only the copies of a job that is gone: naming a job still in the
+    config in renamed_from would hand that job's copies to this one's retention."""
+    if entry.spec is None:
+        return entry
+    live = [name for name in entry.spec.options.get("renamed_from", ()) if name in names]
+    if not live:
+        return entry
+    field_name = "renamed_from"
+    errors = tuple(ConfigError(
+        f"job '{entry.name}', field '{field_name}': '{name}' is still a job in this config"
+        + (" (this job itself)" if name == entry.name else "")
+        + ": its copies stay its own and are pruned only by its retention; remove "
+        f"'{name}' from renamed_from, or remove the job '{name}' if this job replaces it",
+        job=entry.name, field=field_name) for name in live)
+    return JobEntry(entry.name, entry.sync_type, None, errors)
+
+
+def _per_job_options_at_top_level(data: Mapping[Any, Any]) -> list[ConfigError]:
+    """An error for each top-level key that is an option of a job but no default for every
+    job: a retention or key written there would otherwise be ignored, and every job would
+    run without it. The error fails every job, so nothing is pruned by a setting the user
+    did not mean."""
+    defaults = ", ".join(TOP_LEVEL_OPTIONS)
+    per_job = {name for spec in (COMMON_OPTIONS, *(s.OPTIONS for s in SYNC_TYPES.values()))
+               for name in _canonical_names(spec)} - set(TOP_LEVEL_OPTIONS) - {"sync_type"}
+    return [ConfigError(f"field '{key}': is an option of each job, not a default for every "
+                        f"job (only {defaults} may stand at the top level): move it into "
+                        "each job it is meant for", job=CONFIG_LEVEL, field=key)
+            for key in data if isinstance(key, str) and key in per_job]
+
+
 def _ignored_top_level_keys(data: Mapping[Any, Any]) -> list[str]:
     """A note for each top-level key that is neither a job nor a setting: the original tool
     skipped them without a word, and a typo'd job (`snyc_db:`) then never ran."""
     settings = [CLIENT_CONFIG_KEY, *TOP_LEVEL_OPTIONS]
+    errors = {error.field for error in _per_job_options_at_top_level(data)}
     notes = []
     for key in data:
         name = str(key)
-        if name.lower().startswith(JOB_PREFIX) or name in settings:
+        if name.lower().startswith(JOB_PREFIX) or name in settings or name in errors:
             continue
         typo = re.match(r"(?i)s[yn][nyc]{2}[_-]?", name) or re.match(r"(?i)sync", name)
         hint = (f"; did you mean '{JOB_PREFIX}{name[typo.end():].lstrip('_-')}'?" if typo

@@ -7,7 +7,14 @@ from a domain error (never retried). Keep these names stable: the ASL uses them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 CONFIG_LEVEL = "(config)"  # the "job" named in errors that concern the whole config
+# How a failed step's message names the copies it deleted before it failed: the message
+# is all a Lambda's error carries to Record Failure, which puts them in `pruned`.
+_DELETED = re.compile(r" \[deleted before the failure: ([^\[\]]*)\]$")
 
 
 class SyncError(Exception):
@@ -18,9 +25,29 @@ class SyncError(Exception):
         self.message = message
         self.job = job
         self.field = field
+        self.deleted: list[str] = []  # copies the failing step deleted before it failed
 
     def __str__(self) -> str:
-        return self.message
+        if not self.deleted:
+            return self.message
+        return f"{self.message} [deleted before the failure: {', '.join(self.deleted)}]"
+
+
+@contextmanager
+def reporting_deletions(deleted: list[str]) -> Iterator[None]:
+    """A SyncError leaving the block names the copies in `deleted` (as the block left
+    the list): every deletion a run made is in its job's result, whatever the outcome."""
+    try:
+        yield
+    except SyncError as exc:
+        exc.deleted = [*deleted, *(i for i in exc.deleted if i not in deleted)]
+        raise
+
+
+def deleted_before_failure(message: str) -> list[str]:
+    """The copies a failed step's message (str of a SyncError) says it deleted."""
+    found = _DELETED.search(message)
+    return [i for i in found[1].split(", ") if i] if found else []
 
 
 class ConfigError(SyncError):

@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 
 from . import aws
 from .config import MAX_CONFIG_BYTES, JobEntry, load_config, parse_yaml
-from .errors import CONFIG_LEVEL, ConfigError
+from .errors import CONFIG_LEVEL, ConfigError, deleted_before_failure
 from .result import (
     COPIED,
     DEFERRED,
@@ -194,13 +194,16 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
     if not message or name == "States.Timeout":
         message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
     copy = state.get("copy") or {}  # a copy made before the failure is still reported
+    # Every deletion the run made: failed copies Start Copy replaced, what an earlier step
+    # pruned, and what the failing step deleted before it failed.
+    pruned = [*copy.get("replaced", ()), *(state.get("pruned") or ())]
+    pruned += [i for i in deleted_before_failure(message) if i not in pruned]
     if capped_message(message) != message:
         logger.warning("Job failed; its result carries a shortened message",
                        extra={"job": job.get("name"), "error": name, "reason": message})
     return SyncResult(job.get("name"), job.get("sync_type"), FAILED,
                       created_resource=copy.get("id"), copy_state=copy.get("state"),
-                      pruned=list(state.get("pruned") or ()),
-                      errors=[JobError(name, message)]).to_dict()
+                      pruned=pruned, errors=[JobError(name, message)]).to_dict()
 
 
 def summarize(event: Mapping[str, Any]) -> dict[str, Any]:

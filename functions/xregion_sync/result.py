@@ -51,7 +51,7 @@ class JobError:
 
 RESULT_KEYS = ("name", "sync_type", "status", "created_resource", "copy_state", "pruned",
                "errors")
-RECORD_EXTRAS = ("copy_source_created", "source_id", "copy_id")
+RECORD_EXTRAS = ("copy_source_created", "source_id", "copy_id", "copy_job")
 
 
 def contract_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +76,9 @@ class SyncResult:
     copy_source_created: str | None = None
     source_id: str | None = None
     copy_id: str | None = None
+    # Whose the copy the job relies on is (copy_id, or created_resource): the job's name, a
+    # name in its renamed_from, or "(original tool)".
+    copy_job: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -118,4 +121,5 @@ class SyncResult:
             copy_source_created=data.get("copy_source_created"),
             source_id=data.get("source_id"),
             copy_id=data.get("copy_id"),
+            copy_job=data.get("copy_job"),
         )

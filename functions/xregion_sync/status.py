@@ -19,7 +19,15 @@ from .errors import SyncError
 from .result import JobError
 from .spec import JobSpec
 from .syncs import SYNC_TYPES
-from .syncs.base import AVAILABLE, PENDING, ExistingCopies, ManagedCopy, Source, oldest_first
+from .syncs.base import (
+    AVAILABLE,
+    PENDING,
+    ExistingCopies,
+    ManagedCopy,
+    Source,
+    copy_owner,
+    oldest_first,
+)
 from .tags import parse_iso_utc
 
 logger = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ class JobStatus:
     source_created: str | None = None
     copy_id: str | None = None
     copy_state: str | None = None
+    copy_job: str | None = None  # whose the copy is (syncs.base.copy_owner)
     copy_source_created: str | None = None
     copy_age_seconds: float | None = None
     copies: int = 0
@@ -66,6 +75,7 @@ class JobStatus:
             "source_created": self.source_created,
             "copy_id": self.copy_id,
             "copy_state": self.copy_state,
+            "copy_job": self.copy_job,
             "copy_source_created": self.copy_source_created,
             "copy_age_seconds": self.copy_age_seconds,
             "copies": self.copies,
@@ -126,7 +136,8 @@ def job_status(entry: JobEntry, now: datetime | None = None) -> JobStatus:
         name=job.name, sync_type=job.sync_type, last_drill=last, drill_overdue=drill_overdue,
         source_id=source["id"] if source else None,
         source_created=source["created"] if source else None,
-        copy_id=shown.get("id"), copy_state=shown.get("state"), copy_source_created=created,
+        copy_id=shown.get("id"), copy_state=shown.get("state"), copy_job=copy_owner(shown),
+        copy_source_created=created,
         copy_age_seconds=age, copies=len(managed), max_copy_age_hours=limit,
         # Without its source the job's copy cannot be called current.
         stale=source is None or metrics.is_stale(age, limit), errors=errors)

@@ -31,6 +31,7 @@ from .syncs.base import (
     Copy,
     ManagedCopy,
     SyncType,
+    copy_owner,
     oldest_first,
     select_for_pruning,
 )
@@ -106,8 +107,10 @@ def start_copy(state: State) -> State:
         if wait["enabled"]:
             wait = {**wait, "polls": wait["polls"] + 1}
         retry = wait["enabled"] and wait["polls"] <= wait["max_polls"]
+        # A failed copy deregistered before the refusal is gone: the result says so.
+        pruned = list(dict.fromkeys([*(state.get("pruned") or ()), *exc.deleted]))
         return {**state, "copy": None, "wait": wait, "copy_deferred": True,
-                "retry_copy": retry, "deferred_reason": str(exc)}
+                "retry_copy": retry, "deferred_reason": exc.message, "pruned": pruned}
     return {**state, "copy": copy, "wait": wait, "copy_deferred": False, "retry_copy": False}
 
 
@@ -219,9 +222,12 @@ def result_record(state: State) -> dict[str, Any]:
     created = recovery_source_created(state)
     job = job_from_dict(state["job"])
     in_sync_copy = (state.get("existing") or {}).get("copy") or {}
+    in_sync = result.status == IN_SYNC
     result = dataclasses.replace(
         result, copy_source_created=created, source_id=(state.get("source") or {}).get("id"),
-        copy_id=in_sync_copy.get("id") if result.status == IN_SYNC else None)
+        copy_id=in_sync_copy.get("id") if in_sync else None,
+        copy_job=copy_owner(in_sync_copy) if in_sync else
+        job.name if result.created_resource else None)
     document = result.to_record()
     limit = job.options.get("max_copy_age_hours", metrics.DEFAULT_MAX_COPY_AGE_HOURS)
     if limit != metrics.DEFAULT_MAX_COPY_AGE_HOURS:
@@ -232,10 +238,12 @@ def result_record(state: State) -> dict[str, Any]:
 def _result(state: State) -> SyncResult:
     job = state["job"]
     copy = state.get("copy")
-    pruned = [*(copy or {}).get("replaced", ()), *(state.get("pruned") or ())]
+    pruned = list(dict.fromkeys([*(copy or {}).get("replaced", ()),
+                                 *(state.get("pruned") or ())]))
     if state.get("copy_deferred"):
         error = JobError("CopySlotsFullError", state["deferred_reason"])
-        result = SyncResult(job["name"], job["sync_type"], DEFERRED, errors=[error])
+        result = SyncResult(job["name"], job["sync_type"], DEFERRED, pruned=pruned,
+                            errors=[error])
     elif copy and copy.get("state") == COPY_FAILED:
         reason = copy.get("reason") or "AWS reported the copy as failed"
         error = JobError("CopyFailedError", f"job '{job['name']}': copy {copy['id']} failed: "

@@ -120,6 +120,42 @@ class StrictLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """YAML's merge key rule, implemented here because PyYAML's changed between
+        releases (6.0.4 lets the later of `<<: [*a, *b]` win): a mapping's own keys win over
+        merged ones, and of the merged mappings the earlier one wins. The merged pairs
+        (each key once) are put before the mapping's own, which the constructor reads
+        last."""
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.tag == "tag:yaml.org,2002:value":
+                    key_node.tag = "tag:yaml.org,2002:str"
+                own.append((key_node, value_node))
+                continue
+            sources = (value_node.value if isinstance(value_node, yaml.SequenceNode)
+                       else [value_node])
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"expected a mapping or list of mappings for merging, but found "
+                        f"{source.id}", source.start_mark)
+                self.flatten_mapping(source)
+                merged.append(source)
+        if not merged:
+            node.value = own
+            return
+        seen = {_key_identity(key) for key, _ in own}
+        pairs = []
+        for source in merged:
+            for key_node, value_node in source.value:
+                if _key_identity(key_node) not in seen:
+                    seen.add(_key_identity(key_node))
+                    pairs.append((key_node, value_node))
+        node.value = pairs + own
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> YamlInt:
         number = YamlInt(_read_number(super().construct_yaml_int, node))
         number.yaml_text = node.value
@@ -140,6 +176,12 @@ class StrictLoader(yaml.SafeLoader):
             kept = YamlDate(value.year, value.month, value.day)
         kept.yaml_text = node.value
         return kept
+
+
+def _key_identity(node: yaml.Node) -> object:
+    """What makes two mapping keys the same key: a scalar's tag and text; any other key
+    node only itself."""
+    return (node.tag, node.value) if isinstance(node, yaml.ScalarNode) else id(node)
 
 
 def _read_number(construct: Callable[[yaml.ScalarNode], Number],

@@ -22,9 +22,9 @@ original aws_xregion_sync provably created: its tracking tags name this job and 
 region, and AWS's own record of where it was copied from agrees with them (ManagedCopy;
 legacy: the original tool's, without this tool's tracking tag, passed to prune as
 untracked_ids). steps.check_sync_tag turns the managed list into the ids retention
-dooms (select_for_pruning below); nothing else is ever deleted. Copies another job made
-of the same source count as the source being in sync (a renamed job copies nothing
-again), but only a job's own copies are ever pruned by it.
+dooms (select_for_pruning below); nothing else is ever deleted. Another job's copy of the
+same source is never counted, finished or pruned: it is that job's recovery point, kept by
+that job's retention, so no job's retention can leave another without one.
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ class ManagedCopy(TypedDict):
     due: NotRequired[str]
     owner: NotRequired[str | None]  # EC2: the copy's owning account
     finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
+    # EC2, for finish_copy: the deprecation time still to set (a run failed setting it),
+    # and whether the copy already has its launch permissions.
+    deprecate_due: NotRequired[str]
+    launch_permissions_done: NotRequired[bool]
+    job: NotRequired[str | None]  # the job that made it (None: the original tool)
 
 
 class ExistingCopies(TypedDict):
@@ -104,6 +109,8 @@ class Copy(TypedDict):
     replaced: NotRequired[list[str]]  # EC2: failed copies deregistered to reuse the name
     reason: NotRequired[str]  # why AWS failed the copy, when it says
     deprecate_at: NotRequired[str]  # EC2: the deprecation time set (deprecate_after_days)
+    deprecate_due: NotRequired[str]  # EC2: the deprecation time finish_copy is to set
+    launch_permissions_done: NotRequired[bool]  # EC2: found with its launch permissions
     owner: NotRequired[str | None]  # EC2: the copy's owning account
     finish_due: NotRequired[bool]  # finish_copy is still to be done once it is available
 
@@ -186,6 +193,14 @@ class SyncType(Protocol):
               untracked: Collection[str] = ()) -> list[str]: ...
 
 
+ORIGINAL_TOOL = "(original tool)"  # whose a copy the original aws_xregion_sync made is
+
+
+def copy_owner(copy: Mapping[str, Any]) -> str | None:
+    """Whose a managed copy is: the job named in its tags, or ORIGINAL_TOOL."""
+    return ORIGINAL_TOOL if copy.get("legacy") else copy.get("job")
+
+
 def lineage(job: JobSpec) -> tuple[str, ...]:
     """The job names whose copies are this job's: its own and those it was renamed from."""
     return (job.name, *job.options.get("renamed_from", ()))
@@ -211,9 +226,9 @@ def select_for_pruning(managed: Iterable[ManagedCopy], retain: int | None,
     """Ids of managed copies to delete so that `retain` previous available copies remain.
 
     `keep_ids` (the recovery point) are never deleted and not counted as previous copies,
-    nor is any other copy of the current source: another job (two jobs on one source)
-    may count it as its recovery point. Copies still being created, or in a state the
-    tool does not know, are neither deleted nor counted. Failed copies are deleted
+    nor is any other copy of the current source (a job it was renamed from made it).
+    Copies still being created, or in a state the tool does not know, are neither
+    deleted nor counted. Failed copies are deleted
     whatever the retention: they are ours and useless. retain=None keeps all.
     """
     keep = set(keep_ids)

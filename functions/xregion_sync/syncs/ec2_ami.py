@@ -31,6 +31,7 @@ from ..errors import (
     CopyGoneError,
     OrphanedSnapshotsError,
     SourceNotFoundError,
+    reporting_deletions,
 )
 from ..spec import (
     WAIT_OPTIONS,
@@ -119,6 +120,9 @@ _STATES = {"pending": PENDING, "available": AVAILABLE, "failed": FAILED, "error"
 # copy_launch_permissions: set on a copy once the source's launch permissions were given to
 # it (COPIED) or could not be read (SKIPPED), so no later run reads them again.
 TAG_LAUNCH_PERMISSIONS = f"{TAG_PREFIX}launch-permissions"
+# deprecate_after_days: set in the copy call (its value the days), so a copy whose
+# EnableImageDeprecation failed is found without a deprecation time and finished later.
+TAG_DEPRECATE_AFTER_DAYS = f"{TAG_PREFIX}deprecate-after-days"
 COPIED, SKIPPED = "copied", "skipped"
 # The launch permissions a copy may get: accounts, organizations, OUs; never a Group
 # (the only group is `all`: public).
@@ -213,7 +217,7 @@ def check_options(options: dict[str, Any], problem: ProblemReporter) -> None:
 def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
     ec2 = aws.client(job, SERVICE, job.destination_region)
     selection = _selection_key(job)
-    copies = _tracked_copies(job, ec2, lineage(job), source["id"])
+    copies = _tracked_copies(job, ec2, f"tag:{TAG_JOB}", list(lineage(job)))
     managed = [copy for copy, tags in copies if tags.get(TAG_JOB) in lineage(job)
                and tags.get(TAG_SOURCE_SELECTION, selection) == selection]
     of_source = [m for m in managed if m["source_id"] == source["id"]]
@@ -222,10 +226,6 @@ def find_existing_copy(job: JobSpec, source: Source) -> ExistingCopies:
         legacy = _legacy_copy(job, ec2, source)
         if legacy:
             live = [legacy]
-    if not live:
-        # Another job's copy of this very AMI (a renamed job's, or a second job selecting
-        # the same AMI) is a copy in the destination: in sync, but never pruned by this job.
-        live = _live([copy for copy, _ in copies if copy["source_id"] == source["id"]])
     return {
         "in_sync": bool(live),
         "copy": live[0] if live else None,
@@ -242,6 +242,8 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
     _deregister_copies(job, ec2, existing.get("replaces") or (), "failed copy")
     tracking = {**tracking_tags(job.name, source["id"], job.source_region, source["created"]),
                 TAG_SOURCE_SELECTION: _selection_key(job)}
+    if job.options.get("deprecate_after_days"):
+        tracking[TAG_DEPRECATE_AFTER_DAYS] = str(job.options["deprecate_after_days"])
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
@@ -262,7 +264,8 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
         # A time-based copy; left out otherwise, so the ClientToken of a job without the
         # option is what it always was (copy_token hashes the request).
         params["SnapshotCopyCompletionDurationMinutes"] = job.options["copy_completion_minutes"]
-    with aws.aws_errors(job.name, f"copying {source['id']} to {job.destination_region}"):
+    with reporting_deletions(list(existing.get("replaces") or ())), aws.aws_errors(
+            job.name, f"copying {source['id']} to {job.destination_region}"):
         image_id, tags = _copy_image_named(ec2, params, job, source,
                                            list(existing.get("replaces") or ()), tags)
     copy: Copy = {"id": image_id, "state": PENDING, "tags": tags}
@@ -341,24 +344,30 @@ def _copy_or_adopt(ec2: Any, params: dict[str, Any], job: JobSpec, source: Sourc
                             "job": job.name, "source": source["id"], "image": holder[0]})
             return holder
 
-    try:
-        return copy_as(source["name"])
-    except ClientError as exc:
-        if aws.error_code(exc) != "InvalidAMIName.Duplicate":
-            raise
-    suffix = f" {source['id']}"
-    return copy_as(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+    # The source's name; then with the source id (an older copy holds the name); then also
+    # with the job's own mark (another job's copy of this source holds both).
+    names = [source["name"]]
+    for suffix in (f" {source['id']}", f" {source['id']} {idempotency_token(job.name)[:8]}"):
+        names.append(source["name"][:MAX_AMI_NAME_LENGTH - len(suffix)].rstrip() + suffix)
+    for name in names[:-1]:
+        try:
+            return copy_as(name)
+        except ClientError as exc:
+            if aws.error_code(exc) != "InvalidAMIName.Duplicate":
+                raise
+    return copy_as(names[-1])
 
 
 def _copy_of_source_named(job: JobSpec, ec2: Any, name: str, source: Source,
                           gone: list[str]) -> tuple[str, dict[str, str]] | None:
-    """(id, tags) of the AMI named `name` in the destination when it is a live copy of
-    `source` from the job's source region by this tool (tags and AWS's record agree)."""
+    """(id, tags) of the AMI named `name` in the destination when it is this job's live
+    copy of `source` from the job's source region (tags and AWS's record agree)."""
     images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
                               Filters=[{"Name": "name", "Values": [name]}])
     for image in images:
         tags = tag_dict(image.get("Tags"))
         if (image["ImageId"] not in gone and _state(image) in (PENDING, AVAILABLE)
+                and tags.get(TAG_JOB) in lineage(job)  # never another job's copy
                 and tags.get(TAG_SOURCE_ID) == source["id"]
                 and tags.get(TAG_SOURCE_REGION) == job.source_region
                 and _provenance(job, image, tags)):
@@ -398,13 +407,21 @@ def finish_copy(job: JobSpec, source: Source, copy: Copy) -> Copy:
     permissions, which EC2 refuses to change on an AMI still pending. The copy is then
     tagged TAG_LAUNCH_PERMISSIONS, so no later run reads the source's permissions again;
     a run that fails in between does it all again, adding a permission twice being no
-    change on AWS."""
-    outcome = _give_launch_permissions(job, source, copy)
+    change on AWS. A deprecation time a run failed to set (deprecate_due) is set too."""
     ec2 = aws.client(job, SERVICE, job.destination_region)
-    with aws.aws_errors(job.name, f"marking the launch permissions of copy {copy['id']} "
-                                  f"as {outcome}"):
-        ec2.create_tags(Resources=[copy["id"]],
-                        Tags=tag_list({TAG_LAUNCH_PERMISSIONS: outcome}))
+    if copy.get("deprecate_due"):
+        at = max(datetime.fromisoformat(copy["deprecate_due"]),
+                 deprecation_time(datetime.now(UTC), 0) + timedelta(minutes=1))
+        with aws.aws_errors(job.name, f"setting the deprecation time of copy {copy['id']}"):
+            ec2.enable_image_deprecation(ImageId=copy["id"], DeprecateAt=at)
+        copy = {**copy, "deprecate_at": iso_utc(at)}
+        copy.pop("deprecate_due")
+    if job.options.get("copy_launch_permissions") and not copy.get("launch_permissions_done"):
+        outcome = _give_launch_permissions(job, source, copy)
+        with aws.aws_errors(job.name, f"marking the launch permissions of copy {copy['id']} "
+                                      f"as {outcome}"):
+            ec2.create_tags(Resources=[copy["id"]],
+                            Tags=tag_list({TAG_LAUNCH_PERMISSIONS: outcome}))
     return {**copy, "finish_due": False}
 
 
@@ -493,23 +510,29 @@ def _deregister_copies(job: JobSpec, ec2: Any, image_ids: Iterable[str], what: s
     could not delete a snapshot: those are deleted here, or the job fails naming them,
     because a snapshot left behind is billed for ever and no later run finds it."""
     left: list[str] = []
+    deregistered: list[str] = []
     for image_id in image_ids:
-        with aws.aws_errors(job.name, f"deregistering {what} {image_id}"):
+        with reporting_deletions(deregistered), aws.aws_errors(
+                job.name, f"deregistering {what} {image_id}"):
             try:
                 answer = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
             except ClientError as exc:
                 if aws.error_code(exc) not in AMI_GONE_CODES:
                     raise
+                deregistered.append(image_id)
                 continue
+        deregistered.append(image_id)
         left += _delete_kept_snapshots(job, ec2, image_id, answer)
     if left:
         region = job.destination_region
-        raise OrphanedSnapshotsError(
+        error = OrphanedSnapshotsError(
             f"job '{job.name}': {what}(s) deregistered in {region}, but snapshot(s) "
             f"{', '.join(left)} could not be deleted and are still billed. Delete them "
             f"(aws ec2 delete-snapshot --region {region} --snapshot-id ...) and check that "
             f"the tool may call ec2:DeleteSnapshot on arn:aws:ec2:{region}::snapshot/*",
             job=job.name)
+        error.deleted = deregistered
+        raise error
 
 
 def _delete_kept_snapshots(job: JobSpec, ec2: Any, image_id: str, answer: dict[str, Any]
@@ -586,23 +609,16 @@ def _describe_image(ec2: Any, image_id: str) -> list[dict[str, Any]]:
         raise
 
 
-def _tracked_copies(job: JobSpec, ec2: Any, jobs: Iterable[str], source_id: str
+def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
                     ) -> list[tuple[ManagedCopy, dict[str, str]]]:
-    """(managed-copy entry, its tags) for each of our AMIs in the destination that is a
-    copy by one of `jobs` or a copy of `source_id` (by any job) and provably a copy from
-    the job's source region (see _provenance). One DescribeImages answers both questions:
-    the values of one `tag-value` filter are ORed, and the tag each one must be is checked
-    here (an AMI merely named like a job is not a copy)."""
-    jobs = tuple(jobs)
+    """(managed-copy entry, its tags) for each of our AMIs in the destination matching
+    the tag filter that is provably a copy from the job's source region (see _provenance)."""
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         images = _paginate_images(ec2, Owners=["self"], IncludeDeprecated=True,
-                                  Filters=[{"Name": "tag-value",
-                                            "Values": [*jobs, source_id]}])
+                                  Filters=[{"Name": tag_filter, "Values": values}])
     copies: list[tuple[ManagedCopy, dict[str, str]]] = []
     for image in images:
         tags = tag_dict(image.get("Tags"))
-        if tags.get(TAG_JOB) not in jobs and tags.get(TAG_SOURCE_ID) != source_id:
-            continue
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
                                                                                tags):
             continue
@@ -614,8 +630,16 @@ def _tracked_copies(job: JobSpec, ec2: Any, jobs: Iterable[str], source_id: str
             # which is the copy's CreationDate.
             copy["due"] = iso_utc(_created_at(image) + timedelta(minutes=minutes))
         copy["owner"] = image.get("OwnerId")
-        if job.options.get("copy_launch_permissions") and TAG_LAUNCH_PERMISSIONS not in tags:
+        copy["job"] = tags.get(TAG_JOB)
+        if TAG_LAUNCH_PERMISSIONS in tags:
+            copy["launch_permissions_done"] = True
+        elif job.options.get("copy_launch_permissions"):
             # Made before the option was set, or its first run ended while it was pending.
+            copy["finish_due"] = True
+        days = tags.get(TAG_DEPRECATE_AFTER_DAYS, "")
+        if days.isdigit() and not image.get("DeprecationTime"):
+            # Setting its deprecation time failed in the run that made it.
+            copy["deprecate_due"] = iso_utc(deprecation_time(_created_at(image), int(days)))
             copy["finish_due"] = True
         copies.append((copy, tags))
     return copies
@@ -664,7 +688,10 @@ def _legacy_copy(job: JobSpec, ec2: Any, source: Source) -> ManagedCopy | None:
     live = [i for i in images if _state(i) in (PENDING, AVAILABLE)]
     if not live or not _legacy_tag_about_source(job, live[0], source):
         return None
-    return managed_copy(copy_id, _state(live[0]), source["id"], None, legacy=True)
+    # A copy of this very source: its source's creation time is the source's (the
+    # original tool recorded none), so status and StaleJobs know its age.
+    return managed_copy(copy_id, _state(live[0]), source["id"], source["created"],
+                        legacy=True)
 
 
 def _legacy_tag_about_source(job: JobSpec, copy: dict[str, Any], source: Source) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import aws
-from ..errors import ConfigError, DestinationConflictError
+from ..errors import ConfigError, DestinationConflictError, reporting_deletions
 from ..spec import JobSpec
 from ..tags import (
     TAG_JOB,
@@ -161,11 +161,14 @@ def existing_copies(job: JobSpec, source: Source, snapshots: list[dict[str, Any]
                     api: SnapshotApi) -> ExistingCopies:
     """find_existing_copy over the destination's snapshots of the source's DB."""
     tracked = [t for t in (_tracked(job, s, api) for s in snapshots) if t]
-    # Any tracked copy of this source proves it is copied, whichever job made it; but a
-    # job prunes only its own copies (and the original tool's), never another job's.
-    managed = [copy for copy, owner in tracked if owner is None or owner in lineage(job)]
+    # A job's copies are its own (and those of the jobs it was renamed from) and the
+    # original tool's: only those prove its source copied, and only those it prunes.
+    # Another job's copy is that job's recovery point, kept by that job's retention: never
+    # counted, changed or deleted here.
+    managed = [copy for copy, _ in tracked if copy["job"] is None or copy["job"] in
+               lineage(job)]
     # Tags hold whole seconds; a copy counts when it is of this source's second or later.
-    live = [copy for copy, _ in tracked if copy["state"] in (PENDING, AVAILABLE)
+    live = [copy for copy in managed if copy["state"] in (PENDING, AVAILABLE)
             and (copy["source_created"] or "") >= source["created"]]
     base_id = copy_identifier(source["id"], api.max_identifier_length)
     return {
@@ -268,9 +271,10 @@ def prune(job: JobSpec, doomed: list[str], untracked: Collection[str],
     under the deployed policy, AccessDenied (a snapshot that is gone has no tag for the
     policy's condition to match), which a look-up tells apart."""
     rds = aws.client(job, "rds", job.destination_region)
-    deleted = []
+    deleted: list[str] = []
     for snapshot_id in doomed:
-        with aws.aws_errors(job.name, f"deleting old copy {snapshot_id}"):
+        with reporting_deletions(deleted), aws.aws_errors(
+                job.name, f"deleting old copy {snapshot_id}"):
             try:
                 getattr(rds, api.delete)(**{api.identifier: snapshot_id})
             except ClientError as exc:
@@ -316,24 +320,27 @@ def copy_identifier(source_id: str, max_length: int,
 
 
 def _tracked(job: JobSpec, snapshot: Snapshot, api: SnapshotApi
-             ) -> tuple[ManagedCopy, str | None] | None:
-    """(managed-copy entry, the job that made it; None for the original tool) when the
-    snapshot is provably a copy from the job's source region, else None."""
+             ) -> tuple[ManagedCopy, dict[str, str]] | None:
+    """(managed-copy entry, naming the job that made it (None: the original tool), its
+    tags) when the snapshot is provably a copy from the job's source region, else None."""
     tags = tag_dict(snapshot.get("TagList"))
     copy_state = state(snapshot.get("Status"))
     snapshot_id = snapshot[api.identifier]
     if tags.get(TAG_SOURCE_REGION) == job.source_region and TAG_SOURCE_ID in tags:
         source_id = decode_source_id(tags[TAG_SOURCE_ID])
         if _copied_from(job, snapshot, source_id, api):
-            return (managed_copy(snapshot_id, copy_state, source_id,
-                                 tags.get(TAG_SOURCE_CREATED)), tags.get(TAG_JOB, ""))
+            copy = managed_copy(snapshot_id, copy_state, source_id, tags.get(TAG_SOURCE_CREATED))
+            copy["job"] = tags.get(TAG_JOB, "")
+            return copy, tags
         return None
     if not api.legacy_tags:
         return None  # never ours: likely a user's own manual copy, never touched
     legacy = parse_legacy_value(tags.get(legacy_copy_tag_key(job.source_region)))
     if legacy and _copied_from(job, snapshot, decode_source_id(legacy[1]), api):
-        return (managed_copy(snapshot_id, copy_state, decode_source_id(legacy[1]),
-                             iso_utc(legacy[0]), legacy=True), None)
+        copy = managed_copy(snapshot_id, copy_state, decode_source_id(legacy[1]),
+                            iso_utc(legacy[0]), legacy=True)
+        copy["job"] = None
+        return copy, tags
     return None
 
 
@@ -359,7 +366,7 @@ def _own_copy(job: JobSpec, rds: Any, target: str, source: Source,
     same snapshot, a copy from another source region with the same id, a user's."""
     snapshot = describe(rds, api, target)
     tracked = _tracked(job, snapshot, api) if snapshot else None
-    if not snapshot or not tracked or tracked[1] != job.name or \
+    if not snapshot or not tracked or tracked[0].get("job") != job.name or \
             tracked[0]["source_id"] != source["id"]:
         return None
     return {"id": target, "arn": snapshot.get(api.arn), "state": state(snapshot.get("Status")),

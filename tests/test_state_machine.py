@@ -370,7 +370,8 @@ def test_the_plan_goes_to_the_run_bucket_and_the_state_stays_small(emulated, mon
     plan = plan_execution({"config": config}, "big")
     # THEN the plan is in the bucket and what travels in the state is a few hundred bytes
     assert len(json.dumps(plan)) < 1000
-    assert plan["plans"]["express"] == {"key": "runs/big/plan-express.json", "jobs": 2000}
+    assert plan["plans"]["express"] == {"key": "runs/big/plan-express.json", "jobs": 2000,
+                                       "max_concurrency": 10}
     stored = boto3.client("s3", region_name=SOURCE).get_object(
         Bucket="run-bucket", Key="runs/big/plan-express.json")["Body"].read()
     assert len(stored) > 256 * 1024

@@ -33,6 +33,7 @@ from scenarios import (
 
 import xregion_sync
 from xregion_sync.errors import ConfigError
+from xregion_sync.execution import select_for_event
 from xregion_sync_emulator import execute_state_machine
 from xregion_sync_emulator.moto_seam import EventPattern, EventPatternParser
 from xregion_sync_emulator.template import PROJECT_ROOT, _CfnLoader, read_template
@@ -181,6 +182,43 @@ def test_the_rds_cluster_transformer_gives_the_cluster_snapshot_and_its_region()
         "resource": "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:"
                     "rds:orders-cluster-2026-11-26-06-10",
         "snapshot_id": "rds:orders-cluster-2026-11-26-06-10"}}
+
+
+@pytest.mark.parametrize(("source_identifier", "arn_id"), [
+    pytest.param("rds:orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-with-rds-prefix"),
+    pytest.param("orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-without-prefix"),
+    pytest.param("rds:rds:orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-with-prefix-twice"),
+    pytest.param("rds:orders-db", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-names-the-db-instance"),
+])
+def test_an_rds_event_selects_the_db_job_whatever_shape_its_source_identifier_has(
+        source_identifier, arn_id):
+    # GIVEN RDS-EVENT-0091 as RDS's own examples show it: SourceIdentifier with or without
+    # the rds: prefix; the ARN names the snapshot
+    event = rds_event(arn_id)
+    event["detail"]["SourceIdentifier"] = source_identifier
+    (target,) = rule("RdsSnapshotCreatedRule")["Targets"]
+    delivered = transform(target["InputTransformer"], event)["event"]
+    entries = xregion_sync.load_config(CONFIG).entries
+
+    selected = [entry.name for _, entry in select_for_event(entries, delivered)]
+
+    assert selected == [DB_JOB]
+
+
+@pytest.mark.parametrize("snapshot_id", ["rds:orders-db-2026-11-26-06-10",
+                                         "orders-db-2026-11-26-06-10"])
+def test_an_rds_event_without_an_arn_reads_the_source_identifier(snapshot_id):
+    delivered = {"source": "aws.rds", "region": SOURCE, "resource": None,
+                 "snapshot_id": snapshot_id}
+    entries = xregion_sync.load_config(CONFIG).entries
+
+    selected = [entry.name for _, entry in select_for_event(entries, delivered)]
+
+    assert selected == [DB_JOB]
 
 
 def test_the_ec2_transformer_gives_the_image_and_its_region():

@@ -314,6 +314,55 @@ def test_two_matching_sources_is_an_error_listing_both(api_calls):
     assert api_calls.named("CopyImage") == []
 
 
+def two_way_config(**options) -> dict:
+    """web AMIs of us-east-1 copied to us-west-2, and other web AMIs of us-west-2 copied
+    to us-east-1, under the same Sync-Identifier."""
+    back = {"sync_type": "ec2_ami", "source_region": DESTINATION, "destination_region": SOURCE,
+            "sync_identifier": "web", **options}
+    return {**ami_config(), "sync_web_back": back}
+
+
+def test_a_dr_copy_is_never_a_source_in_a_two_way_setup(emulated):
+    # GIVEN web AMIs both ways; the first job's DR copy landed in us-west-2, with the
+    # source's Sync-Identifier (CopyImage copies the tags)
+    source_ami()
+    west_ami = create_ami(DESTINATION, "web-app-west", {"Sync-Identifier": "web"})
+    (forward,) = run(ami_config())
+    assert image_tags(DESTINATION, forward.created_resource)["Sync-Identifier"] == "web"
+
+    # WHEN both jobs run
+    results = {result.name: result for result in run(two_way_config())}
+
+    # THEN the job back copies the us-west-2 AMI, not the DR copy (nor fails as ambiguous)
+    assert results[JOB].status == "in_sync"
+    back = results["sync_web_back"]
+    assert back.status == "copied", back.errors
+    assert amis(SOURCE)[back.created_resource].source_image_id == west_ami
+
+
+def test_only_dr_copies_matching_is_an_error_naming_them_and_the_option(emulated):
+    source_ami()
+    (forward,) = run(ami_config())
+
+    results = {result.name: result for result in run(two_way_config())}
+
+    (error,) = results["sync_web_back"].errors
+    assert error.type == "SourceNotFoundError"
+    assert f"only DR copies this tool made match ({forward.created_resource})" in error.message
+    assert "chained_dr: true" in error.message
+
+
+def test_chained_dr_copies_a_dr_copy(emulated):
+    source_ami()
+    (forward,) = run(ami_config())
+
+    results = {result.name: result for result in run(two_way_config(chained_dr=True))}
+
+    back = results["sync_web_back"]
+    assert back.status == "copied", back.errors
+    assert amis(SOURCE)[back.created_resource].source_image_id == forward.created_resource
+
+
 def test_sync_identifier_and_filters_are_separate_anded_filters(api_calls):
     source_ami(Environment="Production")
 

@@ -858,6 +858,48 @@ def test_another_accounts_ami_is_copied_without_launch_permissions_and_a_warning
     assert caplog.text.count("Launch permissions not copied") == 1
 
 
+def deprecate(account: str, image_id: str, when: str = "2026-01-01T00:00:00.000Z") -> None:
+    """The AMI's owner deprecated it at `when` (in the past: EnableImageDeprecation refuses
+    a past time, so the emulator's record is set)."""
+    ec2_backends[account][SOURCE].amis[image_id].deprecation_time = when
+
+
+def test_another_accounts_deprecated_ami_is_copied_with_a_warning(api_calls, caplog):
+    # GIVEN an AMI of another account, shared with this one, that its owner deprecated:
+    # EC2 hides it from this account unless asked (IncludeDeprecated)
+    shared = create_shared_ami(SOURCE, "web-app", owner=OTHER_ACCOUNT,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+    deprecate(OTHER_ACCOUNT, shared)
+
+    result = sync_without_identifier(ami_owner=OTHER_ACCOUNT, filters=["name=web-app"])
+
+    # THEN it is copied (still launchable and copyable by id), with a warning naming it
+    assert result.status == "copied", result.errors
+    assert amis(DESTINATION)[result.created_resource].source_image_id == shared
+    assert "The source AMI is deprecated by its owner" in caplog.text
+    assert api_calls.calls[0].params["IncludeDeprecated"] is True
+
+
+def test_a_current_ami_is_the_source_beside_a_deprecated_one(api_calls):
+    # GIVEN the owner's old AMI, deprecated, and its replacement, both matching the job
+    old = create_shared_ami(SOURCE, "web-app-v1", owner=OTHER_ACCOUNT,
+                            shared_with=EMULATOR_ACCOUNT_ID)
+    new = create_shared_ami(SOURCE, "web-app-v2", owner=OTHER_ACCOUNT,
+                            shared_with=EMULATOR_ACCOUNT_ID)
+    deprecate(OTHER_ACCOUNT, old)
+    own_old, own_new = source_ami("web-own-v1"), source_ami("web-own-v2")
+    deprecate(EMULATOR_ACCOUNT_ID, own_old)
+
+    shared = sync_without_identifier(ami_owner=OTHER_ACCOUNT, filters=["name=web-app-v*"])
+    own = sync()
+
+    # THEN the current one is copied, whoever owns them (the owner sees its deprecated AMI)
+    assert shared.status == "copied", shared.errors
+    assert amis(DESTINATION)[shared.created_resource].source_image_id == new
+    assert own.status == "copied", own.errors
+    assert amis(DESTINATION)[own.created_resource].source_image_id == own_new
+
+
 def test_through_the_owners_role_another_accounts_launch_permissions_are_copied(api_calls):
     # GIVEN an AMI of another account, shared with this one and another account
     shared = create_shared_ami(SOURCE, "web-app", owner=OTHER_ACCOUNT,

@@ -134,12 +134,16 @@ def resolve_source(job: JobSpec) -> Source:
     owner = job.options.get("ami_owner") or "self"
     ec2 = aws.client(job, SERVICE, job.source_region, settings=_source_client(job))
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
-        images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job))
+        # Deprecated AMIs too: EC2 hides another account's unless asked (its owner sees
+        # them anyway); one is the source only when no current AMI matches.
+        images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job),
+                                  IncludeDeprecated=True)
     # CopyImage copies the AMI's tags (Sync-Identifier too): in a two-way setup another
     # job's DR copy matches this job's selection.
     dr_copies = [image["ImageId"] for image in images if _dr_copy(image)]
     if not job.options.get("chained_dr"):
         images = [image for image in images if image["ImageId"] not in dr_copies]
+    images = [image for image in images if not _deprecated(image)] or images
     if not images:
         raise SourceNotFoundError(
             f"No EC2 Images were found using the filter settings for identifier '{job.name}' "
@@ -160,6 +164,13 @@ def resolve_source(job: JobSpec) -> Source:
         raise SourceNotFoundError(
             f"job '{job.name}': source AMI {image['ImageId']} is {image.get('State')}, not "
             "available; the next run copies it once it is available", job=job.name)
+    if _deprecated(image):
+        # Still launchable and copyable by id: the DR copy keeps what may still be in use.
+        logger.warning("The source AMI is deprecated by its owner and no current AMI "
+                       "matches the job; copied all the same", extra={
+                           "job": job.name, "image": image["ImageId"],
+                           "owner": image.get("OwnerId"),
+                           "deprecation_time": image["DeprecationTime"]})
     tags = tag_dict(image.get("Tags"))
     legacy = parse_legacy_value(tags.get(legacy_source_tag_key(job.destination_region)))
     return {
@@ -625,6 +636,13 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
             copy["finish_due"] = True
         copies.append((copy, tags))
     return copies
+
+
+def _deprecated(image: dict[str, Any]) -> bool:
+    """Whether the AMI's DeprecationTime has come (ISO 8601 UTC, as DescribeImages gives it)."""
+    when = image.get("DeprecationTime")
+    return bool(when) and datetime.fromisoformat(str(when).replace("Z", "+00:00")) <= (
+        datetime.now(UTC))
 
 
 def _dr_copy(image: dict[str, Any]) -> bool:

@@ -483,6 +483,52 @@ def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emul
 
 
 @pytest.mark.statemachine
+def test_a_db_snapshot_copy_with_an_option_group_is_allowed_by_the_deployed_policy(emulated):
+    # GIVEN a DB instance and an option group of its engine in the destination
+    source_db()
+    boto3.client("rds", region_name=DESTINATION).create_option_group(
+        OptionGroupName="orders-og", EngineName="postgres", MajorEngineVersion="13",
+        OptionGroupDescription="the source's options, in the DR region")
+    config = db_job(option_group_name="orders-og")
+
+    # WHEN the state machine copies with OptionGroupName (Start Copy's deployed policy)
+    (result,) = run_on_state_machine(config)
+
+    # THEN CopyDBSnapshot is authorized on the snapshots alone: the Service Authorization
+    # Reference lists no `og` resource for it, and rds:CopyOptionGroup is false
+    assert result["status"] == "copied", result["errors"]
+    checks = [d.check for d in current_enforcement().decided if d.action == "rds:CopyDBSnapshot"]
+    assert checks and all(":snapshot:" in c.resource for c in checks)
+    assert {c.context["rds:CopyOptionGroup"] for c in checks} == {"false"}
+
+
+def test_rds_copy_option_group_is_in_copy_db_snapshots_request_context():
+    # GIVEN Start Copy's policy with a guard on the condition key
+    policies = copy.deepcopy(function_policies())
+    deny = {"Effect": "Deny", "Action": "rds:CopyDBSnapshot", "Resource": "*",
+            "Condition": {"Bool": {"rds:CopyOptionGroup": "true"}}}
+    policies["StartCopyFunction"][0].document["Statement"].append(deny)
+
+    with mock.patch.object(iam_module, "function_policies", return_value=policies), \
+            emulated_aws():
+        snapshot = create_db_instance(SOURCE, "orders-db")
+        arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:snapshot:{snapshot}"
+        rds = boto3.client("rds", region_name=DESTINATION)
+        with acting_as("StartCopyFunction"):
+            # WHEN a copy asks for the option group (only cross-account copies may), and
+            # one does not
+            with pytest.raises(ClientError) as denied:
+                rds.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, SourceRegion=SOURCE,
+                                     TargetDBSnapshotIdentifier="copy-1", CopyOptionGroup=True)
+            rds.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, SourceRegion=SOURCE,
+                                 TargetDBSnapshotIdentifier="copy-2")
+
+    # THEN the Deny bites on the first only
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "rds:CopyDBSnapshot" in denied.value.response["Error"]["Message"]
+
+
+@pytest.mark.statemachine
 def test_a_wrong_snapshot_arn_denies_copy_image():
     # GIVEN Start Copy with the snapshot ARN the template used to have (with an account)
     policies = copy.deepcopy(function_policies())

@@ -450,7 +450,8 @@ def _copy_rds_snapshot(operation: str, kind: str, parameter: str
                        ) -> Callable[[AwsRequest], Authorization]:
     """CopyDBSnapshot / CopyDBClusterSnapshot (`parameter`: the DBSnapshot/DBClusterSnapshot
     of their Source...Identifier and Target...Identifier) on the source and the new
-    snapshot (aws:RequestTag, aws:TagKeys), rds:AddTagsToResource for the tags in the call,
+    snapshot (aws:RequestTag, aws:TagKeys; CopyDBSnapshot: rds:CopyOptionGroup),
+    rds:AddTagsToResource for the tags in the call,
     and what RDS does with a KmsKeyId on the caller's behalf."""
 
     def authorization(request: AwsRequest) -> Authorization:
@@ -458,8 +459,15 @@ def _copy_rds_snapshot(operation: str, kind: str, parameter: str
         source = _rds_arn(request, kind, params[f"Source{parameter}Identifier"])
         target = _rds_arn(request, kind, params[f"Target{parameter}Identifier"])
         tagging = _request_tags(params.get("Tags"))
-        checks = [Check(f"rds:{operation}", source, tagging),
-                  Check(f"rds:{operation}", target, tagging)]
+        copying = tagging
+        if operation == "CopyDBSnapshot":
+            # Service Authorization Reference: CopyDBSnapshot's resource type is `snapshot`
+            # alone (an OptionGroupName adds none: `og` is CopyOptionGroup's), and its
+            # rds:CopyOptionGroup key is the request's CopyOptionGroup.
+            copies_group = bool(params.get("CopyOptionGroup", False))
+            copying = {**tagging, "rds:CopyOptionGroup": str(copies_group).lower()}
+        checks = [Check(f"rds:{operation}", source, copying),
+                  Check(f"rds:{operation}", target, copying)]
         if params.get("Tags"):
             checks.append(Check("rds:AddTagsToResource", target, tagging))
         if params.get("KmsKeyId"):

@@ -329,9 +329,39 @@ def test_the_failure_topic_key_is_one_cloudwatch_alarms_may_use():
                   if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cloudwatch) == 1
     assert set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-    assert {"aws:SourceAccount", "aws:SourceArn"} <= {
-        key for operator in cloudwatch[0]["Condition"].values() for key in operator}
     assert not str(RESOURCES["FailureTopic"]["Properties"]).count("alias/aws/")
+
+
+def test_an_alarm_may_publish_to_the_encrypted_topic_and_only_the_stacks_alarms():
+    # GIVEN the key and topic policies as deployed, and the requests an alarm's publish
+    # makes: KMS requests by cloudwatch.amazonaws.com without aws:SourceArn or
+    # aws:SourceAccount (AWS documents those keys for the topic policy only), and
+    # sns:Publish with them
+    from xregion_sync_emulator.deployed_policies import resource_policy
+    from xregion_sync_emulator.iam_evaluator import Check, shared_evaluator
+
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    topic_arn = "arn:aws:sns:us-east-1:123456789012:FailureTopic"
+    key_policy = json.dumps(resource_policy("FailureTopicKey", "KeyPolicy"))
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:xregion-sync-local-failed-executions"
+    other = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses"
+    evaluator = shared_evaluator()
+    evaluator.define("cloudwatch-service", [])
+
+    def allowed(action: str, resource: str, context: dict, policy: str) -> bool:
+        (decision,) = evaluator.check("cloudwatch-service", "cloudwatch.amazonaws.com",
+                                      "123456789012",
+                                      [Check(action, resource, context, policy)])
+        return decision.allowed
+
+    source = {"aws:SourceAccount": "123456789012"}
+    # THEN the KMS requests are allowed, and the topic takes the stack's alarms only
+    assert allowed("kms:GenerateDataKey", key_arn, {}, key_policy)
+    assert allowed("kms:Decrypt", key_arn, {}, key_policy)
+    topic_policy = json.dumps(resource_policy("FailureTopicPolicy", "PolicyDocument"))
+    assert allowed("sns:Publish", topic_arn, {**source, "aws:SourceArn": alarm}, topic_policy)
+    assert not allowed("sns:Publish", topic_arn, {**source, "aws:SourceArn": other},
+                       topic_policy)
 
 
 def test_each_lambda_times_out_before_its_task_state_does():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -22,6 +23,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from conftest import actions
 from scenarios import (
     AMI_JOB,
     CLUSTER,
@@ -46,7 +48,7 @@ from xregion_sync import execution as execution_module
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
 from xregion_sync_emulator import iam as iam_module
-from xregion_sync_emulator.deployed_policies import NamedPolicy, function_policies
+from xregion_sync_emulator.deployed_policies import NamedPolicy, function_policies, role_policies
 from xregion_sync_emulator.fidelity import snapshot_ids
 from xregion_sync_emulator.iam import acting_as, current_enforcement, decision_table
 from xregion_sync_emulator.iam_evaluator import EvaluatorUnavailable, check_installation
@@ -75,8 +77,8 @@ def deployment_only_paths() -> None:
     source_ami()
     source_db()
     source_cluster()
-    for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job()),
-                         (rds_cluster_snapshot, cluster_job())):
+    for sync, config in ((ec2_ami, ami_job(**WAIT)), (rds_automated_snapshot, db_job(**WAIT)),
+                         (rds_cluster_snapshot, cluster_job(**WAIT))):
         with start_copy_throttled_once(sync):  # the retry finds the copy it made
             assert execute_state_machine({"config": config}).status == "SUCCEEDED"
     text = yaml.safe_dump({**ami_job(), **db_job()})
@@ -526,6 +528,81 @@ def test_rds_copy_option_group_is_in_copy_db_snapshots_request_context():
     # THEN the Deny bites on the first only
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
     assert "rds:CopyDBSnapshot" in denied.value.response["Error"]["Message"]
+
+
+def state_machine_policies(mutate) -> dict:
+    """The deployed policies, the state machine role's changed by `mutate(statement)`."""
+    policies = copy.deepcopy(function_policies())
+    machine = copy.deepcopy(role_policies()[iam_module.STATE_MACHINE_ROLE])
+    for policy in machine:
+        policy.document["Statement"] = [changed for statement in policy.document["Statement"]
+                                        if (changed := mutate(statement)) is not None]
+    return {**policies, iam_module.STATE_MACHINE: machine}
+
+
+@pytest.mark.statemachine
+def test_the_state_machines_own_requests_are_authorized_by_its_role():
+    # GIVEN one job of each child type
+    with emulated_aws():
+        source_ami()
+        source_db()
+        execution = execute_state_machine({"config": {**ami_job(), **db_job(**WAIT)}})
+        decided = [d for d in current_enforcement().decided
+                   if d.function == iam_module.STATE_MACHINE]
+
+    # THEN every request of the state machine itself was decided, and allowed
+    assert execution.status == "SUCCEEDED", execution.cause
+    actions = {d.action for d in decided}
+    assert actions == {"lambda:InvokeFunction", "s3:GetObject", "s3:PutObject",
+                       "states:StartExecution", "states:DescribeExecution"}
+    assert {d.decision for d in decided} == {"Allowed"}
+    children = {r for d in decided if d.action == "states:DescribeExecution"
+                for r in d.resources}
+    # the labelled ARNs: execution:<machine>/<map run label>:<id>, express:...:<id>:<id>
+    labelled = {"execution": r":execution:xregion-sync-local/[^:/]+:[^:]+$",
+                "express": r":express:xregion-sync-local/[^:/]+:[^:]+:[^:]+$"}
+    assert {kind for kind, shape in labelled.items()
+            for arn in children if re.search(shape, arn)} == {"execution", "express"}
+
+
+@pytest.mark.statemachine
+@pytest.mark.parametrize("config", [ami_job(), db_job(**WAIT)], ids=["express", "standard"])
+def test_child_arns_without_the_map_run_label_deny_the_children(config):
+    # GIVEN the grant the template had: execution:<machine>:* and express:<machine>:*:*
+    def unlabelled(statement):
+        if "states:DescribeExecution" in actions(statement):
+            statement["Resource"] = [
+                f"arn:aws:states:us-east-1:{EMULATOR_ACCOUNT_ID}:execution:xregion-sync-local:*",
+                f"arn:aws:states:us-east-1:{EMULATOR_ACCOUNT_ID}:express:xregion-sync-local:*:*"]
+        return statement
+
+    with mock.patch.object(iam_module, "function_policies",
+                           return_value=state_machine_policies(unlabelled)), emulated_aws():
+        source_ami()
+        source_db()
+        execution = execute_state_machine({"config": config})
+        denied = [d for d in current_enforcement().decided
+                  if d.function == iam_module.STATE_MACHINE and d.decision != "Allowed"]
+
+    # THEN the Map cannot watch its children: the execution fails
+    assert execution.status == "FAILED"
+    assert {d.action for d in denied} == {"states:DescribeExecution"}
+
+
+@pytest.mark.statemachine
+def test_without_its_lambda_invoke_grants_the_state_machine_cannot_run_a_task():
+    def no_invoke(statement):
+        return None if "lambda:InvokeFunction" in actions(statement) else statement
+
+    with mock.patch.object(iam_module, "function_policies",
+                           return_value=state_machine_policies(no_invoke)), emulated_aws():
+        source_ami()
+        execution = execute_state_machine({"config": ami_job()})
+        denied = {d.action for d in current_enforcement().decided
+                  if d.function == iam_module.STATE_MACHINE and d.decision != "Allowed"}
+
+    assert execution.status == "FAILED"
+    assert denied == {"lambda:InvokeFunction"}
 
 
 @pytest.mark.statemachine

@@ -15,6 +15,7 @@ from scenarios import (
     AMI_JOB,
     DB_JOB,
     SOURCE,
+    WAIT,
     ami_job,
     db_job,
     destination_image_ids,
@@ -296,8 +297,9 @@ def test_a_lambda_service_error_is_retried(world):
 
 @pytest.mark.statemachine
 @pytest.mark.parametrize(("sync", "config", "copies"), [
-    (ec2_ami, ami_job(), destination_image_ids),
-    (rds_automated_snapshot, db_job(), destination_snapshot_ids),
+    # Jobs that wait: Standard children retry throttling (Express ones have no time for it)
+    (ec2_ami, ami_job(**WAIT), destination_image_ids),
+    (rds_automated_snapshot, db_job(**WAIT), destination_snapshot_ids),
 ], ids=["ec2_ami", "rds_automated_snapshot"])
 def test_a_start_copy_retried_after_the_copy_was_made_makes_no_second_copy(
         world, sync, config, copies):

@@ -336,8 +336,11 @@ def labelled_child_arn(child: ChildExecution) -> str:
 
 def _authorize_child(child: ChildExecution) -> str | None:
     from .iam import authorize_state_machine
+    from .template import LOCAL_STACK_NAME
 
     machine = child.state_machine_arn.split("/", 1)[0]
+    if not machine.endswith(f":stateMachine:{LOCAL_STACK_NAME}"):
+        return None  # another state machine's (an emulator test's own definitions)
     return (authorize_state_machine("states:StartExecution", [machine])
             or authorize_state_machine("states:DescribeExecution", [labelled_child_arn(child)]))
 

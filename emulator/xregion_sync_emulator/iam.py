@@ -209,6 +209,9 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
         with fidelity.REQUEST_LOCK:
             service_id, operation = event_name.split(".")[1:3]
             aws_request = _aws_request(service_id, operation, request)
+            if function == STATE_MACHINE and not _of_the_stack(aws_request, enforcement):
+                # another state machine's (an emulator test's own definitions)
+                return original(self, event_name, request, **kwargs)
             denial, kept = enforcement.decide(function, aws_request)
             if denial is not None:
                 return _denied_response(aws_request, denial, request.url)
@@ -587,6 +590,18 @@ def _invoke(request: AwsRequest) -> Authorization:
     arn = name if name.startswith("arn:") else (
         f"arn:{PARTITION}:lambda:{request.region}:{request.account}:function:{name}")
     return Authorization([Check("lambda:InvokeFunction", arn, {})])
+
+
+def _of_the_stack(request: AwsRequest, enforcement: IamEnforcement) -> bool:
+    """Whether an interpreter request is the stack's state machine's: it invokes one of the
+    stack's functions or reads or writes the stack's run bucket."""
+    from .template import read_template
+
+    if request.service == "lambda":
+        return request.params["FunctionName"].rsplit(":", 1)[-1] in enforcement.policies
+    if request.service == "s3":
+        return request.params.get("Bucket") in read_template().buckets()
+    return True
 
 
 def authorize_state_machine(action: str, resources: list[str]) -> str | None:

@@ -231,7 +231,7 @@ def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suit
     assert {row.function for row in decided} == {
         "LoadConfigFunction", "ResolveSourceFunction", "CheckSyncTagFunction",
         "StartCopyFunction", "CopyTagsFunction", "PollCopyStatusFunction",
-        "PruneOldCopiesFunction", "SummarizeFunction"}
+        "PruneOldCopiesFunction", "SummarizeFunction", iam_module.STATE_MACHINE}
 
 
 @pytest.mark.statemachine

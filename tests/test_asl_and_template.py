@@ -175,12 +175,70 @@ def test_both_maps_run_the_same_job_states_in_their_own_child_executions():
     assert configs == {
         "Sync Jobs Without Waiting": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
         "Sync Jobs That Wait": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}}
-    assert processors["Sync Jobs Without Waiting"] == processors["Sync Jobs That Wait"]
+    # the same states, but for their retries (an Express child has 5 minutes)
+    without_retries = {name: {**p, "States": {state: {k: v for k, v in body.items()
+                                                      if k != "Retry"}
+                                              for state, body in p["States"].items()}}
+                       for name, p in processors.items()}
+    assert without_retries["Sync Jobs Without Waiting"] == without_retries["Sync Jobs That Wait"]
     for m in maps.values():
         # every child's failure is in the results, never a failed Map
         assert m["ToleratedFailurePercentage"] == 100
         assert m["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
         assert m["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+
+
+EXPRESS_LIMIT_SECONDS = 300  # Step Functions ends an Express execution after 5 minutes
+
+
+def worst_case_seconds(task: dict) -> float:
+    """A Task's longest time: every attempt its retriers allow, each running to the
+    state's TimeoutSeconds, and each retry's longest delay (ASL defaults: 3 attempts,
+    1 s interval, backoff 2.0; a full jitter only shortens a delay)."""
+    attempts, delays = 1, 0.0
+    for retrier in task.get("Retry", []):
+        count = retrier.get("MaxAttempts", 3)
+        interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+        cap = retrier.get("MaxDelaySeconds", float("inf"))
+        attempts += count
+        delays += sum(min(interval * rate ** n, cap) for n in range(count))
+    return attempts * task["TimeoutSeconds"] + delays
+
+
+def successors(state: dict) -> list[str]:
+    nexts = [state.get("Next"), state.get("Default"),
+             *(c["Next"] for c in state.get("Catch", ())),
+             *(c["Next"] for c in state.get("Choices", ()))]
+    return [name for name in nexts if name]
+
+
+def test_an_express_child_ends_inside_its_5_minutes_at_its_worst():
+    # Only jobs that wait run as Express children; Wait states are entered only by jobs
+    # that wait (wait.enabled, or retry_copy, which start_copy sets only with it), and
+    # those run as Standard children: every other path is summed at its longest.
+    processor = distributed_maps()["Sync Jobs Without Waiting"]["ItemProcessor"]
+    states = processor["States"]
+
+    def longest(name: str, seen: tuple[str, ...] = ()) -> float:
+        assert name not in seen, f"a loop without a Wait state: {seen + (name,)}"
+        state = states[name]
+        own = worst_case_seconds(state) if state["Type"] == "Task" else 0.0
+        after = [longest(n, (*seen, name)) for n in successors(state)
+                 if states[n]["Type"] != "Wait"]
+        return own + max(after, default=0.0)
+
+    worst = longest(processor["StartAt"])
+    assert worst <= EXPRESS_LIMIT_SECONDS, f"worst case {worst:.0f} s"
+
+
+def test_the_worst_case_sum_counts_retries_and_their_delays():
+    task = {"TimeoutSeconds": 25, "Retry": [
+        {"ErrorEquals": ["A"], "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2.0,
+         "MaxDelaySeconds": 5},
+        {"ErrorEquals": ["B"]}]}
+
+    # 1 + 3 + 3 attempts of 25 s; delays 2 + 4 + 5 (capped) and 1 + 2 + 4
+    assert worst_case_seconds(task) == 7 * 25 + 11 + 7
 
 
 def all_tasks() -> dict:
@@ -271,9 +329,39 @@ def test_the_failure_topic_key_is_one_cloudwatch_alarms_may_use():
                   if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cloudwatch) == 1
     assert set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-    assert {"aws:SourceAccount", "aws:SourceArn"} <= {
-        key for operator in cloudwatch[0]["Condition"].values() for key in operator}
     assert not str(RESOURCES["FailureTopic"]["Properties"]).count("alias/aws/")
+
+
+def test_an_alarm_may_publish_to_the_encrypted_topic_and_only_the_stacks_alarms():
+    # GIVEN the key and topic policies as deployed, and the requests an alarm's publish
+    # makes: KMS requests by cloudwatch.amazonaws.com without aws:SourceArn or
+    # aws:SourceAccount (AWS documents those keys for the topic policy only), and
+    # sns:Publish with them
+    from xregion_sync_emulator.deployed_policies import resource_policy
+    from xregion_sync_emulator.iam_evaluator import Check, shared_evaluator
+
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    topic_arn = "arn:aws:sns:us-east-1:123456789012:FailureTopic"
+    key_policy = json.dumps(resource_policy("FailureTopicKey", "KeyPolicy"))
+    alarm = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:xregion-sync-local-failed-executions"
+    other = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-elses"
+    evaluator = shared_evaluator()
+    evaluator.define("cloudwatch-service", [])
+
+    def allowed(action: str, resource: str, context: dict, policy: str) -> bool:
+        (decision,) = evaluator.check("cloudwatch-service", "cloudwatch.amazonaws.com",
+                                      "123456789012",
+                                      [Check(action, resource, context, policy)])
+        return decision.allowed
+
+    source = {"aws:SourceAccount": "123456789012"}
+    # THEN the KMS requests are allowed, and the topic takes the stack's alarms only
+    assert allowed("kms:GenerateDataKey", key_arn, {}, key_policy)
+    assert allowed("kms:Decrypt", key_arn, {}, key_policy)
+    topic_policy = json.dumps(resource_policy("FailureTopicPolicy", "PolicyDocument"))
+    assert allowed("sns:Publish", topic_arn, {**source, "aws:SourceArn": alarm}, topic_policy)
+    assert not allowed("sns:Publish", topic_arn, {**source, "aws:SourceArn": other},
+                       topic_policy)
 
 
 def test_each_lambda_times_out_before_its_task_state_does():

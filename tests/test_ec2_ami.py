@@ -326,6 +326,55 @@ def test_two_matching_sources_is_an_error_listing_both(api_calls):
     assert api_calls.named("CopyImage") == []
 
 
+def two_way_config(**options) -> dict:
+    """web AMIs of us-east-1 copied to us-west-2, and other web AMIs of us-west-2 copied
+    to us-east-1, under the same Sync-Identifier."""
+    back = {"sync_type": "ec2_ami", "source_region": DESTINATION, "destination_region": SOURCE,
+            "sync_identifier": "web", **options}
+    return {**ami_config(), "sync_web_back": back}
+
+
+def test_a_dr_copy_is_never_a_source_in_a_two_way_setup(emulated):
+    # GIVEN web AMIs both ways; the first job's DR copy landed in us-west-2, with the
+    # source's Sync-Identifier (CopyImage copies the tags)
+    source_ami()
+    west_ami = create_ami(DESTINATION, "web-app-west", {"Sync-Identifier": "web"})
+    (forward,) = run(ami_config())
+    assert image_tags(DESTINATION, forward.created_resource)["Sync-Identifier"] == "web"
+
+    # WHEN both jobs run
+    results = {result.name: result for result in run(two_way_config())}
+
+    # THEN the job back copies the us-west-2 AMI, not the DR copy (nor fails as ambiguous)
+    assert results[JOB].status == "in_sync"
+    back = results["sync_web_back"]
+    assert back.status == "copied", back.errors
+    assert amis(SOURCE)[back.created_resource].source_image_id == west_ami
+
+
+def test_only_dr_copies_matching_is_an_error_naming_them_and_the_option(emulated):
+    source_ami()
+    (forward,) = run(ami_config())
+
+    results = {result.name: result for result in run(two_way_config())}
+
+    (error,) = results["sync_web_back"].errors
+    assert error.type == "SourceNotFoundError"
+    assert f"only DR copies this tool made match ({forward.created_resource})" in error.message
+    assert "chained_dr: true" in error.message
+
+
+def test_chained_dr_copies_a_dr_copy(emulated):
+    source_ami()
+    (forward,) = run(ami_config())
+
+    results = {result.name: result for result in run(two_way_config(chained_dr=True))}
+
+    back = results["sync_web_back"]
+    assert back.status == "copied", back.errors
+    assert amis(SOURCE)[back.created_resource].source_image_id == forward.created_resource
+
+
 def test_sync_identifier_and_filters_are_separate_anded_filters(api_calls):
     source_ami(Environment="Production")
 
@@ -836,6 +885,48 @@ def test_another_accounts_ami_is_copied_without_launch_permissions_and_a_warning
     assert image_tags(DESTINATION, first.created_resource)[
         ec2_ami.TAG_LAUNCH_PERMISSIONS] == ec2_ami.SKIPPED
     assert caplog.text.count("Launch permissions not copied") == 1
+
+
+def deprecate(account: str, image_id: str, when: str = "2026-01-01T00:00:00.000Z") -> None:
+    """The AMI's owner deprecated it at `when` (in the past: EnableImageDeprecation refuses
+    a past time, so the emulator's record is set)."""
+    ec2_backends[account][SOURCE].amis[image_id].deprecation_time = when
+
+
+def test_another_accounts_deprecated_ami_is_copied_with_a_warning(api_calls, caplog):
+    # GIVEN an AMI of another account, shared with this one, that its owner deprecated:
+    # EC2 hides it from this account unless asked (IncludeDeprecated)
+    shared = create_shared_ami(SOURCE, "web-app", owner=OTHER_ACCOUNT,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+    deprecate(OTHER_ACCOUNT, shared)
+
+    result = sync_without_identifier(ami_owner=OTHER_ACCOUNT, filters=["name=web-app"])
+
+    # THEN it is copied (still launchable and copyable by id), with a warning naming it
+    assert result.status == "copied", result.errors
+    assert amis(DESTINATION)[result.created_resource].source_image_id == shared
+    assert "The source AMI is deprecated by its owner" in caplog.text
+    assert api_calls.calls[0].params["IncludeDeprecated"] is True
+
+
+def test_a_current_ami_is_the_source_beside_a_deprecated_one(api_calls):
+    # GIVEN the owner's old AMI, deprecated, and its replacement, both matching the job
+    old = create_shared_ami(SOURCE, "web-app-v1", owner=OTHER_ACCOUNT,
+                            shared_with=EMULATOR_ACCOUNT_ID)
+    new = create_shared_ami(SOURCE, "web-app-v2", owner=OTHER_ACCOUNT,
+                            shared_with=EMULATOR_ACCOUNT_ID)
+    deprecate(OTHER_ACCOUNT, old)
+    own_old, own_new = source_ami("web-own-v1"), source_ami("web-own-v2")
+    deprecate(EMULATOR_ACCOUNT_ID, own_old)
+
+    shared = sync_without_identifier(ami_owner=OTHER_ACCOUNT, filters=["name=web-app-v*"])
+    own = sync()
+
+    # THEN the current one is copied, whoever owns them (the owner sees its deprecated AMI)
+    assert shared.status == "copied", shared.errors
+    assert amis(DESTINATION)[shared.created_resource].source_image_id == new
+    assert own.status == "copied", own.errors
+    assert amis(DESTINATION)[own.created_resource].source_image_id == own_new
 
 
 def test_through_the_owners_role_another_accounts_launch_permissions_are_copied(api_calls):

@@ -671,6 +671,25 @@ def test_an_amis_launch_permissions_are_shown_only_to_its_owner(emulated):
     assert owners_view["LaunchPermissions"] == [{"UserId": EMULATOR_ACCOUNT_ID}]
 
 
+def test_a_deprecated_ami_is_hidden_from_its_users_but_not_its_owner(emulated):
+    """EC2 User Guide, "Deprecate an Amazon EC2 AMI": for AMI users a deprecated AMI is
+    not in DescribeImages unless they name its id or set IncludeDeprecated; owners still
+    see it (moto showed it to everyone)."""
+    shared = create_shared_ami(SOURCE, "golden-image", owner=AMI_OWNER,
+                               shared_with=EMULATOR_ACCOUNT_ID)
+    ec2_backends[AMI_OWNER][SOURCE].amis[shared].deprecation_time = "2026-01-01T00:00:00.000Z"
+    users_ec2 = boto3.client("ec2", region_name=SOURCE)
+
+    def ids(client, **params) -> list[str]:
+        return [image["ImageId"] for image in client.describe_images(**params)["Images"]]
+
+    assert ids(users_ec2, Owners=[AMI_OWNER]) == []
+    assert ids(users_ec2, Owners=[AMI_OWNER], IncludeDeprecated=True) == [shared]
+    assert ids(users_ec2, ImageIds=[shared]) == [shared]
+    owners_ec2 = account_session(AMI_OWNER, SOURCE).client("ec2")
+    assert ids(owners_ec2, Owners=["self"]) == [shared]
+
+
 def test_launch_permissions_of_an_unknown_ami_are_not_found(emulated):
     with pytest.raises(ClientError) as refused:
         ec2().describe_image_attribute(ImageId="ami-0123456789abcdef0",

@@ -19,6 +19,7 @@ from scenarios import (
     CLUSTER,
     CLUSTER_JOB,
     DB_JOB,
+    DESTINATION,
     SOURCE,
     ami_job,
     cluster_job,
@@ -33,6 +34,7 @@ from scenarios import (
 
 import xregion_sync
 from xregion_sync.errors import ConfigError
+from xregion_sync.execution import select_for_event
 from xregion_sync_emulator import execute_state_machine
 from xregion_sync_emulator.moto_seam import EventPattern, EventPatternParser
 from xregion_sync_emulator.template import PROJECT_ROOT, _CfnLoader, read_template
@@ -74,9 +76,24 @@ def names(execution) -> list[str]:
 # ---------------------------------------------------------------- EventBridge, as deployed
 
 
+# The stack as a user with CONFIG deploys it: the AMI rule matches its ec2_ami jobs'
+# source regions (not DESTINATION, where the stack's own copies land).
+PARAMETERS = {"AmiSourceRegions": [SOURCE, "eu-west-1"]}
+
+
+def with_parameters(node):
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in PARAMETERS:
+            return PARAMETERS[node["Ref"]]
+        return {key: with_parameters(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [with_parameters(value) for value in node]
+    return node
+
+
 def rule(logical_id: str, template: dict | None = None) -> dict:
     template = template or read_template().raw
-    return template["Resources"][logical_id]["Properties"]
+    return with_parameters(template["Resources"][logical_id]["Properties"])
 
 
 def matches(pattern: dict, event: dict) -> bool:
@@ -109,7 +126,7 @@ def deliver(event: dict):
     for resource in read_template().raw["Resources"].values():
         if resource["Type"] != "AWS::Events::Rule":
             continue
-        properties = resource["Properties"]
+        properties = with_parameters(resource["Properties"])
         if "EventPattern" not in properties or not matches(properties["EventPattern"], event):
             continue
         (target,) = properties["Targets"]
@@ -183,6 +200,43 @@ def test_the_rds_cluster_transformer_gives_the_cluster_snapshot_and_its_region()
         "snapshot_id": "rds:orders-cluster-2026-11-26-06-10"}}
 
 
+@pytest.mark.parametrize(("source_identifier", "arn_id"), [
+    pytest.param("rds:orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-with-rds-prefix"),
+    pytest.param("orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-without-prefix"),
+    pytest.param("rds:rds:orders-db-2026-11-26-06-10", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-with-prefix-twice"),
+    pytest.param("rds:orders-db", "rds:orders-db-2026-11-26-06-10",
+                 id="identifier-names-the-db-instance"),
+])
+def test_an_rds_event_selects_the_db_job_whatever_shape_its_source_identifier_has(
+        source_identifier, arn_id):
+    # GIVEN RDS-EVENT-0091 as RDS's own examples show it: SourceIdentifier with or without
+    # the rds: prefix; the ARN names the snapshot
+    event = rds_event(arn_id)
+    event["detail"]["SourceIdentifier"] = source_identifier
+    (target,) = rule("RdsSnapshotCreatedRule")["Targets"]
+    delivered = transform(target["InputTransformer"], event)["event"]
+    entries = xregion_sync.load_config(CONFIG).entries
+
+    selected = [entry.name for _, entry in select_for_event(entries, delivered)]
+
+    assert selected == [DB_JOB]
+
+
+@pytest.mark.parametrize("snapshot_id", ["rds:orders-db-2026-11-26-06-10",
+                                         "orders-db-2026-11-26-06-10"])
+def test_an_rds_event_without_an_arn_reads_the_source_identifier(snapshot_id):
+    delivered = {"source": "aws.rds", "region": SOURCE, "resource": None,
+                 "snapshot_id": snapshot_id}
+    entries = xregion_sync.load_config(CONFIG).entries
+
+    selected = [entry.name for _, entry in select_for_event(entries, delivered)]
+
+    assert selected == [DB_JOB]
+
+
 def test_the_ec2_transformer_gives_the_image_and_its_region():
     (target,) = rule("AmiAvailableRule")["Targets"]
 
@@ -195,7 +249,10 @@ def test_the_forwarder_forwards_exactly_what_the_stack_rules_match():
     forwarder = yaml.load((PROJECT_ROOT / "forwarder" / "template.yaml").read_text(),
                           Loader=_CfnLoader)  # noqa: S506
     for stack_rule, forward_rule in FORWARD_RULES.items():
-        assert rule(forward_rule, forwarder)["EventPattern"] == rule(stack_rule)["EventPattern"]
+        # (the forwarder is deployed in a source region: its events are that region's)
+        stack_pattern = {key: value for key, value in rule(stack_rule)["EventPattern"].items()
+                         if key != "region"}
+        assert rule(forward_rule, forwarder)["EventPattern"] == stack_pattern
         (target,) = rule(forward_rule, forwarder)["Targets"]
         assert target["Arn"] == {"Ref": "TargetEventBusArn"}
 
@@ -255,7 +312,6 @@ def test_an_event_with_the_config_inline_selects_from_it(world):
     pytest.param(lambda image: rds_event("rds:reports-db-2026-11-26-06-10"), id="other-db"),
     pytest.param(lambda image: rds_event("orders-db-before-upgrade"), id="manual-snapshot-id"),
     pytest.param(lambda image: cluster_event("rds:reports-2026-11-26-06-10"), id="other-cluster"),
-    pytest.param(lambda image: ami_event(image, region="ap-south-1"), id="other-region-ami"),
 ])
 def test_an_event_no_job_covers_runs_nothing_and_succeeds(world, event):
     store_stack_config(CONFIG)
@@ -281,9 +337,24 @@ def test_an_event_no_job_covers_runs_nothing_and_succeeds(world, event):
     pytest.param(lambda image: {**ami_event(image), "detail-type": "EC2 Instance State-change "
                                                                    "Notification"},
                  id="other-detail-type"),
+    pytest.param(lambda image: ami_event(image, region="ap-south-1"), id="other-region-ami"),
 ])
 def test_an_event_the_rules_do_not_match_starts_nothing(world, event):
     assert deliver(copy.deepcopy(event(world))) is None
+
+
+@pytest.mark.statemachine  # (the old rule started one)
+def test_the_stacks_own_dr_copy_becoming_available_starts_no_execution(world):
+    # GIVEN the AMI job's DR copy, made by the stack in its destination region
+    first = execute_state_machine({"config": CONFIG, "jobs": [AMI_JOB]})
+    assert first.status == "SUCCEEDED", first.cause
+    (copy_id,) = destination_image_ids()
+
+    # WHEN EC2 reports it available (it does for every CopyImage), in the stack's region
+    # or forwarded from there
+    started = deliver(ami_event(copy_id, region=DESTINATION))
+
+    assert started is None
 
 
 # ---------------------------------------------------------------- {"jobs": [...]}

@@ -84,11 +84,12 @@ def test_throttled_calls_still_give_every_job_its_result(driver):
 
 @pytest.mark.statemachine
 def test_lambda_throttling_is_retried_by_the_state_machine(emulated):
-    # GIVEN the Lambda service throttling every other invoke of every task
+    # GIVEN the Lambda service throttling every other invoke of every task of every job
+    # (an Express child retries a Lambda service error once)
     config = seed_jobs(2)
     before = inventory((SOURCE, DESTINATION))
-    with lambda_faults(lambda _fn, n: "TooManyRequestsException" if n % 2 else None) \
-            as injected:
+    with lambda_faults(lambda _fn, n: "TooManyRequestsException" if n % 2 else None,
+                       per_job=True) as injected:
         execution = execute_state_machine({"config": config})
     # THEN Retry on Lambda.TooManyRequestsException carried every job through
     assert sum(injected.values()) >= 8

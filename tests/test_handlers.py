@@ -64,9 +64,60 @@ def test_load_config_plans_one_map_item_per_job(demo_world, lambda_context):
     plan = handlers.load_config(load_event("load-config"), lambda_context)
 
     assert plan["run_id"] == "nightly-2026-11-26"
-    assert plan["max_concurrency"] == 10
     assert plan["plans"]["express"]["jobs"] == 2
+    assert plan["plans"]["express"]["max_concurrency"] == 10
     assert map_item(plan, 1) == load_event("resolve-source")
+
+
+def map_concurrency(plan: dict) -> dict[str, int]:
+    """Each Distributed Map's MaxConcurrency, read from Load Config's output as the ASL
+    reads it (MaxConcurrencyPath), for the Maps that have jobs to run."""
+    from test_asl_and_template import distributed_maps
+
+    def read(path: str):
+        node = plan
+        for key in path.removeprefix("$.").split("."):
+            node = node[key]
+        return node
+
+    return {name: read(m["MaxConcurrencyPath"]) for name, m in distributed_maps().items()
+            if read(m["ItemReader"]["Parameters"]["Key.$"].replace(".key", ".jobs"))}
+
+
+@pytest.mark.parametrize(("limit", "waiting", "not_waiting"),
+                         [(10, 3, 7), (10, 9, 1), (2, 5, 5), (1, 2, 3), (10, 4, 0), (10, 0, 4)])
+def test_map_max_concurrency_bounds_the_jobs_at_once_across_both_maps(
+        run_bucket, lambda_context, monkeypatch, limit, waiting, not_waiting):
+    # GIVEN MapMaxConcurrency and jobs for both Maps, which run side by side (a Parallel)
+    monkeypatch.setenv("MAP_MAX_CONCURRENCY", str(limit))
+    job = {"sync_type": "rds_automated_snapshot", "source_region": "us-east-1",
+           "destination_region": "us-west-2"}
+    config = {f"sync_wait_{n}": {**job, "db_instance": f"w{n}", "wait_for_completion": True}
+              for n in range(waiting)}
+    config |= {f"sync_go_{n}": {**job, "db_instance": f"g{n}"} for n in range(not_waiting)}
+
+    plan = handlers.load_config({"input": {"config": config}, "execution_name": "run"},
+                                lambda_context)
+
+    # THEN at most MapMaxConcurrency jobs run at once, every Map with jobs runs some
+    # (0 would mean unlimited), and every job is planned
+    concurrency = map_concurrency(plan)
+    assert sum(concurrency.values()) <= limit
+    assert all(share >= 1 for share in concurrency.values())
+    assert sum(p["jobs"] for p in plan["plans"].values()) == waiting + not_waiting
+
+
+def test_map_max_concurrency_0_leaves_both_maps_unlimited(run_bucket, lambda_context,
+                                                          monkeypatch):
+    monkeypatch.setenv("MAP_MAX_CONCURRENCY", "0")
+    job = {"sync_type": "rds_automated_snapshot", "source_region": "us-east-1",
+           "destination_region": "us-west-2", "db_instance": "db"}
+    config = {"sync_wait": {**job, "wait_for_completion": True}, "sync_go": job}
+
+    plan = handlers.load_config({"input": {"config": config}, "execution_name": "run"},
+                                lambda_context)
+
+    assert map_concurrency(plan) == {"Sync Jobs Without Waiting": 0, "Sync Jobs That Wait": 0}
 
 
 @pytest.mark.parametrize(("event", "next_event"), list(zip(CHAIN, CHAIN[1:], strict=False)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -22,6 +23,7 @@ import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from conftest import actions
 from scenarios import (
     AMI_JOB,
     CLUSTER,
@@ -46,7 +48,7 @@ from xregion_sync import execution as execution_module
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine
 from xregion_sync_emulator import iam as iam_module
-from xregion_sync_emulator.deployed_policies import NamedPolicy, function_policies
+from xregion_sync_emulator.deployed_policies import NamedPolicy, function_policies, role_policies
 from xregion_sync_emulator.fidelity import snapshot_ids
 from xregion_sync_emulator.iam import acting_as, current_enforcement, decision_table
 from xregion_sync_emulator.iam_evaluator import EvaluatorUnavailable, check_installation
@@ -75,8 +77,8 @@ def deployment_only_paths() -> None:
     source_ami()
     source_db()
     source_cluster()
-    for sync, config in ((ec2_ami, ami_job()), (rds_automated_snapshot, db_job()),
-                         (rds_cluster_snapshot, cluster_job())):
+    for sync, config in ((ec2_ami, ami_job(**WAIT)), (rds_automated_snapshot, db_job(**WAIT)),
+                         (rds_cluster_snapshot, cluster_job(**WAIT))):
         with start_copy_throttled_once(sync):  # the retry finds the copy it made
             assert execute_state_machine({"config": config}).status == "SUCCEEDED"
     text = yaml.safe_dump({**ami_job(), **db_job()})
@@ -229,7 +231,7 @@ def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suit
     assert {row.function for row in decided} == {
         "LoadConfigFunction", "ResolveSourceFunction", "CheckSyncTagFunction",
         "StartCopyFunction", "CopyTagsFunction", "PollCopyStatusFunction",
-        "PruneOldCopiesFunction", "SummarizeFunction"}
+        "PruneOldCopiesFunction", "SummarizeFunction", iam_module.STATE_MACHINE}
 
 
 @pytest.mark.statemachine
@@ -480,6 +482,127 @@ def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emul
 
 
 # ---------------------------------------------------------------- the enforcement itself
+
+
+@pytest.mark.statemachine
+def test_a_db_snapshot_copy_with_an_option_group_is_allowed_by_the_deployed_policy(emulated):
+    # GIVEN a DB instance and an option group of its engine in the destination
+    source_db()
+    boto3.client("rds", region_name=DESTINATION).create_option_group(
+        OptionGroupName="orders-og", EngineName="postgres", MajorEngineVersion="13",
+        OptionGroupDescription="the source's options, in the DR region")
+    config = db_job(option_group_name="orders-og")
+
+    # WHEN the state machine copies with OptionGroupName (Start Copy's deployed policy)
+    (result,) = run_on_state_machine(config)
+
+    # THEN CopyDBSnapshot is authorized on the snapshots alone: the Service Authorization
+    # Reference lists no `og` resource for it, and rds:CopyOptionGroup is false
+    assert result["status"] == "copied", result["errors"]
+    checks = [d.check for d in current_enforcement().decided if d.action == "rds:CopyDBSnapshot"]
+    assert checks and all(":snapshot:" in c.resource for c in checks)
+    assert {c.context["rds:CopyOptionGroup"] for c in checks} == {"false"}
+
+
+def test_rds_copy_option_group_is_in_copy_db_snapshots_request_context():
+    # GIVEN Start Copy's policy with a guard on the condition key
+    policies = copy.deepcopy(function_policies())
+    deny = {"Effect": "Deny", "Action": "rds:CopyDBSnapshot", "Resource": "*",
+            "Condition": {"Bool": {"rds:CopyOptionGroup": "true"}}}
+    policies["StartCopyFunction"][0].document["Statement"].append(deny)
+
+    with mock.patch.object(iam_module, "function_policies", return_value=policies), \
+            emulated_aws():
+        snapshot = create_db_instance(SOURCE, "orders-db")
+        arn = f"arn:aws:rds:{SOURCE}:{EMULATOR_ACCOUNT_ID}:snapshot:{snapshot}"
+        rds = boto3.client("rds", region_name=DESTINATION)
+        with acting_as("StartCopyFunction"):
+            # WHEN a copy asks for the option group (only cross-account copies may), and
+            # one does not
+            with pytest.raises(ClientError) as denied:
+                rds.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, SourceRegion=SOURCE,
+                                     TargetDBSnapshotIdentifier="copy-1", CopyOptionGroup=True)
+            rds.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, SourceRegion=SOURCE,
+                                 TargetDBSnapshotIdentifier="copy-2")
+
+    # THEN the Deny bites on the first only
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "rds:CopyDBSnapshot" in denied.value.response["Error"]["Message"]
+
+
+def state_machine_policies(mutate) -> dict:
+    """The deployed policies, the state machine role's changed by `mutate(statement)`."""
+    policies = copy.deepcopy(function_policies())
+    machine = copy.deepcopy(role_policies()[iam_module.STATE_MACHINE_ROLE])
+    for policy in machine:
+        policy.document["Statement"] = [changed for statement in policy.document["Statement"]
+                                        if (changed := mutate(statement)) is not None]
+    return {**policies, iam_module.STATE_MACHINE: machine}
+
+
+@pytest.mark.statemachine
+def test_the_state_machines_own_requests_are_authorized_by_its_role():
+    # GIVEN one job of each child type
+    with emulated_aws():
+        source_ami()
+        source_db()
+        execution = execute_state_machine({"config": {**ami_job(), **db_job(**WAIT)}})
+        decided = [d for d in current_enforcement().decided
+                   if d.function == iam_module.STATE_MACHINE]
+
+    # THEN every request of the state machine itself was decided, and allowed
+    assert execution.status == "SUCCEEDED", execution.cause
+    actions = {d.action for d in decided}
+    assert actions == {"lambda:InvokeFunction", "s3:GetObject", "s3:PutObject",
+                       "states:StartExecution", "states:DescribeExecution"}
+    assert {d.decision for d in decided} == {"Allowed"}
+    children = {r for d in decided if d.action == "states:DescribeExecution"
+                for r in d.resources}
+    # the labelled ARNs: execution:<machine>/<map run label>:<id>, express:...:<id>:<id>
+    labelled = {"execution": r":execution:xregion-sync-local/[^:/]+:[^:]+$",
+                "express": r":express:xregion-sync-local/[^:/]+:[^:]+:[^:]+$"}
+    assert {kind for kind, shape in labelled.items()
+            for arn in children if re.search(shape, arn)} == {"execution", "express"}
+
+
+@pytest.mark.statemachine
+@pytest.mark.parametrize("config", [ami_job(), db_job(**WAIT)], ids=["express", "standard"])
+def test_child_arns_without_the_map_run_label_deny_the_children(config):
+    # GIVEN the grant the template had: execution:<machine>:* and express:<machine>:*:*
+    def unlabelled(statement):
+        if "states:DescribeExecution" in actions(statement):
+            statement["Resource"] = [
+                f"arn:aws:states:us-east-1:{EMULATOR_ACCOUNT_ID}:execution:xregion-sync-local:*",
+                f"arn:aws:states:us-east-1:{EMULATOR_ACCOUNT_ID}:express:xregion-sync-local:*:*"]
+        return statement
+
+    with mock.patch.object(iam_module, "function_policies",
+                           return_value=state_machine_policies(unlabelled)), emulated_aws():
+        source_ami()
+        source_db()
+        execution = execute_state_machine({"config": config})
+        denied = [d for d in current_enforcement().decided
+                  if d.function == iam_module.STATE_MACHINE and d.decision != "Allowed"]
+
+    # THEN the Map cannot watch its children: the execution fails
+    assert execution.status == "FAILED"
+    assert {d.action for d in denied} == {"states:DescribeExecution"}
+
+
+@pytest.mark.statemachine
+def test_without_its_lambda_invoke_grants_the_state_machine_cannot_run_a_task():
+    def no_invoke(statement):
+        return None if "lambda:InvokeFunction" in actions(statement) else statement
+
+    with mock.patch.object(iam_module, "function_policies",
+                           return_value=state_machine_policies(no_invoke)), emulated_aws():
+        source_ami()
+        execution = execute_state_machine({"config": ami_job()})
+        denied = {d.action for d in current_enforcement().decided
+                  if d.function == iam_module.STATE_MACHINE and d.decision != "Allowed"}
+
+    assert execution.status == "FAILED"
+    assert denied == {"lambda:InvokeFunction"}
 
 
 @pytest.mark.statemachine

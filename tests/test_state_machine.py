@@ -15,6 +15,7 @@ from scenarios import (
     AMI_JOB,
     DB_JOB,
     SOURCE,
+    WAIT,
     ami_job,
     db_job,
     destination_image_ids,
@@ -334,8 +335,9 @@ def test_a_lambda_service_error_is_retried(world):
 
 @pytest.mark.statemachine
 @pytest.mark.parametrize(("sync", "config", "copies"), [
-    (ec2_ami, ami_job(), destination_image_ids),
-    (rds_automated_snapshot, db_job(), destination_snapshot_ids),
+    # Jobs that wait: Standard children retry throttling (Express ones have no time for it)
+    (ec2_ami, ami_job(**WAIT), destination_image_ids),
+    (rds_automated_snapshot, db_job(**WAIT), destination_snapshot_ids),
 ], ids=["ec2_ami", "rds_automated_snapshot"])
 def test_a_start_copy_retried_after_the_copy_was_made_makes_no_second_copy(
         world, sync, config, copies):
@@ -408,7 +410,8 @@ def test_the_plan_goes_to_the_run_bucket_and_the_state_stays_small(emulated, mon
     plan = plan_execution({"config": config}, "big")
     # THEN the plan is in the bucket and what travels in the state is a few hundred bytes
     assert len(json.dumps(plan)) < 1000
-    assert plan["plans"]["express"] == {"key": "runs/big/plan-express.json", "jobs": 2000}
+    assert plan["plans"]["express"] == {"key": "runs/big/plan-express.json", "jobs": 2000,
+                                       "max_concurrency": 10}
     stored = boto3.client("s3", region_name=SOURCE).get_object(
         Bucket="run-bucket", Key="runs/big/plan-express.json")["Body"].read()
     assert len(stored) > 256 * 1024

@@ -4,7 +4,12 @@ its own AMIs): an AMI of account B with a launch permission for account A (or pu
   - is returned by DescribeImages in A (by ImageIds, Owners=[B], ExecutableUsers, or no
     owner at all), but without its tags: AWS shows an AMI's tags only to its owner, so a
     `tag:` filter in A never matches it;
-  - can be the SourceImageId of CopyImage in A (moto looked the source up in A's backend).
+  - can be the SourceImageId of CopyImage in A (moto looked the source up in A's backend);
+  - once deprecated, is left out of A's DescribeImages unless A names its id or sets
+    IncludeDeprecated (EC2 User Guide, "Deprecate an Amazon EC2 AMI": "For AMI users, the
+    deprecated AMI does not appear in DescribeImages API calls unless you specify its ID
+    or specify that deprecated AMIs must appear. AMI owners continue to see deprecated
+    AMIs"); moto ignores IncludeDeprecated.
 
 EC2 User Guide, "Understand shared AMI use": "AMIs are a regional resource ... you can
 share an AMI with specific AWS accounts"; DescribeImages (API Reference): "The images
@@ -18,9 +23,10 @@ from __future__ import annotations
 
 import copy
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from .moto_seam import Ami, AmiBackend, generic_filter, replace
+from .moto_seam import ActionResult, Ami, AmiBackend, AmisResponse, generic_filter, replace
 
 if TYPE_CHECKING:
     from .moto_seam import EC2Backend
@@ -54,6 +60,29 @@ def share_amis_across_accounts(stack: ExitStack) -> None:
         return own + (generic_filter(filters, shared) if filters else shared)
 
     replace(stack, AmiBackend, "describe_images", describe_images)
+    _hide_deprecated_amis_from_their_users(stack)
+
+
+def _hide_deprecated_amis_from_their_users(stack: ExitStack) -> None:
+    original_describe_images = AmisResponse.describe_images
+
+    def describe_images(self: AmisResponse) -> ActionResult:
+        answer = original_describe_images(self)
+        if self._get_param("ImageIds") or self._get_bool_param("IncludeDeprecated", False):
+            return answer
+        images = cast(dict[str, list[Ami]], answer.result)["Images"]
+        return ActionResult({"Images": [image for image in images
+                                        if image.owner_id == self.current_account
+                                        or not deprecated(image)]})
+
+    replace(stack, AmisResponse, "describe_images", describe_images)
+
+
+def deprecated(image: Ami) -> bool:
+    """Whether the AMI's DeprecationTime (EnableImageDeprecation's, see fidelity.py) has come."""
+    when = getattr(image, "deprecation_time", None)
+    return bool(when) and datetime.fromisoformat(str(when).replace("Z", "+00:00")) <= datetime.now(
+        UTC)
 
 
 def _shared_with(account_id: str, region: str) -> list[SharedImageView]:

@@ -75,6 +75,15 @@ def role_policies(parameters: Mapping[str, str] | None = None) -> dict[str, list
     return dict(_role_policies(tuple(sorted((parameters or {}).items()))))
 
 
+def resource_policy(logical_id: str, document_property: str) -> dict[str, Any]:
+    """A resource's own policy (a KMS key's KeyPolicy, a topic policy's PolicyDocument) as
+    deployed, its intrinsic functions resolved."""
+    stack = _DeployedStack({})
+    document: dict[str, Any] = stack.resolve(
+        stack.resources[logical_id]["Properties"][document_property])
+    return document
+
+
 @cache
 def _function_policies(parameters: tuple[tuple[str, str], ...]) -> dict[str, list[NamedPolicy]]:
     stack = _DeployedStack(dict(parameters))

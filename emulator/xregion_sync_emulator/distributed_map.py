@@ -302,6 +302,17 @@ def _record_child_executions(stack: ExitStack) -> None:
             arn=f"{record.map_state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}",
             state_machine_arn=record.map_state_machine_arn, map_run_arn=record.map_run_arn,
             execution_type=run.facts.execution_type, input=job.job_input)
+        denial = _authorize_child(child)
+        if denial is not None:  # the child never runs: a failed item of the Map Run
+            record.item_counter.total.count()
+            record.item_counter.failed.count()
+            record.execution_counter.total.count()
+            record.execution_counter.failed.count()
+            child.status, child.error, child.cause = "FAILED", "States.Runtime", denial
+            child.stop_date, job.job_output = _now(), None
+            with run.lock:
+                run.children.append(child)
+            return
         _announce_start(env, child)
         original_eval_job(self, env, job)
         _finish(env, job, child)
@@ -312,6 +323,26 @@ def _record_child_executions(stack: ExitStack) -> None:
     replace(stack, component, "_eval_body", eval_body)
     replace(stack, worker, "_eval_input", eval_input)
     replace(stack, worker, "_eval_job", eval_job)
+
+
+def labelled_child_arn(child: ChildExecution) -> str:
+    """The child's ARN as IAM sees it (Service Authorization Reference: "labelled
+    execution" execution:<machine>/<label>:<id>, "labelled express"
+    express:<machine>/<label>:<id>:<id>)."""
+    if child.execution_type == "EXPRESS":
+        return f"{child.arn.replace(':execution:', ':express:')}:{child.name}"
+    return child.arn
+
+
+def _authorize_child(child: ChildExecution) -> str | None:
+    from .iam import authorize_state_machine
+    from .template import LOCAL_STACK_NAME
+
+    machine = child.state_machine_arn.split("/", 1)[0]
+    if not machine.endswith(f":stateMachine:{LOCAL_STACK_NAME}"):
+        return None  # another state machine's (an emulator test's own definitions)
+    return (authorize_state_machine("states:StartExecution", [machine])
+            or authorize_state_machine("states:DescribeExecution", [labelled_child_arn(child)]))
 
 
 def _announce_start(env: Environment, child: ChildExecution) -> None:

@@ -10,6 +10,13 @@ A denied request gets the error the service returns, as an HTTP response, so pro
 sees the ClientError it would see on AWS. An operation without a model below is denied,
 naming the missing model: a new call can never slip past.
 
+The state machine's own requests meet its role's policies the same way: moto's ASL
+interpreter signs its Lambda invokes and its ItemReader/ResultWriter S3 calls with a key of
+its own, and a Distributed Map's child executions are authorized where the emulator starts
+them (distributed_map.py: states:StartExecution on the state machine, states:DescribeExecution
+on the child's labelled ARN, execution:<machine>/<label>:<id> or, for an Express child,
+express:<machine>/<label>:<id>:<id>, as the Service Authorization Reference names them).
+
 Not checked: requests outside a Lambda (a test's seeding, the in-process runner, which
 keeps its caller's credentials), and requests a handler signs with other credentials (a
 job's assumed role or keys from a secret: their policies live outside this stack).
@@ -32,7 +39,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from . import fidelity
-from .deployed_policies import ACCOUNT_ID, PARTITION, NamedPolicy, function_policies
+from .deployed_policies import (
+    ACCOUNT_ID,
+    PARTITION,
+    REGION,
+    NamedPolicy,
+    function_policies,
+    role_policies,
+)
 from .iam_evaluator import Check, shared_evaluator
 from .moto_seam import replace
 
@@ -98,7 +112,11 @@ class IamEnforcement:
     def __init__(self, parameters: dict[str, str] | None = None,
                  policies: dict[str, list[NamedPolicy]] | None = None):
         self.parameters = dict(parameters or {})  # the `sam deploy` parameter overrides
-        self.policies = policies if policies is not None else function_policies(parameters)
+        self.policies = dict(policies if policies is not None
+                             else function_policies(parameters))
+        # The state machine's own requests (Lambda invokes, child executions, the Maps'
+        # ItemReader and ResultWriter) meet its role's policies.
+        self.policies.setdefault(STATE_MACHINE, role_policies(parameters)[STATE_MACHINE_ROLE])
         self.decided: list[Decided] = []
         self._evaluator = shared_evaluator()
 
@@ -183,11 +201,18 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
     def authorized(self: BotocoreStubber, event_name: str, request: AWSPreparedRequest,
                    **kwargs: Any) -> AWSResponse | None:
         function = _running.get()
-        if not self.enabled or function is None or not _signed_by_the_function(request):
+        if function is None and _access_key(request) == INTERPRETER_ACCESS_KEY:
+            function = STATE_MACHINE  # moto's ASL interpreter, calling as the state machine
+        elif function is not None and not _signed_by_the_function(request):
+            function = None
+        if not self.enabled or function is None:
             return original(self, event_name, request, **kwargs)
         with fidelity.REQUEST_LOCK:
             service_id, operation = event_name.split(".")[1:3]
             aws_request = _aws_request(service_id, operation, request)
+            if function == STATE_MACHINE and not _of_the_stack(aws_request, enforcement):
+                # another state machine's (an emulator test's own definitions)
+                return original(self, event_name, request, **kwargs)
             denial, kept = enforcement.decide(function, aws_request)
             if denial is not None:
                 return _denied_response(aws_request, denial, request.url)
@@ -206,7 +231,12 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
 
 # Event names carry botocore's service id; IAM models use the service name.
 SERVICE_NAMES = {"ec2": "ec2", "rds": "rds", "sts": "sts", "s3": "s3", "ssm": "ssm",
-                 "secrets-manager": "secretsmanager", "kms": "kms"}
+                 "secrets-manager": "secretsmanager", "kms": "kms", "lambda": "lambda"}
+# The state machine's role: its requests are moto's interpreter's, signed with this key
+# (moto.stepfunctions.parser.asl.utils.boto_client), or the emulator's child executions.
+STATE_MACHINE = "SyncStateMachine"
+STATE_MACHINE_ROLE = f"{STATE_MACHINE}Role"
+INTERPRETER_ACCESS_KEY = "ak"
 
 
 def _signed_by_the_function(request: AWSPreparedRequest) -> bool:
@@ -230,7 +260,10 @@ def _aws_request(service_id: str, operation: str, request: AWSPreparedRequest) -
     region = scope.group(1) if scope else "us-east-1"
     if service not in SERVICE_NAMES.values():
         return AwsRequest(service, operation, region, {})
-    params = _s3_params(request) if service == "s3" else _parsed(service, operation, request)
+    if service == "lambda":
+        params = _lambda_params(request)
+    else:
+        params = _s3_params(request) if service == "s3" else _parsed(service, operation, request)
     return AwsRequest(service, operation, region, params)
 
 
@@ -250,6 +283,12 @@ def _parsed(service: str, operation: str, request: AWSPreparedRequest) -> dict[s
     return dict(parser.parse({"method": normalized.method, "values": normalized.values,
                               "headers": normalized.headers, "body": normalized.data,
                               "url_path": normalized.path, "url_params": {}}))
+
+
+def _lambda_params(request: AWSPreparedRequest) -> dict[str, Any]:
+    """FunctionName of /2015-03-31/functions/<name or ARN>/invocations."""
+    match = re.search(r"/functions/([^/]+)/", unquote(urlsplit(request.url).path))
+    return {"FunctionName": match.group(1) if match else ""}
 
 
 def _s3_params(request: AWSPreparedRequest) -> dict[str, Any]:
@@ -451,7 +490,8 @@ def _copy_rds_snapshot(operation: str, kind: str, parameter: str
                        ) -> Callable[[AwsRequest], Authorization]:
     """CopyDBSnapshot / CopyDBClusterSnapshot (`parameter`: the DBSnapshot/DBClusterSnapshot
     of their Source...Identifier and Target...Identifier) on the source and the new
-    snapshot (aws:RequestTag, aws:TagKeys), rds:AddTagsToResource for the tags in the call,
+    snapshot (aws:RequestTag, aws:TagKeys; CopyDBSnapshot: rds:CopyOptionGroup),
+    rds:AddTagsToResource for the tags in the call,
     and what RDS does with a KmsKeyId on the caller's behalf."""
 
     def authorization(request: AwsRequest) -> Authorization:
@@ -459,8 +499,15 @@ def _copy_rds_snapshot(operation: str, kind: str, parameter: str
         source = _rds_arn(request, kind, params[f"Source{parameter}Identifier"])
         target = _rds_arn(request, kind, params[f"Target{parameter}Identifier"])
         tagging = _request_tags(params.get("Tags"))
-        checks = [Check(f"rds:{operation}", source, tagging),
-                  Check(f"rds:{operation}", target, tagging)]
+        copying = tagging
+        if operation == "CopyDBSnapshot":
+            # Service Authorization Reference: CopyDBSnapshot's resource type is `snapshot`
+            # alone (an OptionGroupName adds none: `og` is CopyOptionGroup's), and its
+            # rds:CopyOptionGroup key is the request's CopyOptionGroup.
+            copies_group = bool(params.get("CopyOptionGroup", False))
+            copying = {**tagging, "rds:CopyOptionGroup": str(copies_group).lower()}
+        checks = [Check(f"rds:{operation}", source, copying),
+                  Check(f"rds:{operation}", target, copying)]
         if params.get("Tags"):
             checks.append(Check("rds:AddTagsToResource", target, tagging))
         if params.get("KmsKeyId"):
@@ -538,6 +585,43 @@ def _on_object(action: str) -> Callable[[AwsRequest], Authorization]:
     return authorization
 
 
+def _invoke(request: AwsRequest) -> Authorization:
+    """lambda:InvokeFunction on the function's ARN (a name is in the caller's account)."""
+    name = request.params["FunctionName"]
+    arn = name if name.startswith("arn:") else (
+        f"arn:{PARTITION}:lambda:{request.region}:{request.account}:function:{name}")
+    return Authorization([Check("lambda:InvokeFunction", arn, {})])
+
+
+def _of_the_stack(request: AwsRequest, enforcement: IamEnforcement) -> bool:
+    """Whether an interpreter request is the stack's state machine's: it invokes one of the
+    stack's functions or reads or writes the stack's run bucket."""
+    from .template import read_template
+
+    if request.service == "lambda":
+        return request.params["FunctionName"].rsplit(":", 1)[-1] in enforcement.policies
+    if request.service == "s3":
+        return request.params.get("Bucket") in read_template().buckets()
+    return True
+
+
+def authorize_state_machine(action: str, resources: list[str]) -> str | None:
+    """For a request the state machine makes without an API call moto sees (a Distributed
+    Map starting and describing its child executions): None, or the denial."""
+    enforcement = current_enforcement()
+    if enforcement is None:
+        return None
+    request = AwsRequest("states", action.split(":")[1], REGION, {"resources": resources})
+    with fidelity.REQUEST_LOCK:
+        denial, _ = enforcement.decide(STATE_MACHINE, request)
+    return denial
+
+
+def _states_action(request: AwsRequest) -> Authorization:
+    return Authorization([Check(f"states:{request.operation}", resource, {})
+                          for resource in request.params["resources"]])
+
+
 class _Unmodelled(Exception):
     pass
 
@@ -567,6 +651,10 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("sts", "AssumeRole"): _assume_role,
     ("secretsmanager", "GetSecretValue"): _get_secret_value,
     ("ssm", "GetParameter"): _get_parameter,
+    ("lambda", "Invoke"): _invoke,
+    ("states", "StartExecution"): _states_action,
+    ("states", "DescribeExecution"): _states_action,
+    ("states", "StopExecution"): _states_action,
     ("s3", "GetObject"): _on_object("s3:GetObject"),
     ("s3", "PutObject"): _on_object("s3:PutObject"),
 }

@@ -250,6 +250,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.responses.amis:AmisResponse.copy_image": ("self",),
     "moto.ec2.responses.amis:AmisResponse.deregister_image": ("self",),
     "moto.ec2.responses.amis:AmisResponse.describe_image_attribute": ("self",),
+    "moto.ec2.responses.amis:AmisResponse.describe_images": ("self",),
     "moto.ec2.responses.amis:AmisResponse.enable_image_deprecation": None,
     "moto.ec2.responses.amis:AmisResponse.modify_image_attribute": ("self",),
     "moto.ec2.responses:EC2Response.copy_image": ("self",),

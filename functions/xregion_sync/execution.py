@@ -88,7 +88,7 @@ def plan(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict[str, Any]:
     """Execution input -> the plans in the run bucket, and what the Maps need to read them:
-    {run_id, max_concurrency, bucket, prefix, plans: {express|standard: {key, jobs}}}.
+    {run_id, bucket, prefix, total, plans: {express|standard: {key, jobs, max_concurrency}}}.
     Only the jobs the input selects ("jobs" or "event") are planned; the others are not
     in the plans, the results or the summary."""
     event = event or {}
@@ -126,13 +126,31 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
         waits = entry.spec.options.get("wait_for_completion")
         plans["standard" if waits else "express"].append(
             {"index": index, "job": job_to_dict(entry.spec), "result": None})
+    limit = _max_concurrency()
+    if limit == 1 and plans["standard"]:  # one job at a time: one Map, whose children may wait
+        plans = {"express": [], "standard": sorted(
+            plans["express"] + plans["standard"], key=lambda item: item["index"])}
+    shares = split_concurrency(limit, {kind: len(items) for kind, items in plans.items()})
     bucket, prefix = _run_bucket(), f"{RUNS_PREFIX}/{execution_name}"
     for kind, items in plans.items():
         _put_json(bucket, f"{prefix}/plan-{kind}.json", items)
-    return {"run_id": execution_name, "max_concurrency": _max_concurrency(), "bucket": bucket,
-            "prefix": prefix, "total": len(entries), "note": note,
-            "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items)}
+    return {"run_id": execution_name, "bucket": bucket, "prefix": prefix,
+            "total": len(entries), "note": note,
+            "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items),
+                             "max_concurrency": shares[kind]}
                       for kind, items in plans.items()}}
+
+
+def split_concurrency(limit: int, jobs: Mapping[str, int]) -> dict[str, int]:
+    """Each Map's MaxConcurrency, so that MapMaxConcurrency bounds the jobs at once across
+    both Maps (they run side by side in one Parallel). When both have jobs, each gets a
+    share in proportion to its jobs, at least 1 (plan_execution never needs two shares of
+    a limit of 1). 0 means no limit of ours, for both."""
+    if limit == 0 or sum(1 for count in jobs.values() if count) < 2:
+        return dict.fromkeys(jobs, limit)  # a Map without jobs never starts
+    express = round(limit * jobs["express"] / sum(jobs.values()))
+    express = max(1, min(limit - 1, express))
+    return {"express": express, "standard": limit - express}
 
 
 def select_jobs(entries: Sequence[JobEntry], names: Any) -> list[tuple[int, JobEntry]]:

@@ -108,6 +108,9 @@ OPTIONS = {
                                       doc="once the copy is available, give it the source "
                                           "AMI's launch permissions (accounts, organizations, "
                                           "OUs); never makes a copy public"),
+    "chained_dr": Option(boolean, default=False,
+                         doc="the source may be a DR copy this tool made (a copy of a copy); "
+                             "unset, such copies are never a source, even when they match"),
 }
 SYNC_IDENTIFIER_TAG = "Sync-Identifier"
 # DeregisterImage on an AMI a first attempt already deregistered: done, not failed.
@@ -135,12 +138,24 @@ def resolve_source(job: JobSpec) -> Source:
     owner = job.options.get("ami_owner") or "self"
     ec2 = aws.client(job, SERVICE, job.source_region, settings=_source_client(job))
     with aws.aws_errors(job.name, f"looking for the source AMI in {job.source_region}"):
-        images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job))
+        # Deprecated AMIs too: EC2 hides another account's unless asked (its owner sees
+        # them anyway); one is the source only when no current AMI matches.
+        images = _paginate_images(ec2, Owners=[owner], Filters=_source_filters(job),
+                                  IncludeDeprecated=True)
+    # CopyImage copies the AMI's tags (Sync-Identifier too): in a two-way setup another
+    # job's DR copy matches this job's selection.
+    dr_copies = [image["ImageId"] for image in images if _dr_copy(image)]
+    if not job.options.get("chained_dr"):
+        images = [image for image in images if image["ImageId"] not in dr_copies]
+    images = [image for image in images if not _deprecated(image)] or images
     if not images:
         raise SourceNotFoundError(
             f"No EC2 Images were found using the filter settings for identifier '{job.name}' "
             f"in {job.source_region}; check ami_owner, sync_identifier and filters"
-            + (f"; {hint}" if (hint := _other_account_advice(job)) else ""),
+            + (f"; {hint}" if (hint := _other_account_advice(job)) else "")
+            + (f"; only DR copies this tool made match ({', '.join(sorted(dr_copies))}), "
+               "which are never a source unless the job sets chained_dr: true"
+               if dr_copies else ""),
             job=job.name)
     if len(images) > 1:
         ids = ", ".join(sorted(image["ImageId"] for image in images))
@@ -153,6 +168,13 @@ def resolve_source(job: JobSpec) -> Source:
         raise SourceNotFoundError(
             f"job '{job.name}': source AMI {image['ImageId']} is {image.get('State')}, not "
             "available; the next run copies it once it is available", job=job.name)
+    if _deprecated(image):
+        # Still launchable and copyable by id: the DR copy keeps what may still be in use.
+        logger.warning("The source AMI is deprecated by its owner and no current AMI "
+                       "matches the job; copied all the same", extra={
+                           "job": job.name, "image": image["ImageId"],
+                           "owner": image.get("OwnerId"),
+                           "deprecation_time": image["DeprecationTime"]})
     tags = tag_dict(image.get("Tags"))
     legacy = parse_legacy_value(tags.get(legacy_source_tag_key(job.destination_region)))
     return {
@@ -645,13 +667,31 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
     return copies
 
 
+def _deprecated(image: dict[str, Any]) -> bool:
+    """Whether the AMI's DeprecationTime has come (ISO 8601 UTC, as DescribeImages gives it)."""
+    when = image.get("DeprecationTime")
+    return bool(when) and datetime.fromisoformat(str(when).replace("Z", "+00:00")) <= (
+        datetime.now(UTC))
+
+
+def _dr_copy(image: dict[str, Any]) -> bool:
+    """Whether the AMI is provably a DR copy this tool made, as pruning decides: its
+    tracking tags name a source, and AWS records it as a copy of that source."""
+    tags = tag_dict(image.get("Tags"))
+    return TAG_SOURCE_ID in tags and _recorded_source_is_tagged(image, tags)
+
+
+def _recorded_source_is_tagged(image: dict[str, Any], tags: dict[str, str]) -> bool:
+    claimed = (tags.get(TAG_SOURCE_ID), tags.get(TAG_SOURCE_REGION))
+    return (image.get("SourceImageId"), image.get("SourceImageRegion")) == claimed
+
+
 def _provenance(job: JobSpec, image: dict[str, Any], tags: dict[str, str]) -> bool:
     """Whether AWS's record of what the AMI was copied from (SourceImageId and
     SourceImageRegion, set by CopyImage) names the source its tracking tags name. An AMI
     someone copied from a DR copy, tags and all, names the DR copy instead: it is not
     ours, and is left alone."""
-    claimed = (tags.get(TAG_SOURCE_ID), tags.get(TAG_SOURCE_REGION))
-    if (image.get("SourceImageId"), image.get("SourceImageRegion")) == claimed:
+    if _recorded_source_is_tagged(image, tags):
         return True
     logger.warning("Left alone an AMI with this tool's tags that AWS does not record as a "
                    "copy of the source they name (a copy made from a DR copy?)", extra={

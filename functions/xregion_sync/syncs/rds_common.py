@@ -93,21 +93,29 @@ class SnapshotApi:
     legacy_tags: bool = False
 
 
-# An automated DB (cluster) snapshot's id: rds:<DB instance or cluster id>-<YYYY-MM-DD-HH-MM>.
-AUTOMATED_SNAPSHOT_ID = re.compile(r"rds:(?P<db>.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
+# An automated DB (cluster) snapshot's id: rds:<DB instance or cluster id>-<YYYY-MM-DD-HH-MM>
+# (the prefix is optional here, see reports_automated_snapshot).
+AUTOMATED_SNAPSHOT_ID = re.compile(r"(?:rds:)*(?P<db>[^:]+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}")
+# The resource part of a snapshot's ARN: arn:<partition>:rds:<region>:<account>:<type>:<id>
+ARN_FIELDS = 6
 
 
 def reports_automated_snapshot(event: Mapping[str, Any], resource_type: str, db: str) -> bool:
     """Whether an RDS event (RDS-EVENT-0091 for a DB snapshot, RDS-EVENT-0169 for a DB
     cluster snapshot) reports a new automated snapshot of `db`: the snapshot's ARN (the
     event's `resource`) is of `resource_type` ("snapshot", "cluster-snapshot"; no ARN
-    counts as a DB snapshot's) and its id is an automated snapshot's of that DB. RDS
-    stores DB instance and cluster ids in lower case."""
+    counts as a DB snapshot's) and its id names that DB. The id comes from the ARN, the
+    snapshot's identity; the event's SourceIdentifier (read only without an ARN) shows up
+    with the `rds:` prefix and without, so any number of prefixes is stripped (the rules
+    match only automated-snapshot events). RDS stores DB ids in lower case."""
     if event.get("source") != "aws.rds":
         return False
-    match = AUTOMATED_SNAPSHOT_ID.fullmatch(str(event.get("snapshot_id") or ""))
-    arn = str(event.get("resource") or "").split(":")
-    kind = arn[5] if len(arn) > 6 and arn[0] == "arn" else "snapshot"
+    arn = str(event.get("resource") or "").split(":", ARN_FIELDS)
+    if len(arn) > ARN_FIELDS and arn[0] == "arn":
+        kind, snapshot_id = arn[5], arn[6]
+    else:
+        kind, snapshot_id = "snapshot", str(event.get("snapshot_id") or "")
+    match = AUTOMATED_SNAPSHOT_ID.fullmatch(snapshot_id)
     return match is not None and kind == resource_type and match["db"].lower() == db.lower()
 
 

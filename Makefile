@@ -22,8 +22,10 @@ export SAM_CLI_TELEMETRY := 0
 IAM_SIMULATOR_SRC := emulator/xregion_sync_emulator/iam_simulator
 IAM_SIMULATOR ?= .tools/iam-simulator
 # Tests in parallel, one worker per core (pytest-xdist); PYTEST_WORKERS=0 runs them in one process.
+# loadgroup: the tests of an xdist_group share one worker, so a costly module fixture is
+# computed once, not once per worker.
 PYTEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy bench schema clean
 
@@ -68,7 +70,7 @@ test-exhaustive: install
 test-py313: iam-simulator $(UV)
 	@test -n "$(PY313)" || { echo "test-py313 needs python3.13 on PATH or under pyenv"; exit 1; }
 	UV_PROJECT_ENVIRONMENT=.venv313 $(UV) sync -q --frozen --extra dev --python $(PY313)
-	.venv313/bin/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+	.venv313/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider
 
 # The canary: a throwaway environment from the newest releases that pyproject.toml's ranges
 # allow (the lock is ignored), running the whole suite. Green: `make lock` may move to them.
@@ -77,7 +79,7 @@ test-latest: iam-simulator $(UV)
 	$(UV) venv -q --python $(PYTHON) .venv-latest
 	VIRTUAL_ENV=.venv-latest $(UV) pip install -q --upgrade --refresh -e '.[dev]'
 	.venv-latest/bin/python -c 'import importlib.metadata as m; print("test-latest on", *(p + " " + m.version(p) for p in ("moto", "boto3", "cfn-lint", "aws-sam-translator")))'
-	.venv-latest/bin/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+	.venv-latest/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider
 
 # Re-resolve every lock to the newest releases within the ranges (pyproject.toml,
 # locks/*.in), then `make test lint` and commit the changed locks.

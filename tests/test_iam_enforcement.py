@@ -206,6 +206,7 @@ def suite():
 
 
 @pytest.mark.statemachine
+@pytest.mark.xdist_group("iam_suite")  # one worker computes `suite`
 def test_the_scenario_suite_passes_under_enforcement(suite):
     results, _, _ = suite
     for scenario in SCENARIOS:
@@ -223,6 +224,7 @@ EXPECTED_DENIALS = {("PruneOldCopiesFunction", "rds:DeleteDBSnapshot",
 
 
 @pytest.mark.statemachine
+@pytest.mark.xdist_group("iam_suite")  # one worker computes `suite`
 def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suite):
     _, decided, _ = suite
     denied = {(row.function, row.action, row.check.resource) for row in decided
@@ -235,6 +237,7 @@ def test_no_request_of_the_suite_is_denied_and_every_task_lambda_is_checked(suit
 
 
 @pytest.mark.statemachine
+@pytest.mark.xdist_group("iam_suite")  # one worker computes `suite`
 def test_the_report_lists_every_request_with_its_decision(suite):
     _, decided, _ = suite
     table = REPORT.read_text(encoding="utf-8")
@@ -279,6 +282,7 @@ REMOVALS = grant_removals()
 
 
 @pytest.mark.statemachine
+@pytest.mark.xdist_group("iam_suite")  # one worker computes `suite`
 def test_every_statement_action_and_resource_granted_is_needed_by_some_request(suite):
     _, decided, enforcement = suite
     unneeded = []

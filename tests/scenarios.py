@@ -43,7 +43,8 @@ CLUSTER_JOB = "sync_orders_cluster"
 CLUSTER = "orders-cluster"
 FIRST_BACKUP = datetime(2026, 11, 19, 6, 10, tzinfo=UTC)
 AMI_CREATED = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
-WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1}
+WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1,
+                 "max_wait_seconds": 600}
 
 Driver = Callable[[dict], list[dict]]
 

@@ -31,7 +31,8 @@ JOB = "sync_web_app"
 OTHER_ACCOUNT = "111111111111"
 READER_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/xregion-sync-reader"
 SOURCE_CREATED = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
-WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1,
+                 "max_wait_seconds": 600}
 
 
 @pytest.fixture(autouse=True)

@@ -466,7 +466,8 @@ def deregistered(api_calls) -> list[tuple[str, bool]]:
             for c in api_calls.named("DeregisterImage")]
 
 
-WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1,
+                 "max_wait_seconds": 600}
 
 
 @pytest.mark.parametrize(("retain", "pruned_days"), [(0, [3, 2, 1]), (1, [3, 2]), (2, [3]),

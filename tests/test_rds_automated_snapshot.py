@@ -86,7 +86,8 @@ def legacy_copy(days: int) -> str:
 
 # Old copies are pruned once the new copy is available: these runs wait for it (the
 # emulator's copies are available at the first poll; the runner's sleep is skipped).
-WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1,
+                 "max_wait_seconds": 600}
 
 
 @pytest.fixture(autouse=True)

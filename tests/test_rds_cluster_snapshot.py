@@ -31,7 +31,8 @@ CLUSTER = "orders"
 FIRST_BACKUP = datetime(2026, 11, 19, 6, 10, tzinfo=UTC)
 FIRST_SNAPSHOT = "rds:orders-2026-11-19-06-10"
 FIRST_COPY = "rds-orders-2026-11-19-06-10"
-WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1}
+WAIT_FOR_COPY = {"wait_for_completion": True, "poll_interval_seconds": 1,
+                 "max_wait_seconds": 600}
 
 
 def cluster_config(**options) -> dict:

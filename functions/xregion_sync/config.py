@@ -29,6 +29,7 @@ from .spec import (
     Problem,
     a_kind_of,
     check_restore_drill,
+    check_wait_budget,
     field_of,
     not_text,
     show,
@@ -289,6 +290,8 @@ def _job_entry(name: str, raw: Any, global_client: dict[str, Any],
     _check_regions(name, sync.SERVICE if sync else "ec2", values, problem)
     if sync is not None:
         sync.check_options(values, problem)
+        interval_given = "poll_interval_seconds" in {*raw, *global_defaults}
+        check_wait_budget(values, interval_given, problem)
         check_restore_drill(sync.SERVICE, raw.get("restore_drill"), problem)
     if errors or sync_type is None:  # (no type is one of the errors)
         return JobEntry(name, sync_type, None, tuple(errors))

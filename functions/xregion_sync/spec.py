@@ -495,8 +495,46 @@ WAIT_OPTIONS: dict[str, Option] = {
                                   doc="wait for the copy to finish and report its final state"),
     "poll_interval_seconds": Option(positive_int, default=60, doc="seconds between polls"),
     "max_wait_seconds": Option(non_negative_int, default=3600,
-                               doc="stop waiting after this long; the result says timed_out"),
+                               doc="stop waiting after this long (0 to 10000 seconds; a "
+                                   "waiting time-based AMI copy raises the default to its "
+                                   "deadline); the result says timed_out"),
 }
+
+# A job that waits polls inside its Standard child execution, whose history holds at most
+# 25,000 events (Step Functions quota; the execution fails at the limit). One poll is a
+# Choice (2 events), a Wait (2) and a Lambda Task (5); a Copy-slot retry (Choice, Wait,
+# Start Copy) costs the same and spends the same budget. 2,000 polls are 18,000 events;
+# with every other state at its worst, about 6,700 events remain for the Tasks' retries
+# of transient Lambda errors (3 events per attempt: over 2,000 retried attempts).
+# test_wait_budget sums this from the ASL.
+CHILD_HISTORY_EVENTS = 25_000
+MAX_POLLS = 2_000
+
+
+def polls_needed(max_wait_seconds: int, interval_seconds: int) -> int:
+    """How many polls a wait of max_wait_seconds at interval_seconds takes (at least 1)."""
+    return max(1, -(-max_wait_seconds // interval_seconds))
+
+
+def check_wait_budget(options: dict[str, Any], interval_given: bool,
+                      problem: Callable[[str, str], None]) -> None:
+    """A waiting job's polls must fit its child's history. A wait the poll interval's
+    default cannot fit (a long time-based copy) polls less often, at the shortest interval
+    that fits; an interval the user chose is kept, and a wait it cannot fit is refused."""
+    wait, interval = options.get("max_wait_seconds"), options.get("poll_interval_seconds")
+    if not options.get("wait_for_completion") or not wait or not interval:
+        return
+    if polls_needed(wait, interval) <= MAX_POLLS:
+        return
+    fitting = -(-wait // MAX_POLLS)
+    if not interval_given:
+        options["poll_interval_seconds"] = fitting
+        return
+    problem("poll_interval_seconds",
+            f"waiting up to {wait} seconds (max_wait_seconds) every {interval} seconds is "
+            f"{polls_needed(wait, interval)} polls, and a waiting job's child execution has "
+            f"room for {MAX_POLLS} ({CHILD_HISTORY_EVENTS:,} history events): set "
+            f"poll_interval_seconds to {fitting} or more, or lower max_wait_seconds")
 
 # How old (by its source's creation time) a job's newest available copy may be before
 # `xregion-sync status` and the StaleJobs metric call the job stale.

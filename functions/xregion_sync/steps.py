@@ -13,14 +13,13 @@ and the last step turns it into the result dict (SyncResult.to_dict()).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, cast
 
 from . import metrics
 from .errors import ConfigError, CopySlotsFullError
 from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
-from .spec import JobSpec
+from .spec import JobSpec, polls_needed
 from .syncs import SYNC_TYPES, job_from_dict, job_to_dict
 from .syncs.base import (
     AVAILABLE,
@@ -120,7 +119,7 @@ def wait_plan(job: JobSpec) -> dict[str, Any]:
         return {"enabled": False}
     interval = job.options["poll_interval_seconds"]
     return {"enabled": True, "interval_seconds": interval, "polls": 0,
-            "max_polls": max(1, math.ceil(job.options["max_wait_seconds"] / interval))}
+            "max_polls": polls_needed(job.options["max_wait_seconds"], interval)}
 
 
 def copy_tags(state: State) -> State:

@@ -103,7 +103,9 @@ OPTIONS = {
     "copy_completion_minutes": Option(quarter_hour_minutes,
                                       doc="time-based copy: EC2 completes the copy within "
                                           "this many minutes, 15 to 2880 in steps of 15 "
-                                          "(billed per GiB copied); unset: best effort"),
+                                          "(billed per GiB copied); unset: best effort. "
+                                          "A job that waits for it waits until the "
+                                          "deadline, polling less often for long ones"),
     "copy_launch_permissions": Option(boolean, default=False,
                                       doc="once the copy is available, give it the source "
                                           "AMI's launch permissions (accounts, organizations, "

@@ -43,8 +43,12 @@ CLUSTER_JOB = "sync_orders_cluster"
 CLUSTER = "orders-cluster"
 FIRST_BACKUP = datetime(2026, 11, 19, 6, 10, tzinfo=UTC)
 AMI_CREATED = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
-WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1,
-                 "max_wait_seconds": 600}
+WAIT = {"wait_for_completion": True, "poll_interval_seconds": 1, "max_wait_seconds": 600}
+
+
+def waiting(max_wait_seconds: int) -> dict[str, Any]:
+    """WAIT, giving up after max_wait_seconds."""
+    return WAIT | {"max_wait_seconds": max_wait_seconds}
 
 Driver = Callable[[dict], list[dict]]
 
@@ -297,17 +301,17 @@ def encrypted_source_without_kms_key(drive: Driver) -> Any:
 def wait_until_available(drive: Driver) -> Any:
     source_ami()
     source_db()
-    return drive({**ami_job(**WAIT, max_wait_seconds=10), **db_job(**WAIT, max_wait_seconds=10)})
+    return drive({**ami_job(**waiting(10)), **db_job(**waiting(10))})
 
 
 def wait_times_out(drive: Driver) -> Any:
     source_ami()
-    return drive(ami_job(**WAIT, max_wait_seconds=1))
+    return drive(ami_job(**waiting(1)))
 
 
 def failed_copy_is_replaced(drive: Driver) -> Any:
     source_ami()
-    config = ami_job(**WAIT, max_wait_seconds=5)
+    config = ami_job(**waiting(5))
     with copies_fail():
         first = drive(config)
     return [first, drive(config), destination_image_ids()]
@@ -367,7 +371,7 @@ def launch_permissions_once_waited_for(drive: Driver) -> Any:
     """copy_launch_permissions in a job that waits: the copy gets the permissions in the
     run that made it, once it is available."""
     shared_source_ami()
-    return [drive(ami_job(copy_launch_permissions=True, **WAIT, max_wait_seconds=10)),
+    return [drive(ami_job(copy_launch_permissions=True, **waiting(10))),
             launch_permissions_of_the_copy()]
 
 
@@ -392,7 +396,7 @@ def cluster_retention_touches_only_this_jobs_copies(drive: Driver) -> Any:
     runs = []
     for day in range(1, 5):
         cluster_backup(day)
-        runs.append(drive(cluster_job(**WAIT, max_wait_seconds=10)))
+        runs.append(drive(cluster_job(**waiting(10))))
     return [*runs, destination_cluster_snapshot_ids()]
 
 
@@ -410,7 +414,7 @@ def cluster_old_copy_deleted_meanwhile(drive: Driver) -> Any:
     with mock.patch.object(rds_cluster_snapshot, "prune", prune):
         first = drive(cluster_job(max_snapshots_to_retain=0))
         cluster_backup(1)
-        return [first, drive(cluster_job(max_snapshots_to_retain=0, **WAIT, max_wait_seconds=10)),
+        return [first, drive(cluster_job(max_snapshots_to_retain=0, **waiting(10))),
                 destination_cluster_snapshot_ids()]
 
 

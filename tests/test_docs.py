@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -103,15 +105,17 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def code_lines(text: str) -> Iterator[str]:
     """The lines of fenced code blocks (comments cut off) and every inline code span."""
-    in_block = False
+    in_block, prose = False, []
     for line in text.splitlines():
         if line.lstrip().startswith("```"):
             in_block = not in_block
-            continue
-        if in_block:
+        elif in_block:
             yield line.split(" #", 1)[0]  # a comment may name flags of other commands
         else:
-            yield from re.findall(r"`([^`]+)`", line)
+            prose.append(line)
+    # a span may wrap onto the next line
+    for paragraph in re.split(r"\n\s*\n", "\n".join(prose)):
+        yield from re.findall(r"`([^`]+)`", paragraph.replace("\n", " "))
 
 
 def command_mentions(text: str) -> Iterator[tuple[str, list[str]]]:
@@ -153,6 +157,27 @@ def undocumented_commands(texts: list[str]) -> list[str]:
     mentioned = {command for text in texts for command, _ in command_mentions(text)}
     return [f"command {name} is named in no doc" for name in _subparsers(cli._parser())
             if name not in mentioned]
+
+
+def make_mismatches(text: str) -> list[str]:
+    """`make <target> VAR=...` in a doc's code: the target is the Makefile's, the VAR read."""
+    makefile = read(PROJECT_ROOT / "Makefile")
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.MULTILINE))
+    problems = []
+    for line in code_lines(text):
+        words = re.sub(r"<[^>]*>", "VALUE", line).split()  # <the stack's output>: one value
+        for index, word in enumerate(words[:-1]):
+            if word != "make" or (index and not words[index - 1].endswith(("&&", ";", "$"))):
+                continue
+            for argument in words[index + 1:]:
+                if argument in ("&&", ";", "|") or argument.startswith("-"):
+                    break
+                name, assigns, _ = argument.partition("=")
+                if assigns and f"$({name})" not in makefile:
+                    problems.append(f"`make ... {name}=`: the Makefile reads no {name}")
+                elif not assigns and name not in targets:
+                    problems.append(f"`make {name}`: the Makefile has no such target")
+    return problems
 
 
 # ---------------------------------------------------------------- config options
@@ -263,6 +288,62 @@ def broken_links(text: str, doc: Path) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------- the job role's policy
+
+JOB_ROLE_POLICY = "Permissions policy of a `role_arn` role"
+TAG_CONDITION = {"Null": {"aws:ResourceTag/xregion-sync:job": "false"}}
+
+
+def _statements(policy: Any) -> Iterator[dict[str, Any]]:
+    """The Allow statements of a policy document (template.yaml's `!If`s: both branches)."""
+    for statement in policy.get("Statement", []):
+        if "Fn::If" in statement:
+            yield from (s for s in statement["Fn::If"][1:] if isinstance(s, dict) and "Action" in s)
+        elif statement.get("Effect") == "Allow":
+            yield statement
+
+
+def _grants(statements: Iterator[dict[str, Any]]) -> dict[str, list[bool]]:
+    """Action -> for each statement granting it, whether only on resources with the tag."""
+    grants: dict[str, list[bool]] = {}
+    for statement in statements:
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            grants.setdefault(action, []).append(statement.get("Condition") == TAG_CONDITION)
+    return grants
+
+
+def template_job_grants() -> dict[str, list[bool]]:
+    """What the task roles that work for jobs (the roles JobCredentialsPolicy is attached
+    to) may do with a job's credentials: the calls a job's own role must allow too."""
+    resources = read_template().raw["Resources"]
+    job_roles = {role["Ref"] for role in resources["JobCredentialsPolicy"]["Properties"]["Roles"]}
+    statements = []
+    for logical_id, resource in resources.items():
+        if f"{logical_id}Role" in job_roles:
+            for policy in resource["Properties"].get("Policies", []):
+                statements += _statements(policy)
+        elif (resource["Type"] == "AWS::IAM::ManagedPolicy" and logical_id != "JobCredentialsPolicy"
+              and {role["Ref"] for role in resource["Properties"]["Roles"]} & job_roles):
+            statements += _statements(resource["Properties"]["PolicyDocument"])
+    return _grants(iter(statements))
+
+
+def job_role_policy_mismatches(text: str) -> list[str]:
+    """The docs' permissions policy for a job role against the job task roles' grants."""
+    block = text.split(JOB_ROLE_POLICY, 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    documented = _grants(_statements(json.loads(block)))
+    granted = template_job_grants()
+    problems = [f"the job role policy lacks {action}" for action in granted
+                if action not in documented]
+    problems += [f"the job role policy grants {action}, which no job task role has"
+                 for action in documented if action not in granted]
+    problems += [f"the job role policy grants {action} beyond the xregion-sync:job tag"
+                 for action, tagged in granted.items()
+                 if all(tagged) and not all(documented.get(action, [True]))]
+    return problems
+
+
 # ---------------------------------------------------------------- the tests
 
 
@@ -278,7 +359,8 @@ def test_every_command_is_documented():
     assert undocumented_commands([read(doc) for doc in DOCS]) == []
 
 
-@pytest.mark.parametrize("check", [command_line_mismatches, option_mismatches, missing_paths],
+@pytest.mark.parametrize("check", [command_line_mismatches, make_mismatches, option_mismatches,
+                                   missing_paths],
                          ids=lambda check: check.__name__)
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(PROJECT_ROOT)))
 def test_each_doc_agrees_with_the_project(doc: Path, check):
@@ -290,6 +372,10 @@ def test_each_docs_links_lead_somewhere(doc: Path):
     assert broken_links(read(doc), doc) == []
 
 
+def test_the_job_role_policy_agrees_with_the_template():
+    assert job_role_policy_mismatches(read(doc_with(PARAMETERS_HEADER))) == []
+
+
 def test_the_configuration_reference_is_the_generated_one():
     assert read(CONFIGURATION) == config_docs.config_docs_text(), "run `make config-docs`"
 
@@ -297,7 +383,8 @@ def test_the_configuration_reference_is_the_generated_one():
 # Each check, shown to fail on a mismatch planted in the doc it reads.
 PLANTS = [
     (parameter_mismatches, PARAMETERS_HEADER,
-     lambda text: text.replace("| `ScheduleState` | `ENABLED` |", "| `ScheduleState` | `DISABLED` |")),
+     lambda text: text.replace("| `ScheduleState` | `ENABLED` |",
+                               "| `ScheduleState` | `DISABLED` |")),
     (parameter_mismatches, PARAMETERS_HEADER,
      lambda text: re.sub(r"\n\| `MapMaxConcurrency` \|[^\n]*", "", text)),
     (output_mismatches, OUTPUTS_HEADER,
@@ -305,7 +392,8 @@ PLANTS = [
     (command_line_mismatches, "## Command line",
      lambda text: text.replace("[--dry-run]", "[--dry-rum]", 1)),
     (command_line_mismatches, "## Command line",
-     lambda text: text.replace("xregion-sync executions --stack", "xregion-sync executionz --stack")),
+     lambda text: text.replace("xregion-sync executions --stack",
+                               "xregion-sync executionz --stack")),
     (command_line_mismatches, "## Quick start",
      lambda text: text.replace("--region us-east-1 --follow", "--region us-east-1 --folow")),
     (command_line_mismatches, "## Quick start",
@@ -316,6 +404,17 @@ PLANTS = [
      lambda text: text + "\nKeep more with `max_image_to_retain`.\n"),
     (option_mismatches, "## Quick start",
      lambda text: text + "\nSet `wait_for_copy: true`.\n"),
+    (job_role_policy_mismatches, PARAMETERS_HEADER,
+     lambda text: text.replace('"rds:DeleteDBSnapshot", ', "", 1)),
+    (job_role_policy_mismatches, PARAMETERS_HEADER,
+     lambda text: text.replace('"ec2:CopyImage", ', '"ec2:CopyImage", "ec2:DeleteVolume", ', 1)),
+    (job_role_policy_mismatches, PARAMETERS_HEADER,
+     lambda text: text.replace('"rds:AddTagsToResource"],', '"rds:AddTagsToResource",\n'
+                               '                "rds:DeleteDBClusterSnapshot"],', 1)),
+    (make_mismatches, "## Quick start",
+     lambda text: text.replace("make deploy-forwarder REGION", "make deploy-forwarders REGION")),
+    (make_mismatches, "## Quick start",
+     lambda text: text.replace("EVENT_BUS_ARN=<", "EVENTBUS_ARN=<")),
     (missing_paths, "## Quick start",
      lambda text: text + "\nSee `functions/xregion_sync/nowhere.py`.\n"),
 ]
@@ -323,7 +422,8 @@ PLANTS = [
 
 @pytest.mark.parametrize(("check", "holder", "plant"), PLANTS, ids=[
     "default", "parameter", "output", "flag", "command", "quick-start-flag", "top-level-flag",
-    "yaml-key", "misspelt-option", "key-value", "path"])
+    "yaml-key", "misspelt-option", "key-value", "policy-lacks", "policy-extra",
+    "policy-untagged", "make-target", "make-variable", "path"])
 def test_each_check_finds_a_planted_mismatch(check, holder, plant):
     text = read(doc_with(holder))
     planted = plant(text)
@@ -352,3 +452,13 @@ def test_a_stale_configuration_reference_is_found(monkeypatch):
     monkeypatch.setitem(rds_automated_snapshot.OPTIONS, "max_snapshots_to_retain",
                         type(option)(option.kind, default=3, doc=option.doc))
     assert read(CONFIGURATION) != config_docs.config_docs_text()
+
+
+@pytest.mark.parametrize(("region", "refused"), [("us-east-1", True), ("eu-west-1", False)])
+def test_the_forwarder_is_refused_in_the_stacks_own_region(region, refused):
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"  # a stack in us-east-1
+    check = subprocess.run(["make", "-s", "check-forwarder-region", f"REGION={region}",
+                            f"EVENT_BUS_ARN={bus}"], cwd=PROJECT_ROOT, capture_output=True,
+                           text=True, check=False)
+    assert (check.returncode != 0) == refused, check.stdout + check.stderr
+    assert ("the stack's own region" in check.stdout) == refused

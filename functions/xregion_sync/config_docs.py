@@ -115,26 +115,23 @@ NAMED_KINDS = {"region": "a region name", "iam_role_arn": "an IAM role ARN",
 
 def values_of(option: Option) -> str:
     """What the option takes: its kind's name, or its JSON Schema fragment read aloud."""
-    named = NAMED_KINDS.get(getattr(option.kind.read, "__name__", ""))
-    if named:
-        return named
     schema = option.kind.schema
-    kinds = schema.get("type")
-    if "oneOf" in schema:
-        shapes = [part.get("type", "false" if part.get("const") is False else "")
-                  for part in schema["oneOf"]]
-        names = {"string": "text", "array": "a list", "object": "a mapping", "false": "false"}
-        return " or ".join(names.get(shape, str(shape)) for shape in shapes)
-    if kinds == "boolean":
-        return "`true` or `false`"
-    if kinds == "integer":
+    named = NAMED_KINDS.get(getattr(option.kind.read, "__name__", ""))
+    if named or "oneOf" not in schema:
+        return named or _plain_values(schema)
+    shapes = [part.get("type", "false" if part.get("const") is False else "")
+              for part in schema["oneOf"]]
+    names = {"string": "text", "array": "a list", "object": "a mapping", "false": "false"}
+    return " or ".join(names.get(shape, str(shape)) for shape in shapes)
+
+
+def _plain_values(schema: Mapping[str, Any]) -> str:
+    kind = schema.get("type")
+    if kind == "integer":
         return f"whole number, {_range(schema)}"
-    if kinds == "array":
-        return "a list"
-    if isinstance(kinds, list):
-        return "text or a number" + (" (digits, dashes allowed)" if "pattern" in schema else "")
+    simple = {"boolean": "`true` or `false`", "array": "a list"}
     pattern = schema.get("pattern")
-    return f"text matching `{pattern}`" if pattern else "text"
+    return simple.get(str(kind)) or (f"text matching `{pattern}`" if pattern else "text")
 
 
 def _default(option: Option) -> str:

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Every Python dependency is installed from a lock with hashes, nothing else (README,
+# Every Python dependency is installed from a lock with hashes, nothing else (CONTRIBUTING.md,
 # "Dependencies"): uv.lock for the project (demo, tests, lint, bench), locks/uv.txt for uv
 # itself, locks/sam.txt for the SAM CLI, functions/requirements.txt for the Lambda zip.
 UV_VENV ?= .tools/uv

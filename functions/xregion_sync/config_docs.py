@@ -167,7 +167,9 @@ def config_docs_text() -> str:
     types = ", ".join(f"`{name}`" for name in SYNC_TYPES)
     defaults = ", ".join(f"`{name}`" for name in TOP_LEVEL_OPTIONS)
     sections: list[tuple[str, str, Mapping[str, Option]]] = [
-        ("Every job", f"The keys of every job; `sync_type` is one of {types}.", COMMON_OPTIONS)]
+        ("Every job", f"The keys of every job; `sync_type` is one of {types}. The "
+                      "`destination_region` is another region of the source's partition.",
+         COMMON_OPTIONS)]
     sections += [(f"`{name}`", _summary(name, sync.__doc__), sync.OPTIONS)
                  for name, sync in SYNC_TYPES.items()]
     sections += [(f"`{CLIENT_CONFIG_KEY}`", CLIENT_NOTE, CLIENT_OPTIONS),

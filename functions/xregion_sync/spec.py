@@ -517,9 +517,7 @@ COMMON_OPTIONS: dict[str, Option] = {
     "sync_type": Option(text, required=True, doc="what the job copies: the name of a sync "
                                                  "type (the schema lists them)"),
     "source_region": Option(region, required=True, doc="region the source is in"),
-    "destination_region": Option(region, required=True,
-                                 doc="region the copy goes to (same partition, not the "
-                                     "source region)"),
+    "destination_region": Option(region, required=True, doc="region the copy goes to"),
     "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "
                                           "job's (kept and pruned by its retention); a name "
                                           "that is still a job in the config is refused"),

@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Every Python dependency is installed from a lock with hashes, nothing else (README,
+# Every Python dependency is installed from a lock with hashes, nothing else (CONTRIBUTING.md,
 # "Dependencies"): uv.lock for the project (demo, tests, lint, bench), locks/uv.txt for uv
 # itself, locks/sam.txt for the SAM CLI, functions/requirements.txt for the Lambda zip.
 UV_VENV ?= .tools/uv
@@ -27,7 +27,7 @@ IAM_SIMULATOR ?= .tools/iam-simulator
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy bench schema clean
+.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy deploy-forwarder check-forwarder-region bench schema config-docs clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -136,11 +136,27 @@ sam-build-check: $(SAM)
 deploy: sam-build
 	PATH="$(dir $(PY313)):$$PATH" $(SAM) deploy --guided
 
+# The event forwarder, once in each source region other than the stack's (docs/deployment.md):
+#   make deploy-forwarder REGION=eu-west-1 EVENT_BUS_ARN=<the stack's EventBusArn output>
+# Refused in the stack's own region, whose rules already see its events.
+deploy-forwarder: check-forwarder-region $(SAM)
+	$(SAM) deploy --template-file forwarder/template.yaml --region $(REGION) \
+		--stack-name xregion-sync-forwarder --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		--parameter-overrides TargetEventBusArn=$(EVENT_BUS_ARN)
+
+check-forwarder-region:
+	@test -n "$(REGION)" && test -n "$(EVENT_BUS_ARN)" || { echo "usage: make deploy-forwarder REGION=<a source region> EVENT_BUS_ARN=<the stack's EventBusArn output>"; exit 2; }
+	@case "$(EVENT_BUS_ARN)" in arn:*:events:$(REGION):*) echo "$(REGION) is the stack's own region: its rules already see the events there, no forwarder is needed (deploy it in each other source region)"; exit 2;; esac
+
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 schema: install
 	$(BIN)/python -m xregion_sync.schema > functions/xregion_sync/config.schema.json
+
+# docs/configuration.md is generated from the options' definitions, as the schema is.
+config-docs: install
+	$(BIN)/python -m xregion_sync.config_docs > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .venv313 .venv-latest .tools .aws-sam .pytest_cache .mypy_cache

@@ -88,7 +88,7 @@ def api_calls(sizes: list[dict[str, Any]]) -> None:
              "target: in sync 2, copy 3 (ec2_ami 4: a read after CopyImage), +1 per pruned copy; "
              "'copy + k pruned' prunes one fewer "
              "while the job's new copy is still pending (the newest available older one is "
-             "kept, README 'Pruning'), and the next run prunes it",
+             "kept, docs/semantics.md 'Pruning'), and the next run prunes it",
              "the prune path is measured with the in-process runner (both drivers call the "
              "same steps; the state machine's prune path enters the same states as copy)"]
     notes += [f"MISS {m}" for m in misses]

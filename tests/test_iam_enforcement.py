@@ -478,7 +478,7 @@ def test_an_original_tool_copy_is_kept_with_a_warning_by_the_deployed_prune(emul
             "job": job, "copy": {"id": "new", "state": "available"},
             "existing": {"prune_candidates": ["legacy-copy"],
                          "untracked_candidates": ["legacy-copy"]}}))
-    # THEN it is kept (README: "with a warning in the logs; the job still succeeds"),
+    # THEN it is kept (docs/compatibility.md: "with a warning in the logs; the job still succeeds"),
     # without a DescribeDBSnapshots that Prune Old Copies is not granted
     assert "FunctionError" not in answer
     assert json.loads(answer["Payload"].read())["pruned"] == []

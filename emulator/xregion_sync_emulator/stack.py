@@ -30,12 +30,16 @@ def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None 
     from . import current_emulator_id
 
     arn = deploy()
+    parameter = f"/xregion-sync/{name}/config"  # template.yaml's ConfigParameter Name
     if outputs is None:
         outputs = {"StateMachineArn": arn,
                    "RunBucketName": read_template().buckets()[0],
-                   "ConfigParameterName": f"/xregion-sync/{name}/config"}
+                   "ConfigParameterName": parameter}
     create_stack(name, outputs)
-    with mock.patch.dict(os.environ, _deployments[current_emulator_id()].environment):
+    # The one state machine serves a stack of any name: its tasks read that stack's config.
+    environment = {**_deployments[current_emulator_id()].environment,
+                   "CONFIG_PARAMETER_NAME": parameter}
+    with mock.patch.dict(os.environ, environment):
         yield arn
 
 

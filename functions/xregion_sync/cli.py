@@ -343,7 +343,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     return _report(args, status, format_status_table,
                    # An overdue drill is marked, not failed: its record may have gone with
-                   # a pruned copy (README, Restore drills).
+                   # a pruned copy (docs/restore-drills.md).
                    failed=lambda statuses: any(s.stale or s.errors or s.drill_failed
                                                for s in statuses))
 

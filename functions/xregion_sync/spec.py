@@ -557,7 +557,8 @@ COMMON_OPTIONS: dict[str, Option] = {
     "source_region": Option(region, required=True, doc="region the source is in"),
     "destination_region": Option(region, required=True, doc="region the copy goes to"),
     "renamed_from": Option(job_names, doc="earlier names of this job: their copies are this "
-                                          "job's (kept and pruned by its retention)"),
+                                          "job's (kept and pruned by its retention); a name "
+                                          "that is still a job in the config is refused"),
     **WAIT_OPTIONS,
     **STATUS_OPTIONS,
     **DRILL_OPTION,
@@ -567,19 +568,29 @@ COMMON_OPTIONS: dict[str, Option] = {
 # ---------------------------------------------------------------- aws_client_config
 
 CLIENT_OPTIONS: dict[str, Option] = {
-    "aws_access_key_id": Option(text, aliases=("aws_access_key",)),
-    "aws_secret_access_key": Option(text, aliases=("aws_secret_key",)),
-    "aws_session_token": Option(text),
-    "profile": Option(text),
+    "aws_access_key_id": Option(text, aliases=("aws_access_key",),
+                                doc="static key id; in-process only (the state machine "
+                                    "refuses static keys)"),
+    "aws_secret_access_key": Option(text, aliases=("aws_secret_key",),
+                                    doc="static secret key; in-process only"),
+    "aws_session_token": Option(text, doc="session token of temporary static keys; "
+                                          "in-process only"),
+    "profile": Option(text, doc="a named profile of your AWS config"),
     "region": Option(region, doc="region for STS and Secrets Manager calls"),
-    "endpoint_url": Option(text),
-    "role_arn": Option(iam_role_arn),
-    "external_id": Option(text),
-    "role_session_name": Option(text),
-    "credentials_secret_arn": Option(text),
-    "aws_account_id": Option(account_id),
+    "endpoint_url": Option(text, doc="a custom endpoint"),
+    "role_arn": Option(iam_role_arn, doc="assume this role for the job (refreshed "
+                                         "automatically); list it in the stack's JobRoleArns"),
+    "external_id": Option(text, doc="the external id the role's trust policy demands"),
+    "role_session_name": Option(text, doc="the session name of the assumed role"),
+    "credentials_secret_arn": Option(text, doc="a Secrets Manager secret holding "
+                                               "aws_access_key_id and aws_secret_access_key, "
+                                               "read by the task itself; list it in the "
+                                               "stack's CredentialsSecretArns"),
+    "aws_account_id": Option(account_id, doc="12 digits, dashes allowed; accepted for "
+                                             "compatibility, not needed"),
     "max_attempts": Option(positive_int,
-                           doc="SDK attempts per call (retries + 1), 1 or more"),
+                           doc="SDK attempts per call (retries + 1, standard retry mode; "
+                               "default 5)"),
 }
 SECRET_CLIENT_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 

@@ -90,13 +90,14 @@ OPTIONS = {
     "ami_owner": Option(ami_owner, default="self", aliases=("owner_id",),
                         doc="account id or alias owning the source AMI"),
     "sync_identifier": Option(text, doc="value of the source AMI's Sync-Identifier tag"),
-    "filters": Option(ec2_filters, doc="DescribeImages filters, ANDed"),
+    "filters": Option(ec2_filters, doc="more DescribeImages filters, all ANDed"),
     "kms_key_id": Option(text, doc="KMS key in the destination region to encrypt the copy"),
     "max_images_to_retain": Option(non_negative_int,
                                    doc="previous copies kept besides the newest; unset keeps all"),
     "source_role_arn": Option(iam_role_arn,
                               doc="role in the AMI owner's account to find the source AMI by "
-                                  "its tags (AWS shows an AMI's tags only to its owner)"),
+                                  "its tags (AWS shows an AMI's tags only to its owner); "
+                                  "list it in the stack's JobRoleArns"),
     "deprecate_after_days": Option(days_up_to_ten_years,
                                    doc="days after it is made that the copy is deprecated "
                                        "(EnableImageDeprecation), 1 to 3650; unset: never"),

@@ -495,9 +495,9 @@ WAIT_OPTIONS: dict[str, Option] = {
                                   doc="wait for the copy to finish and report its final state"),
     "poll_interval_seconds": Option(positive_int, default=60, doc="seconds between polls"),
     "max_wait_seconds": Option(non_negative_int, default=3600,
-                               doc="stop waiting after this long (0 to 10000 seconds; a "
-                                   "waiting time-based AMI copy raises the default to its "
-                                   "deadline); the result says timed_out"),
+                               doc="stop waiting after this long; the result says "
+                                   "timed_out. A waiting time-based AMI copy raises the "
+                                   "default to its deadline (up to 172,860 s)"),
 }
 
 # A job that waits polls inside its Standard child execution, whose history holds at most

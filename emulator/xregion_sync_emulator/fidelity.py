@@ -32,6 +32,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   and at most 100 manual cluster snapshots per region, copies included
                   (SnapshotQuotaExceeded); automated cluster snapshots cannot be deleted
                   (InvalidDBClusterSnapshotStateFault).
+  RDS DeleteDBCluster  the cluster's automated backups, its automated cluster snapshots
+                  included, go with it unless DeleteAutomatedBackups is false (moto kept them).
   RDS DescribeAccountAttributes  (moto has none) AccountQuotas with ManualSnapshots and
                   ManualClusterSnapshots: Used counts the region's manual (cluster)
                   snapshots, Max is that quota.
@@ -159,6 +161,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_copy_db_cluster_snapshot(stack, timing, quotas)
     _teach_rds_account_attributes(stack, quotas)
+    _teach_rds_delete_db_cluster(stack)
     # After those above: it wraps the CopyImage / CopyDBSnapshot / CopyDBClusterSnapshot
     # they install, so a tag AWS refuses is refused before anything is created or counted.
     _refuse_tags_aws_refuses(stack)
@@ -643,6 +646,27 @@ def _refuse_a_cluster_copy_key_aws_refuses(source: rds_models.DBClusterSnapshot,
         raise RDSClientError(
             "InvalidParameterCombination",
             "KmsKeyId cannot be specified when copying an unencrypted DB cluster snapshot")
+
+
+def _teach_rds_delete_db_cluster(stack: ExitStack) -> None:
+    """RDS API Reference, DeleteDBCluster: "The default is to remove automated backups
+    immediately after the DB cluster is deleted"; manual cluster snapshots stay."""
+    from .moto_seam import RDSResponse
+
+    original = RDSResponse.delete_db_cluster
+
+    def delete_db_cluster(self: RDSResponse) -> ActionResult:
+        answer: ActionResult = original(self)
+        cluster = self.params.get("DBClusterIdentifier")
+        if str(self.params.get("DeleteAutomatedBackups", True)).lower() != "false":
+            snapshots = self.backend.cluster_snapshots
+            for snapshot_id, snapshot in list(snapshots.items()):
+                if snapshot.snapshot_type == "automated" and \
+                        snapshot.db_cluster_identifier == cluster:
+                    del snapshots[snapshot_id]
+        return answer
+
+    replace(stack, RDSResponse, "delete_db_cluster", delete_db_cluster)
 
 
 def manual_cluster_snapshots(rds_backend: rds_models.RDSBackend) -> int:

@@ -124,6 +124,7 @@ try:
     from moto.rds.responses import RDSResponse  # DescribeAccountAttributes, which moto lacks
     from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
     from moto.secretsmanager.models import secretsmanager_backends  # IAM: a secret's tags
+    from moto.server import ThreadedMotoServer  # emulated AWS behind an endpoint (server.py)
     from moto.ssm.models import ssm_backends  # IAM: a parameter's tags
     from moto.stepfunctions.exceptions import ValidationException  # StartExecution's refusal
     from moto.stepfunctions.parser.api import (  # the history events AWS writes
@@ -292,6 +293,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.rds.models:RDSBackend.describe_db_snapshots":
         ("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
     "moto.rds.responses:RDSResponse.describe_account_attributes": None,
+    "moto.rds.responses:RDSResponse.delete_db_cluster": ("self",),
     "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body":
         ("self", "env"),
     "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component:DistributedIterationComponent._eval_body":

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -136,10 +137,11 @@ class Run:
         expected: list[Any] = []
 
         def phase(name: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            seen.append(self.execute(stack, name))
+            results = self.execute(stack, name)
+            seen.append(results)
             expected.append(wanted)
             check(seen, expected, name)
-            return seen[-1]
+            return results
 
         first = phase("copy", [s.expect("copied", 1, "pending") for s in self.sources])
         self.wait_for_copies(first)
@@ -205,7 +207,7 @@ class Run:
         for source, outcome in zip(self.sources, results, strict=True):
             copy_id = outcome["created_resource"]
             self.wait(f"copy {copy_id} available",
-                      lambda s=source, c=copy_id: _settled(s.copy_state(c), c), COPY_DEADLINE)
+                      partial(_settled, source, copy_id), COPY_DEADLINE)
 
 
 def check(seen: list[Any], expected: list[Any], phase: str) -> None:
@@ -232,7 +234,8 @@ def wait_for(what: str, probe: Callable[[], Any], deadline_seconds: float,
         time.sleep(poll_seconds)
 
 
-def _settled(state: str | None, copy_id: str) -> bool:
+def _settled(source: Source, copy_id: str) -> bool:
+    state = source.copy_state(copy_id)
     if state in ("failed", "error", "incompatible-restore"):
         raise AcceptanceFailure(f"copy {copy_id} ended {state}")
     return state == "available"

@@ -98,7 +98,8 @@ class AwsTarget:
                                    **windows)
 
     def _sam(self, *arguments: str, region: str) -> None:
-        subprocess.run([str(SAM), *arguments, "--region", region, "--profile", self.profile],
+        profile = ["--profile", self.profile] if self.profile else []
+        subprocess.run([str(SAM), *arguments, "--region", region, *profile],
                        cwd=REPOSITORY, check=True, stdin=subprocess.DEVNULL)
 
 

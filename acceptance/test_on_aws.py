@@ -27,6 +27,6 @@ NOT_OPTED_IN = why_not_opted_in(dict(os.environ))
 
 
 @pytest.mark.skipif(NOT_OPTED_IN is not None, reason=NOT_OPTED_IN or "")
-def test_core_scenarios_on_a_real_account():
+def test_core_scenarios_on_a_real_account() -> None:
     run_acceptance(AwsTarget(os.environ["AWS_PROFILE"]), Settings.from_environment(),
                    new_run_id())

@@ -21,7 +21,7 @@ import boto3
 from freezegun import freeze_time
 
 import xregion_sync
-from acceptance.expectations import mask_ids, rds_copy_id
+from acceptance.expectations import rds_copy_id
 from acceptance.expectations import result as expected_result
 from xregion_sync.errors import ThrottlingError
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot

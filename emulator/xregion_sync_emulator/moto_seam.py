@@ -40,8 +40,8 @@ __all__ = [
     "rds_models", "RDSClientError", "RDSResponse", "replace", "resource_eval_s3",
     "ResourceRuntimePart", "secretsmanager_backends", "ssm_backends", "state", "state_task_lambda",
     "state_task_service", "StateCredentials", "StatesErrorName", "StatesErrorNameType",
-    "StateTaskLambda", "StepFunctionResponse", "TagBackend", "TaggedEC2Resource", "TimeoutSeconds",
-    "Timestamp", "to_json_str", "TYPE_RESPONSE", "ValidationException", "WRITTEN_FOR_MOTO",
+    "StateTaskLambda", "StepFunctionResponse", "TagBackend", "TaggedEC2Resource",
+    "ThreadedMotoServer", "TimeoutSeconds", "Timestamp", "to_json_str", "TYPE_RESPONSE", "ValidationException", "WRITTEN_FOR_MOTO",
 ]
 
 WRITTEN_FOR_MOTO = "5.2.6"

@@ -25,7 +25,8 @@ __all__ = [
     "ASL_PREPROCESSOR_LOGGER", "BotocoreStubber", "check_moto", "convert_tag_spec",
     "CustomErrorName", "determine_request_protocol", "distributed_item_processor_worker",
     "distributed_iteration_component", "DistributedItemProcessorWorker",
-    "DistributedIterationComponent", "DistributedIterationComponentEvalInput", "ec2_backends",
+    "DistributedIterationComponent", "DistributedIterationComponentEvalInput",
+    "DomainDispatcherApplication", "ec2_backends",
     "EC2_PREFIX_TO_RESOURCE", "EC2Backend", "EC2ClientError", "EC2Response", "Environment",
     "ErrorEqualsDecl", "EvalComponent", "EventDetails", "EventHistoryContext", "EventManager",
     "EventPattern", "EventPatternParser", "ExecutionFailedEventDetails",
@@ -115,6 +116,9 @@ try:
         EventPatternParser,
     )
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,  # where a request to the server enters (server.py)
+    )
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
         InvalidDBClusterSnapshotStateFault,  # an automated cluster snapshot is not deleted
@@ -265,6 +269,8 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.utils:convert_tag_spec": ("tag_spec_set", "tag_key"),
     "moto.ec2.utils:generic_filter": ("filters", "objects"),
     "moto.ec2.utils:get_prefix": ("resource_id",),
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__":
+        ("self", "environ", "start_response"),
     "moto.rds.models:DBCluster.status": ("self",),  # a property
     "moto.rds.models:RDSBackend.add_tags_to_resource": ("self", "arn", "tags"),
     "moto.rds.models:RDSBackend.copy_db_cluster_snapshot":

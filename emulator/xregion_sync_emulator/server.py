@@ -37,6 +37,7 @@ def main() -> None:
     from .moto_seam import ThreadedMotoServer
 
     with emulated_aws(), ExitStack() as deployments:
+        _serve_one_request_at_a_time(deployments)
         server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -47,6 +48,23 @@ def main() -> None:
                     _answer(answers, _run_command(json.loads(line), deployments))
         finally:
             server.stop()
+
+
+def _serve_one_request_at_a_time(stack: ExitStack) -> None:
+    """moto's backends are not thread-safe: a request that arrives over HTTP is served
+    while no other runs, in-process ones (the handlers') included, as fidelity.py serves
+    those."""
+    from .fidelity import REQUEST_LOCK
+    from .moto_seam import DomainDispatcherApplication, replace
+
+    original = DomainDispatcherApplication.__call__
+
+    def serialized(self: DomainDispatcherApplication, environ: dict[str, Any],
+                   start_response: Any) -> Any:
+        with REQUEST_LOCK:
+            return original(self, environ, start_response)
+
+    replace(stack, DomainDispatcherApplication, "__call__", serialized)
 
 
 def _run_command(command: dict[str, Any], deployments: ExitStack) -> dict[str, Any]:

@@ -325,11 +325,9 @@ class AmiSource(Source):
             VirtualizationType="hvm", EnaSupport=True,
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {
                 "SnapshotId": self.snapshot, "VolumeType": "gp3", "DeleteOnTermination": True}}],
+            TagSpecifications=[{"ResourceType": "image", "Tags": [
+                *self.run.tags, {"Key": "Sync-Identifier", "Value": self.run.run_id}]}],
         )["ImageId"]
-        # Tagged in a second call: the harness must also run where RegisterImage ignores
-        # TagSpecifications (moto); the sweep also finds an AMI by its name.
-        ec2.create_tags(Resources=[image_id], Tags=[
-            *self.run.tags, {"Key": "Sync-Identifier", "Value": self.run.run_id}])
         self.source_ids.append(image_id)
 
     def wait_until_ready(self) -> None:
@@ -574,8 +572,7 @@ def _db_cluster_snapshots(snapshot_type: str) -> Callable[[Any, str], list[str]]
 def _amis(ec2: Any, run_id: str) -> list[str]:
     found = {image["ImageId"] for image in [
         *_images(ec2, f"tag:{RUN_TAG}", [run_id]),
-        *_images(ec2, f"tag:{TAG_JOB}", list(job_names(run_id).values())),
-        *_images(ec2, "name", [f"{run_id}-*"])]}
+        *_images(ec2, f"tag:{TAG_JOB}", list(job_names(run_id).values()))]}
     return sorted(found)
 
 

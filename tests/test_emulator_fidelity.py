@@ -496,6 +496,17 @@ def test_an_automated_cluster_snapshot_cannot_be_deleted(emulated):
         db_cluster_snapshot("local-manual")
 
 
+def test_register_image_tags_the_new_ami_with_its_tag_specifications(emulated):
+    """EC2 API Reference, RegisterImage: TagSpecifications are "the tags to apply to the AMI"
+    (ResourceType image), applied as it is registered. moto ignored them."""
+    image_id = boto3.client("ec2", region_name=SOURCE).register_image(
+        Name="tagged-at-birth", RootDeviceName="/dev/xvda", TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "Team", "Value": "web"}]}])["ImageId"]
+
+    assert tag_dict(boto3.client("ec2", region_name=SOURCE).describe_images(
+        ImageIds=[image_id])["Images"][0].get("Tags")) == {"Team": "web"}
+
+
 def test_deleting_a_cluster_deletes_its_automated_snapshots_not_its_manual_ones(emulated):
     """RDS API Reference, DeleteDBCluster: "The default is to remove automated backups
     immediately after the DB cluster is deleted" (DeleteAutomatedBackups); "Manual DB cluster

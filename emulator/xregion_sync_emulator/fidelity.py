@@ -41,6 +41,7 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   AMI's owner (AuthFailure "Not authorized for image"; moto answered a
                   Python KeyError, and let a shared AMI's grantee change its permissions);
                   ModifyImageAttribute refuses an AMI still pending (InvalidAMIID.Unavailable).
+  EC2 RegisterImage  TagSpecifications (ResourceType image) tag the new AMI (moto ignored them).
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
@@ -157,6 +158,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_enable_image_deprecation(stack)
     _teach_ec2_launch_permissions(stack)
+    _teach_ec2_register_image(stack)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_copy_db_cluster_snapshot(stack, timing, quotas)
@@ -433,6 +435,22 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
 
     replace(stack, AmisResponse, "describe_image_attribute", describe_image_attribute)
     replace(stack, AmisResponse, "modify_image_attribute", modify_image_attribute)
+
+
+def _teach_ec2_register_image(stack: ExitStack) -> None:
+    """EC2 API Reference, RegisterImage: TagSpecifications, "the tags to apply to the AMI"
+    (ResourceType image), so an AMI never exists untagged."""
+    def register_image(self: AmisResponse) -> ActionResult:
+        self.error_on_dryrun()
+        image = self.ec2_backend.register_image(self._get_param("Name"),
+                                                self._get_param("Description", ""))
+        specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
+        tags = convert_tag_spec(specs).get("image")
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        return _action_result({"ImageId": image.id})
+
+    replace(stack, AmisResponse, "register_image", register_image)
 
 
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:

@@ -258,6 +258,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.responses.amis:AmisResponse.describe_images": ("self",),
     "moto.ec2.responses.amis:AmisResponse.enable_image_deprecation": None,
     "moto.ec2.responses.amis:AmisResponse.modify_image_attribute": ("self",),
+    "moto.ec2.responses.amis:AmisResponse.register_image": ("self",),
     "moto.ec2.responses:EC2Response.copy_image": ("self",),
     "moto.ec2.responses:EC2Response.copy_snapshot": ("self",),
     "moto.ec2.responses:EC2Response.create_image": ("self",),

@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,7 @@ from xregion_sync import operate
 from xregion_sync.tags import TAG_JOB, tag_dict
 
 from .expectations import mask_ids, rds_copy_id, result
-from .targets import EMULATOR_STACK_REGION, Target
+from .targets import EMULATOR_STACK_REGION, Target, backup_and_maintenance_windows
 
 RUN_TAG = "xregion-sync-acceptance-run"
 MINUTE = 60
@@ -44,6 +44,7 @@ SOURCE_DEADLINE = 45 * MINUTE  # a DB instance, an Aurora cluster and their firs
 COPY_DEADLINE = 90 * MINUTE  # cross-region copies of a 1 GiB AMI and of small snapshots
 BACKUP_DEADLINE = 75 * MINUTE  # the next automated snapshot, in a window 5-35 minutes away
 DELETE_DEADLINE = 30 * MINUTE
+QUIET_FOR = timedelta(hours=12)  # no automated backup of a new source before the run ends
 
 ESTIMATE = """\
 xregion-sync acceptance run {run_id} on {target}: {source} -> {destination}
@@ -409,7 +410,8 @@ class DbSource(_RdsSource):
             DBInstanceClass="db.t4g.micro", AllocatedStorage=20, StorageType="gp3",
             StorageEncrypted=False, MasterUsername="acceptance",
             MasterUserPassword=secrets.token_urlsafe(24), PubliclyAccessible=False,
-            BackupRetentionPeriod=1, CopyTagsToSnapshot=True, Tags=self.run.tags)
+            BackupRetentionPeriod=1, CopyTagsToSnapshot=True, Tags=self.run.tags,
+            **quiet_windows())
 
     def automated_snapshots(self) -> list[dict[str, Any]]:
         return [{"Id": s["DBSnapshotIdentifier"], **s} for s in _pages(
@@ -446,7 +448,7 @@ class ClusterSource(_RdsSource):
             DBClusterIdentifier=self.identifier, Engine="aurora-postgresql",
             StorageEncrypted=False, MasterUsername="acceptance",
             MasterUserPassword=secrets.token_urlsafe(24), BackupRetentionPeriod=1,
-            CopyTagsToSnapshot=True, Tags=self.run.tags)
+            CopyTagsToSnapshot=True, Tags=self.run.tags, **quiet_windows())
         rds.create_db_instance(
             DBInstanceIdentifier=f"{self.identifier}-1", DBClusterIdentifier=self.identifier,
             Engine="aurora-postgresql", DBInstanceClass="db.t4g.medium",
@@ -466,6 +468,13 @@ class ClusterSource(_RdsSource):
             self.destination_client("rds"), "describe_db_cluster_snapshots",
             "DBClusterSnapshots", SnapshotType="manual")
             if tag_dict(s.get("TagList")).get(TAG_JOB) == self.job_name)
+
+
+def quiet_windows() -> dict[str, str]:
+    """Backup and maintenance windows of a new DB instance or cluster far from the run: RDS
+    picks a random backup window otherwise, and a backup it took during the run would be a
+    newer source before the `newer` phase (take_automated_backup moves it when it is time)."""
+    return backup_and_maintenance_windows(datetime.now(UTC) + QUIET_FOR)
 
 
 def _rds_status(describe: Callable[[], list[dict[str, Any]]]) -> str | None:

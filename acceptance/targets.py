@@ -105,10 +105,11 @@ class AwsTarget:
 
 def backup_and_maintenance_windows(now: datetime) -> dict[str, str]:
     """A backup window that begins a few minutes from `now`, and a weekly maintenance window
-    (which must not overlap it) three days later."""
+    three days later, two hours later in the day: the backup window recurs daily, and RDS
+    refuses one that overlaps the maintenance window's hours."""
     start = now + BACKUP_WINDOW_LEAD
     end = start + BACKUP_WINDOW
-    later = start + timedelta(days=3)
+    later = start + timedelta(days=3, hours=2)
     return {"PreferredBackupWindow": f"{start:%H:%M}-{end:%H:%M}",
             "PreferredMaintenanceWindow": f"{later:%a}:{later:%H:%M}-{later + BACKUP_WINDOW:%a}:"
                                           f"{later + BACKUP_WINDOW:%H:%M}".lower()}

@@ -73,7 +73,7 @@ test-aws: install sam-build
 	$(BIN)/python -m pytest -p no:cacheprovider -s -rs acceptance
 
 # Delete what an acceptance run that died left: make test-aws-sweep RUN_ID=xrs-acc-...
-test-aws-sweep: install
+test-aws-sweep: install $(SAM)
 	@test -n "$(RUN_ID)" || { echo "usage: make test-aws-sweep RUN_ID=<the id the run printed>"; exit 1; }
 	$(BIN)/python -m acceptance sweep $(RUN_ID)
 

@@ -27,7 +27,7 @@ IAM_SIMULATOR ?= .tools/iam-simulator
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: install iam-simulator demo test test-fast test-exhaustive test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy deploy-forwarder check-forwarder-region bench schema config-docs clean
+.PHONY: install iam-simulator demo test test-fast test-exhaustive test-aws test-aws-sweep test-py313 test-latest lock lint typecheck sam-validate sam-build sam-build-check deploy deploy-forwarder check-forwarder-region bench schema config-docs clean
 
 install: $(VENV)/.installed iam-simulator
 
@@ -66,6 +66,17 @@ test-fast: install
 test-exhaustive: install
 	$(PYTEST) -m exhaustive
 
+# Opt-in, and it costs money (about US$1, 1.5-3 hours): the core scenarios against a real
+# account, in a throwaway stack (docs/acceptance-on-aws.md). Runs only with AWS_PROFILE and
+# XRS_AWS_ACCEPT_COSTS=1; never part of `make test` (acceptance/ is not in its testpaths).
+test-aws: install sam-build
+	$(BIN)/python -m pytest -p no:cacheprovider -s -rs acceptance
+
+# Delete what an acceptance run that died left: make test-aws-sweep RUN_ID=xrs-acc-...
+test-aws-sweep: install $(SAM)
+	@test -n "$(RUN_ID)" || { echo "usage: make test-aws-sweep RUN_ID=<the id the run printed>"; exit 1; }
+	$(BIN)/python -m acceptance sweep $(RUN_ID)
+
 # The Lambda runtime is python3.13: the suite runs there too (CI runs both).
 test-py313: iam-simulator $(UV)
 	@test -n "$(PY313)" || { echo "test-py313 needs python3.13 on PATH or under pyenv"; exit 1; }
@@ -93,10 +104,11 @@ lock: $(UV)
 		locks/sam.in --output-file locks/sam.txt
 
 lint: install typecheck sam-validate sam-build-check
-	$(BIN)/ruff check functions emulator tests bench
+	$(BIN)/ruff check functions emulator tests bench acceptance
 	$(BIN)/python -m xregion_sync_emulator.policy_lint
 
-# mypy --strict on the package and the emulator; the settings are [tool.mypy] in pyproject.toml.
+# mypy --strict on the package, the emulator and the acceptance harness; the settings are
+# [tool.mypy] in pyproject.toml.
 typecheck: install
 	$(BIN)/mypy
 

@@ -4,12 +4,12 @@ IAM test records (test_iam_policies.py).
 A scenario seeds fresh emulated AWS, runs one or more syncs through the driver it is
 given, and returns what it saw (per-job result dicts, plus facts about the world
 where a scenario promises something about it). AMI ids are random, so everything a
-scenario returns is compared with `mask_ids`.
+scenario returns is compared with `mask_ids`. The expected results and `mask_ids` come from
+acceptance/expectations.py, which the acceptance suite on a real account shares.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +21,8 @@ import boto3
 from freezegun import freeze_time
 
 import xregion_sync
+from acceptance.expectations import rds_copy_id
+from acceptance.expectations import result as expected_result
 from xregion_sync.errors import ThrottlingError
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, execute_state_machine
@@ -463,17 +465,15 @@ def result(name: str, status: str, created: str | None = None, copy_state: str |
            sync_type: str | None = None) -> dict:
     sync_type = sync_type or {AMI_JOB: "ec2_ami", CLUSTER_JOB: "rds_cluster_snapshot"}.get(
         name, "rds_automated_snapshot")
-    return {"name": name, "sync_type": sync_type, "status": status, "created_resource": created,
-            "copy_state": copy_state, "pruned": list(pruned or ()),
-            "errors": [{"type": t, "message": m} for t, m in errors]}
+    return expected_result(name, sync_type, status, created, copy_state, pruned, errors)
 
 
 def cluster_copy(days: int) -> str:
-    return f"rds-{CLUSTER}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}"
+    return rds_copy_id(f"rds:{CLUSTER}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}")
 
 
 def snapshot_copy(days: int) -> str:
-    return f"rds-{DB}-{FIRST_BACKUP + timedelta(days=days):%Y-%m-%d-%H-%M}"
+    return rds_copy_id(snapshot_source(days))
 
 
 def snapshot_source(days: int) -> str:
@@ -608,23 +608,3 @@ SCENARIOS = [
     Scenario(cluster_copies_beyond_the_quota_are_deferred, [
         ["copied"] * 5 + ["deferred"], [("CopySlotsFullError", True)]], copy_seconds=600),
 ]
-
-
-def mask_ids(value: Any) -> Any:
-    """AMI ids -> <ami-N>, numbered in order of first appearance in `value`: the
-    emulator makes random ids, and only which results share an id matters."""
-    found: dict[str, str] = {}
-
-    def mask(match: re.Match) -> str:
-        return found.setdefault(match.group(), f"<ami-{len(found) + 1}>")
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, str):
-            return re.sub(r"ami-[0-9a-f]{8,17}", mask, node)
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if isinstance(node, dict):
-            return {key: walk(item) for key, item in node.items()}
-        return node
-
-    return walk(value)

@@ -9,8 +9,9 @@ in the emulator and are compared masked (<ami-N>, by first appearance).
 from __future__ import annotations
 
 import pytest
-from scenarios import DRIVERS, SCENARIOS, Scenario, mask_ids
+from scenarios import DRIVERS, SCENARIOS, Scenario
 
+from acceptance.expectations import mask_ids
 from xregion_sync_emulator import emulated_aws
 
 

@@ -496,6 +496,38 @@ def test_an_automated_cluster_snapshot_cannot_be_deleted(emulated):
         db_cluster_snapshot("local-manual")
 
 
+def test_register_image_tags_the_new_ami_with_its_tag_specifications(emulated):
+    """EC2 API Reference, RegisterImage: TagSpecifications are "the tags to apply to the AMI"
+    (ResourceType image), applied as it is registered. moto ignored them."""
+    image_id = boto3.client("ec2", region_name=SOURCE).register_image(
+        Name="tagged-at-birth", RootDeviceName="/dev/xvda", TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "Team", "Value": "web"}]}])["ImageId"]
+
+    assert tag_dict(boto3.client("ec2", region_name=SOURCE).describe_images(
+        ImageIds=[image_id])["Images"][0].get("Tags")) == {"Team": "web"}
+
+
+def test_deleting_a_cluster_deletes_its_automated_snapshots_not_its_manual_ones(emulated):
+    """RDS API Reference, DeleteDBCluster: "The default is to remove automated backups
+    immediately after the DB cluster is deleted" (DeleteAutomatedBackups); "Manual DB cluster
+    snapshots of the specified DB cluster are not deleted". moto kept the automated ones."""
+    automated = create_db_cluster(DESTINATION, "gone")
+    create_db_cluster(DESTINATION, "kept-backups")
+    destination_rds = rds()
+    destination_rds.create_db_cluster_snapshot(DBClusterIdentifier="gone",
+                                               DBClusterSnapshotIdentifier="gone-manual")
+
+    destination_rds.delete_db_cluster(DBClusterIdentifier="gone", SkipFinalSnapshot=True)
+    destination_rds.delete_db_cluster(DBClusterIdentifier="kept-backups",
+                                      SkipFinalSnapshot=True, DeleteAutomatedBackups=False)
+
+    left = {s["DBClusterSnapshotIdentifier"] for s in
+            destination_rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]}
+    assert automated not in left
+    assert "gone-manual" in left
+    assert any(s.startswith("rds:kept-backups-") for s in left)
+
+
 def test_a_forced_cluster_snapshot_status_outlasts_the_copy_time(slow_copies):
     """seed.force_db_cluster_snapshot_status sets a status no API call asks for; the
     emulated copy moves on from `copying` only."""

@@ -36,7 +36,6 @@ from scenarios import (
     cluster_job,
     db_job,
     first_sync,
-    mask_ids,
     run_on_state_machine,
     source_ami,
     source_cluster,
@@ -44,6 +43,7 @@ from scenarios import (
     start_copy_throttled_once,
 )
 
+from acceptance.expectations import mask_ids
 from xregion_sync import execution as execution_module
 from xregion_sync.syncs import ec2_ami, rds_automated_snapshot, rds_cluster_snapshot
 from xregion_sync_emulator import EMULATOR_ACCOUNT_ID, emulated_aws, execute_state_machine

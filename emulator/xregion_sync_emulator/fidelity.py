@@ -32,6 +32,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   and at most 100 manual cluster snapshots per region, copies included
                   (SnapshotQuotaExceeded); automated cluster snapshots cannot be deleted
                   (InvalidDBClusterSnapshotStateFault).
+  RDS DeleteDBCluster  the cluster's automated backups, its automated cluster snapshots
+                  included, go with it unless DeleteAutomatedBackups is false (moto kept them).
   RDS DescribeAccountAttributes  (moto has none) AccountQuotas with ManualSnapshots and
                   ManualClusterSnapshots: Used counts the region's manual (cluster)
                   snapshots, Max is that quota.
@@ -39,6 +41,7 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   AMI's owner (AuthFailure "Not authorized for image"; moto answered a
                   Python KeyError, and let a shared AMI's grantee change its permissions);
                   ModifyImageAttribute refuses an AMI still pending (InvalidAMIID.Unavailable).
+  EC2 RegisterImage  TagSpecifications (ResourceType image) tag the new AMI (moto ignored them).
   EC2 DeregisterImage  DeleteAssociatedSnapshots deletes the AMI's snapshots, except one
                   another AMI still uses ('skipped') or the caller may not delete
                   ('missing-permissions'), reports each in DeleteSnapshotResults, and
@@ -155,10 +158,12 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_enable_image_deprecation(stack)
     _teach_ec2_launch_permissions(stack)
+    _teach_ec2_register_image(stack)
     _teach_ec2_deregister_image(stack)
     _teach_rds_copy_db_snapshot(stack, timing, quotas)
     _teach_rds_copy_db_cluster_snapshot(stack, timing, quotas)
     _teach_rds_account_attributes(stack, quotas)
+    _teach_rds_delete_db_cluster(stack)
     # After those above: it wraps the CopyImage / CopyDBSnapshot / CopyDBClusterSnapshot
     # they install, so a tag AWS refuses is refused before anything is created or counted.
     _refuse_tags_aws_refuses(stack)
@@ -432,6 +437,22 @@ def _teach_ec2_launch_permissions(stack: ExitStack) -> None:
     replace(stack, AmisResponse, "modify_image_attribute", modify_image_attribute)
 
 
+def _teach_ec2_register_image(stack: ExitStack) -> None:
+    """EC2 API Reference, RegisterImage: TagSpecifications, "the tags to apply to the AMI"
+    (ResourceType image), so an AMI never exists untagged."""
+    def register_image(self: AmisResponse) -> ActionResult:
+        self.error_on_dryrun()
+        image = self.ec2_backend.register_image(self._get_param("Name"),
+                                                self._get_param("Description", ""))
+        specs = self._get_param("TagSpecification", []) or self._get_param("TagSpecifications", [])
+        tags = convert_tag_spec(specs).get("image")
+        if tags:
+            self.ec2_backend.create_tags([image.id], tags)
+        return _action_result({"ImageId": image.id})
+
+    replace(stack, AmisResponse, "register_image", register_image)
+
+
 def _teach_ec2_deregister_image(stack: ExitStack) -> None:
     def deregister_image(self: AmisResponse) -> ActionResult:
         backend = self.ec2_backend
@@ -643,6 +664,27 @@ def _refuse_a_cluster_copy_key_aws_refuses(source: rds_models.DBClusterSnapshot,
         raise RDSClientError(
             "InvalidParameterCombination",
             "KmsKeyId cannot be specified when copying an unencrypted DB cluster snapshot")
+
+
+def _teach_rds_delete_db_cluster(stack: ExitStack) -> None:
+    """RDS API Reference, DeleteDBCluster: "The default is to remove automated backups
+    immediately after the DB cluster is deleted"; manual cluster snapshots stay."""
+    from .moto_seam import RDSResponse
+
+    original = RDSResponse.delete_db_cluster
+
+    def delete_db_cluster(self: RDSResponse) -> ActionResult:
+        answer: ActionResult = original(self)
+        cluster = self.params.get("DBClusterIdentifier")
+        if str(self.params.get("DeleteAutomatedBackups", True)).lower() != "false":
+            snapshots = self.backend.cluster_snapshots
+            for snapshot_id, snapshot in list(snapshots.items()):
+                if snapshot.snapshot_type == "automated" and \
+                        snapshot.db_cluster_identifier == cluster:
+                    del snapshots[snapshot_id]
+        return answer
+
+    replace(stack, RDSResponse, "delete_db_cluster", delete_db_cluster)
 
 
 def manual_cluster_snapshots(rds_backend: rds_models.RDSBackend) -> int:

@@ -25,7 +25,8 @@ __all__ = [
     "ASL_PREPROCESSOR_LOGGER", "BotocoreStubber", "check_moto", "convert_tag_spec",
     "CustomErrorName", "determine_request_protocol", "distributed_item_processor_worker",
     "distributed_iteration_component", "DistributedItemProcessorWorker",
-    "DistributedIterationComponent", "DistributedIterationComponentEvalInput", "ec2_backends",
+    "DistributedIterationComponent", "DistributedIterationComponentEvalInput",
+    "DomainDispatcherApplication", "ec2_backends",
     "EC2_PREFIX_TO_RESOURCE", "EC2Backend", "EC2ClientError", "EC2Response", "Environment",
     "ErrorEqualsDecl", "EvalComponent", "EventDetails", "EventHistoryContext", "EventManager",
     "EventPattern", "EventPatternParser", "ExecutionFailedEventDetails",
@@ -40,8 +41,8 @@ __all__ = [
     "rds_models", "RDSClientError", "RDSResponse", "replace", "resource_eval_s3",
     "ResourceRuntimePart", "secretsmanager_backends", "ssm_backends", "state", "state_task_lambda",
     "state_task_service", "StateCredentials", "StatesErrorName", "StatesErrorNameType",
-    "StateTaskLambda", "StepFunctionResponse", "TagBackend", "TaggedEC2Resource", "TimeoutSeconds",
-    "Timestamp", "to_json_str", "TYPE_RESPONSE", "ValidationException", "WRITTEN_FOR_MOTO",
+    "StateTaskLambda", "StepFunctionResponse", "TagBackend", "TaggedEC2Resource",
+    "ThreadedMotoServer", "TimeoutSeconds", "Timestamp", "to_json_str", "TYPE_RESPONSE", "ValidationException", "WRITTEN_FOR_MOTO",
 ]
 
 WRITTEN_FOR_MOTO = "5.2.6"
@@ -115,6 +116,9 @@ try:
         EventPatternParser,
     )
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,  # where a request to the server enters (server.py)
+    )
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
         InvalidDBClusterSnapshotStateFault,  # an automated cluster snapshot is not deleted
@@ -124,6 +128,7 @@ try:
     from moto.rds.responses import RDSResponse  # DescribeAccountAttributes, which moto lacks
     from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
     from moto.secretsmanager.models import secretsmanager_backends  # IAM: a secret's tags
+    from moto.server import ThreadedMotoServer  # emulated AWS behind an endpoint (server.py)
     from moto.ssm.models import ssm_backends  # IAM: a parameter's tags
     from moto.stepfunctions.exceptions import ValidationException  # StartExecution's refusal
     from moto.stepfunctions.parser.api import (  # the history events AWS writes
@@ -253,6 +258,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.responses.amis:AmisResponse.describe_images": ("self",),
     "moto.ec2.responses.amis:AmisResponse.enable_image_deprecation": None,
     "moto.ec2.responses.amis:AmisResponse.modify_image_attribute": ("self",),
+    "moto.ec2.responses.amis:AmisResponse.register_image": ("self",),
     "moto.ec2.responses:EC2Response.copy_image": ("self",),
     "moto.ec2.responses:EC2Response.copy_snapshot": ("self",),
     "moto.ec2.responses:EC2Response.create_image": ("self",),
@@ -264,6 +270,8 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.utils:convert_tag_spec": ("tag_spec_set", "tag_key"),
     "moto.ec2.utils:generic_filter": ("filters", "objects"),
     "moto.ec2.utils:get_prefix": ("resource_id",),
+    "moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__":
+        ("self", "environ", "start_response"),
     "moto.rds.models:DBCluster.status": ("self",),  # a property
     "moto.rds.models:RDSBackend.add_tags_to_resource": ("self", "arn", "tags"),
     "moto.rds.models:RDSBackend.copy_db_cluster_snapshot":
@@ -292,6 +300,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.rds.models:RDSBackend.describe_db_snapshots":
         ("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
     "moto.rds.responses:RDSResponse.describe_account_attributes": None,
+    "moto.rds.responses:RDSResponse.delete_db_cluster": ("self",),
     "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body":
         ("self", "env"),
     "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component:DistributedIterationComponent._eval_body":

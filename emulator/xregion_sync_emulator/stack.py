@@ -21,12 +21,13 @@ from .template import LOCAL_STACK_NAME, read_template
 
 
 @contextmanager
-def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None = None
-                ) -> Iterator[str]:
+def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None = None,
+                tags: dict[str, str] | None = None) -> Iterator[str]:
     """Deploy the local state machine and create stack `name` whose outputs name it (or
     exactly `outputs`, to test a stack without them); returns the state machine ARN. Inside,
     the task functions' environment is set, as Lambda sets it, so executions started
-    through the API (not execute_state_machine) run as deployed. Use inside emulated_aws()."""
+    through the API (not execute_state_machine) run as deployed; `tags` are the stack's, as
+    `sam deploy --tags` gives them. Use inside emulated_aws()."""
     from . import current_emulator_id
 
     arn = deploy()
@@ -35,7 +36,7 @@ def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None 
         outputs = {"StateMachineArn": arn,
                    "RunBucketName": read_template().buckets()[0],
                    "ConfigParameterName": parameter}
-    create_stack(name, outputs)
+    create_stack(name, outputs, tags)
     # The one state machine serves a stack of any name: its tasks read that stack's config.
     environment = {**_deployments[current_emulator_id()].environment,
                    "CONFIG_PARAMETER_NAME": parameter}
@@ -43,7 +44,7 @@ def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None 
         yield arn
 
 
-def create_stack(name: str, outputs: dict[str, str]) -> None:
+def create_stack(name: str, outputs: dict[str, str], tags: dict[str, str] | None = None) -> None:
     """A CloudFormation stack `name` with `outputs` and the parameters `sam deploy` would
     have given it: template.yaml's defaults, overridden by the emulator's deploy parameters
     (the ones its IAM enforces)."""
@@ -60,4 +61,5 @@ def create_stack(name: str, outputs: dict[str, str]) -> None:
             "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
             "Outputs": {key: {"Value": value} for key, value in outputs.items()}}),
         Parameters=[{"ParameterKey": key, "ParameterValue": value}
-                    for key, value in parameters.items()])
+                    for key, value in parameters.items()],
+        Tags=[{"Key": key, "Value": value} for key, value in (tags or {}).items()])

@@ -271,7 +271,7 @@ def prepare(job: JobSpec, force: bool) -> Drill | DrillResult:
             "tags": {TAG_DRILL: job.name, TAG_DRILL_ID: name, TAG_DRILL_COPY: copy["id"],
                      TAG_DRILL_EXPIRES: iso_utc(expires)},
             "restore": {"name": name, "copy_id": copy["id"], "created": []},
-            "usable": False, "phases": {}, "errors": []}
+            "usable": False, "given_up": False, "phases": {}, "errors": []}
 
 
 def start_restore(state: Drill, now: float) -> Drill:
@@ -379,7 +379,7 @@ def _drill(state: Drill, clock: Clock) -> DrillResult:
     try:
         state = start_restore(state, clock.now())
         state = poll_restore(state, clock.now())
-        while not state["usable"] and not state.get("given_up"):
+        while not state["usable"] and not state["given_up"]:
             clock.sleep(POLL_SECONDS)
             state = poll_restore(state, clock.now())
         if state["usable"]:

@@ -242,3 +242,60 @@ def test_the_janitor_state_deletes_expired_drill_resources_and_reports_them(worl
     assert [(e["job"], e["id"]) for e in execution.output["expired"]] == [
         ("sync_orders", "xrs-drill-orders-1")]
     assert drill_resources() == []
+
+
+# ---------------------------------------------------------------- metrics and the alarm
+
+
+@pytest.mark.statemachine
+@pytest.mark.usefixtures("info_logs")
+def test_a_drill_run_writes_restore_seconds_per_job_and_failed_and_overdue_drills(
+        world, capsys):
+    from test_status import assert_valid_emf, emf_lines
+
+    # GIVEN a job whose drill fails (past max_minutes) and one with no copy to drill
+    cfg = config({"max_minutes": 10}, sync_web={"sync_identifier": "nothing-copied"})
+
+    drill_on_the_machine(cfg)
+
+    documents = emf_lines(capsys.readouterr().out)
+    for document in documents:
+        assert_valid_emf(document)
+    restores = [d for d in documents if "RestoreSeconds" in d]
+    (runs,) = [d for d in documents if "DrillsFailed" in d]
+    # THEN RestoreSeconds for the drill that measured one, by stack and job
+    assert [(d["job"], d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]) for d in restores] == [
+        ("sync_orders", [["stack", "job"]])]
+    assert restores[0]["RestoreSeconds"] >= RESTORE_SECONDS
+    # AND the run's failed drills (the cluster's) and overdue ones (no copy), by stack
+    (directive,) = runs["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["stack"]]
+    assert (runs["DrillsFailed"], runs["DrillsOverdue"]) == (1, 1)
+
+
+def test_the_drills_alarm_watches_failed_and_overdue_drills_and_may_notify():
+    resources = TEMPLATE.raw["Resources"]
+    alarm = resources["DrillsAlarm"]["Properties"]
+    watched = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+
+    assert {m["MetricName"] for m in watched.values()} == {"DrillsFailed", "DrillsOverdue"}
+    assert all(m["Namespace"] == "XregionSync" for m in watched.values())
+    assert set(expression.replace("+", " ").split()) == set(watched)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "FailureTopic"}]
+    topic_policy = json.dumps(resources["FailureTopicPolicy"])
+    assert "${AWS::StackName}-drills" in topic_policy
+    assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-drills"}
+    failed = resources["FailedExecutionsAlarm"]["Properties"]["Metrics"]
+    assert {"Ref": DRILL} in [d["Value"] for m in failed if "MetricStat" in m
+                              for d in m["MetricStat"]["Metric"]["Dimensions"]]
+
+
+def test_the_dashboard_shows_restore_time_per_job():
+    body = TEMPLATE.raw["Resources"]["CopyFreshnessDashboard"]["Properties"]["DashboardBody"]
+    widgets = json.loads(body["Fn::Sub"].replace("${AWS::Region}", "r")
+                         .replace("${AWS::StackName}", "s"))["widgets"]
+
+    (restore,) = [w for w in widgets if "RestoreSeconds" in json.dumps(w)]
+    assert "{XregionSync,stack,job}" in json.dumps(restore)

@@ -40,17 +40,19 @@ from .result import JobError
 from .spec import JobSpec
 from .syncs import SYNC_TYPES, job_from_dict, job_to_dict
 from .syncs.base import AVAILABLE, ManagedCopy, Source, oldest_first
-from .tags import iso_utc, parse_iso_utc
+from .tags import (
+    TAG_LAST_DRILL_AT,
+    TAG_LAST_DRILL_SECONDS,
+    TAG_LAST_DRILL_STATUS,
+    iso_utc,
+    parse_iso_utc,
+)
 
 logger = logging.getLogger(__name__)
 
 PASSED = "passed"
 FAILED = "failed"
 SKIPPED = "skipped"
-# The last drill, on the copy it restored.
-TAG_LAST_DRILL_AT = "xregion-sync:last-drill-at"
-TAG_LAST_DRILL_STATUS = "xregion-sync:last-drill-status"
-TAG_LAST_DRILL_SECONDS = "xregion-sync:last-drill-restore-seconds"
 POLL_SECONDS = 30.0
 # Clean-up waits this long for deletions to finish before it reports what is left.
 CLEAN_UP_SECONDS = 30 * 60

@@ -87,6 +87,15 @@ class DrillResult:
     def failed(self) -> bool:
         return self.status == FAILED
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DrillResult:
+        """The inverse of to_dict (the drill state machine's results)."""
+        return cls(data["name"], data.get("sync_type"), data["status"],
+                   copy_id=data.get("copy_id"), restored_id=data.get("restored_id"),
+                   restore_seconds=data.get("restore_seconds"),
+                   cleaned_up=bool(data.get("cleaned_up")),
+                   errors=[JobError(e["type"], e["message"]) for e in data.get("errors") or ()])
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "sync_type": self.sync_type, "copy_id": self.copy_id,
                 "status": self.status, "restored_id": self.restored_id,

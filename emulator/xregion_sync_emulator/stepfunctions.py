@@ -251,7 +251,7 @@ def deploy() -> str:
             Environment={"Variables": variables}, Timeout=60,
         )["FunctionArn"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine_arns = {logical_id: sfn.create_state_machine(
+    machine_arns: dict[str, str] = {logical_id: sfn.create_state_machine(
         name=local_machine_name(logical_id), roleArn=role_arn,
         definition=json.dumps(_local_definition(machine, template, arns)))["stateMachineArn"]
         for logical_id, machine in template.machines.items()}

@@ -204,6 +204,18 @@ def test_a_failed_drill_fails_the_execution_names_the_reason_and_leaves_nothing(
 
 
 @pytest.mark.statemachine
+def test_an_instance_class_that_does_not_exist_fails_the_drill_before_any_call(world):
+    execution, results = drill_on_the_machine(config({"db_instance_class": "db.q9.micro"}),
+                                              jobs=["sync_orders"])
+
+    assert execution.status == "FAILED" and execution.error == "DrillsFailed"
+    (error,) = results["sync_orders"]["errors"]
+    assert "restore_drill.db_instance_class" in error["message"]
+    assert "no family 'q9'" in error["message"]
+    assert "Start Restore" not in execution.states_entered() and drill_resources() == []
+
+
+@pytest.mark.statemachine
 def test_a_passing_validation_function_is_invoked_under_the_stacks_iam(world):
     arn = validation_function("passing_validation")
 

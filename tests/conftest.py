@@ -251,6 +251,16 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+@pytest.fixture
+def info_logs():
+    """The task Lambdas' level (INFO), at which they write their EMF metrics."""
+    logger = logging.getLogger("xregion_sync")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)
+
+
 def deployed_statements() -> list[tuple[str, dict]]:
     """(role, statement) for every statement this stack writes into its roles' policies, as
     deployed with every optional grant switched on (AWS managed policies left out)."""

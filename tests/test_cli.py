@@ -141,14 +141,19 @@ def test_run_with_an_unknown_job_runs_nothing_and_names_it(capsys, config_file, 
 def test_demo_runs_the_state_machine_twice(capsys):
     code, out, _ = run_cli(capsys, "demo", "--json")
     assert code == 0
-    first, second = json.loads(out)
-    assert first["status"] == second["status"] == "SUCCEEDED"
+    first, second, drills = json.loads(out)
+    assert first["status"] == second["status"] == drills["status"] == "SUCCEEDED"
     assert first["output"]["summary"] == {
         "total": 3, "copied": 3, "in_sync": 0, "deferred": 0, "failed": 0}
     assert second["output"]["summary"] == {
         "total": 3, "copied": 0, "in_sync": 3, "deferred": 0, "failed": 0}
     assert [r["sync_type"] for r in first["output"]["results"]] == [
         "ec2_ami", "rds_automated_snapshot", "rds_cluster_snapshot"]
+    # and it ends with a restore drill of each job, on the drill state machine
+    assert [(r["name"], r["status"], r["cleaned_up"]) for r in drills["output"]["results"]] == [
+        ("sync_web_app", "passed", True), ("sync_orders_db", "passed", True),
+        ("sync_orders_cluster", "passed", True)]
+    assert all(r["restore_seconds"] >= 600 for r in drills["output"]["results"])
 
 
 @pytest.mark.statemachine

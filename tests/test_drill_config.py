@@ -86,6 +86,26 @@ def test_an_instance_class_or_id_that_is_not_one_is_refused(job, drill, field):
     assert "must" in str(error)
 
 
+@pytest.mark.parametrize(("value", "words"), [
+    ("db.q9.micro", "no family 'q9'"),  # well formed, but no such class
+    ("db.t4gg.micro", "did you mean db.t4g.micro?"),
+    ("db.t4g.huge", "db.<family>.<size>"),  # no such size
+])
+def test_an_instance_class_that_does_not_exist_is_refused(value, words):
+    (error,) = load_config(jobs(sync_orders={"restore_drill": {
+        "db_instance_class": value}})).errors
+
+    assert (error.job, error.field) == ("sync_orders", "restore_drill.db_instance_class")
+    assert words in str(error)
+
+
+@pytest.mark.parametrize("value", ["db.t4g.micro", "db.r6i.16xlarge", "db.m7g.metal",
+                                   "db.serverless", "db.r5.4xlarge.tpc2.mem4x"])
+def test_real_instance_classes_are_accepted(value):
+    assert load_config(jobs(sync_orders={"restore_drill": {
+        "db_instance_class": value}})).errors == []
+
+
 @pytest.mark.parametrize(("job", "key", "value"), [
     ("sync_orders", "instance_type", "t4g.micro"),
     ("sync_web", "db_instance_class", "db.t4g.micro"),

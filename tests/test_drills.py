@@ -455,3 +455,50 @@ def test_the_janitor_deletes_only_this_jobs_expired_drill_resources(world):
     assert left == ["orders-prod", "xrs-drill-orders-2", "xrs-drill-other-1"]
     state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "terminated"
+
+
+# ---------------------------------------------------------------- the record outlives its copy
+
+
+def test_the_last_drill_survives_pruning_of_the_copy_that_was_drilled(copied):
+    from datetime import UTC, datetime, timedelta
+
+    from xregion_sync import status
+    from xregion_sync_emulator.seed import add_automated_snapshot
+
+    # GIVEN a passed drill of the job's only copy, kept alone (max_snapshots_to_retain 0)
+    keep_one = config(sync_orders={"max_snapshots_to_retain": 0})
+    (drilled,) = drill(keep_one, jobs=["sync_orders"], clock=emulated_clock())
+    before = {s.name: s for s in status(keep_one)}["sync_orders"].last_drill
+
+    # WHEN a newer source is copied and the drilled copy pruned
+    add_automated_snapshot(SOURCE, "orders", datetime.now(UTC) + timedelta(hours=1))
+    (orders,) = [r for r in run(keep_one) if r.name == "sync_orders"]
+    (later,) = [r for r in run(keep_one) if r.name == "sync_orders"]  # the copy available
+
+    # THEN the new copy carries the record: status still shows the last drill
+    assert orders.status == "copied"
+    assert drilled.copy_id in orders.pruned + later.pruned
+    after = {s.name: s for s in status(keep_one)}["sync_orders"]
+    assert after.last_drill == before and after.last_drill["status"] == "passed"
+    assert after.drill_overdue is False
+    assert copy_tags("sync_orders", orders.created_resource)[TAG_LAST_DRILL_STATUS] == "passed"
+
+
+def test_a_new_ami_copy_carries_the_last_drill_and_keeps_its_client_token(copied):
+    from xregion_sync.syncs.ec2_ami import copy_token
+    from xregion_sync.tags import TAG_LAST_DRILL_AT
+
+    job = next(e.spec for e in __import__("xregion_sync").config.load_config(
+        config()).entries if e.name == "sync_web")
+    source = {"id": "ami-1", "created": "2026-01-01T00:00:00Z"}
+    params = {"SourceImageId": "ami-1", "TagSpecifications": [
+        {"ResourceType": "image", "Tags": [{"Key": "a", "Value": "b"}]}]}
+    carried = {**params, "TagSpecifications": [{"ResourceType": "image", "Tags": [
+        {"Key": "a", "Value": "b"}, {"Key": TAG_LAST_DRILL_AT, "Value": "2026-12-01"}]}]}
+    changed = {**params, "TagSpecifications": [{"ResourceType": "image", "Tags": [
+        {"Key": "a", "Value": "c"}]}]}
+
+    # the record is not part of the request the token stands for; other tags are
+    assert copy_token(job, source, [], carried) == copy_token(job, source, [], params)
+    assert copy_token(job, source, [], changed) != copy_token(job, source, [], params)

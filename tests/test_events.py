@@ -22,6 +22,24 @@ LAMBDA_EVENTS = [name for name in EVENT_FILES
                  if name not in EXECUTION_INPUTS and name not in EVENTBRIDGE_EVENTS]
 # Events whose handler needs the copy an earlier step made.
 NEEDS_COPY = {"poll-copy-status"}
+# The drill's steps, of the demo's orders-db job: they restore its DR copy (whose id, of
+# today's date, the events name COPY_ID and COPY_ARN); some need the restore started.
+DRILL_STEPS = {"start-restore", "poll-restore", "validate-restore", "clean-up-drill",
+               "record-drill-result"}
+NEEDS_RESTORE = {"poll-restore", "validate-restore", "clean-up-drill"}
+
+
+def drill_event(name: str) -> dict:
+    """events/<name>.json with the demo's orders-db copy in place of COPY_ID, COPY_ARN
+    (copied here first)."""
+    from xregion_sync import run
+
+    event = load_event("plan-drills")["input"]["config"]
+    (result,) = run(event)
+    arn = boto3.client("rds", region_name="us-west-2").describe_db_snapshots(
+        DBSnapshotIdentifier=result.created_resource)["DBSnapshots"][0]["DBSnapshotArn"]
+    text = (EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text.replace("COPY_ARN", arn).replace("COPY_ID", result.created_resource))
 
 
 def store_config(uri: str) -> None:
@@ -63,10 +81,14 @@ def test_event_file_is_a_json_object(name):
 def test_lambda_event_runs_through_its_handler(demo_world, lambda_context, name):
     if name in NEEDS_COPY:
         handlers.start_copy(load_event("start-copy"), lambda_context)
+    event = drill_event(name) if name in DRILL_STEPS else load_event(name)
+    if name in NEEDS_RESTORE:
+        handlers.start_restore({**event, "restore": {**event["restore"], "created": []}},
+                               lambda_context)
 
     if name == "summarize":
         store_finished_map_run(load_event(name), summarize_results())
-    output = getattr(handlers, name.replace("-", "_"))(load_event(name), lambda_context)
+    output = getattr(handlers, name.replace("-", "_"))(event, lambda_context)
 
     assert isinstance(output, dict)
     assert json.loads(json.dumps(output)) == output

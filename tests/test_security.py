@@ -32,6 +32,10 @@ RESOURCE_STAR_ALLOWED = {
     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
+    # the drills: RDS headroom (DescribeAccountAttributes has no resource), and the state of
+    # drill resources; the janitor lists every DB instance, cluster and instance of a region
+    "rds:DescribeAccountAttributes", "rds:DescribeDBInstances", "rds:DescribeDBClusters",
+    "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeVolumes",
 }
 
 

@@ -175,16 +175,6 @@ def test_human_age():
 # ---------------------------------------------------------------- metrics
 
 
-@pytest.fixture
-def info_logs():
-    """The task Lambdas' level (INFO), at which they write their EMF metrics."""
-    logger = logging.getLogger("xregion_sync")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
-
-
 def emf_lines(text: str) -> list[dict]:
     lines = []
     for line in text.splitlines():

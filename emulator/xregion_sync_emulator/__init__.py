@@ -63,7 +63,8 @@ def pass_time(seconds: float) -> None:
 @contextmanager
 def emulated_aws(*, copy_seconds: float = 0.0, restore_seconds: float = 0.0,
                  quotas: AwsQuotas = AWS_QUOTAS, enforce_iam: bool = True,
-                 deploy_parameters: dict[str, str] | None = None) -> Iterator[None]:
+                 deploy_parameters: dict[str, str] | None = None,
+                 waits_pass_time: bool = False) -> Iterator[None]:
     """Run the enclosed code against emulated AWS.
 
     copy_seconds: how long emulated AMI and snapshot copies stay pending, as real
@@ -75,6 +76,9 @@ def emulated_aws(*, copy_seconds: float = 0.0, restore_seconds: float = 0.0,
     policies (iam.py), as AWS does; turn off only where a test must.
     deploy_parameters: `sam deploy` parameter overrides for those policies (e.g.
     JobRoleArns, CredentialsSecretArns, ConfigBucketName).
+    waits_pass_time: a state machine's Wait state lets its seconds pass at once (as
+    pass_time does) instead of sleeping them, so an execution that waits out a restore of
+    minutes ends in moments. The drill Lambdas read the same emulated clock.
     """
     from .fidelity import teach_moto_aws_behaviour
     from .iam import IamEnforcement
@@ -97,6 +101,7 @@ def emulated_aws(*, copy_seconds: float = 0.0, restore_seconds: float = 0.0,
         if enforce_iam:
             enforce(stack, IamEnforcement(deploy_parameters))
         install_lambda_dispatch(stack, quotas)
+        _drills_on_emulated_time(stack, timing, waits_pass_time)
         aws.clear_cache()
         stack.callback(aws.clear_cache)
         emulator_id = id(stack)
@@ -106,3 +111,19 @@ def emulated_aws(*, copy_seconds: float = 0.0, restore_seconds: float = 0.0,
         stack.callback(_copy_timings.pop, emulator_id)
         stack.callback(forget_deployments, emulator_id)
         yield
+
+
+def _drills_on_emulated_time(stack: ExitStack, timing: EmulatedCopyTiming,
+                             waits_pass_time: bool) -> None:
+    """The drill Lambdas' clock is the emulator's (their restores' durations are emulated);
+    with waits_pass_time, so are the Wait states."""
+    from xregion_sync import drill_steps
+    from xregion_sync.drills import Clock
+
+    from .moto_seam import WaitFunction, replace
+
+    stack.enter_context(mock.patch.object(drill_steps, "CLOCK", Clock(
+        now=timing.now, sleep=timing.pass_time)))
+    if waits_pass_time:
+        replace(stack, WaitFunction, "_wait_interval",
+                lambda self, env, wait_seconds: timing.pass_time(wait_seconds))

@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 from unittest import mock
 
-from .template import LOCAL_STACK_NAME, local_bucket_name, read_template
+from .template import LOCAL_STACK_NAME, local_bucket_name, local_machine_name, read_template
 
 PARTITION = "aws"
 ACCOUNT_ID = "123456789012"
@@ -210,7 +210,8 @@ class _DeployedStack:
             name: str = self.resolve(self.template["Resources"][logical_id]["Properties"]["Name"])
             return name
         if kind == "AWS::StepFunctions::StateMachine":
-            return f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:{LOCAL_STACK_NAME}"
+            return (f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:stateMachine:"
+                    f"{local_machine_name(logical_id)}")
         if kind == "AWS::SNS::Topic":
             return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"
         if kind == "AWS::S3::Bucket":

@@ -49,6 +49,7 @@ from .deployed_policies import (
 )
 from .iam_evaluator import Check, shared_evaluator
 from .moto_seam import replace
+from .template import DRILL_MACHINE, SYNC_MACHINE
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -116,7 +117,9 @@ class IamEnforcement:
                              else function_policies(parameters))
         # The state machine's own requests (Lambda invokes, child executions, the Maps'
         # ItemReader and ResultWriter) meet its role's policies.
-        self.policies.setdefault(STATE_MACHINE, role_policies(parameters)[STATE_MACHINE_ROLE])
+        roles = role_policies(parameters)
+        for machine in (STATE_MACHINE, DRILL_MACHINE):
+            self.policies.setdefault(machine, roles[f"{machine}Role"])
         self.decided: list[Decided] = []
         self._evaluator = shared_evaluator()
 
@@ -213,6 +216,8 @@ def enforce_iam(stack: ExitStack, enforcement: IamEnforcement) -> None:
             if function == STATE_MACHINE and not _of_the_stack(aws_request, enforcement):
                 # another state machine's (an emulator test's own definitions)
                 return original(self, event_name, request, **kwargs)
+            if function == STATE_MACHINE:
+                function = _machine_invoking(aws_request)
             denial, kept = enforcement.decide(function, aws_request)
             if denial is not None:
                 return _denied_response(aws_request, denial, request.url)
@@ -234,7 +239,7 @@ SERVICE_NAMES = {"ec2": "ec2", "rds": "rds", "sts": "sts", "s3": "s3", "ssm": "s
                  "secrets-manager": "secretsmanager", "kms": "kms", "lambda": "lambda"}
 # The state machine's role: its requests are moto's interpreter's, signed with this key
 # (moto.stepfunctions.parser.asl.utils.boto_client), or the emulator's child executions.
-STATE_MACHINE = "SyncStateMachine"
+STATE_MACHINE = SYNC_MACHINE
 STATE_MACHINE_ROLE = f"{STATE_MACHINE}Role"
 INTERPRETER_ACCESS_KEY = "ak"
 
@@ -605,6 +610,19 @@ def _of_the_stack(request: AwsRequest, enforcement: IamEnforcement) -> bool:
     return True
 
 
+def _machine_invoking(request: AwsRequest) -> str:
+    """Which of the stack's state machines an interpreter request is: the one whose
+    definition names the function it invokes (the drill machine's tasks are its own)."""
+    from .template import read_template
+
+    if request.service == "lambda":
+        function = request.params["FunctionName"].rsplit(":", 1)[-1]
+        for logical_id, machine in read_template().machines.items():
+            if function in machine.function_ids():
+                return logical_id
+    return STATE_MACHINE
+
+
 def authorize_state_machine(action: str, resources: list[str]) -> str | None:
     """For a request the state machine makes without an API call moto sees (a Distributed
     Map starting and describing its child executions): None, or the denial."""
@@ -620,6 +638,135 @@ def authorize_state_machine(action: str, resources: list[str]) -> str | None:
 def _states_action(request: AwsRequest) -> Authorization:
     return Authorization([Check(f"states:{request.operation}", resource, {})
                           for resource in request.params["resources"]])
+
+
+# ---------------------------------------------------------------- restore drills
+# As the Service Authorization Reference lists the actions' resource types and condition
+# keys: a create action is evaluated on the new resource with the request's tags
+# (aws:RequestTag/<key>, aws:TagKeys) and on what it is made from with that resource's
+# tags (aws:ResourceTag/<key>); tags on create are also authorized as rds:AddTagsToResource
+# (RDS) or ec2:CreateTags with ec2:CreateAction (EC2); a delete on the resource with its
+# tags. EC2 instances, volumes, network interfaces, subnets and security groups carry the
+# account in their ARN.
+
+_EC2_KINDS = {"i": "instance", "vol": "volume", "eni": "network-interface",
+              "subnet": "subnet", "sg": "security-group"}
+
+
+def _ec2_account_arn(request: AwsRequest, kind: str, resource_id: str = "*") -> str:
+    return f"arn:{PARTITION}:ec2:{request.region}:{request.account}:{kind}/{resource_id}"
+
+
+def _on_ec2(action: str, parameter: str) -> Callable[[AwsRequest], Authorization]:
+    """TerminateInstances (InstanceIds), DeleteVolume (VolumeId): each resource, with its
+    tags."""
+
+    def authorization(request: AwsRequest) -> Authorization:
+        ids = request.params[parameter]
+        return Authorization([
+            _ec2(request, action, _ec2_account_arn(
+                request, _EC2_KINDS[resource_id.split("-", 1)[0]], resource_id),
+                **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, resource_id)))
+            for resource_id in ([ids] if isinstance(ids, str) else ids)])
+
+    return authorization
+
+
+def _ec2_listing(action: str) -> Callable[[AwsRequest], Authorization]:
+    """Describe calls: no resource-level permissions."""
+    return lambda request: Authorization([_ec2(request, action, "*")])
+
+
+def _run_instances(request: AwsRequest) -> Authorization:
+    params = request.params
+    tags = {spec["ResourceType"]: spec.get("Tags", [])
+            for spec in params.get("TagSpecifications") or ()}
+    image_id = params["ImageId"]
+    interfaces = params.get("NetworkInterfaces") or [{}]
+    subnet = params.get("SubnetId") or interfaces[0].get("SubnetId") or "*"
+    groups = [*(params.get("SecurityGroupIds") or ()),
+              *(interfaces[0].get("Groups") or ())] or ["*"]
+    checks = [
+        _ec2(request, "ec2:RunInstances", _ec2_arn(request.region, image_id),
+             **_tag_context("aws:ResourceTag", _ec2_resource_tags(request, image_id))),
+        _ec2(request, "ec2:RunInstances", _ec2_account_arn(request, "subnet", subnet)),
+        *[_ec2(request, "ec2:RunInstances", _ec2_account_arn(request, "security-group", g))
+          for g in groups],
+    ]
+    for kind in ("instance", "volume", "network-interface"):
+        new = _ec2_account_arn(request, kind)
+        checks.append(_ec2(request, "ec2:RunInstances", new, **_request_tags(tags.get(kind))))
+        if tags.get(kind):
+            checks.append(_ec2(request, "ec2:CreateTags", new,
+                               **{"ec2:CreateAction": "RunInstances"},
+                               **_request_tags(tags[kind])))
+    return Authorization(checks)
+
+
+def _rds_resource_tags(request: AwsRequest, kind: str, name: str) -> dict[str, str]:
+    """The tags of a DB instance (kind "db") or DB cluster ("cluster")."""
+    from .moto_seam import rds_backends
+
+    backend = rds_backends[request.account][request.region]
+    found = (backend.databases if kind == "db" else backend.clusters).get(name)
+    return {t["Key"]: t["Value"] for t in (found.tags if found is not None else [])}
+
+
+def _rds_on(request: AwsRequest, action: str, kind: str, name: str) -> Check:
+    """`action` on an existing DB instance or cluster, with its tags."""
+    return Check(action, _rds_arn(request, kind, name),
+                 _tag_context("aws:ResourceTag", _rds_resource_tags(request, kind, name)))
+
+
+def _rds_create(request: AwsRequest, action: str, kind: str, name: str) -> list[Check]:
+    """`action` on the new DB instance or cluster with the request's tags, and
+    rds:AddTagsToResource for them."""
+    arn = _rds_arn(request, kind, name)
+    tagging = _request_tags(request.params.get("Tags"))
+    checks = [Check(action, arn, tagging)]
+    if request.params.get("Tags"):
+        checks.append(Check("rds:AddTagsToResource", arn, tagging))
+    return checks
+
+
+def _subnet_group(request: AwsRequest, action: str) -> list[Check]:
+    group = request.params.get("DBSubnetGroupName")
+    return [Check(action, _rds_arn(request, "subgrp", group), {})] if group else []
+
+
+def _restore_db_instance(request: AwsRequest) -> Authorization:
+    action = "rds:RestoreDBInstanceFromDBSnapshot"
+    snapshot = _rds_arn(request, "snapshot", request.params["DBSnapshotIdentifier"])
+    return Authorization([
+        *_rds_create(request, action, "db", request.params["DBInstanceIdentifier"]),
+        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action)])
+
+
+def _restore_db_cluster(request: AwsRequest) -> Authorization:
+    action = "rds:RestoreDBClusterFromSnapshot"
+    snapshot = _rds_arn(request, "cluster-snapshot", request.params["SnapshotIdentifier"])
+    return Authorization([
+        *_rds_create(request, action, "cluster", request.params["DBClusterIdentifier"]),
+        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action)])
+
+
+def _create_db_instance(request: AwsRequest) -> Authorization:
+    action = "rds:CreateDBInstance"
+    checks = _rds_create(request, action, "db", request.params["DBInstanceIdentifier"])
+    if request.params.get("DBClusterIdentifier"):  # an instance in a cluster: the cluster too
+        checks.append(_rds_on(request, action, "cluster", request.params["DBClusterIdentifier"]))
+    return Authorization([*checks, *_subnet_group(request, action)])
+
+
+def _describe_db_instances(request: AwsRequest) -> Authorization:
+    name = request.params.get("DBInstanceIdentifier")
+    resource = _rds_arn(request, "db", name) if name else "*"
+    return Authorization([Check("rds:DescribeDBInstances", resource, {})])
+
+
+def _delete_rds(action: str, kind: str, parameter: str) -> Callable[[AwsRequest], Authorization]:
+    return lambda request: Authorization([_rds_on(request, action, kind,
+                                                  request.params[parameter])])
 
 
 class _Unmodelled(Exception):
@@ -648,6 +795,22 @@ MODELS: dict[tuple[str, str], Callable[[AwsRequest], Authorization]] = {
     ("rds", "CopyDBClusterSnapshot"): _copy_rds_snapshot("CopyDBClusterSnapshot",
                                                          "cluster-snapshot", "DBClusterSnapshot"),
     ("rds", "DeleteDBClusterSnapshot"): _delete_db_cluster_snapshot,
+    ("rds", "DescribeDBInstances"): _describe_db_instances,
+    ("rds", "DescribeAccountAttributes"): lambda request: Authorization([
+        Check("rds:DescribeAccountAttributes", "*", {})]),
+    ("rds", "RestoreDBInstanceFromDBSnapshot"): _restore_db_instance,
+    ("rds", "RestoreDBClusterFromSnapshot"): _restore_db_cluster,
+    ("rds", "CreateDBInstance"): _create_db_instance,
+    ("rds", "DeleteDBInstance"): _delete_rds("rds:DeleteDBInstance", "db",
+                                             "DBInstanceIdentifier"),
+    ("rds", "DeleteDBCluster"): _delete_rds("rds:DeleteDBCluster", "cluster",
+                                            "DBClusterIdentifier"),
+    ("ec2", "RunInstances"): _run_instances,
+    ("ec2", "DescribeInstances"): _ec2_listing("ec2:DescribeInstances"),
+    ("ec2", "DescribeInstanceStatus"): _ec2_listing("ec2:DescribeInstanceStatus"),
+    ("ec2", "DescribeVolumes"): _ec2_listing("ec2:DescribeVolumes"),
+    ("ec2", "TerminateInstances"): _on_ec2("ec2:TerminateInstances", "InstanceIds"),
+    ("ec2", "DeleteVolume"): _on_ec2("ec2:DeleteVolume", "VolumeId"),
     ("sts", "AssumeRole"): _assume_role,
     ("secretsmanager", "GetSecretValue"): _get_secret_value,
     ("ssm", "GetParameter"): _get_parameter,

@@ -42,7 +42,8 @@ __all__ = [
     "ResourceRuntimePart", "secretsmanager_backends", "ssm_backends", "state", "state_task_lambda",
     "state_task_service", "StateCredentials", "StatesErrorName", "StatesErrorNameType",
     "StateTaskLambda", "StepFunctionResponse", "TagBackend", "TaggedEC2Resource",
-    "ThreadedMotoServer", "TimeoutSeconds", "Timestamp", "to_json_str", "TYPE_RESPONSE", "ValidationException", "WRITTEN_FOR_MOTO",
+    "ThreadedMotoServer", "TimeoutSeconds", "Timestamp", "to_json_str", "TYPE_RESPONSE",
+    "ValidationException", "WaitFunction", "WRITTEN_FOR_MOTO",
 ]
 
 WRITTEN_FOR_MOTO = "5.2.6"
@@ -202,6 +203,9 @@ try:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,  # a handler's error as the Lambda runtime reports it
     )
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,  # Wait states: emulated_aws(waits_pass_time=True) waits in emulated time
+    )
     from moto.stepfunctions.parser.asl.eval.environment import (
         Environment,  # history event count, errors
     )
@@ -324,6 +328,8 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda:is_within_size_quota":
         ("value",),
     "moto.stepfunctions.parser.asl.component.state.state:is_within_size_quota": ("value",),
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function:WaitFunction._wait_interval":
+        ("self", "env", "wait_seconds"),
     "moto.stepfunctions.parser.asl.eval.environment:Environment.__init__":
         ("self", "aws_execution_details", "execution_type", "context", "event_history_context",
         "cloud_watch_logging_session", "activity_store", "variable_store", "mock_test_case"),

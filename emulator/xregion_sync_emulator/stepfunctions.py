@@ -32,7 +32,13 @@ from .iam import acting_as, running_function
 from .moto_seam import replace
 from .quotas import AwsQuotas
 from .stepfunctions_quotas import lambda_payload_error
-from .template import LOCAL_STACK_NAME, StackTemplate, read_template
+from .template import (
+    SYNC_MACHINE,
+    MachineSpec,
+    StackTemplate,
+    local_machine_name,
+    read_template,
+)
 
 if TYPE_CHECKING:
     from xregion_sync.config import ConfigSource
@@ -142,8 +148,9 @@ class LocalExecution:
 
 @dataclass
 class _Deployment:
-    state_machine_arn: str
+    state_machine_arn: str  # the sync state machine's
     environment: dict[str, str] = field(default_factory=dict)
+    machine_arns: dict[str, str] = field(default_factory=dict)  # every machine's, by logical id
 
 
 _deployments: dict[int, _Deployment] = {}
@@ -243,12 +250,13 @@ def deploy() -> str:
             Handler=function.handler, Code={"ZipFile": _placeholder_zip()},
             Environment={"Variables": variables}, Timeout=60,
         )["FunctionArn"]
-    definition = _local_definition(template, arns)
-    arn: str = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-        name=LOCAL_STACK_NAME, definition=json.dumps(definition), roleArn=role_arn,
-    )["stateMachineArn"]
-    _deployments[key] = _Deployment(arn, environment)
-    return arn
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine_arns: dict[str, str] = {logical_id: sfn.create_state_machine(
+        name=local_machine_name(logical_id), roleArn=role_arn,
+        definition=json.dumps(_local_definition(machine, template, arns)))["stateMachineArn"]
+        for logical_id, machine in template.machines.items()}
+    _deployments[key] = _Deployment(machine_arns[SYNC_MACHINE], environment, machine_arns)
+    return machine_arns[SYNC_MACHINE]
 
 
 def forget_deployments(emulator_id: int) -> None:
@@ -256,12 +264,15 @@ def forget_deployments(emulator_id: int) -> None:
 
 
 def execute_state_machine(execution_input: Any = None, *, name: str | None = None,
-                          deadline_seconds: float = EXECUTION_DEADLINE_SECONDS) -> LocalExecution:
+                          deadline_seconds: float = EXECUTION_DEADLINE_SECONDS,
+                          machine: str = SYNC_MACHINE) -> LocalExecution:
     """Start one execution with `execution_input` and wait for its end. Use inside
-    emulated_aws(); the state machine is deployed on first use."""
+    emulated_aws(); the state machines are deployed on first use. `machine`: the logical
+    id of the state machine (template.yaml), the sync one by default."""
     from . import current_emulator_id
 
-    arn = deploy()
+    deploy()
+    arn = _deployments[current_emulator_id()].machine_arns[machine]
     sfn = boto3.client("stepfunctions", region_name=REGION)
     environment = _deployments[current_emulator_id()].environment
     with mock.patch.dict(os.environ, environment):
@@ -310,9 +321,10 @@ def run_on_local_state_machine(config: ConfigSource,
 # ---------------------------------------------------------------- helpers
 
 
-def _local_definition(template: StackTemplate, function_arns: dict[str, str]) -> dict[str, Any]:
-    text = template.definition_path.read_text(encoding="utf-8")
-    for placeholder, expression in template.substitutions.items():
+def _local_definition(machine: MachineSpec, template: StackTemplate,
+                      function_arns: dict[str, str]) -> dict[str, Any]:
+    text = machine.definition_path.read_text(encoding="utf-8")
+    for placeholder, expression in machine.substitutions.items():
         if isinstance(expression, dict) and "Fn::GetAtt" in expression:
             value = function_arns[expression["Fn::GetAtt"][0]]
         else:

@@ -16,6 +16,8 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 LOCAL_STACK_NAME = "xregion-sync-local"
+SYNC_MACHINE = "SyncStateMachine"
+DRILL_MACHINE = "DrillStateMachine"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -47,11 +49,31 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class MachineSpec:
+    logical_id: str
+    definition_path: Path
+    substitutions: dict[str, Any]  # ASL placeholder -> CloudFormation value (e.g. GetAtt)
+
+    def function_ids(self) -> set[str]:
+        """The task functions the machine invokes (its GetAtt substitutions)."""
+        return {value["Fn::GetAtt"][0] for value in self.substitutions.values()
+                if isinstance(value, dict) and "Fn::GetAtt" in value}
+
+
+@dataclass(frozen=True)
 class StackTemplate:
     raw: dict[str, Any]
     functions: dict[str, FunctionSpec]
-    definition_path: Path
-    substitutions: dict[str, Any]  # ASL placeholder -> CloudFormation value (e.g. GetAtt)
+    machines: dict[str, MachineSpec]  # by logical id; SYNC_MACHINE first
+
+    @property
+    def definition_path(self) -> Path:
+        """The sync state machine's ASL."""
+        return self.machines[SYNC_MACHINE].definition_path
+
+    @property
+    def substitutions(self) -> dict[str, Any]:
+        return self.machines[SYNC_MACHINE].substitutions
 
     def buckets(self) -> list[str]:
         """The emulated names of the stack's S3 buckets."""
@@ -76,6 +98,11 @@ class StackTemplate:
         return value
 
 
+def local_machine_name(logical_id: str) -> str:
+    """The emulated name of one of the stack's state machines (template.yaml's Name)."""
+    return LOCAL_STACK_NAME if logical_id == SYNC_MACHINE else f"{LOCAL_STACK_NAME}-drills"
+
+
 def local_bucket_name(logical_id: str) -> str:
     """The emulated name of one of the stack's buckets (CloudFormation would generate it)."""
     return f"{LOCAL_STACK_NAME}-{logical_id}".lower()
@@ -85,7 +112,7 @@ def local_bucket_name(logical_id: str) -> str:
 def read_template(path: Path = TEMPLATE_PATH) -> StackTemplate:
     raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
     global_env = raw.get("Globals", {}).get("Function", {}).get("Environment", {})
-    functions, machine = {}, None
+    functions, machines = {}, {}
     for logical_id, resource in raw["Resources"].items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
@@ -93,8 +120,10 @@ def read_template(path: Path = TEMPLATE_PATH) -> StackTemplate:
                            **properties.get("Environment", {}).get("Variables", {})}
             functions[logical_id] = FunctionSpec(logical_id, properties["Handler"], environment)
         elif resource["Type"] == "AWS::Serverless::StateMachine":
-            machine = properties
-    if machine is None:
-        raise ValueError(f"{path} defines no AWS::Serverless::StateMachine")
-    return StackTemplate(raw, functions, path.parent / machine["DefinitionUri"],
-                         dict(machine.get("DefinitionSubstitutions", {})))
+            machines[logical_id] = MachineSpec(
+                logical_id, path.parent / properties["DefinitionUri"],
+                dict(properties.get("DefinitionSubstitutions", {})))
+    if SYNC_MACHINE not in machines:
+        raise ValueError(f"{path} defines no AWS::Serverless::StateMachine {SYNC_MACHINE}")
+    ordered = {SYNC_MACHINE: machines.pop(SYNC_MACHINE), **machines}
+    return StackTemplate(raw, functions, ordered)

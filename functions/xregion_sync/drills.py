@@ -17,12 +17,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import aws
+from . import aws, metrics
 from .config import ConfigSource, JobEntry, load_config
 from .drill_types import (
     DRILL_PREFIX,
@@ -38,19 +38,21 @@ from .drill_types import (
 from .errors import CONFIG_LEVEL, ConfigError, SyncError
 from .result import JobError
 from .spec import JobSpec
-from .syncs import SYNC_TYPES
+from .syncs import SYNC_TYPES, job_from_dict, job_to_dict
 from .syncs.base import AVAILABLE, ManagedCopy, Source, oldest_first
-from .tags import iso_utc, parse_iso_utc
+from .tags import (
+    TAG_LAST_DRILL_AT,
+    TAG_LAST_DRILL_SECONDS,
+    TAG_LAST_DRILL_STATUS,
+    iso_utc,
+    parse_iso_utc,
+)
 
 logger = logging.getLogger(__name__)
 
 PASSED = "passed"
 FAILED = "failed"
 SKIPPED = "skipped"
-# The last drill, on the copy it restored.
-TAG_LAST_DRILL_AT = "xregion-sync:last-drill-at"
-TAG_LAST_DRILL_STATUS = "xregion-sync:last-drill-status"
-TAG_LAST_DRILL_SECONDS = "xregion-sync:last-drill-restore-seconds"
 POLL_SECONDS = 30.0
 # Clean-up waits this long for deletions to finish before it reports what is left.
 CLEAN_UP_SECONDS = 30 * 60
@@ -85,6 +87,15 @@ class DrillResult:
     def failed(self) -> bool:
         return self.status == FAILED
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DrillResult:
+        """The inverse of to_dict (the drill state machine's results)."""
+        return cls(data["name"], data.get("sync_type"), data["status"],
+                   copy_id=data.get("copy_id"), restored_id=data.get("restored_id"),
+                   restore_seconds=data.get("restore_seconds"),
+                   cleaned_up=bool(data.get("cleaned_up")),
+                   errors=[JobError(e["type"], e["message"]) for e in data.get("errors") or ()])
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "sync_type": self.sync_type, "copy_id": self.copy_id,
                 "status": self.status, "restored_id": self.restored_id,
@@ -98,7 +109,7 @@ def drill(config: ConfigSource, jobs: Iterable[str] | None = None, force: bool =
     one drill at a time. Raises ConfigError when the config cannot be read or `jobs` names
     a job it does not have."""
     entries = load_config(config).entries
-    chosen = _chosen(entries, jobs)
+    chosen = select_drill_entries(entries, jobs)
     clock = clock or Clock()
     for left in janitor_entries(chosen):  # what a drill that died half-way left behind
         logger.warning("Janitor: deleted an expired drill resource", extra=left)
@@ -136,7 +147,9 @@ def janitor_entries(entries: Iterable[JobEntry], *, now: datetime | None = None
     return found
 
 
-def _chosen(entries: tuple[JobEntry, ...], jobs: Iterable[str] | None) -> list[JobEntry]:
+def select_drill_entries(entries: Sequence[JobEntry], jobs: Iterable[str] | None) -> list[JobEntry]:
+    """The entries to drill: those with restore_drill (or an error in it), or those named
+    in `jobs` (ConfigError for a name the config lacks)."""
     if jobs is not None:
         names = list(jobs)
         unknown = [n for n in names if n not in {e.name for e in entries}]
@@ -166,6 +179,18 @@ def drill_name(job: JobSpec, started: datetime) -> str:
 
 
 def drill_job(entry: JobEntry, force: bool, clock: Clock) -> DrillResult:
+    state = prepare_entry(entry, force)
+    if isinstance(state, DrillResult):
+        return state
+    try:
+        return _drill(state, clock)
+    except Exception as exc:  # one job's bug must not stop the other drills
+        return _failed(entry, exc)
+
+
+def prepare_entry(entry: JobEntry, force: bool) -> Drill | DrillResult:
+    """prepare() for a config entry: a job with config errors fails, one without
+    restore_drill is skipped, and an error while preparing fails only that job."""
     if entry.spec is None:
         return DrillResult(entry.name, entry.sync_type, FAILED,
                            errors=[JobError.from_exception(e) for e in entry.errors])
@@ -174,14 +199,16 @@ def drill_job(entry: JobEntry, force: bool, clock: Clock) -> DrillResult:
         return _skipped(job, None, "NoRestoreDrill", f"job '{job.name}' has no restore_drill: "
                         "add one (a mapping, {} for the defaults) to drill it")
     try:
-        return _drill(job, force, clock)
-    except SyncError as exc:
-        return DrillResult(job.name, job.sync_type, FAILED,
-                           errors=[JobError.from_exception(exc)])
-    except Exception as exc:  # one job's bug must not stop the other drills
-        logger.exception("Unexpected error", extra={"job": job.name})
-        return DrillResult(job.name, job.sync_type, FAILED,
-                           errors=[JobError.from_exception(exc)])
+        return prepare(job, force)
+    except Exception as exc:
+        return _failed(entry, exc)
+
+
+def _failed(entry: JobEntry, exc: Exception) -> DrillResult:
+    if not isinstance(exc, SyncError):
+        logger.exception("Unexpected error", extra={"job": entry.name})
+    return DrillResult(entry.name, entry.sync_type, FAILED,
+                       errors=[JobError.from_exception(exc)])
 
 
 def newest_copy(job: JobSpec) -> tuple[ManagedCopy | None, list[ManagedCopy]]:
@@ -210,7 +237,24 @@ def last_drill(job: JobSpec, managed: list[ManagedCopy]) -> dict[str, Any] | Non
     return max(records, key=lambda r: r["when"]) if records else None
 
 
-def _drill(job: JobSpec, force: bool, clock: Clock) -> DrillResult:
+# ---------------------------------------------------------------- the steps of one drill
+# Both drivers run these over one JSON-able Drill state, in this order: the in-process one
+# below (_drill) and the drill state machine (statemachine/drills.asl.json), whose task
+# Lambdas (handlers.py, drill_steps.py) are one line over each. Each step returns the state
+# grown; a step that raises leaves the state it was given, whose restore["created"] names
+# everything made so far (a step makes at most one resource, as its last call), so clean-up
+# always knows what to delete. Times are `now` readings of one clock, in seconds.
+#
+#   {"job": <JobSpec dict>, "copy": {id, arn, tags, ...}, "when": ISO start, "tags": {...},
+#    "restore": Restore, "started": s, "usable": bool, "restore_seconds": s,
+#    "phases": {restore, validation, clean_up}, "errors": [{type, message}],
+#    "clean_up": {"started": s, "left": [[kind, id]], "done": bool}}
+Drill = dict[str, Any]
+
+
+def prepare(job: JobSpec, force: bool) -> Drill | DrillResult:
+    """The drill of `job` ready to start, or the result of a drill that will not run
+    (skipped: no copy, not due, no quota headroom)."""
     settings = drill_settings(job)
     with aws.aws_errors(job.name, f"looking for copies in {job.destination_region}"):
         copy, managed = newest_copy(job)
@@ -234,68 +278,142 @@ def _drill(job: JobSpec, force: bool, clock: Clock) -> DrillResult:
     details = kind.describe_copy(job, copy["id"])
     name = drill_name(job, now)
     expires = now + timedelta(minutes=settings["max_minutes"]) + EXPIRY_MARGIN
-    tags = {TAG_DRILL: job.name, TAG_DRILL_ID: name, TAG_DRILL_COPY: copy["id"],
-            TAG_DRILL_EXPIRES: iso_utc(expires)}
-    # The restore as far as it got: clean-up deletes its `created`, whatever happened.
-    progress: list[Restore] = [{"name": name, "copy_id": copy["id"], "created": []}]
-    errors: list[JobError] = []
-    seconds: float | None = None
-    phases: dict[str, float] = {}
+    return {"job": job_to_dict(job), "copy": details, "when": iso_utc(now),
+            "tags": {TAG_DRILL: job.name, TAG_DRILL_ID: name, TAG_DRILL_COPY: copy["id"],
+                     TAG_DRILL_EXPIRES: iso_utc(expires)},
+            "restore": {"name": name, "copy_id": copy["id"], "created": []},
+            "usable": False, "given_up": False, "phases": {}, "errors": []}
+
+
+def start_restore(state: Drill, now: float) -> Drill:
+    """The restore call (RestoreDBInstanceFromDBSnapshot, RestoreDBClusterFromSnapshot or
+    RunInstances); the restore's clock starts here."""
+    job = job_from_dict(state["job"])
+    restore = DRILL_TYPES[job.sync_type].start(job, state["copy"], state["restore"],
+                                               drill_settings(job), state["tags"])
+    return {**state, "restore": restore, "started": now}
+
+
+def poll_restore(state: Drill, now: float) -> Drill:
+    """Whether the restore is usable yet (a cluster's instance is created here once the
+    cluster is available). Usable: the restore time. Not usable after max_minutes: a
+    DrillFailedError in `errors` and `given_up` (clean-up next; not raised, so the state
+    names the instance this very poll may have created)."""
+    job = job_from_dict(state["job"])
+    settings = drill_settings(job)
+    usable, restore = DRILL_TYPES[job.sync_type].poll(job, state["restore"], settings,
+                                                      state["tags"])
+    state = {**state, "restore": restore, "usable": usable}
+    seconds = round(now - state["started"], 1)
+    if not usable:
+        if seconds < settings["max_minutes"] * 60:
+            return state
+        return {**failed_step(state, JobError(DrillFailedError.__name__, (
+            f"job '{job.name}': {restore['name']} was not usable after max_minutes "
+            f"({settings['max_minutes']})"))), "given_up": True}
+    if seconds <= 0:
+        raise DrillFailedError(f"job '{job.name}': the restore time measured {seconds} s: "
+                               "a clock that does not move measures nothing", job=job.name)
+    return {**state, "restore_seconds": seconds,
+            "phases": {**state["phases"], "restore": seconds}}
+
+
+def validate_restore(state: Drill, clock: Clock) -> Drill:
+    """The user's validation Lambda, when the job names one."""
+    job = job_from_dict(state["job"])
+    function_arn = drill_settings(job).get("validation_function_arn")
+    if not function_arn:
+        return state
+    started = clock.now()
+    _validate(job, state["restore"], function_arn)
+    return {**state, "phases": {**state["phases"],
+                                "validation": round(clock.now() - started, 3)}}
+
+
+def failed_step(state: Drill, error: JobError) -> Drill:
+    """The state after a step failed with `error`: clean-up comes next."""
+    return {**state, "errors": [*state.get("errors", ()), _error_dict(error)]}
+
+
+def clean_up_drill(state: Drill, now: float) -> Drill:
+    """Delete what the drill made (once; call again while `clean_up.done` is false, after a
+    wait): done once nothing is left, or with an error once CLEAN_UP_SECONDS have passed
+    or a deletion failed."""
+    job = job_from_dict(state["job"])
+    progress = state.get("clean_up") or {"started": now}
+    errors = list(state.get("errors", ()))
     try:
-        seconds = _restore(job, details, progress, settings, tags, clock)
-        phases["restore"] = seconds
-        if settings.get("validation_function_arn"):
-            started = clock.now()
-            _validate(job, progress[-1], settings["validation_function_arn"])
-            phases["validation"] = round(clock.now() - started, 3)
+        left = DRILL_TYPES[job.sync_type].clean_up(job, state["restore"])
+    except SyncError as exc:
+        left = None
+        errors.append(_error_dict(JobError.from_exception(exc)))
+    timed_out = bool(left) and now - progress["started"] >= CLEAN_UP_SECONDS
+    if timed_out:
+        errors.append(_error_dict(JobError(
+            "DrillCleanUpError", f"job '{job.name}': still left after "
+            f"{CLEAN_UP_SECONDS // 60} minutes: "
+            f"{', '.join(f'{k} {i}' for k, i in left or ())}")))
+    done = left is None or not left or timed_out
+    return {**state, "errors": errors,
+            "clean_up": {"started": progress["started"], "left": left, "done": done},
+            "phases": {**state["phases"], "clean_up": round(now - progress["started"], 3)}}
+
+
+def record_drill(state: Drill) -> DrillResult:
+    """The drill's result, recorded on the copy's tags (a failure to record is one more
+    error) and as the RestoreSeconds metric."""
+    job = job_from_dict(state["job"])
+    errors = [JobError(e["type"], e["message"]) for e in state.get("errors", ())]
+    status = PASSED if not errors else FAILED
+    seconds = state.get("restore_seconds")
+    tags = {TAG_LAST_DRILL_AT: state["when"], TAG_LAST_DRILL_STATUS: status,
+            TAG_LAST_DRILL_SECONDS: f"{seconds:.1f}" if seconds else ""}
+    try:
+        DRILL_TYPES[job.sync_type].tag_copy(job, state["copy"], tags)
     except SyncError as exc:
         errors.append(JobError.from_exception(exc))
-    except Exception as exc:
-        logger.exception("Unexpected error", extra={"job": job.name})
-        errors.append(JobError.from_exception(exc))
-    restore = progress[-1]
-    started = clock.now()
-    cleaned_up = _clean_up(job, restore, clock, errors)
-    phases["clean_up"] = round(clock.now() - started, 3)
-    status = PASSED if not errors else FAILED
-    logger.info("Drill %s", status, extra={"job": job.name, "copy": copy["id"],
-                                             "restored": name, "phases_seconds": phases})
-    _record(job, details, status, seconds, now, errors)
-    return DrillResult(job.name, job.sync_type, status, copy_id=copy["id"],
-                       restored_id=name if restore["created"] else None,
+        status = FAILED
+    restore = state["restore"]
+    logger.info("Drill %s", status, extra={"job": job.name, "copy": restore["copy_id"],
+                                             "restored": restore["name"],
+                                             "phases_seconds": state["phases"]})
+    if seconds:
+        metrics.emit_restore_seconds(job.name, seconds)
+    cleaned_up = (state.get("clean_up") or {}).get("left") == []
+    return DrillResult(job.name, job.sync_type, status, copy_id=restore["copy_id"],
+                       restored_id=restore["name"] if restore["created"] else None,
                        restore_seconds=seconds, cleaned_up=cleaned_up, errors=errors)
+
+
+def _drill(state: Drill, clock: Clock) -> DrillResult:
+    """The in-process driver of the steps after prepare(): waits with `clock`."""
+    try:
+        state = start_restore(state, clock.now())
+        state = poll_restore(state, clock.now())
+        while not state["usable"] and not state["given_up"]:
+            clock.sleep(POLL_SECONDS)
+            state = poll_restore(state, clock.now())
+        if state["usable"]:
+            state = validate_restore(state, clock)
+    except SyncError as exc:
+        state = failed_step(state, JobError.from_exception(exc))
+    except Exception as exc:
+        logger.exception("Unexpected error", extra={"job": state["job"]["name"]})
+        state = failed_step(state, JobError.from_exception(exc))
+    state = clean_up_drill(state, clock.now())
+    while not state["clean_up"]["done"]:
+        clock.sleep(POLL_SECONDS)
+        state = clean_up_drill(state, clock.now())
+    return record_drill(state)
+
+
+def _error_dict(error: JobError) -> dict[str, str]:
+    return {"type": error.type, "message": error.message}
 
 
 def _skipped(job: JobSpec, copy_id: str | None, why: str, message: str) -> DrillResult:
     return DrillResult(job.name, job.sync_type, SKIPPED, copy_id=copy_id,
                        errors=[JobError(why, message)])
-
-
-def _restore(job: JobSpec, copy: dict[str, Any], progress: list[Restore],
-             settings: dict[str, Any], tags: dict[str, str], clock: Clock) -> float:
-    """Start the restore and wait until it is usable, at most max_minutes; each step's
-    restore (its `created` filled in as resources are made) is appended to `progress`.
-    Returns the seconds from the restore call to usable."""
-    kind = DRILL_TYPES[job.sync_type]
-    limit = settings["max_minutes"] * 60
-    started = clock.now()
-    progress.append(kind.start(job, copy, progress[-1], settings, tags))
-    while True:
-        usable, restore = kind.poll(job, progress[-1], settings, tags)
-        progress.append(restore)
-        if usable:
-            break
-        if clock.now() - started >= limit:
-            raise DrillFailedError(
-                f"job '{job.name}': {restore['name']} was not usable after max_minutes "
-                f"({settings['max_minutes']})", job=job.name)
-        clock.sleep(POLL_SECONDS)
-    seconds = round(clock.now() - started, 1)
-    if seconds <= 0:
-        raise DrillFailedError(f"job '{job.name}': the restore time measured {seconds} s: "
-                               "a clock that does not move measures nothing", job=job.name)
-    return seconds
-
 
 def _validate(job: JobSpec, restore: Restore, function_arn: str) -> None:
     """Invoke the user's validation Lambda with the restored resource; an answer
@@ -319,37 +437,6 @@ def _validate(job: JobSpec, restore: Restore, function_arn: str) -> None:
             f"job '{job.name}': the validation function {function_arn} failed the drill"
             + (f": {said or verdict.get('errorMessage')}" if isinstance(verdict, dict) else
                f" (it answered {body[:200]!r}; expected {{\"passed\": true}})"), job=job.name)
-
-
-def _clean_up(job: JobSpec, restore: Restore, clock: Clock, errors: list[JobError]) -> bool:
-    """Delete what the drill made, waiting for the deletions; True once nothing is left."""
-    kind = DRILL_TYPES[job.sync_type]
-    started = clock.now()
-    while True:
-        try:
-            left = kind.clean_up(job, restore)
-        except SyncError as exc:
-            errors.append(JobError.from_exception(exc))
-            return False
-        if not left:
-            return True
-        if clock.now() - started >= CLEAN_UP_SECONDS:
-            errors.append(JobError("DrillCleanUpError", f"job '{job.name}': still left after "
-                                   f"{CLEAN_UP_SECONDS // 60} minutes: "
-                                   f"{', '.join(f'{k} {i}' for k, i in left)}"))
-            return False
-        clock.sleep(POLL_SECONDS)
-
-
-def _record(job: JobSpec, copy: dict[str, Any], status: str, seconds: float | None,
-            when: datetime, errors: list[JobError]) -> None:
-    """The drill's result on the copy's tags; a failure to record is one more error."""
-    tags = {TAG_LAST_DRILL_AT: iso_utc(when), TAG_LAST_DRILL_STATUS: status,
-            TAG_LAST_DRILL_SECONDS: f"{seconds:.1f}" if seconds else ""}
-    try:
-        DRILL_TYPES[job.sync_type].tag_copy(job, copy, tags)
-    except SyncError as exc:
-        errors.append(JobError.from_exception(exc))
 
 
 def _check_headroom(job: JobSpec, needs: tuple[tuple[str, int], ...]) -> None:

@@ -103,7 +103,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     note = None
     configured: Sequence[JobEntry]
     try:
-        configured = load_config(_config_source(source, selected=bool(selection))).entries
+        configured = load_config(config_source(source, selected=bool(selection))).entries
     except StackNotConfigured as exc:
         configured, note = [], str(exc)
         logger.info("No config pushed yet: nothing to run", extra={"note": note})
@@ -197,9 +197,9 @@ def caught(exc: BaseException) -> dict[str, Any]:
     return {"error": {"Error": cause["errorType"], "Cause": json.dumps(cause)}}
 
 
-def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
-    """A failed result from a step's caught error ({"Error", "Cause"} in state["error"])."""
-    error = state.get("error") or {}
+def caught_error(error: Mapping[str, Any]) -> tuple[str, str]:
+    """(error name, message) of what a Catch put in the state ({"Error", "Cause"}): the
+    Lambda runtime's errorType and errorMessage when the cause is their JSON."""
     name, message = error.get("Error", "Error"), error.get("Cause") or ""
     try:
         cause = json.loads(message)
@@ -208,6 +208,12 @@ def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
             message = cause.get("errorMessage") or message
     except ValueError:
         pass  # a Step Functions error (States.Timeout, ...) with a plain-text cause
+    return name, message
+
+
+def record_failure(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A failed result from a step's caught error ({"Error", "Cause"} in state["error"])."""
+    name, message = caught_error(state.get("error") or {})
     job: Any = state.get("job") or {}  # the job's JSON (JobSpec.to_dict), if it got that far
     if not message or name == "States.Timeout":
         message = f"job '{job.get('name')}': {name}: {message or 'the step failed'}"
@@ -324,7 +330,7 @@ def failure_cause(results: Sequence[Mapping[str, Any]]) -> str:
 # ---------------------------------------------------------------- config sources
 
 
-def _config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping[Any, Any] | str:
+def config_source(event: Mapping[str, Any], selected: bool = False) -> Mapping[Any, Any] | str:
     """The config the input names; with no config in it, the stack's (the schedule's, or
     a selection of jobs from it)."""
     if _is_schedule(event) or (selected and not any(key in event for key in INPUT_KEYS)):

@@ -7,6 +7,8 @@ turns such a line into metrics by itself: no PutMetricData call, no permission.
 Per job (Record Result):  CopyAgeSeconds (Seconds; dimensions stack, job)
 Per run (Summarize):      JobsCopied, JobsInSync, JobsDeferred, JobsFailed, StaleJobs
                           (Count; dimension stack)
+Per drill (Record Drill Result):  RestoreSeconds (Seconds; dimensions stack, job)
+Per drill run (Summarize Drills): DrillsFailed, DrillsOverdue (Count; dimension stack)
 """
 
 from __future__ import annotations
@@ -104,3 +106,15 @@ def emit_run(summary: Mapping[str, int], stale: int) -> None:
           "JobsDeferred": (summary.get("deferred", 0), COUNT),
           "JobsFailed": (summary.get("failed", 0), COUNT),
           "StaleJobs": (stale, COUNT)}, {"stack": stack_name()})
+
+
+def emit_restore_seconds(job: str, seconds: float) -> None:
+    """RestoreSeconds of one drill: from the restore call to usable."""
+    emit({"RestoreSeconds": (seconds, SECONDS)}, {"stack": stack_name(), "job": job})
+
+
+def emit_drills(failed: int, overdue: int) -> None:
+    """A drill run's failed drills and the jobs whose drill is overdue (not drilled within
+    every_days: no copy to drill, no quota headroom, or no drill yet)."""
+    emit({"DrillsFailed": (failed, COUNT), "DrillsOverdue": (overdue, COUNT)},
+         {"stack": stack_name()})

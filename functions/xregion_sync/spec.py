@@ -14,6 +14,7 @@ instead; config turns it into a ConfigError naming the job and the field.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -394,6 +395,36 @@ def _matching(pattern: str, example: str) -> ValueKind[str]:
     return ValueKind(read, {"type": "string", "pattern": f"^{pattern}$"})
 
 
+# The DB instance class families of "DB instance class types" (Amazon RDS User Guide) and
+# the sizes they come in: a class outside them does not exist, and a drill would only learn
+# so from a refused restore. A family AWS adds later is refused until it is added here.
+RDS_CLASS_FAMILIES = frozenset((
+    "t2 t3 t4g "
+    "m1 m2 m3 m4 m5 m5d m6g m6gd m6i m6id m6idn m6in m7g m7gd m7i m8g m8gd "
+    "r3 r4 r5 r5b r5d r6g r6gd r6i r6id r6idn r6in r7g r7gd r7i r8g r8gd "
+    "x1 x1e x2g x2idn x2iedn x2iezn z1d c6gd").split())
+_RDS_CLASS = re.compile(r"db\.(?P<family>[a-z0-9]+)\.(?P<size>micro|small|medium|large|"
+                        r"(?:\d+)?xlarge|metal(?:-\d+xl)?)(?:\.tpc\d\.mem\d+x)?")
+
+
+@value_kind({"type": "string", "pattern": r"^db\.(serverless|[a-z0-9]+\.[a-z0-9.-]+)$"})
+def db_instance_class(value: Any) -> str:
+    found = text(value)
+    if found == "db.serverless":
+        return found
+    match = _RDS_CLASS.fullmatch(found)
+    if match is None:
+        raise Problem(f"must be an RDS DB instance class like db.t4g.micro (db.<family>.<size>"
+                      f", or db.serverless), got {show(value)}")
+    if match["family"] not in RDS_CLASS_FAMILIES:
+        close = difflib.get_close_matches(match["family"], sorted(RDS_CLASS_FAMILIES), n=1)
+        raise Problem(f"is not an RDS DB instance class: there is no family "
+                      f"{match['family']!r}" + (f" (did you mean db.{close[0]}."
+                                                f"{match['size']}?)" if close else "")
+                      + ": see \"DB instance class types\" in the Amazon RDS User Guide")
+    return found
+
+
 @value_kind({"type": "array", "minItems": 1, "items": {"type": "string",
                                                        "pattern": f"^{_SECURITY_GROUP.pattern}$"}})
 def security_group_ids(value: Any) -> list[str]:
@@ -428,8 +459,7 @@ DRILL_OPTIONS: dict[str, Option] = {
         r"(:[A-Za-z0-9$_-]{1,128})?", "arn:aws:lambda:us-west-2:111122223333:function:name"),
         doc="a Lambda invoked with the restored resource; its answer passes or fails the drill"),
     # RDS: DB instance classes are db.<family>.<size> (db.serverless for Aurora Serverless v2)
-    "db_instance_class": Option(_matching(r"db\.(serverless|[a-z0-9-]+\.[a-z0-9-]+)",
-                                          "db.t4g.micro"),
+    "db_instance_class": Option(db_instance_class,
                                 doc="RDS: the drill's DB instance class (default db.t4g.micro, "
                                     "db.t4g.medium for clusters)"),
     "db_subnet_group_name": Option(text, doc="RDS: DB subnet group (default: the default "
@@ -463,8 +493,6 @@ def restore_drill(value: Any) -> dict[str, Any] | bool:
     for key, item in value.items():
         option = DRILL_OPTIONS.get(key) if isinstance(key, str) else None
         if option is None:
-            import difflib
-
             close = difflib.get_close_matches(str(key), list(DRILL_OPTIONS), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise Problem(f"is not a restore_drill setting (one of {', '.join(DRILL_OPTIONS)})"

@@ -30,6 +30,7 @@ from .syncs.base import (
     Copy,
     ManagedCopy,
     SyncType,
+    carried_drill_tags,
     copy_owner,
     oldest_first,
     select_for_pruning,
@@ -68,6 +69,9 @@ def check_sync_tag(state: State) -> State:
     job, sync = _job_and_type(state)
     existing = sync.find_existing_copy(job, state["source"]).copy()
     in_sync_copy: ManagedCopy | dict[str, Any] = existing.get("copy") or {}
+    carried = carried_drill_tags(existing)
+    if carried:  # for start_copy: the new copy carries the job's last drill forward
+        existing["last_drill"] = carried
     managed = existing.pop("managed")
     retain = sync.retention(job)
     available = [m for m in managed if m["state"] == AVAILABLE and m["id"] != in_sync_copy.get(

@@ -27,6 +27,13 @@ TAG_SOURCE_CREATED = "xregion-sync:source-created"
 # ec2_ami: which AMIs the job selects (owner, Sync-Identifier, filters), hashed: two
 # jobs of one name selecting different AMIs (two configs in one account) never share.
 TAG_SOURCE_SELECTION = "xregion-sync:source-selection"
+# The last restore drill of the job (drills.py records it on the copy it restored). A new
+# copy carries the newest record of the job's copies forward in its copy call, so the
+# record outlives the drilled copy when pruning deletes it.
+TAG_LAST_DRILL_AT = "xregion-sync:last-drill-at"
+TAG_LAST_DRILL_STATUS = "xregion-sync:last-drill-status"
+TAG_LAST_DRILL_SECONDS = "xregion-sync:last-drill-restore-seconds"
+LAST_DRILL_TAGS = (TAG_LAST_DRILL_AT, TAG_LAST_DRILL_STATUS, TAG_LAST_DRILL_SECONDS)
 
 _LEGACY_TIME_FORMAT = "%Y%m%d%H%M%S%z"
 _LEGACY_KEY = re.compile(r"^Sync-(From-)?[a-z]{2}(-[a-z]+)+-\d+$")  # Sync-[From-]<region>

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from ..spec import JobSpec, Option
+from ..tags import LAST_DRILL_TAGS, TAG_LAST_DRILL_AT
 
 # Normalised copy states, the same words for every sync type.
 PENDING = "pending"
@@ -79,6 +80,8 @@ class ManagedCopy(TypedDict):
     # and whether the copy already has its launch permissions.
     deprecate_due: NotRequired[str]
     launch_permissions_done: NotRequired[bool]
+    # The last restore drill recorded on it (its LAST_DRILL_TAGS), if any.
+    last_drill: NotRequired[dict[str, str]]
     job: NotRequired[str | None]  # the job that made it (None: the original tool)
 
 
@@ -95,6 +98,7 @@ class ExistingCopies(TypedDict):
     # Set by steps.check_sync_tag, for the steps after it:
     newest_available_created: NotRequired[str | None]
     prune_candidates: NotRequired[list[str]]
+    last_drill: NotRequired[dict[str, str]]  # carried_drill_tags, for the new copy
     prune_meanwhile: NotRequired[list[str]]
     untracked_candidates: NotRequired[list[str]]
 
@@ -213,6 +217,21 @@ def managed_copy(copy_id: str, state: str, source_id: str | None, source_created
     if legacy:
         entry["legacy"] = True
     return entry
+
+
+def with_last_drill(copy: ManagedCopy, tags: Mapping[str, str]) -> ManagedCopy:
+    """The copy with the last drill its tags record (drills.py), if they record one."""
+    if tags.get(TAG_LAST_DRILL_AT):
+        copy["last_drill"] = {key: tags[key] for key in LAST_DRILL_TAGS if key in tags}
+    return copy
+
+
+def carried_drill_tags(existing: ExistingCopies) -> dict[str, str]:
+    """The newest last-drill record of the job's copies, for the new copy's tags: the
+    record stays visible when pruning deletes the copy that was drilled. (start_copy
+    reads it from existing["last_drill"], where check_sync_tag puts it.)"""
+    records = [m["last_drill"] for m in existing.get("managed") or () if m.get("last_drill")]
+    return max(records, key=lambda r: r[TAG_LAST_DRILL_AT]) if records else {}
 
 
 def oldest_first(managed: ManagedCopy) -> tuple[str, str]:

@@ -48,6 +48,7 @@ from ..spec import (
     text,
 )
 from ..tags import (
+    LAST_DRILL_TAGS,
     TAG_JOB,
     TAG_PREFIX,
     TAG_SOURCE_CREATED,
@@ -78,6 +79,7 @@ from .base import (
     lineage,
     managed_copy,
     missing_tags,
+    with_last_drill,
 )
 
 NAME = "ec2_ami"
@@ -269,6 +271,7 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
                 TAG_SOURCE_SELECTION: _selection_key(job)}
     if job.options.get("deprecate_after_days"):
         tracking[TAG_DEPRECATE_AFTER_DAYS] = str(job.options["deprecate_after_days"])
+    tracking.update(existing.get("last_drill") or {})
     inherited = missing_tags(source["tags"], tracking)
     if len(inherited) < len(source["tags"]):
         logger.warning("Source has more tags than fit on the copy; some are not copied",
@@ -315,8 +318,13 @@ def copy_token(job: JobSpec, source: Source, replaces: Iterable[str],
     parameters would be IdempotentParameterMismatch, so the request is part of the
     token). `gone` are copies this token chain made that have been deregistered since:
     EC2 would keep answering with them while it remembers the token."""
-    request = json.dumps({k: v for k, v in params.items() if k != "ClientToken"},
-                         sort_keys=True)
+    # Not the last-drill record the copy carries: a drill recorded between two overlapping
+    # runs must not make their tokens differ.
+    request = json.dumps({k: v for k, v in params.items() if k != "ClientToken"} | {
+        "TagSpecifications": [{**spec, "Tags": [t for t in spec["Tags"]
+                                                if t["Key"] not in LAST_DRILL_TAGS]}
+                              for spec in params.get("TagSpecifications") or ()]},
+        sort_keys=True)
     return idempotency_token(job.name, source["id"], job.destination_region,
                              ",".join(replaces), request, *gone)
 
@@ -647,8 +655,9 @@ def _tracked_copies(job: JobSpec, ec2: Any, tag_filter: str, values: list[str]
         if tags.get(TAG_SOURCE_REGION) != job.source_region or not _provenance(job, image,
                                                                                tags):
             continue
-        copy = managed_copy(image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
-                            tags.get(TAG_SOURCE_CREATED) or _creation_time(image))
+        copy = with_last_drill(managed_copy(
+            image["ImageId"], _state(image), tags[TAG_SOURCE_ID],
+            tags.get(TAG_SOURCE_CREATED) or _creation_time(image)), tags)
         minutes = job.options.get("copy_completion_minutes")
         if minutes and copy["state"] == PENDING:
             # A time-based copy completes within its duration of the CopyImage call,

@@ -51,6 +51,7 @@ from .base import (
     lineage,
     managed_copy,
     missing_tags,
+    with_last_drill,
 )
 
 # What RDS answers for one snapshot (DBSnapshot, DBClusterSnapshot): field name -> value.
@@ -196,8 +197,9 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies, api: Snap
                extra: Mapping[str, Any]) -> Copy:
     """The copy call, tags and all, under the deterministic target id or the next free one;
     `extra`: the kind's own parameters (KmsKeyId, OptionGroupName)."""
-    tracking = tracking_tags(job.name, encode_source_id(source["id"], source["arn"]),
-                             job.source_region, source["created"])
+    tracking = {**tracking_tags(job.name, encode_source_id(source["id"], source["arn"]),
+                                job.source_region, source["created"]),
+                **(existing.get("last_drill") or {})}
     copy_source_tags = job.options.get("copy_tags", True)
     # AWS applies an explicit Tags list instead of (not besides) the CopyTags ones, so
     # the source's tags travel in Tags too: the copy gets the same tags either way.
@@ -337,7 +339,8 @@ def _tracked(job: JobSpec, snapshot: Snapshot, api: SnapshotApi
     if tags.get(TAG_SOURCE_REGION) == job.source_region and TAG_SOURCE_ID in tags:
         source_id = decode_source_id(tags[TAG_SOURCE_ID])
         if _copied_from(job, snapshot, source_id, api):
-            copy = managed_copy(snapshot_id, copy_state, source_id, tags.get(TAG_SOURCE_CREATED))
+            copy = with_last_drill(managed_copy(snapshot_id, copy_state, source_id,
+                                                tags.get(TAG_SOURCE_CREATED)), tags)
             copy["job"] = tags.get(TAG_JOB, "")
             return copy, tags
         return None

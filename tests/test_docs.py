@@ -291,6 +291,10 @@ def broken_links(text: str, doc: Path) -> list[str]:
 # ---------------------------------------------------------------- the job role's policy
 
 JOB_ROLE_POLICY = "Permissions policy of a `role_arn` role"
+DRILL_ROLE_POLICY = "Permissions policy for restore drills"
+# The stack's own config reads, attached to the drill task roles beside the job's
+# credentials: made with the stack's role, never with a job's.
+STACK_ONLY_POLICIES = {"JobCredentialsPolicy", "ReadConfigPolicy"}
 TAG_CONDITION = {"Null": {"aws:ResourceTag/xregion-sync:job": "false"}}
 
 
@@ -323,7 +327,8 @@ def template_job_grants() -> dict[str, list[bool]]:
         if f"{logical_id}Role" in job_roles:
             for policy in resource["Properties"].get("Policies", []):
                 statements += _statements(policy)
-        elif (resource["Type"] == "AWS::IAM::ManagedPolicy" and logical_id != "JobCredentialsPolicy"
+        elif (resource["Type"] == "AWS::IAM::ManagedPolicy"
+              and logical_id not in STACK_ONLY_POLICIES
               and {role["Ref"] for role in resource["Properties"]["Roles"]} & job_roles):
             statements += _statements(resource["Properties"]["PolicyDocument"])
     return _grants(iter(statements))
@@ -331,8 +336,11 @@ def template_job_grants() -> dict[str, list[bool]]:
 
 def job_role_policy_mismatches(text: str) -> list[str]:
     """The docs' permissions policy for a job role against the job task roles' grants."""
-    block = text.split(JOB_ROLE_POLICY, 1)[1].split("```json", 1)[1].split("```", 1)[0]
-    documented = _grants(_statements(json.loads(block)))
+    statements = []
+    for heading in (JOB_ROLE_POLICY, DRILL_ROLE_POLICY):
+        block = text.split(heading, 1)[1].split("```json", 1)[1].split("```", 1)[0]
+        statements += _statements(json.loads(block))
+    documented = _grants(iter(statements))
     granted = template_job_grants()
     problems = [f"the job role policy lacks {action}" for action in granted
                 if action not in documented]
@@ -407,7 +415,7 @@ PLANTS = [
     (job_role_policy_mismatches, PARAMETERS_HEADER,
      lambda text: text.replace('"rds:DeleteDBSnapshot", ', "", 1)),
     (job_role_policy_mismatches, PARAMETERS_HEADER,
-     lambda text: text.replace('"ec2:CopyImage", ', '"ec2:CopyImage", "ec2:DeleteVolume", ', 1)),
+     lambda text: text.replace('"ec2:CopyImage", ', '"ec2:CopyImage", "ec2:DeleteVpc", ', 1)),
     (job_role_policy_mismatches, PARAMETERS_HEADER,
      lambda text: text.replace('"rds:AddTagsToResource"],', '"rds:AddTagsToResource",\n'
                                '                "rds:DeleteDBClusterSnapshot"],', 1)),

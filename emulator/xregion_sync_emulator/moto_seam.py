@@ -33,7 +33,8 @@ __all__ = [
     "FailureEventException", "generic_filter", "get_prefix", "get_service_model",
     "HistoryEventType", "INSTANCE_TYPES", "Instance", "InstanceBackend",
     "InvalidDBClusterSnapshotStateFault", "InvalidParameterValueErrorTagNull",
-    "iteration_component", "IterationComponent", "Job", "kms_backends", "LambdaClientError",
+    "iteration_component", "IterationComponent", "Job", "kms_backends", "KmsAccessDenied",
+    "KmsNotFound", "KmsResponse", "LambdaClientError",
     "LambdaFunctionFailedEventDetails", "LambdaSimpleBackend", "MapRunFailedEventDetails",
     "mock_aws", "MockRawResponse", "MotoSeamError", "normalize_request", "Program", "ProgramEnded",
     "ProgramError", "ProgramStopped", "ProgramTimedOut", "PROTOCOL_PARSERS", "rds_backends",
@@ -114,7 +115,10 @@ try:
         EventPattern,
         EventPatternParser,
     )
+    from moto.kms.exceptions import AccessDeniedException as KmsAccessDenied  # key policies
+    from moto.kms.exceptions import NotFoundException as KmsNotFound
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
+    from moto.kms.responses import KmsResponse  # DescribeKey of another account's key
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
         InvalidDBClusterSnapshotStateFault,  # an automated cluster snapshot is not deleted
@@ -237,6 +241,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.core.request:determine_request_protocol": ("service_model", "request"),
     "moto.core.request:normalize_request": ("request",),
     "moto.core.utils:get_service_model": ("service_name",),
+    "moto.ec2.models.amis:Ami.block_device_mappings": ("self",),  # a property
     "moto.ec2.models.amis:AmiBackend.create_image":
         ("self", "instance_id", "name", "description", "tag_specifications"),
     "moto.ec2.models.amis:AmiBackend.describe_images":
@@ -264,6 +269,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.utils:convert_tag_spec": ("tag_spec_set", "tag_key"),
     "moto.ec2.utils:generic_filter": ("filters", "objects"),
     "moto.ec2.utils:get_prefix": ("resource_id",),
+    "moto.kms.responses:KmsResponse.describe_key": ("self",),
     "moto.rds.models:DBCluster.status": ("self",),  # a property
     "moto.rds.models:RDSBackend.add_tags_to_resource": ("self", "arn", "tags"),
     "moto.rds.models:RDSBackend.copy_db_cluster_snapshot":

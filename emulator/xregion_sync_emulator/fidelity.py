@@ -50,6 +50,9 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   copyable, without its tags (cross_account.py).
   KMS DescribeKey another account's key, by ARN, answers when the key policy allows the
                   caller's account (else AccessDeniedException).
+  CloudWatch      SetAlarmState runs the alarm's SNS actions, as CloudWatch publishes
+                  (topic policy, the topic key's policy), and DescribeAlarmHistory records
+                  them; e-mail subscriptions wait for confirmation (alarms.py).
   Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
                   the ResultWriter's files (distributed_map.py).
 
@@ -148,6 +151,7 @@ class EmulatedCopyTiming:
 def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
                              quotas: AwsQuotas) -> None:
     """Patch moto for the duration of `stack`."""
+    from .alarms import teach_alarms
     from .cross_account import share_amis_across_accounts
     from .distributed_map import teach_distributed_map
     from .restores import teach_restores
@@ -158,6 +162,7 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _teach_ec2_copy_image(stack, timing, quotas)
     _teach_ec2_image_snapshot_encryption(stack)
     _teach_kms_keys_of_other_accounts(stack)
+    teach_alarms(stack)
     _teach_ec2_enable_image_deprecation(stack)
     _teach_ec2_launch_permissions(stack)
     _teach_ec2_deregister_image(stack)

@@ -20,7 +20,8 @@ from typing import Any
 from unittest import mock
 
 __all__ = [
-    "CloudFormationBackend", "FakeBucket",
+    "CloudFormationBackend", "CloudWatchBackend", "CloudWatchResponse", "FakeBucket",
+    "SNSResponse", "sns_backends",
     "ActionResult", "AmazonStateLanguageParser", "Ami", "AmiBackend", "AmisResponse",
     "ASL_PREPROCESSOR_LOGGER", "BotocoreStubber", "check_moto", "convert_tag_spec",
     "CustomErrorName", "determine_request_protocol", "distributed_item_processor_worker",
@@ -72,6 +73,8 @@ try:
     from moto.awslambda.exceptions import LambdaClientError  # Invoke's own 413
     from moto.awslambda_simple.models import LambdaSimpleBackend  # where Invoke arrives
     from moto.cloudformation.models import CloudFormationBackend  # delete_stack, corrected
+    from moto.cloudwatch.models import CloudWatchBackend  # alarm actions on SetAlarmState
+    from moto.cloudwatch.responses import CloudWatchResponse  # DescribeAlarmHistory
     from moto.core.botocore_stubber import (
         BotocoreStubber,  # where every emulated request enters: IAM is enforced there
         MockRawResponse,  # a refused request's HTTP answer
@@ -128,6 +131,8 @@ try:
     from moto.rds.responses import RDSResponse  # DescribeAccountAttributes, which moto lacks
     from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
     from moto.secretsmanager.models import secretsmanager_backends  # IAM: a secret's tags
+    from moto.sns.models import sns_backends  # alarms publish; e-mail subscriptions confirmed
+    from moto.sns.responses import SNSResponse  # e-mail subscriptions pending confirmation
     from moto.ssm.models import ssm_backends  # IAM: a parameter's tags
     from moto.stepfunctions.exceptions import ValidationException  # StartExecution's refusal
     from moto.stepfunctions.parser.api import (  # the history events AWS writes
@@ -235,6 +240,9 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
         ("self", "function_name_or_arn", "qualifier"),
     "moto.awslambda_simple.models:LambdaSimpleBackend.invoke":
         ("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+    "moto.cloudwatch.models:CloudWatchBackend.set_alarm_state":
+        ("self", "alarm_name", "reason", "reason_data", "state_value"),
+    "moto.cloudwatch.responses:CloudWatchResponse.describe_alarm_history": None,
     "moto.core.botocore_stubber:BotocoreStubber.__call__":
         ("self", "event_name", "request", "kwargs"),
     "moto.core.botocore_stubber:BotocoreStubber.process_request": ("self", "request"),
@@ -298,6 +306,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.rds.models:RDSBackend.describe_db_snapshots":
         ("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
     "moto.rds.responses:RDSResponse.describe_account_attributes": None,
+    "moto.sns.responses:SNSResponse.list_subscriptions_by_topic": ("self",),
     "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body":
         ("self", "env"),
     "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component:DistributedIterationComponent._eval_body":

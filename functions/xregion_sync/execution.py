@@ -68,6 +68,7 @@ SELECTION_KEYS = ("jobs", "event")
 # {"dry_run": true} beside any of those (or alone: the stack's config): every job is
 # resolved and checked, nothing is copied, tagged or pruned (steps.planned_record).
 DRY_RUN_KEY = "dry_run"
+DRY_RUN_EXTRAS = ("source_id", "copy_id")  # a dry run's results name them too
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
 logger = logging.getLogger(__name__)
@@ -241,6 +242,9 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
 
     records = collect_results(event)
     results = [contract_view(record) for record in records]  # the output: the contract
+    if event.get(DRY_RUN_KEY):  # and which source each job would copy, or the copy found
+        results = [{**result, **{key: record[key] for key in DRY_RUN_EXTRAS if key in record}}
+                   for result, record in zip(results, records, strict=True)]
     document = summarize_results(results)
     if event.get(DRY_RUN_KEY):
         # A plan, not a run: no metric, so the alarms and the dashboard see only runs.

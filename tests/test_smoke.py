@@ -96,6 +96,7 @@ def test_missing_outputs_fail_and_the_other_checks_say_why_they_did_not_run(emul
 @pytest.mark.statemachine
 @pytest.mark.parametrize(("config", "says"), [
     ("# nothing\n{}\n", "holds no config yet"),
+    ("sync_web: [unclosed\n", "YAML"),
     ({"sync_web": {"sync_type": "ec2_ami", "source_region": SOURCE,
                    "destination_region": DESTINATION, "sync_identifer": "web-app"}},
      "has 1 error(s)"),

@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import operate
 from .config import load_config, parse_yaml
+from .errors import SyncError
 from .execution import DRY_RUN_KEY, state_machine_errors
 from .result import FAILED, IN_SYNC, WOULD_COPY, SyncResult
 
@@ -106,6 +107,8 @@ def _run(name: str, check: Callable[[], Check]) -> Check:
         return check()
     except _Failed as failed:
         return Check(name, False, failed.message, failed.details)
+    except SyncError as exc:  # e.g. the stored config is not YAML
+        return Check(name, False, exc.message)
     except (ClientError, BotoCoreError, operate.AwsCallError, operate.OperateError) as exc:
         said = (f"{exc.response.get('Error', {}).get('Code')}: "
                 f"{exc.response.get('Error', {}).get('Message')}"

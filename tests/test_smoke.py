@@ -15,12 +15,12 @@ import yaml
 from conftest import DESTINATION, SOURCE
 
 from xregion_sync import cli
-from xregion_sync.smoke import Timing, smoke
+from xregion_sync.smoke import FAILED_EXECUTIONS_ALARM, REQUIRED_OUTPUTS, Timing, smoke
 from xregion_sync_emulator import emulated_aws
 from xregion_sync_emulator.alarms import confirm_email_subscriptions
 from xregion_sync_emulator.seed import create_ami
 from xregion_sync_emulator.stack import local_stack
-from xregion_sync_emulator.template import LOCAL_STACK_NAME
+from xregion_sync_emulator.template import LOCAL_STACK_NAME, read_template
 
 STACK = LOCAL_STACK_NAME
 PARAMETER = f"/xregion-sync/{STACK}/config"
@@ -60,6 +60,18 @@ def deployed(request):
             if "NotificationEmail" not in (marker.kwargs if marker else {}):
                 confirm_email_subscriptions(topic_arn())
             yield
+
+
+# ---------------------------------------------------------------- what smoke reads
+
+
+def test_smoke_reads_what_template_yaml_deploys():
+    template = read_template().raw
+    assert set(REQUIRED_OUTPUTS) <= set(template["Outputs"])
+    alarm = template["Resources"]["FailedExecutionsAlarm"]["Properties"]["AlarmName"]
+    assert alarm == {"Fn::Sub": FAILED_EXECUTIONS_ALARM.format(stack="${AWS::StackName}")}
+    assert template["Resources"]["FailedExecutionsAlarm"]["Properties"]["AlarmActions"] == [
+        {"Ref": "FailureTopic"}]
 
 
 # ---------------------------------------------------------------- all passing

@@ -417,7 +417,7 @@ def _add_doctor_parser(commands: Commands) -> None:
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     doctor.add_argument("--stack", help="also check the config against this deployed stack's "
                                         "parameters (JobRoleArns, CredentialsSecretArns, "
-                                        "NotificationEmail)")
+                                        "SourceKmsKeyArns, NotificationEmail)")
     doctor.add_argument("--region", help="region of the stack (default: your AWS config's)")
     doctor.add_argument("--profile", help="AWS profile for reading the stack")
     doctor.set_defaults(command=cmd_doctor)

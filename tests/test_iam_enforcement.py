@@ -53,10 +53,17 @@ from xregion_sync_emulator.fidelity import snapshot_ids
 from xregion_sync_emulator.iam import acting_as, current_enforcement, decision_table
 from xregion_sync_emulator.iam_evaluator import EvaluatorUnavailable, check_installation
 from xregion_sync_emulator.moto_seam import ec2_backends, rds_backends
-from xregion_sync_emulator.seed import create_ami, create_db_cluster, create_db_instance
+from xregion_sync_emulator.seed import (
+    create_ami,
+    create_db_cluster,
+    create_db_instance,
+    create_owner_key,
+    create_shared_ami,
+)
 from xregion_sync_emulator.template import read_template
 
 JOB_ROLE = f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:role/xregion-sync-job"
+AMI_OWNER = "111111111111"  # shares an AMI whose snapshots its own KMS key encrypts
 SECRET_NAME = "xregion-sync/keys"
 CONFIG_BUCKET = "xregion-sync-config"
 EVERY_OPTION = {
@@ -64,6 +71,7 @@ EVERY_OPTION = {
     "CredentialsSecretArns": f"arn:aws:secretsmanager:{SOURCE}:{EMULATOR_ACCOUNT_ID}:secret:"
                              f"{SECRET_NAME}-??????",
     "ConfigBucketName": CONFIG_BUCKET,
+    "SourceKmsKeyArns": f"arn:aws:kms:{SOURCE}:{AMI_OWNER}:key/*",
 }
 REPORT = Path(__file__).resolve().parents[1] / "bench" / "results" / "iam-decisions.md"
 OLD_SNAPSHOT_ARN = f"arn:aws:ec2:*:{EMULATOR_ACCOUNT_ID}:snapshot/*"
@@ -91,6 +99,19 @@ def deployment_only_paths() -> None:
         assert execute_state_machine(execution_input).status == "SUCCEEDED"
     large_config_and_large_results()
     encrypted_copies_and_job_credentials()
+    shared_ami_encrypted_with_its_owners_key()
+
+
+def shared_ami_encrypted_with_its_owners_key() -> None:
+    """Start Copy uses the owner's key through EC2 (SourceKmsKeyArns; issue 18 item 3)."""
+    key = create_owner_key(SOURCE, owner=AMI_OWNER, usable_by=EMULATOR_ACCOUNT_ID)
+    create_shared_ami(SOURCE, "golden", owner=AMI_OWNER, shared_with=EMULATOR_ACCOUNT_ID,
+                      kms_key_arn=key)
+    config = {"sync_golden": {"sync_type": "ec2_ami", "source_region": SOURCE,
+                              "destination_region": DESTINATION, "ami_owner": AMI_OWNER,
+                              "filters": ["name=golden"]}}
+    (result,) = execute_state_machine({"config": config}).results()
+    assert result.status == "copied", result.errors
 
 
 def large_config_and_large_results() -> None:

@@ -107,7 +107,7 @@ def test_an_empty_input_runs_the_stacks_config_parameter(world):
 
 @pytest.mark.statemachine
 @pytest.mark.parametrize(("execution_input", "says"), [
-    ({"config": DEMO, "dry_run": True}, "got keys ['config', 'dry_run']"),
+    ({"config": DEMO, "dryrun": True}, "got keys ['config', 'dryrun']"),
     ({"config": DEMO, "config_uri": "ssm:/x"}, "got keys ['config', 'config_uri']"),
     ({"config_uri": "https://example.com/config.yaml"},
      "config_uri must be 'ssm:<parameter name>' or 's3://<bucket>/<key>', got "

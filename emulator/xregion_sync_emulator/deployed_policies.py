@@ -75,6 +75,12 @@ def role_policies(parameters: Mapping[str, str] | None = None) -> dict[str, list
     return dict(_role_policies(tuple(sorted((parameters or {}).items()))))
 
 
+def deployed_stack(parameters: Mapping[str, str] | None = None) -> _DeployedStack:
+    """The transformed template as deployed with `parameters`: .resources (those its
+    conditions keep) and .resolve(node) for their properties."""
+    return _DeployedStack(dict(parameters or {}))
+
+
 def resource_policy(logical_id: str, document_property: str) -> dict[str, Any]:
     """A resource's own policy (a KMS key's KeyPolicy, a topic policy's PolicyDocument) as
     deployed, its intrinsic functions resolved."""

@@ -12,7 +12,8 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
                   the copy starts `pending` and becomes `available` later;
-                  DescribeImages names its source (SourceImageId, SourceImageRegion);
+                  DescribeImages names its source (SourceImageId, SourceImageRegion)
+                  and says which snapshots are encrypted (Ebs.Encrypted);
                   at most 20 snapshot copies in progress into a region per account, an
                   AMI copy holding one per backing snapshot (ResourceLimitExceeded).
   Step Functions  a Lambda service error on a Task (throttling, service exception)
@@ -50,6 +51,11 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   and more than 50 user tags on one resource (_refuse_tags_aws_refuses).
   EC2 sharing     an AMI shared by another account (launch permission) is visible and
                   copyable, without its tags (cross_account.py).
+  KMS DescribeKey another account's key, by ARN, answers when the key policy allows the
+                  caller's account (else AccessDeniedException).
+  CloudWatch      SetAlarmState runs the alarm's SNS actions, as CloudWatch publishes
+                  (topic policy, the topic key's policy), and DescribeAlarmHistory records
+                  them; e-mail subscriptions wait for confirmation (alarms.py).
   Distributed Map EXPRESS children, their time limit, the tolerated failure threshold and
                   the ResultWriter's files (distributed_map.py).
 
@@ -148,6 +154,7 @@ class EmulatedCopyTiming:
 def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
                              quotas: AwsQuotas) -> None:
     """Patch moto for the duration of `stack`."""
+    from .alarms import teach_alarms
     from .cross_account import share_amis_across_accounts
     from .distributed_map import teach_distributed_map
     from .restores import teach_restores
@@ -156,6 +163,9 @@ def teach_moto_aws_behaviour(stack: ExitStack, timing: EmulatedCopyTiming,
     _look_up_ec2_tags_by_resource(stack)
     share_amis_across_accounts(stack)
     _teach_ec2_copy_image(stack, timing, quotas)
+    _teach_ec2_image_snapshot_encryption(stack)
+    _teach_kms_keys_of_other_accounts(stack)
+    teach_alarms(stack)
     _teach_ec2_enable_image_deprecation(stack)
     _teach_ec2_launch_permissions(stack)
     _teach_ec2_register_image(stack)
@@ -328,6 +338,68 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
     replace(stack, AmisResponse, "copy_image", copy_image)
     replace(stack, AmiBackend, "describe_images", describe_images)
     replace(stack, AmiBackend, "create_image", create_image)
+
+
+def _teach_ec2_image_snapshot_encryption(stack: ExitStack) -> None:
+    """DescribeImages' BlockDeviceMappings say whether each EBS snapshot is encrypted (EC2
+    API Reference, EbsBlockDevice: Encrypted); moto left it out. The key is not there
+    (KmsKeyId is documented for RunInstances and spot requests only): DescribeSnapshots
+    names it."""
+    from .moto_seam import Ami
+
+    original = Ami.block_device_mappings
+
+    def block_device_mappings(self: Ami) -> list[dict[str, Any]]:
+        mappings: list[dict[str, Any]] = original.fget(self)  # type: ignore[attr-defined]
+        snapshot = getattr(self, "ebs_snapshot", None)
+        for mapping in mappings:
+            if snapshot is not None and mapping["Ebs"].get("SnapshotId") == snapshot.id:
+                mapping["Ebs"]["Encrypted"] = bool(snapshot.encrypted)
+        return mappings
+
+    replace(stack, Ami, "block_device_mappings", property(block_device_mappings))
+
+
+def _teach_kms_keys_of_other_accounts(stack: ExitStack) -> None:
+    """DescribeKey of another account's key, named by its ARN (KMS Developer Guide,
+    "Allowing users in other accounts to use a KMS key": a cross-account caller must name
+    the key by its ARN, and the key's policy must allow the caller's account): answered
+    when the key policy allows it, else AccessDeniedException; a missing key is
+    NotFoundException. moto looked the ARN up among the caller's own keys."""
+    from .moto_seam import KmsAccessDenied, KmsNotFound, KmsResponse
+
+    original = KmsResponse.describe_key
+
+    def describe_key(self: KmsResponse) -> str:
+        key_id = self._get_param("KeyId") or ""
+        if not key_id.startswith("arn:") or key_id.split(":")[4] == self.current_account:
+            return original(self)
+        key = kms_key(self.current_account, self.region, key_id)
+        if key is None:
+            raise KmsNotFound(f"Key '{key_id}' does not exist")
+        if not key_policy_allows(key, self.current_account, "kms:DescribeKey"):
+            raise KmsAccessDenied(
+                f"User: arn:aws:iam::{self.current_account}:user/caller is not authorized "
+                f"to perform: kms:DescribeKey on resource: {key.arn} because no "
+                "resource-based policy allows the kms:DescribeKey action")
+        return json.dumps(key.to_dict())
+
+    replace(stack, KmsResponse, "describe_key", describe_key)
+
+
+def key_policy_allows(key: Any, account: str, action: str) -> bool:
+    """Whether `key`'s policy lets a principal of `account` (whose own IAM allows it)
+    perform `action` on the key, as the IAM evaluator decides a cross-account request."""
+    from .iam_evaluator import Check, shared_evaluator
+
+    evaluator = shared_evaluator()
+    evaluator.define("any-identity", [{"name": "AllowEverything", "policy": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}])
+    (decision,) = evaluator.check(
+        "any-identity", f"arn:aws:iam::{account}:user/caller", account,
+        [Check(action, key.arn, {}, key.policy, key.account_id)])
+    return decision.allowed
 
 
 def _with_any_tag_filters(describe: Callable[[dict[str, list[str]]], list[Ami]],
@@ -927,6 +999,20 @@ def _ec2_backend(account_id: str, region: str) -> EC2Backend:
     from .moto_seam import ec2_backends
 
     return ec2_backends[account_id][region]
+
+
+def kms_key(account_id: str, region: str, key_id: str) -> Any | None:
+    """The KMS key `key_id` (id, ARN, alias or alias ARN) names in the account and region
+    (an ARN names its own), or None when there is none."""
+    from .moto_seam import kms_backends
+
+    if key_id.startswith("arn:"):
+        _, _, _, region, account_id, _ = key_id.split(":", 5)
+    backend = kms_backends[account_id][region]
+    alias = backend.get_alias_name(key_id)
+    if alias.startswith("alias/") and backend.get_key_id_from_alias(alias) is None:
+        return None  # moto's any_id_to_key_id fails on a missing alias (AttributeError)
+    return backend.keys.get(backend.any_id_to_key_id(key_id))
 
 
 def snapshot_ids(image: Ami) -> list[str]:

@@ -155,9 +155,11 @@ class IamEnforcement:
         hard = decisions[:len(needed.checks)]
         for check, decision in zip(needed.checks, hard, strict=True):
             if not decision.allowed:
+                policies = ("identity-based or resource-based policy" if check.resource_policy
+                            else "identity-based policy")
                 return (f"User: {self.principal(function)} is not authorized to perform: "
                         f"{check.action} on resource: {check.resource} because no "
-                        f"identity-based policy allows the {check.action} action"), set()
+                        f"{policies} allows the {check.action} action"), set()
         kept = {snapshot for (snapshot, _), decision in zip(soft, decisions[len(hard):],
                                                              strict=True)
                 if not decision.allowed}
@@ -349,7 +351,9 @@ def _copy_image(request: AwsRequest) -> Authorization:
 
     params, source_region = request.params, request.params["SourceRegion"]
     source_id = params["SourceImageId"]
-    source = ec2_backends[request.account][source_region].amis.get(source_id)
+    # the caller's own AMI, or one another account shares with it (cross_account.py)
+    found = ec2_backends[request.account][source_region].describe_images(ami_ids=[source_id])
+    source = found[0] if found else None
     source_snapshots = fidelity.snapshot_ids(source) if source is not None else []
     tags = {spec["ResourceType"]: spec.get("Tags", [])
             for spec in params.get("TagSpecifications") or ()}
@@ -368,32 +372,59 @@ def _copy_image(request: AwsRequest) -> Authorization:
             checks.append(_ec2(request, "ec2:CreateTags", resource,
                                **{"ec2:CreateAction": "CopyImage"},
                                **_request_tags(tags[kind])))
+    source_keys = _snapshot_keys(source, source_region) if source is not None else []
     if params.get("KmsKeyId"):
         actions = ["kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext",
                    "kms:Decrypt"]
-        if any(_snapshot_encrypted(request, source_region, s) for s in source_snapshots):
+        if source is not None and any(_snapshot_encrypted(source, source_region, s)
+                                      for s in source_snapshots):
             actions += ["kms:ReEncryptFrom", "kms:ReEncryptTo"]
         checks += _kms_via(request, "ec2", params["KmsKeyId"], actions)
+    # EBS reads each encrypted source snapshot with its key, as the caller: another
+    # account's key needs the caller's IAM allow and that key's policy (EBS User Guide,
+    # "Share the KMS key used to encrypt a shared Amazon EBS snapshot").
+    for account, region, key_id in sorted(set(source_keys)):
+        checks += _kms_via(request, "ec2", key_id, ["kms:DescribeKey", "kms:CreateGrant",
+                                                    "kms:Decrypt", "kms:ReEncryptFrom"],
+                           key_account=account, key_region=region)
     return Authorization(checks)
 
 
-def _snapshot_encrypted(request: AwsRequest, region: str, snapshot_id: str) -> bool:
+def _snapshot_encrypted(image: Any, region: str, snapshot_id: str) -> bool:
     from .moto_seam import ec2_backends
 
-    snapshot = ec2_backends[request.account][region].snapshots.get(snapshot_id)
+    snapshot = ec2_backends[image.owner_id][region].snapshots.get(snapshot_id)
     return bool(snapshot is not None and snapshot.encrypted)
 
 
-def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str]) -> list[Check]:
-    """What a service does with a customer managed key on the caller's behalf."""
-    from .moto_seam import kms_backends
+def _snapshot_keys(image: Any, region: str) -> list[tuple[str, str, str]]:
+    """(account, region, key id or ARN) of each encrypted snapshot of `image`; a snapshot
+    encrypted without a key of its own uses its account's default EBS key (not modelled:
+    the copy is checked against the destination key only)."""
+    from .moto_seam import ec2_backends
 
-    backend = kms_backends[request.account][request.region]
-    key = backend.describe_key(backend.any_id_to_key_id(key_id))
+    keys = []
+    for snapshot_id in fidelity.snapshot_ids(image):
+        snapshot = ec2_backends[image.owner_id][region].snapshots.get(snapshot_id)
+        if snapshot is not None and snapshot.encrypted and snapshot.kms_key_id:
+            keys.append((image.owner_id, region, snapshot.kms_key_id))
+    return keys
+
+
+def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str], *,
+             key_account: str | None = None, key_region: str | None = None) -> list[Check]:
+    """What a service does with a customer managed key on the caller's behalf. A key
+    that does not exist yields no check: KMS authorizes nothing for it, and the service
+    fails the request or the copy itself (fidelity.py)."""
+    key = fidelity.kms_key(key_account or request.account, key_region or request.region,
+                           key_id)
+    if key is None:
+        return []
     context: dict[str, str | list[str]] = {
         "kms:ViaService": f"{service}.{request.region}.amazonaws.com",
         "kms:CallerAccount": request.account}
-    return [Check(action, key.arn, context, key.policy) for action in actions]
+    other = key.account_id if key.account_id != request.account else None
+    return [Check(action, key.arn, context, key.policy, other) for action in actions]
 
 
 def _create_tags(request: AwsRequest) -> Authorization:

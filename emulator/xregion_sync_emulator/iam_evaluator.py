@@ -40,6 +40,9 @@ class Check:
     # The resource's own policy where AWS evaluates one with the caller's (a KMS key
     # policy: without one that lets the account's IAM policies work, nothing is allowed).
     resource_policy: str | None = None
+    # The account that owns the resource when it is not the caller's (another account's
+    # KMS key): AWS then needs both the caller's policy and the resource's policy to allow.
+    resource_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def _request(check: Check) -> dict[str, Any]:
                                "context": check.context}
     if check.resource_policy:
         request["resourcePolicy"] = json.loads(check.resource_policy)
+    if check.resource_account:
+        request["resourceAccount"] = check.resource_account
     return request
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from unittest import mock
 
 __all__ = [
-    "CloudFormationBackend", "FakeBucket",
+    "CloudFormationBackend", "CloudWatchBackend", "CloudWatchResponse", "FakeBucket",
+    "SNSResponse", "sns_backends",
     "ActionResult", "AmazonStateLanguageParser", "Ami", "AmiBackend", "AmisResponse",
     "ASL_PREPROCESSOR_LOGGER", "BotocoreStubber", "check_moto", "convert_tag_spec",
     "CustomErrorName", "determine_request_protocol", "distributed_item_processor_worker",
@@ -34,7 +35,8 @@ __all__ = [
     "FailureEventException", "generic_filter", "get_prefix", "get_service_model",
     "HistoryEventType", "INSTANCE_TYPES", "Instance", "InstanceBackend",
     "InvalidDBClusterSnapshotStateFault", "InvalidParameterValueErrorTagNull",
-    "iteration_component", "IterationComponent", "Job", "kms_backends", "LambdaClientError",
+    "iteration_component", "IterationComponent", "Job", "kms_backends", "KmsAccessDenied",
+    "KmsNotFound", "KmsResponse", "LambdaClientError",
     "LambdaFunctionFailedEventDetails", "LambdaSimpleBackend", "MapRunFailedEventDetails",
     "mock_aws", "MockRawResponse", "MotoSeamError", "normalize_request", "Program", "ProgramEnded",
     "ProgramError", "ProgramStopped", "ProgramTimedOut", "PROTOCOL_PARSERS", "rds_backends",
@@ -73,6 +75,8 @@ try:
     from moto.awslambda.exceptions import LambdaClientError  # Invoke's own 413
     from moto.awslambda_simple.models import LambdaSimpleBackend  # where Invoke arrives
     from moto.cloudformation.models import CloudFormationBackend  # delete_stack, corrected
+    from moto.cloudwatch.models import CloudWatchBackend  # alarm actions on SetAlarmState
+    from moto.cloudwatch.responses import CloudWatchResponse  # DescribeAlarmHistory
     from moto.core.botocore_stubber import (
         BotocoreStubber,  # where every emulated request enters: IAM is enforced there
         MockRawResponse,  # a refused request's HTTP answer
@@ -116,10 +120,13 @@ try:
         EventPattern,
         EventPatternParser,
     )
+    from moto.kms.exceptions import AccessDeniedException as KmsAccessDenied  # key policies
+    from moto.kms.exceptions import NotFoundException as KmsNotFound
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,  # where a request to the server enters (server.py)
     )
+    from moto.kms.responses import KmsResponse  # DescribeKey of another account's key
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
         InvalidDBClusterSnapshotStateFault,  # an automated cluster snapshot is not deleted
@@ -130,6 +137,8 @@ try:
     from moto.s3.models import FakeBucket  # a stack's bucket resource, and its objects
     from moto.secretsmanager.models import secretsmanager_backends  # IAM: a secret's tags
     from moto.server import ThreadedMotoServer  # emulated AWS behind an endpoint (server.py)
+    from moto.sns.models import sns_backends  # alarms publish; e-mail subscriptions confirmed
+    from moto.sns.responses import SNSResponse  # e-mail subscriptions pending confirmation
     from moto.ssm.models import ssm_backends  # IAM: a parameter's tags
     from moto.stepfunctions.exceptions import ValidationException  # StartExecution's refusal
     from moto.stepfunctions.parser.api import (  # the history events AWS writes
@@ -240,12 +249,16 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
         ("self", "function_name_or_arn", "qualifier"),
     "moto.awslambda_simple.models:LambdaSimpleBackend.invoke":
         ("self", "function_name", "qualifier", "body", "headers", "response_headers"),
+    "moto.cloudwatch.models:CloudWatchBackend.set_alarm_state":
+        ("self", "alarm_name", "reason", "reason_data", "state_value"),
+    "moto.cloudwatch.responses:CloudWatchResponse.describe_alarm_history": None,
     "moto.core.botocore_stubber:BotocoreStubber.__call__":
         ("self", "event_name", "request", "kwargs"),
     "moto.core.botocore_stubber:BotocoreStubber.process_request": ("self", "request"),
     "moto.core.request:determine_request_protocol": ("service_model", "request"),
     "moto.core.request:normalize_request": ("request",),
     "moto.core.utils:get_service_model": ("service_name",),
+    "moto.ec2.models.amis:Ami.block_device_mappings": ("self",),  # a property
     "moto.ec2.models.amis:AmiBackend.create_image":
         ("self", "instance_id", "name", "description", "tag_specifications"),
     "moto.ec2.models.amis:AmiBackend.describe_images":
@@ -276,6 +289,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "moto.ec2.utils:get_prefix": ("resource_id",),
     "moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__":
         ("self", "environ", "start_response"),
+    "moto.kms.responses:KmsResponse.describe_key": ("self",),
     "moto.rds.models:DBCluster.status": ("self",),  # a property
     "moto.rds.models:RDSBackend.add_tags_to_resource": ("self", "arn", "tags"),
     "moto.rds.models:RDSBackend.copy_db_cluster_snapshot":
@@ -305,6 +319,7 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
         ("self", "db_instance_identifier", "db_snapshot_identifier", "snapshot_type", "filters"),
     "moto.rds.responses:RDSResponse.describe_account_attributes": None,
     "moto.rds.responses:RDSResponse.delete_db_cluster": ("self",),
+    "moto.sns.responses:SNSResponse.list_subscriptions_by_topic": ("self",),
     "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body":
         ("self", "env"),
     "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component:DistributedIterationComponent._eval_body":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -45,18 +46,49 @@ def account_session(account_id: str, region: str) -> boto3.Session:
 
 
 def create_shared_ami(region: str, name: str, *, owner: str, shared_with: str | None,
-                      tags: dict[str, str] | None = None) -> str:
+                      tags: dict[str, str] | None = None, kms_key_arn: str | None = None) -> str:
     """An AMI of account `owner` with a launch permission for account `shared_with` (None:
-    public), as another team's account shares a golden image; returns its id."""
+    public), as another team's account shares a golden image; returns its id.
+    `kms_key_arn`: a key of `owner` that encrypts the AMI's snapshots."""
+    from .moto_seam import ec2_backends
+
     ec2 = account_session(owner, region).client("ec2")
     image_id: str = ec2.register_image(Name=name, Description=f"{name} image",
                                   RootDeviceName="/dev/xvda")["ImageId"]
+    if kms_key_arn:  # RegisterImage cannot ask for it: as an image of encrypted volumes
+        snapshot = ec2_backends[owner][region].amis[image_id].ebs_snapshot
+        snapshot.encrypted, snapshot.kms_key_id = True, kms_key_arn
     if tags:
         ec2.create_tags(Resources=[image_id],
                         Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     grantee = {"Group": "all"} if shared_with is None else {"UserId": shared_with}
     ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [grantee]})
     return image_id
+
+
+def create_owner_key(region: str, *, owner: str, usable_by: str | None) -> str:
+    """A KMS key of account `owner` whose policy lets account `usable_by` use it for EBS
+    copies (None: only the owner); returns its ARN. The key policy is the one
+    docs/day-one.md gives owners."""
+    statements: list[dict[str, object]] = [{
+        "Sid": "OwnerAdministersTheKey", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{owner}:root"}, "Action": "kms:*", "Resource": "*"}]
+    if usable_by:
+        statements.append(shared_key_statement(usable_by))
+    kms = account_session(owner, region).client("kms")
+    arn: str = kms.create_key(Policy=json.dumps({"Version": "2012-10-17",
+                                                  "Statement": statements}))["KeyMetadata"]["Arn"]
+    return arn
+
+
+def shared_key_statement(account: str) -> dict[str, object]:
+    """The key policy statement an AMI's owner adds so that `account` may copy the AMI's
+    encrypted snapshots (EBS User Guide, "Share the KMS key used to encrypt a shared Amazon
+    EBS snapshot"; docs/day-one.md)."""
+    return {"Sid": "AccountCopiesSharedAmis", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*"],
+            "Resource": "*"}
 
 
 def create_db_instance(region: str, db: str, *, encrypted: bool = False,

@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(command=cmd_demo)
 
     _add_doctor_parser(commands)
+    _add_smoke_parser(commands)
     return parser
 
 
@@ -416,7 +417,7 @@ def _add_doctor_parser(commands: Commands) -> None:
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     doctor.add_argument("--stack", help="also check the config against this deployed stack's "
                                         "parameters (JobRoleArns, CredentialsSecretArns, "
-                                        "NotificationEmail)")
+                                        "SourceKmsKeyArns, NotificationEmail)")
     doctor.add_argument("--region", help="region of the stack (default: your AWS config's)")
     doctor.add_argument("--profile", help="AWS profile for reading the stack")
     doctor.set_defaults(command=cmd_doctor)
@@ -441,6 +442,37 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return _report(args, partial(doctor, stack=stack), format_findings, failed=has_errors)
+
+
+# ---------------------------------------------------------------- smoke
+
+
+def _add_smoke_parser(commands: Commands) -> None:
+    smoke = commands.add_parser(
+        "smoke", help="checklist of a deployed stack (dry-run execution, alarm delivery); "
+                      "exit 1 if a check failed")
+    smoke.add_argument("--stack", required=True, help="name of the deployed xregion-sync stack")
+    smoke.add_argument("--region", help="region of the stack (default: your AWS config's)")
+    smoke.add_argument("--profile", help="AWS profile to use")
+    smoke.add_argument("--json", action="store_true", help="print the checks as JSON")
+    smoke.set_defaults(command=cmd_smoke)
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    """Exit 0 when every check passed, 1 when one failed (or the stack cannot be read)."""
+    from .operate import OperateError
+    from .smoke import all_passed, format_checklist, smoke
+
+    try:
+        checks = smoke(args.stack, region=args.region, profile=args.profile)
+    except OperateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps([check.to_dict() for check in checks], indent=2))
+    else:
+        print(format_checklist(checks))
+    return EXIT_OK if all_passed(checks) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ uses them). A job with config errors gets those as findings and no AWS call. Che
                   option_group_name
   source_account  (ec2_ami) a job selecting another account's AMI by tag without
                   source_role_arn (AWS shows an AMI's tags only to its owner)
+  source_key      (ec2_ami) each KMS key of another account that encrypts the source
+                  AMI's snapshots: named, usable (kms:DescribeKey answers, i.e. its key policy
+                  lets this account use it), and with `--stack` listed in the stack's
+                  SourceKmsKeyArns parameter (else Start Copy may not use it)
   manual_snapshot_quota  room under the destination's manual DB snapshot quota (and manual
                   DB cluster snapshot quota) for the RDS jobs' copies
                   (rds:DescribeAccountAttributes)
@@ -36,6 +40,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, TypeVar
 
@@ -80,7 +85,7 @@ def doctor(config: Config | ConfigSource, *,
     deploy.describe_stack). Raises ConfigError only when the config cannot be read at all."""
     if not isinstance(config, Config):
         config = load_config(config)
-    run = _Doctor()
+    run = _Doctor(stack)
     if stack is not None:
         gaps = deployment_gaps(config, stack.parameters)
         run.findings += [Finding(gap.job or stack.name, "stack", gap.severity, gap.message)
@@ -100,7 +105,8 @@ def doctor(config: Config | ConfigSource, *,
 
 
 class _Doctor:
-    def __init__(self) -> None:
+    def __init__(self, stack: DeployedStack | None = None) -> None:
+        self.stack = stack
         self.findings: list[Finding] = []
         self.sources: dict[str, Source] = {}  # job name -> resolved source
         self.jobs: list[JobSpec] = []
@@ -271,6 +277,59 @@ class _Doctor:
             return
         self.add(job.name, "source_account", WARNING, f"job '{job.name}': the job runs in "
                  f"account {account} and selects AMIs of {owner} by tag; " + advice)
+
+    def check_source_key(self, job: JobSpec) -> None:
+        source = self.sources.get(job.name)
+        if source is None:
+            return  # the source check said why
+        keys = self.attempt(job, "source_key", f"reading the keys of {source['id']}'s "
+                            "snapshots", lambda: ec2_ami.source_snapshot_keys(job, source["id"]))
+        if not keys:
+            return
+        owner = source.get("owner")
+        account = self.caller_account(job)
+        if account is None:
+            return
+        fix = (f"add its ARN to the stack's {ec2_ami.SOURCE_KMS_KEYS_PARAMETER} parameter and "
+               f"have account {owner} allow account {account} to use it in the key's policy "
+               "(docs/day-one.md)")
+        hidden = sorted(snapshot for snapshot, key in keys.items() if key is None)
+        if hidden and owner != account:
+            self.add(job.name, "source_key", WARNING, f"job '{job.name}': source AMI "
+                     f"{source['id']} of account {owner} has encrypted snapshots "
+                     f"({', '.join(hidden)}) whose key these credentials cannot read (AWS "
+                     f"shows a snapshot only to its owner and those it is shared with): ask "
+                     f"account {owner} which KMS key encrypts them (or set source_role_arn "
+                     f"to a role there), then {fix}")
+        for key in sorted({k for k in keys.values() if k and k.split(":")[4] != account}):
+            self._check_source_key(job, key, account, fix)
+
+    def _check_source_key(self, job: JobSpec, key: str, account: str, fix: str) -> None:
+        region, owner = key.split(":")[3], key.split(":")[4]
+        kms = aws.client(job, "kms", region)
+        try:
+            with aws.aws_errors(job.name, f"describing KMS key {key}"):
+                kms.describe_key(KeyId=key)
+        except SyncError as exc:
+            self.add(job.name, "source_key", ERROR, f"job '{job.name}': KMS key {key} of "
+                     f"account {owner} encrypts the source AMI's snapshots and is not usable "
+                     f"by account {account} ({exc.message}): {fix}")
+            return
+        stack, parameter = self.stack, ec2_ami.SOURCE_KMS_KEYS_PARAMETER
+        granted = stack.parameters.get(parameter) if stack is not None else None
+        if stack is None or granted is None:  # no stack, or one of an older template
+            listed = ""
+        elif any(fnmatchcase(key, p.strip()) for p in granted.split(",") if p.strip()):
+            listed = f", listed in stack {stack.name}'s {parameter}"
+        else:
+            self.add(job.name, "source_key", ERROR, f"job '{job.name}': KMS key {key} of "
+                     f"account {owner} encrypts the source AMI's snapshots and is usable, but "
+                     f"is not in stack {stack.name}'s {parameter} parameter, so Start Copy "
+                     f"may not use it (AccessDenied at copy time): redeploy with {parameter} "
+                     "listing it")
+            return
+        self.add(job.name, "source_key", OK, f"KMS key {key} of account {owner} encrypts "
+                 f"the source AMI's snapshots and is usable (kms:DescribeKey){listed}")
 
     def caller_account(self, job: JobSpec) -> str | None:
         if job.client not in self._accounts:

@@ -96,5 +96,9 @@ class ThrottlingError(SyncError):
     """AWS kept throttling after the SDK's own retries; safe to retry later."""
 
 
+class DryRunError(SyncError):
+    """A dry run reached a step that would change AWS; the step refused, changing nothing."""
+
+
 class AwsApiError(SyncError):
     """Any other error answered by an AWS API."""

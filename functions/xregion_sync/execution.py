@@ -45,6 +45,7 @@ from .result import (
     DEFERRED,
     FAILED,
     IN_SYNC,
+    WOULD_COPY,
     JobError,
     SyncResult,
     capped_message,
@@ -64,6 +65,10 @@ PLAN_KINDS = ("express", "standard")
 MAX_INLINE_RESULTS_BYTES = 200 * 1024
 INPUT_KEYS = ("config", "config_uri")
 SELECTION_KEYS = ("jobs", "event")
+# {"dry_run": true} beside any of those (or alone: the stack's config): every job is
+# resolved and checked, nothing is copied, tagged or pruned (steps.planned_record).
+DRY_RUN_KEY = "dry_run"
+DRY_RUN_EXTRAS = ("source_id", "copy_id")  # a dry run's results name them too
 MAX_FAIL_CAUSE_CHARS = 32_768  # AWS's cap on a Fail state's cause
 FAILED_RESULTS_IN_CAUSE = 5
 logger = logging.getLogger(__name__)
@@ -96,7 +101,13 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
         raise ConfigError(f"execution input: expected a JSON object, got {event!r}"[:300],
                           job=CONFIG_LEVEL)
     selection = {key: event[key] for key in SELECTION_KEYS if key in event}
-    source = {key: value for key, value in event.items() if key not in SELECTION_KEYS}
+    dry_run = event.get(DRY_RUN_KEY, False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"execution input: '{DRY_RUN_KEY}' must be true (resolve every "
+                          f"job, copy nothing) or false, got {json.dumps(dry_run)[:100]}",
+                          job=CONFIG_LEVEL, field=DRY_RUN_KEY)
+    source = {key: value for key, value in event.items()
+              if key not in (*SELECTION_KEYS, DRY_RUN_KEY)}
     if len(selection) > 1:
         raise ConfigError("execution input: give 'jobs' or 'event', not both",
                           job=CONFIG_LEVEL)
@@ -135,7 +146,7 @@ def plan_execution(event: Mapping[str, Any] | None, execution_name: str) -> dict
     for kind, items in plans.items():
         _put_json(bucket, f"{prefix}/plan-{kind}.json", items)
     return {"run_id": execution_name, "bucket": bucket, "prefix": prefix,
-            "total": len(entries), "note": note,
+            "total": len(entries), "note": note, "dry_run": dry_run,
             "plans": {kind: {"key": f"{prefix}/plan-{kind}.json", "jobs": len(items),
                              "max_concurrency": shares[kind]}
                       for kind, items in plans.items()}}
@@ -237,8 +248,17 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
 
     records = collect_results(event)
     results = [contract_view(record) for record in records]  # the output: the contract
+    if event.get(DRY_RUN_KEY):  # and which source each job would copy, or the copy found
+        results = [{**result, **{key: record[key] for key in DRY_RUN_EXTRAS if key in record}}
+                   for result, record in zip(results, records, strict=True)]
     document = summarize_results(results)
-    metrics.emit_run(document["summary"], metrics.stale_jobs(records))
+    if event.get(DRY_RUN_KEY):
+        # A plan, not a run: no metric, so the alarms and the dashboard see only runs.
+        document[DRY_RUN_KEY] = True
+        document["summary"]["would_copy"] = [r.get("status") for r in results].count(
+            WOULD_COPY)
+    else:
+        metrics.emit_run(document["summary"], metrics.stale_jobs(records))
     size = len(json.dumps(results).encode())
     if size > MAX_INLINE_RESULTS_BYTES:
         key = f"{event['prefix']}/results.json"

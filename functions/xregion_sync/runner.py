@@ -5,7 +5,6 @@ It calls the same steps, in the same order, as the state machine does.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -15,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from . import execution, steps
 from .config import ConfigSource, JobEntry, load_config
 from .errors import SyncError
-from .result import WOULD_COPY, SyncResult
-from .spec import JobSpec
-from .syncs.base import AVAILABLE, PENDING
+from .result import SyncResult
+from .syncs.base import PENDING
 
 DEFAULT_MAX_WORKERS = 8
 
@@ -54,7 +52,7 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
     try:
         state = steps.check_sync_tag(steps.resolve_source(state))
         if dry_run:
-            return _planned(state, entry.spec)
+            return SyncResult.from_dict(steps.planned_record(state))
         if not state["in_sync"]:
             state = steps.start_copy(state)
             while state["retry_copy"]:  # the destination's copy slots are full: wait
@@ -76,15 +74,3 @@ def run_job(entry: JobEntry, run_id: str, dry_run: bool = False) -> SyncResult:
         return SyncResult.from_dict(execution.record_failure({**state, **execution.caught(exc)}))
 
 
-def _planned(state: steps.State, job: JobSpec) -> SyncResult:
-    """What a real run would do: read-only, nothing copied or deleted. `pruned` lists the
-    copies the real run deletes: in sync, what Prune Old Copies would; with a copy to make,
-    what it would once the copy is available (a job that waits) or while it is still
-    pending (a job that does not wait keeps the newest available older copy)."""
-    result = SyncResult.from_dict(steps.result_record(state))  # a plan: no metric
-    if state["in_sync"]:
-        return dataclasses.replace(result, pruned=steps.plan_pruning(state))
-    copy_state = AVAILABLE if steps.wait_plan(job)["enabled"] else PENDING
-    would_copy = {**state, "copy": {"id": "(new copy)", "state": copy_state}}
-    return SyncResult(result.name, result.sync_type, WOULD_COPY,
-                      pruned=steps.plan_pruning(would_copy), source_id=result.source_id)

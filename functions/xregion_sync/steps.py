@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from . import metrics
-from .errors import ConfigError, CopySlotsFullError
-from .result import COPIED, DEFERRED, FAILED, IN_SYNC, JobError, SyncResult
+from .errors import ConfigError, CopySlotsFullError, DryRunError
+from .result import COPIED, DEFERRED, FAILED, IN_SYNC, WOULD_COPY, JobError, SyncResult
 from .spec import JobSpec, polls_needed
 from .syncs import SYNC_TYPES, job_from_dict, job_to_dict
 from .syncs.base import (
@@ -97,11 +97,21 @@ def check_sync_tag(state: State) -> State:
             "finish_due": existing["in_sync"] and _finish_due(in_sync_copy)}
 
 
+def _never_in_a_dry_run(state: State, step: str) -> None:
+    """A dry run only reads: the state machine routes it from Check Sync Tag to Record
+    Result, and a step that changes AWS refuses it should it ever arrive."""
+    if state.get("dry_run"):
+        raise DryRunError(f"job '{state['job']['name']}': {step} was reached in a dry run, "
+                          "which copies, tags and prunes nothing: nothing was changed",
+                          job=state["job"]["name"])
+
+
 def start_copy(state: State) -> State:
     """Start the copy. When the destination's copies in progress are at AWS's quota the
     copy is deferred: `retry_copy` says whether the job may wait for a slot (its wait
     budget, shared with the polls, is not spent) and try again, else the job settles for
     `deferred` and the next run copies."""
+    _never_in_a_dry_run(state, "Start Copy")
     job, sync = _job_and_type(state)
     wait = state.get("wait") or wait_plan(job)  # a retry after waiting keeps its budget
     try:
@@ -127,6 +137,7 @@ def wait_plan(job: JobSpec) -> dict[str, Any]:
 
 
 def copy_tags(state: State) -> State:
+    _never_in_a_dry_run(state, "Copy Tags")
     job, sync = _job_and_type(state)
     return {**state, "copy": sync.copy_tags(job, state["source"], state["copy"])}
 
@@ -190,6 +201,7 @@ def prune_old_copies(state: State) -> State:
     copies are passed as untracked, since the deployed IAM policy may refuse to delete
     them. Never after this run's copy failed or vanished: the job fails, and the old
     copies stay as they are."""
+    _never_in_a_dry_run(state, "Prune Old Copies")
     if recovery_point(state).get("state") in (COPY_FAILED, GONE):
         return {**state, "pruned": []}
     job, sync = _job_and_type(state)
@@ -212,10 +224,29 @@ def recovery_source_created(state: State) -> str | None:
 
 
 def record_result(state: State) -> dict[str, Any]:
-    """The job's result record (result_record), and the job's CopyAgeSeconds metric."""
+    """The job's result record (result_record), and the job's CopyAgeSeconds metric; in a
+    dry run what a real run would do (planned_record), without a metric."""
+    if state.get("dry_run"):
+        return planned_record(state)
     record = result_record(state)
     metrics.emit_copy_age(record["name"], metrics.age_seconds(record.get("copy_source_created")))
     return record
+
+
+def planned_record(state: State) -> dict[str, Any]:
+    """What a real run would do, after Check Sync Tag: read-only, nothing copied or
+    deleted. `pruned` lists the copies the real run deletes: in sync, what Prune Old Copies
+    would; with a copy to make, what it would once the copy is available (a job that waits)
+    or while it is still pending (a job that does not wait keeps the newest available older
+    copy)."""
+    record = result_record(state)  # a plan: no metric
+    if state["in_sync"]:
+        return {**record, "pruned": plan_pruning(state)}
+    copy_state = AVAILABLE if wait_plan(job_from_dict(state["job"]))["enabled"] else PENDING
+    would_copy = {**state, "copy": {"id": "(new copy)", "state": copy_state}}
+    return SyncResult(record["name"], record["sync_type"], WOULD_COPY,
+                      pruned=plan_pruning(would_copy),
+                      source_id=record.get("source_id")).to_record()
 
 
 def result_record(state: State) -> dict[str, Any]:

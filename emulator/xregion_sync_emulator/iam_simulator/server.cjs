@@ -3,7 +3,10 @@
 //
 //   {"id": 1, "op": "define", "key": "StartCopyFunction", "policies": [{name, policy}]}
 //   {"id": 2, "op": "check", "key": "StartCopyFunction", "principal": "arn:...",
-//    "account": "123456789012", "requests": [{action, resource, context, resourcePolicy?}]}
+//    "account": "123456789012", "requests": [{action, resource, context, resourcePolicy?,
+//                                             resourceAccount?}]}
+//   (resourceAccount: the resource's account when it is not `account`, e.g. another
+//   account's KMS key: a cross-account request, allowed only if both policies allow it)
 //   -> {"id": 2, "results": [{"decision": "Allowed" | "ImplicitlyDenied" |
 //                             "ExplicitlyDenied", "error": null | "why it is invalid"}]}
 //
@@ -47,7 +50,7 @@ async function decide(message, request) {
       request: {
         principal: message.principal,
         action: request.action,
-        resource: { resource: request.resource, accountId: message.account },
+        resource: { resource: request.resource, accountId: request.resourceAccount || message.account },
         contextVariables: request.context,
       },
     },

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from .. import aws
 from ..errors import (
+    AccessDeniedError,
     AmbiguousSourceError,
     CopyGoneError,
     OrphanedSnapshotsError,
@@ -87,7 +88,10 @@ SERVICE = "ec2"
 # EBS User Guide, "Copy an Amazon EBS snapshot": "a limit of 20 concurrent snapshot copy
 # requests per destination Region" (an AMI copy holds one per backing snapshot).
 COPY_QUOTAS = CopyQuotas(in_progress=20, in_progress_kind="EBS snapshot copies")
-DOCTOR_CHECKS = ("source_account",)  # another account's AMIs selected by tag
+# another account's AMIs selected by tag; the keys of another account's encrypted snapshots
+DOCTOR_CHECKS = ("source_account", "source_key")
+# template.yaml's parameter for the keys of other accounts that Start Copy may use
+SOURCE_KMS_KEYS_PARAMETER = "SourceKmsKeyArns"
 OPTIONS = {
     "ami_owner": Option(ami_owner, default="self", aliases=("owner_id",),
                         doc="account id or alias owning the source AMI"),
@@ -294,14 +298,70 @@ def start_copy(job: JobSpec, source: Source, existing: ExistingCopies,
         params["SnapshotCopyCompletionDurationMinutes"] = job.options["copy_completion_minutes"]
     with reporting_deletions(list(existing.get("replaces") or ())), aws.aws_errors(
             job.name, f"copying {source['id']} to {job.destination_region}"):
-        image_id, tags = _copy_image_named(ec2, params, job, source,
-                                           list(existing.get("replaces") or ()), tags)
+        try:
+            image_id, tags = _copy_image_named(ec2, params, job, source,
+                                               list(existing.get("replaces") or ()), tags)
+        except ClientError as exc:
+            refusal = _source_key_refusal(job, source, exc)
+            if refusal is None:
+                raise
+            raise AccessDeniedError(refusal, job=job.name) from None
     copy: Copy = {"id": image_id, "state": PENDING, "tags": tags}
     if job.options.get("copy_launch_permissions"):
         copy["finish_due"] = True  # once available: see finish_copy
     if existing.get("replaces"):
         copy["replaced"] = list(existing["replaces"])  # already deregistered: not to prune
     return copy
+
+
+KMS_KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:[\w-]+:(\d{12}):key/[\w-]+")
+
+
+def _source_key_refusal(job: JobSpec, source: Source, exc: ClientError) -> str | None:
+    """The message for a CopyImage refused for the key of another account that encrypts
+    the source AMI's snapshots (the caller needs an IAM allow on it, SourceKmsKeyArns, and
+    the owner's key policy must allow the caller's account); None for any other error."""
+    owner = source.get("owner") or job.options.get("ami_owner")
+    said = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    if (not owner or not re.fullmatch(r"\d{12}", owner)
+            or aws.error_code(exc) not in aws.ACCESS_DENIED_CODES or "kms" not in said.lower()):
+        return None
+    keys = sorted({match.group(0) for match in KMS_KEY_ARN.finditer(said)
+                   if match.group(1) == owner})
+    if not keys and KMS_KEY_ARN.search(said):
+        return None  # a key of another account than the AMI's owner: not the source's
+    key = (f"KMS key {keys[0]}" if keys else
+           f"a KMS key of account {owner} (`xregion-sync doctor` names it)")
+    return (f"job '{job.name}': CopyImage of {source['id']} was refused for {key}, which "
+            f"encrypts the snapshots of the source AMI of account {owner}: add the key's "
+            f"ARN to the stack's {SOURCE_KMS_KEYS_PARAMETER} parameter (sam deploy "
+            f"--parameter-overrides {SOURCE_KMS_KEYS_PARAMETER}=...), and have account "
+            f"{owner} allow this account to use the key in its key policy (docs/day-one.md). "
+            f"AWS said: {aws.error_code(exc)}: {said}")
+
+
+def source_snapshot_keys(job: JobSpec, image_id: str) -> dict[str, str | None]:
+    """Each encrypted snapshot of the source AMI -> the ARN of the KMS key encrypting it,
+    or None when the source credentials cannot see the snapshot. DescribeImages says which
+    snapshots are encrypted; DescribeSnapshots names the key, and AWS shows another
+    account's snapshot only to that account (or one it shares the snapshot with): the
+    owner's role (source_role_arn) sees it."""
+    ec2 = aws.client(job, SERVICE, job.source_region, settings=_source_client(job))
+    images = _describe_image(ec2, image_id)
+    mappings = images[0].get("BlockDeviceMappings") or [] if images else []
+    keys: dict[str, str | None] = {}
+    for mapping in mappings:
+        ebs = mapping.get("Ebs") or {}
+        if not (ebs.get("Encrypted") and ebs.get("SnapshotId")):
+            continue
+        try:
+            snapshot = ec2.describe_snapshots(SnapshotIds=[ebs["SnapshotId"]])["Snapshots"]
+        except ClientError as exc:
+            if not aws.error_code(exc).startswith("InvalidSnapshot"):
+                raise
+            snapshot = []
+        keys[ebs["SnapshotId"]] = snapshot[0].get("KmsKeyId") if snapshot else None
+    return keys
 
 
 # A copy a token made and someone deregistered since: each is skipped with a new token.

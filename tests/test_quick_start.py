@@ -5,6 +5,7 @@ machine from template.yaml behind a stack with its outputs and parameters)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -13,9 +14,10 @@ import boto3
 import pytest
 import yaml
 
-from xregion_sync import cli
+from xregion_sync import cli, smoke
 from xregion_sync.deploy import config_parameter_name
 from xregion_sync_emulator import seed
+from xregion_sync_emulator.alarms import confirm_email_subscriptions
 from xregion_sync_emulator.stack import local_stack
 from xregion_sync_emulator.stepfunctions import REGION as EMULATED_REGION
 from xregion_sync_emulator.template import PROJECT_ROOT, read_template
@@ -69,6 +71,12 @@ def a_fresh_stack(stack: str) -> None:
         Name=config_parameter_name(stack), Value=value, Type="String")
 
 
+def stack_output(stack: str, region: str, name: str) -> str:
+    [description] = boto3.client("cloudformation", region_name=region).describe_stacks(
+        StackName=stack)["Stacks"]
+    return next(o["OutputValue"] for o in description["Outputs"] if o["OutputKey"] == name)
+
+
 def run(capsys, argv: list[str]) -> tuple[int, str]:
     if argv[0] == "start" and "--follow" in argv:
         argv = [*argv, *FAST_FOLLOW]
@@ -80,7 +88,7 @@ def run(capsys, argv: list[str]) -> tuple[int, str]:
 
 def test_the_quick_start_reads_as_a_whole():
     commands = [argv[0] for argv in quick_start_commands()]
-    assert commands == ["validate", "push-config", "start", "status"]
+    assert commands == ["validate", "push-config", "smoke", "start", "status"]
     push = quick_start_commands()[1]
     assert option(push, "--region") == EMULATED_REGION, "the emulated stack's region"
     text, name = quick_start_config()
@@ -88,9 +96,12 @@ def test_the_quick_start_reads_as_a_whole():
 
 
 @pytest.mark.statemachine
+@pytest.mark.deploy_parameters(NotificationEmail="ops@example.com")  # as step 1 says
 def test_following_the_quick_start_gives_synced_fresh_copies(emulated, tmp_path, monkeypatch,
                                                             capsys):
     monkeypatch.setenv("XREGION_SYNC_LOG_LEVEL", "CRITICAL")
+    # smoke polls the emulated dry run and alarm history at a pace of emulated AWS's
+    monkeypatch.setattr(smoke, "Timing", functools.partial(smoke.Timing, poll_seconds=0.05))
     monkeypatch.chdir(tmp_path)
     text, name = quick_start_config()
     (tmp_path / name).write_text(text, encoding="utf-8")
@@ -103,6 +114,7 @@ def test_following_the_quick_start_gives_synced_fresh_copies(emulated, tmp_path,
     # step 1: the stack is deployed; until the config is pushed it runs nothing, fails nothing
     with local_stack(stack):
         a_fresh_stack(stack)
+        confirm_email_subscriptions(stack_output(stack, region, "FailureTopicArn"))
         code, out = run(capsys, ["start", "--stack", stack, "--region", region, "--follow"])
         assert code == 0, out
         assert "execution SUCCEEDED" in out
@@ -117,10 +129,12 @@ def test_following_the_quick_start_gives_synced_fresh_copies(emulated, tmp_path,
         code, out = run(capsys, ["executions", "--stack", stack, "--region", region, "--json"])
         executions = json.loads(out)
 
+    assert all(f"{job}" in outputs["smoke"] for job in config), outputs["smoke"]
     assert "execution SUCCEEDED" in outputs["start"]
     assert all(re.search(rf"^{job}\s.*\scopied\s", outputs["start"], flags=re.MULTILINE)
                for job in config), outputs["start"]
     assert all(re.search(rf"^{job}\s.*\(available\).*\sok\b", outputs["status"],
                          flags=re.MULTILINE) for job in config), outputs["status"]
-    assert [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
+    # the fresh stack's run, smoke's dry run, start's run: none failed
+    assert [e["status"] for e in executions] == ["SUCCEEDED"] * 3
     assert executions[-1]["summary"]["total"] == 0  # the fresh stack's run: nothing to do

@@ -75,10 +75,11 @@ def role_policies(parameters: Mapping[str, str] | None = None) -> dict[str, list
     return dict(_role_policies(tuple(sorted((parameters or {}).items()))))
 
 
-def deployed_stack(parameters: Mapping[str, str] | None = None) -> _DeployedStack:
-    """The transformed template as deployed with `parameters`: .resources (those its
-    conditions keep) and .resolve(node) for their properties."""
-    return _DeployedStack(dict(parameters or {}))
+def deployed_stack(parameters: Mapping[str, str] | None = None, *,
+                   stack_name: str = LOCAL_STACK_NAME) -> _DeployedStack:
+    """The transformed template as deployed with `parameters` as stack `stack_name`:
+    .resources (those its conditions keep) and .resolve(node) for their properties."""
+    return _DeployedStack(dict(parameters or {}), stack_name)
 
 
 def resource_policy(logical_id: str, document_property: str) -> dict[str, Any]:
@@ -125,8 +126,9 @@ def transformed_template() -> dict[str, Any]:
 class _DeployedStack:
     """The transformed template with CloudFormation's intrinsic functions resolved."""
 
-    def __init__(self, overrides: dict[str, str]):
+    def __init__(self, overrides: dict[str, str], stack_name: str = LOCAL_STACK_NAME):
         self.template = _transformed()
+        self.stack_name = stack_name
         declared = self.template.get("Parameters", {})
         unknown = set(overrides) - set(declared)
         if unknown:
@@ -199,7 +201,7 @@ class _DeployedStack:
 
     def _fn_ref(self, name: str) -> Any:
         pseudo = {"AWS::Partition": PARTITION, "AWS::AccountId": ACCOUNT_ID,
-                  "AWS::Region": REGION, "AWS::StackName": LOCAL_STACK_NAME,
+                  "AWS::Region": REGION, "AWS::StackName": self.stack_name,
                   "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": _NO_VALUE}
         if name in pseudo:
             return pseudo[name]

@@ -123,10 +123,10 @@ try:
     from moto.kms.exceptions import AccessDeniedException as KmsAccessDenied  # key policies
     from moto.kms.exceptions import NotFoundException as KmsNotFound
     from moto.kms.models import kms_backends  # IAM: a KMS key's account and policy
+    from moto.kms.responses import KmsResponse  # DescribeKey of another account's key
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,  # where a request to the server enters (server.py)
     )
-    from moto.kms.responses import KmsResponse  # DescribeKey of another account's key
     from moto.rds import models as rds_models  # RDSBackend and its snapshot classes
     from moto.rds.exceptions import (
         InvalidDBClusterSnapshotStateFault,  # an automated cluster snapshot is not deleted

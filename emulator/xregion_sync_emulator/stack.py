@@ -35,7 +35,7 @@ def local_stack(name: str = LOCAL_STACK_NAME, *, outputs: dict[str, str] | None 
     from . import current_emulator_id
 
     arn = deploy()
-    created = create_stack_resources()
+    created = create_stack_resources(name)
     parameter = f"/xregion-sync/{name}/config"  # template.yaml's ConfigParameter Name
     if outputs is None:
         outputs = {"StateMachineArn": arn,
@@ -76,7 +76,7 @@ STACK_RESOURCE_TYPES = ("AWS::Events::Rule", "AWS::KMS::Key", "AWS::SNS::Topic",
                         "AWS::CloudWatch::Alarm")
 
 
-def create_stack_resources() -> dict[str, str]:
+def create_stack_resources(stack_name: str = LOCAL_STACK_NAME) -> dict[str, str]:
     """Create the stack's rules, failure topic (with its key, policy and subscription) and
     alarms as template.yaml deploys them with the emulator's deploy parameters; returns the
     outputs that name them (FailureTopicArn, StaleJobsAlarmName)."""
@@ -84,7 +84,7 @@ def create_stack_resources() -> dict[str, str]:
     from .iam import current_enforcement
 
     enforcement = current_enforcement()
-    stack = deployed_stack(enforcement.parameters if enforcement else {})
+    stack = deployed_stack(enforcement.parameters if enforcement else {}, stack_name=stack_name)
     keys: dict[str, str] = {}  # logical id -> key ARN
     outputs: dict[str, str] = {}
     for kind in STACK_RESOURCE_TYPES:

@@ -366,7 +366,6 @@ def _report(args: argparse.Namespace, look: Callable[[Path], list[Row]],
     return EXIT_FAILED if failed(rows) else EXIT_OK
 
 
-# ---------------------------------------------------------------- end of status
 # ---------------------------------------------------------------- drill
 
 
@@ -391,7 +390,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
                    format_drill_table, failed=lambda results: any(r.failed for r in results))
 
 
-# ---------------------------------------------------------------- end of drill
 
 
 def _print_results(results: list[SyncResult], *, as_json: bool) -> None:

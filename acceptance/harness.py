@@ -44,6 +44,7 @@ SOURCE_DEADLINE = 45 * MINUTE  # a DB instance, an Aurora cluster and their firs
 COPY_DEADLINE = 90 * MINUTE  # cross-region copies of a 1 GiB AMI and of small snapshots
 BACKUP_DEADLINE = 75 * MINUTE  # the next automated snapshot, in a window 5-35 minutes away
 DELETE_DEADLINE = 30 * MINUTE
+EXECUTION_DEADLINE = 30 * MINUTE  # a run of three jobs that do not wait takes minutes
 QUIET_FOR = timedelta(hours=12)  # no automated backup of a new source before the run ends
 
 ESTIMATE = """\
@@ -194,7 +195,7 @@ class Run:
         arn = operate.start_execution(stack, {"config": self.config()},
                                       name=f"{self.run_id}-{phase}")
         description = operate.follow(
-            sfn, arn, poll_seconds=self.target.poll_seconds,
+            sfn, arn, poll_seconds=self.target.poll_seconds, max_seconds=EXECUTION_DEADLINE,
             on_progress=lambda progress, elapsed: self.say(progress.line(elapsed)))
         document = operate.execution_document(sfn, description)
         results = operate.read_results(document, stack.client("s3"))

@@ -4,6 +4,7 @@ machine on emulated AWS behind a stack that carries template.yaml's outputs."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -245,3 +246,38 @@ def test_run_on_the_local_state_machine_fails_when_load_config_fails(capsys, tmp
     assert code == 1
     assert "the execution ended FAILED: ConfigError: the config defines no jobs" in err
     assert "stackTrace" not in err
+
+
+# ---------------------------------------------------------------- start --dry-run
+
+
+@pytest.mark.statemachine
+def test_a_dry_run_shows_what_a_real_run_would_copy_and_changes_nothing(capsys, stack):
+    ec2 = boto3.client("ec2", region_name="us-west-2")
+    rds = boto3.client("rds", region_name="us-west-2")
+    before = (ec2.describe_images(Owners=["self"])["Images"],
+              rds.describe_db_snapshots()["DBSnapshots"])
+
+    code, out, _ = run_cli(capsys, "start", "--stack", STACK, "--dry-run", "--follow", *FAST)
+
+    assert code == 0
+    assert sent_input(started_arn(out)) == {"dry_run": True}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("sync_")}
+    assert set(rows) == {"sync_web_app", "sync_orders_db"}
+    assert all(" would_copy " in row for row in rows.values()), rows
+    assert (ec2.describe_images(Owners=["self"])["Images"],
+            rds.describe_db_snapshots()["DBSnapshots"]) == before
+
+
+def test_follow_stops_following_after_max_seconds_naming_the_execution():
+    class Running:  # Step Functions, for an execution that never ends
+        def describe_execution(self, executionArn):
+            return {"executionArn": executionArn, "status": "RUNNING"}
+
+        def get_paginator(self, operation):
+            return SimpleNamespace(paginate=lambda **kwargs: [{"events": []}])
+
+    ticks = iter(range(0, 1000, 30))  # each look at the clock: 30 s later
+    with pytest.raises(operate.OperateError, match=r"still RUNNING after 60 s; it goes on"):
+        operate.follow(Running(), "arn:aws:states:us-east-1:123456789012:execution:m:e",
+                       sleep=lambda seconds: None, clock=lambda: next(ticks), max_seconds=60)

@@ -202,6 +202,9 @@ def _add_operate_commands(commands: Commands) -> None:
                             "exit 1 if it failed or a job failed")
     start.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
                        help="seconds between progress polls with --follow (default 5)")
+    start.add_argument("--dry-run", action="store_true",
+                       help="resolve every job and show what a real run would copy and "
+                            "prune; nothing is copied, tagged or deleted")
     start.add_argument("--region", help="region of the stack (default: your AWS config's)")
     start.add_argument("--profile", help="AWS profile to use")
     start.set_defaults(command=cmd_start)
@@ -225,7 +228,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         print("error: --poll-seconds must be 0 or more", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        document = operate.execution_input(args.job, args.config_uri)
+        document = operate.execution_input(args.job, args.config_uri, dry_run=args.dry_run)
         stack = operate.find_stack(args.stack, region=args.region, profile=args.profile)
         stack.state_machine_arn  # noqa: B018 (raises OperateError when the output is missing)
         execution_arn = operate.start_execution(stack, document)

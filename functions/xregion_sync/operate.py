@@ -104,11 +104,12 @@ def find_stack(name: str, *, region: str | None = None, profile: str | None = No
 # ---------------------------------------------------------------- starting
 
 
-def execution_input(jobs: Iterable[str] | None = None,
-                    config_uri: str | None = None) -> dict[str, Any]:
+def execution_input(jobs: Iterable[str] | None = None, config_uri: str | None = None,
+                    *, dry_run: bool = False) -> dict[str, Any]:
     """The input Load Config reads: {} runs the deployed config; `jobs` only those jobs;
-    `config_uri` ("ssm:<name>" or "s3://bucket/key") another config."""
-    document: dict[str, Any] = {}
+    `config_uri` ("ssm:<name>" or "s3://bucket/key") another config; `dry_run`: resolve
+    every job and say what a real run would do, changing nothing."""
+    document: dict[str, Any] = {"dry_run": True} if dry_run else {}
     jobs = list(jobs or ())
     if jobs:
         document["jobs"] = jobs
@@ -189,18 +190,25 @@ def progress(sfn: Any, execution_arn: str) -> tuple[dict[str, Any], Progress]:
 
 def follow(sfn: Any, execution_arn: str, *, poll_seconds: float = 5.0,
            on_progress: Callable[[Progress, float], None] = lambda progress, elapsed: None,
-           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+           sleep: Callable[[float], None] = time.sleep,
+           clock: Callable[[], float] = time.monotonic,
+           max_seconds: float | None = None) -> dict[str, Any]:
     """Poll the execution until it ends, calling on_progress(progress, seconds since the
-    start) whenever the progress changes; returns the final DescribeExecution."""
-    started = time.monotonic()
+    start) whenever the progress changes; returns the final DescribeExecution. With
+    `max_seconds`, stop following after that long (OperateError; the execution goes on)."""
+    started = clock()
     last = None
     while True:
         description, now = progress(sfn, execution_arn)
         if now != last:
-            on_progress(now, time.monotonic() - started)
+            on_progress(now, clock() - started)
             last = now
         if description["status"] in TERMINAL_STATUSES:
             return description
+        if max_seconds is not None and clock() - started >= max_seconds:
+            raise OperateError(f"{execution_arn} is still {description['status']} after "
+                               f"{max_seconds:.0f} s; it goes on (stop it in the console "
+                               f"or with StopExecution)")
         sleep(poll_seconds)
 
 

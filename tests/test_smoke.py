@@ -15,6 +15,7 @@ import yaml
 from conftest import DESTINATION, SOURCE
 
 from xregion_sync import cli
+from xregion_sync import smoke as smoke_module
 from xregion_sync.smoke import FAILED_EXECUTIONS_ALARM, REQUIRED_OUTPUTS, Timing, smoke
 from xregion_sync_emulator import emulated_aws
 from xregion_sync_emulator.alarms import confirm_email_subscriptions
@@ -168,7 +169,7 @@ def test_no_subscription_fails_naming_the_parameter(deployed):
     assert "redeploy with NotificationEmail set" in found["subscription"].message
 
 
-# Issue 18 item 2: the key policy statement the stack had before, demanding what the KMS
+# The key policy statement the stack had before, demanding what the KMS
 # requests of an alarm's publish do not carry.
 CONDITIONED = {"StringEquals": {"aws:SourceAccount": "123456789012"},
                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{SOURCE}:123456789012:alarm:*"}}
@@ -201,6 +202,20 @@ def test_a_topic_policy_that_does_not_name_the_alarm_fails_with_the_sns_error(de
     found = checks()
     assert not found["alarm"].passed
     assert "SNS.AuthorizationError" in found["alarm"].message
+
+
+def test_a_failed_action_records_error_is_read_from_awss_summary_wording():
+    """AWS writes the error into the summary (AWS re:Post: "Failed to execute action
+    arn:aws:sns:...:TOPIC_NAME. Received error: "... is not authorized to perform:
+    SNS:Publish ...""), with no error in HistoryData."""
+    record = {"HistoryItemType": "Action", "HistoryData": "{}",
+              "HistorySummary": 'Failed to execute action arn:aws:sns:us-east-1:1:t. Received '
+                                'error: "Resource: arn:aws:cloudwatch:us-east-1:1:alarm:a is '
+                                'not authorized to perform: SNS:Publish on resource: '
+                                'arn:aws:sns:us-east-1:1:t"'}
+    assert smoke_module._action_error(record) == (
+        "Resource: arn:aws:cloudwatch:us-east-1:1:alarm:a is not authorized to perform: "
+        "SNS:Publish on resource: arn:aws:sns:us-east-1:1:t")
 
 
 @pytest.mark.statemachine

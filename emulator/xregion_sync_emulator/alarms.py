@@ -9,11 +9,11 @@
                   cloudwatch.amazonaws.com use the key (kms:GenerateDataKey*, kms:Decrypt;
                   SNS Developer Guide, "Enable compatibility between event sources from AWS
                   services and encrypted topics"). The KMS requests carry no aws:SourceArn or
-                  aws:SourceAccount (issue 18 item 2): a key policy demanding them refuses.
+                  aws:SourceAccount: a key policy demanding them refuses.
                   moto only changed the state.
   DescribeAlarmHistory  (moto has none) StateUpdate and Action records: an action record
                   says "Successfully executed action <topic>" or "Failed to execute action
-                  <topic>" with the error (KMS or SNS) in its HistoryData.
+                  <topic>. Received error: "<the KMS or SNS error>"" (also in HistoryData).
   SNS subscriptions  an e-mail subscription is "PendingConfirmation" in
                   ListSubscriptionsByTopic until its owner confirms it (SNS Developer Guide,
                   "Confirm the subscription"); moto listed it with an ARN at once.
@@ -64,7 +64,9 @@ def teach_alarms(stack: ExitStack) -> None:
                 record("Action", f"Successfully executed action {action}",
                        {"actionState": "Succeeded", "notificationResource": action})
             else:
-                record("Action", f"Failed to execute action {action}",
+                # AWS's wording (AWS re:Post, "Why didn't I receive an SNS notification
+                # for my CloudWatch alarm trigger?"): the error follows in the summary.
+                record("Action", f'Failed to execute action {action}. Received error: "{error}"',
                        {"actionState": "Failed", "notificationResource": action,
                         "error": error})
 

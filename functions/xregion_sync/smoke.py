@@ -275,7 +275,15 @@ def _action_record(cloudwatch: Any, alarm_name: str, topic: str,
     return None
 
 
+RECEIVED_ERROR = ". Received error: "
+
+
 def _action_error(record: dict[str, Any]) -> str:
+    """The error of a failed action record: AWS writes it into the summary ("Failed to
+    execute action <topic>. Received error: "..."") and, in some records, HistoryData."""
+    summary = str(record.get("HistorySummary") or "")
+    if RECEIVED_ERROR in summary:
+        return summary.split(RECEIVED_ERROR, 1)[1].strip().strip('"')
     try:
         data = json.loads(record.get("HistoryData") or "{}")
     except ValueError:

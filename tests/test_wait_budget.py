@@ -129,12 +129,13 @@ def test_the_longest_accepted_wait_fits_the_childs_history_with_room_for_retries
 
 @pytest.mark.statemachine
 def test_the_emulators_child_records_what_the_asl_sum_counts_per_poll():
-    """Two waits that time out after 1 and 3 polls (1-second polls: about 4 s of real
-    waiting): the child's history on the emulator grows by the ASL's per-poll events
-    without retries (Choice 2, Wait 2, Task 5)."""
+    """Two waits that time out after 1 and 3 polls (1-second polls, waited in emulated
+    time): the child's history on the emulator grows by the ASL's per-poll events without
+    retries (Choice 2, Wait 2, Task 5)."""
     lengths = {}
     for polls in (1, 3):
-        with emulated_aws(copy_seconds=10**6):  # the copy never finishes while we wait
+        # the copy never finishes while we wait
+        with emulated_aws(copy_seconds=10**6, waits_pass_time=True):
             create_ami(SOURCE, "web-app", {"Sync-Identifier": "web"})
             job = ami_job(wait_for_completion=True, poll_interval_seconds=1,
                           max_wait_seconds=polls)
@@ -146,3 +147,23 @@ def test_the_emulators_child_records_what_the_asl_sum_counts_per_poll():
             lengths[polls] = len(child.history)
     assert polls_needed(3, 1) - polls_needed(1, 1) == 2
     assert (lengths[3] - lengths[1]) / 2 == 9
+
+
+@pytest.mark.statemachine
+@pytest.mark.exhaustive  # 2,000 polls: a minute or two (make test-exhaustive)
+def test_the_longest_accepted_wait_ends_inside_the_emulators_history_quota(monkeypatch):
+    """A copy that never finishes, waited for as long as the config accepts at 5-second
+    polls (MAX_POLLS polls, in emulated time), on the emulator's real quota of 25,000
+    events per history: the child ends its wait (`timed_out`), it is not failed by the
+    quota."""
+    monkeypatch.setenv("XREGION_SYNC_LOG_LEVEL", "CRITICAL")
+    longest = ami_job(wait_for_completion=True, poll_interval_seconds=5,
+                      max_wait_seconds=5 * MAX_POLLS)
+    assert entry_of(longest).errors == ()  # accepted, just
+    with emulated_aws(copy_seconds=10**8, waits_pass_time=True):
+        create_ami(SOURCE, "web-app", {"Sync-Identifier": "web"})
+        execution = execute_state_machine({"config": {JOB: longest}})
+        [result] = execution.results()
+        [child] = execution.child_executions()
+    assert (result.copy_state, child.status) == ("timed_out", "SUCCEEDED"), result.to_dict()
+    assert len(child.history) < CHILD_HISTORY_EVENTS

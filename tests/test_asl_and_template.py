@@ -319,7 +319,7 @@ def test_deletes_only_apply_to_resources_carrying_the_tracking_tag():
             conditions.get("StringEquals", {}).get(TRACKING_TAG_CONDITION_KEY)), statement
 
 
-# ---------------------------------------------------------------- template rules (issue 7)
+# ---------------------------------------------------------------- template rules
 
 
 def test_the_failure_topic_key_is_one_cloudwatch_alarms_may_use():

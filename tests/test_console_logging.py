@@ -1,4 +1,4 @@
-"""Issue 18 item 5: every job's path is viewable in the Step Functions console. Step Functions
+"""Every job's path is viewable in the Step Functions console. Step Functions
 keeps no history of an Express execution; the console shows an Express child's states,
 inputs and outputs only from the state machine's CloudWatch Logs at level ALL with
 execution data, and a Distributed Map's children log with their state machine's logging

@@ -103,7 +103,7 @@ def deployment_only_paths() -> None:
 
 
 def shared_ami_encrypted_with_its_owners_key() -> None:
-    """Start Copy uses the owner's key through EC2 (SourceKmsKeyArns; issue 18 item 3)."""
+    """Start Copy uses the owner's key through EC2 (SourceKmsKeyArns)."""
     key = create_owner_key(SOURCE, owner=AMI_OWNER, usable_by=EMULATOR_ACCOUNT_ID)
     create_shared_ami(SOURCE, "golden", owner=AMI_OWNER, shared_with=EMULATOR_ACCOUNT_ID,
                       kms_key_arn=key)

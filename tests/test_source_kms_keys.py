@@ -1,4 +1,4 @@
-"""Issue 18 item 3: an AMI shared by another account whose snapshots that account's KMS key
+"""An AMI shared by another account whose snapshots that account's KMS key
 encrypts. Start Copy needs an IAM allow on the key (the stack's SourceKmsKeyArns) and the
 owner's key policy must allow this account (EBS User Guide, "Share the KMS key used to
 encrypt a shared Amazon EBS snapshot"). The emulator refuses such a CopyImage unless both

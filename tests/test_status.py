@@ -318,7 +318,7 @@ def test_a_time_based_copy_pending_past_its_deadline_is_reported_overdue():
             assert by_name(status(config()))["sync_web"].errors == []  # no deadline
 
 
-# ---------------------------------------------------------------- issue 17.7: the original's copy
+# ---------------------------------------------------------------- the original's copy
 
 
 def _in_sync_through_the_original_tools_copy(sources) -> dict:

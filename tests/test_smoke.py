@@ -1,7 +1,7 @@
 """`xregion-sync smoke --stack NAME` against a stack deployed on emulated AWS (the local
 state machine, and the rules, failure topic, key, subscription and alarms template.yaml
 creates): each check passing, and each failing with what to do. The alarm check proves
-delivery through the alarm history, which proves the alarm e-mail can be delivered: with the key policy
+delivery through the alarm history: with the key policy
 the stack had before (conditions CloudWatch's KMS requests do not carry), the publish fails
 with a KMS denial that only the history shows."""
 

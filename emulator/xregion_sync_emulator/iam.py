@@ -800,8 +800,8 @@ def _restore_db_cluster(request: AwsRequest) -> Authorization:
 
 def _restore_kms(request: AwsRequest, snapshot_arn: str) -> list[Check]:
     """Restoring an encrypted snapshot: RDS uses its key (or the request's KmsKeyId) on
-    the caller's behalf, kms:DescribeKey and kms:CreateGrant through RDS, as for a copy
-    (RDS User Guide, "Encrypting Amazon RDS resources": the caller needs those on the key)."""
+    the caller's behalf, kms:DescribeKey and kms:CreateGrant through RDS, as it does for a
+    copy with a KmsKeyId (_copy_rds_snapshot)."""
     from .moto_seam import rds_backends
 
     parts = snapshot_arn.split(":")

@@ -110,6 +110,51 @@ def test_an_instance_without_the_drill_tag_or_of_an_image_not_ours_is_denied(cop
     assert ec2().describe_instances()["Reservations"] == []
 
 
+@pytest.fixture
+def encrypted_copies():
+    """Emulated AWS (IAM enforced) with one DR copy per job, each encrypted with a customer
+    managed key of the destination region; the copies' ids."""
+    with emulated_aws():
+        key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+        create_ami(SOURCE, "web-image", {"Sync-Identifier": "web"})
+        create_db_instance(SOURCE, "orders", encrypted=True)
+        create_db_cluster(SOURCE, "ledger", encrypted=True)
+        encrypted = {"kms_key_id": key}
+        results = run(config(sync_web=encrypted, sync_orders=encrypted, sync_ledger=encrypted))
+        assert not [r.errors for r in results if r.failed]
+        yield {r.name: r.created_resource for r in results}
+
+
+def kms_checks(function: str) -> list[tuple[str, str, str]]:
+    """(action, kms:ViaService, decision) of every KMS check made as `function`."""
+    return sorted({(row.check.action, str(row.check.context.get("kms:ViaService")),
+                    row.decision)
+                   for row in current_enforcement().decided
+                   if row.function == function and row.check is not None
+                   and row.check.action.startswith("kms:")})
+
+
+def test_restoring_an_encrypted_copy_uses_its_key_through_the_service(encrypted_copies):
+    # WHEN the drill restores each encrypted copy, with the drill tag as it does
+    with acting_as("StartRestoreFunction"):
+        restore_db("xrs-drill-o-1", encrypted_copies["sync_orders"], DRILL_TAG)()
+        rds().restore_db_cluster_from_snapshot(
+            DBClusterIdentifier="xrs-drill-l-1", Engine="aurora-postgresql",
+            SnapshotIdentifier=encrypted_copies["sync_ledger"], Tags=DRILL_TAG)
+        ec2().run_instances(
+            ImageId=encrypted_copies["sync_web"], InstanceType="t3.micro", MinCount=1,
+            MaxCount=1, TagSpecifications=[{"ResourceType": kind, "Tags": DRILL_TAG} for kind in (
+                "instance", "volume", "network-interface")])
+
+    # THEN RDS and EBS used the copies' key on its behalf, and its grants allowed that
+    rds_via, ec2_via = (f"{service}.{DESTINATION}.amazonaws.com" for service in ("rds", "ec2"))
+    assert kms_checks("StartRestoreFunction") == sorted(
+        [(action, rds_via, "Allowed") for action in ("kms:CreateGrant", "kms:DescribeKey")]
+        + [(action, ec2_via, "Allowed") for action in (
+            "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+            "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo")])
+
+
 def create_db(name: str, tags: list[dict]) -> None:
     rds().create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro",
                              Engine="postgres", MasterUsername="x",
@@ -162,10 +207,13 @@ def test_every_statement_of_the_drill_tasks_is_needed_by_some_request():
     parameters = {**EVERY_OPTION, "DrillValidationFunctionArns": validator}
     with emulated_aws(restore_seconds=RESTORE_SECONDS, waits_pass_time=True,
                       deploy_parameters=parameters):
+        # copies encrypted with a customer managed key: the restores use it (the KMS grants)
+        key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+        encrypted = {"kms_key_id": key}
         create_ami(SOURCE, "web-image", {"Sync-Identifier": "web"})
-        create_db_instance(SOURCE, "orders")
-        create_db_cluster(SOURCE, "ledger")
-        run(config())
+        create_db_instance(SOURCE, "orders", encrypted=True)
+        create_db_cluster(SOURCE, "ledger", encrypted=True)
+        run(config(sync_web=encrypted, sync_orders=encrypted, sync_ledger=encrypted))
         validation_function("passing_validation")
         rds().create_db_subnet_group(DBSubnetGroupName="drills", DBSubnetGroupDescription="d",
                                      SubnetIds=[default_subnet()])
@@ -178,7 +226,8 @@ def test_every_statement_of_the_drill_tasks_is_needed_by_some_request():
             Tags=dead_drill_tags("sync_ledger", "xrs-drill-ledger-1", past))
         run_instance(create_ami(DESTINATION, "web", {"xregion-sync:job": "x"}),
                      dead_drill_tags("sync_web", "xrs-drill-web-1", past))()
-        cfg = config({"validation_function_arn": validator})
+        cfg = config({"validation_function_arn": validator}, sync_web=encrypted,
+                     sync_orders=encrypted, sync_ledger=encrypted)
         cfg["sync_orders"]["restore_drill"] = {"db_subnet_group_name": "drills"}
         execution = execute_state_machine({"config": cfg}, machine=DRILL)
         enforcement = current_enforcement()

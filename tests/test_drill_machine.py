@@ -204,6 +204,36 @@ def test_a_failed_drill_fails_the_execution_names_the_reason_and_leaves_nothing(
 
 
 @pytest.mark.statemachine
+def test_a_clean_up_that_fails_after_a_failed_restore_keeps_both_errors(world, monkeypatch):
+    import dataclasses
+
+    from xregion_sync import drill_types
+
+    # GIVEN a restore that fails (no such subnet group) and a clean-up that then breaks
+    def broken_clean_up(job, restore):
+        raise RuntimeError("clean-up broke")
+
+    kinds = dict(drill_types.DRILL_TYPES)
+    kinds["rds_automated_snapshot"] = dataclasses.replace(
+        kinds["rds_automated_snapshot"], clean_up=broken_clean_up)
+    monkeypatch.setattr(drill_types, "DRILL_TYPES", kinds)
+    monkeypatch.setattr("xregion_sync.drills.DRILL_TYPES", kinds)
+
+    execution, results = drill_on_the_machine(config({"db_subnet_group_name": "missing"}),
+                                              jobs=["sync_orders"])
+
+    # THEN the drill's first failure (the real reason) is recorded, then the clean-up's
+    assert execution.status == "FAILED" and execution.error == "DrillsFailed"
+    errors = results["sync_orders"]["errors"]
+    assert [e["type"] for e in errors] == ["AwsApiError", "RuntimeError"]
+    assert "DBSubnetGroupNotFoundFault" in errors[0]["message"]
+    assert "clean-up broke" in errors[1]["message"]
+    assert results["sync_orders"]["cleaned_up"] is False
+    assert "DBSubnetGroupNotFoundFault" in execution.cause
+    assert "clean-up broke" in execution.cause
+
+
+@pytest.mark.statemachine
 def test_an_instance_class_that_does_not_exist_fails_the_drill_before_any_call(world):
     execution, results = drill_on_the_machine(config({"db_instance_class": "db.q9.micro"}),
                                               jobs=["sync_orders"])

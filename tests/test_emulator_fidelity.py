@@ -155,6 +155,22 @@ def test_copy_image_tag_specifications_tag_the_ami_and_its_snapshots(emulated):
     assert snapshot_tags(copy) == {"on": "snapshot"}
 
 
+def test_copy_image_encrypted_encrypts_the_copys_snapshots_with_the_key(emulated):
+    """EC2 API Reference, CopyImage: Encrypted "Specifies whether the destination snapshots
+    of the copied image should be encrypted", with KmsKeyId's key (moto ignores both)."""
+    key = boto3.client("kms", region_name=DESTINATION).create_key()["KeyMetadata"]["Arn"]
+    source = create_ami(SOURCE, "web-app")
+
+    copy = copy_image(source, Encrypted=True, KmsKeyId=key)
+
+    (mapping,) = [m for m in image(copy)["BlockDeviceMappings"] if "Ebs" in m]
+    snapshot_id = mapping["Ebs"]["SnapshotId"]
+    (snapshot,) = boto3.client("ec2", region_name=DESTINATION).describe_snapshots(
+        SnapshotIds=[snapshot_id])["Snapshots"]
+    assert mapping["Ebs"]["Encrypted"] is True
+    assert (snapshot["Encrypted"], snapshot["KmsKeyId"]) == (True, key)
+
+
 def test_copy_image_tags_copies_user_tags_but_not_aws_tags(emulated):
     """EC2 API Reference, CopyImage, CopyImageTags: "Indicates whether to include your
     user-defined AMI tags when copying the AMI. The following tags will not be copied:

@@ -11,6 +11,7 @@ bent to suit the emulator: when moto is wrong, moto is corrected here.
                   refused (InvalidAMIName.Duplicate);
                   TagSpecifications tag the new AMI and/or its snapshots;
                   CopyImageTags copies the source's user tags (not aws: tags);
+                  Encrypted (with KmsKeyId) encrypts the copy's snapshots with the key;
                   the copy starts `pending` and becomes `available` later;
                   DescribeImages names its source (SourceImageId, SourceImageRegion)
                   and says which snapshots are encrypted (Ebs.Encrypted);
@@ -286,8 +287,8 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
                 f"Too many snapshot copies in progress. The limit is "
                 f"{quotas.ebs_copies_in_progress} for this destination region.")
         deadline = _completion_deadline(self)
-        source_region = self._get_param("SourceRegion")
-        source_image_id = self._get_param("SourceImageId")
+        source_region, source_image_id = (self._get_param("SourceRegion"),
+                                          self._get_param("SourceImageId"))
         image = original_copy_image(backend, source_image_id, source_region,
                                     self._get_param("Name"), self._get_param("Description"))
         # EC2 API Reference, Image: SourceImageId "The ID of the source AMI from which the
@@ -298,6 +299,8 @@ def _teach_ec2_copy_image(stack: ExitStack, timing: EmulatedCopyTiming,
         # Ami declares neither: hence the ignores).
         image.source_image_id = source_image_id  # type: ignore[attr-defined]
         image.source_image_region = source_region  # type: ignore[attr-defined]
+        _encrypt_copied_snapshots(backend, image, self._get_param("Encrypted"),
+                                  self._get_param("KmsKeyId"))
         if self._get_param("CopyImageTags"):
             source = _ec2_backend(backend.account_id, source_region).amis.get(source_image_id)
             # moto's get_tags() is a list of {"key", "value", ...} dicts
@@ -1013,6 +1016,20 @@ def kms_key(account_id: str, region: str, key_id: str) -> Any | None:
     if alias.startswith("alias/") and backend.get_key_id_from_alias(alias) is None:
         return None  # moto's any_id_to_key_id fails on a missing alias (AttributeError)
     return backend.keys.get(backend.any_id_to_key_id(key_id))
+
+
+def _encrypt_copied_snapshots(backend: Any, image: Ami, encrypted: Any, key_id: str | None
+                              ) -> None:
+    """CopyImage with Encrypted encrypts the copy's snapshots with KmsKeyId (EC2 API
+    Reference, CopyImage: "Encrypted ... Specifies whether the destination snapshots of the
+    copied image should be encrypted"; KmsKeyId "The identifier of the symmetric KMS key to
+    use when creating encrypted volumes"); moto copies them unencrypted."""
+    if str(encrypted).lower() != "true":
+        return
+    for snapshot_id in snapshot_ids(image):
+        snapshot = backend.snapshots.get(snapshot_id)
+        if snapshot is not None:
+            snapshot.encrypted, snapshot.kms_key_id = True, key_id
 
 
 def snapshot_ids(image: Ami) -> list[str]:

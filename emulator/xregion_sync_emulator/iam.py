@@ -411,6 +411,12 @@ def _snapshot_keys(image: Any, region: str) -> list[tuple[str, str, str]]:
     return keys
 
 
+# What EBS does with a customer managed key for a volume it encrypts or decrypts on the
+# caller's behalf (EBS User Guide, "Requirements for Amazon EBS encryption").
+EBS_KEY_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+                   "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+
+
 def _kms_via(request: AwsRequest, service: str, key_id: str, actions: list[str], *,
              key_account: str | None = None, key_region: str | None = None) -> list[Check]:
     """What a service does with a customer managed key on the caller's behalf. A key
@@ -709,6 +715,8 @@ def _ec2_listing(action: str) -> Callable[[AwsRequest], Authorization]:
 
 
 def _run_instances(request: AwsRequest) -> Authorization:
+    from .moto_seam import ec2_backends
+
     params = request.params
     tags = {spec["ResourceType"]: spec.get("Tags", [])
             for spec in params.get("TagSpecifications") or ()}
@@ -724,6 +732,13 @@ def _run_instances(request: AwsRequest) -> Authorization:
         *[_ec2(request, "ec2:RunInstances", _ec2_account_arn(request, "security-group", g))
           for g in groups],
     ]
+    # Volumes from the image's encrypted snapshots: EBS uses each snapshot's key on the
+    # caller's behalf (EBS User Guide, "Requirements for Amazon EBS encryption").
+    images = ec2_backends[request.account][request.region].describe_images(ami_ids=[image_id])
+    for account, region, key_id in sorted(set(_snapshot_keys(images[0], request.region)
+                                              if images else [])):
+        checks += _kms_via(request, "ec2", key_id, EBS_KEY_ACTIONS,
+                           key_account=account, key_region=region)
     for kind in ("instance", "volume", "network-interface"):
         new = _ec2_account_arn(request, kind)
         checks.append(_ec2(request, "ec2:RunInstances", new, **_request_tags(tags.get(kind))))
@@ -770,7 +785,8 @@ def _restore_db_instance(request: AwsRequest) -> Authorization:
     snapshot = _rds_arn(request, "snapshot", request.params["DBSnapshotIdentifier"])
     return Authorization([
         *_rds_create(request, action, "db", request.params["DBInstanceIdentifier"]),
-        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action)])
+        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action),
+        *_restore_kms(request, snapshot)])
 
 
 def _restore_db_cluster(request: AwsRequest) -> Authorization:
@@ -778,7 +794,25 @@ def _restore_db_cluster(request: AwsRequest) -> Authorization:
     snapshot = _rds_arn(request, "cluster-snapshot", request.params["SnapshotIdentifier"])
     return Authorization([
         *_rds_create(request, action, "cluster", request.params["DBClusterIdentifier"]),
-        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action)])
+        _rds_on_snapshot(request, action, snapshot), *_subnet_group(request, action),
+        *_restore_kms(request, snapshot)])
+
+
+def _restore_kms(request: AwsRequest, snapshot_arn: str) -> list[Check]:
+    """Restoring an encrypted snapshot: RDS uses its key (or the request's KmsKeyId) on
+    the caller's behalf, kms:DescribeKey and kms:CreateGrant through RDS, as it does for a
+    copy with a KmsKeyId (_copy_rds_snapshot)."""
+    from .moto_seam import rds_backends
+
+    parts = snapshot_arn.split(":")
+    backend = rds_backends[parts[4]][parts[3]]
+    snapshots = backend.cluster_snapshots if parts[5] == "cluster-snapshot" else \
+        backend.database_snapshots
+    found = snapshots.get(":".join(parts[6:]).lower())
+    key_id = request.params.get("KmsKeyId") or (
+        found.kms_key_id if found is not None and found.encrypted else None)
+    return _kms_via(request, "rds", key_id, ["kms:DescribeKey", "kms:CreateGrant"]) \
+        if key_id else []
 
 
 def _create_db_instance(request: AwsRequest) -> Authorization:

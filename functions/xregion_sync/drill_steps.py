@@ -43,6 +43,9 @@ DEFAULT_WAIT_SECONDS = 60
 MAX_CONCURRENCY_ENV = "DRILL_MAX_CONCURRENCY"
 DEFAULT_MAX_CONCURRENCY = 1
 DRILL_INPUT_KEYS = ("jobs", "force", "wait_seconds")
+# Where the Catches of statemachine/drills.asl.json put an error: a step's in $.error, Clean
+# Up Drill's own in $.clean_up_error, so that it does not overwrite the drill's first failure.
+CAUGHT_ERROR_KEYS = ("error", "clean_up_error")
 Drill = drills.Drill
 
 
@@ -166,8 +169,11 @@ def _drill_entries(execution_input: Any) -> tuple[list[JobEntry], str | None]:
 
 
 def _with_caught_error(state: Drill) -> Drill:
-    if "error" not in state:
-        return state
-    name, message = caught_error(state["error"])
-    rest = {key: value for key, value in state.items() if key != "error"}
-    return drills.failed_step(rest, JobError(name, message))
+    """The state with what the Catches put in it ({"Error", "Cause"}) moved into its
+    errors, in the order they happened: a step's error, then Clean Up Drill's own."""
+    for key in CAUGHT_ERROR_KEYS:
+        if key in state:
+            name, message = caught_error(state[key])
+            rest = {k: value for k, value in state.items() if k != key}
+            state = drills.failed_step(rest, JobError(name, message))
+    return state
